@@ -1,0 +1,249 @@
+use super::*;
+use crate::sys::fake::FakeKernel;
+use crate::sys::BridgeSpec;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    kernel: Arc<FakeKernel>,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        Env {
+            _dir: dir,
+            path,
+            kernel: Arc::new(FakeKernel::new()),
+        }
+    }
+
+    async fn start(&self, cfg: ControllerConfig) -> Controller {
+        let store = Arc::new(Store::open(&self.path).unwrap());
+        Controller::start(self.kernel.clone(), store, cfg).await.unwrap()
+    }
+}
+
+fn req(name: &str) -> CreateNetwork {
+    CreateNetwork {
+        name: name.into(),
+        driver: "bridge".into(),
+        ..Default::default()
+    }
+}
+
+fn with_subnet(name: &str, subnet: &str, gateway: &str) -> CreateNetwork {
+    CreateNetwork {
+        subnets: vec![SubnetRequest {
+            subnet: subnet.into(),
+            gateway: gateway.into(),
+            ..Default::default()
+        }],
+        ..req(name)
+    }
+}
+
+#[tokio::test]
+async fn predefined_networks_and_default_bridge() {
+    let env = Env::new();
+    let ctl = env.start(ControllerConfig::default()).await;
+    let all = ctl.list(&Filters::new()).await.unwrap();
+    let names: Vec<&str> = all.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["bridge", "host", "none"]);
+    let br = env.kernel.link("berth0").await.unwrap().expect("berth0 exists");
+    assert_eq!(br.addrs, vec!["172.17.0.1/16".parse::<IpNet>().unwrap()]);
+    assert_eq!(env.kernel.sysctl("net/ipv4/ip_forward").as_deref(), Some("1"));
+    let e = ctl.remove("bridge").await.unwrap_err();
+    assert!(matches!(e, NetError::Forbidden(_)), "{e}");
+    assert_eq!(e.to_string(), "bridge is a pre-defined network and cannot be removed");
+}
+
+#[tokio::test]
+async fn create_allocates_next_pool_and_makes_bridge() {
+    let env = Env::new();
+    env.kernel.add_route("172.18.5.0/24".parse().unwrap());
+    let ctl = env.start(ControllerConfig::default()).await;
+    let n = ctl.create(req("a")).await.unwrap();
+    // 172.17 is the default bridge, 172.18 overlaps a host route.
+    assert_eq!(n.subnets[0].subnet.to_string(), "172.19.0.0/16");
+    assert_eq!(n.subnets[0].gateway.to_string(), "172.19.0.1");
+    let name = format!("br-{}", &n.id[..12]);
+    let link = env.kernel.link(&name).await.unwrap().expect("bridge made");
+    assert_eq!(link.mtu, 1500);
+    assert_eq!(link.addrs, vec!["172.19.0.1/16".parse::<IpNet>().unwrap()]);
+    ctl.remove(&n.id[..5]).await.unwrap();
+    assert!(env.kernel.link(&name).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let env = Env::new();
+    let ctl = env.start(ControllerConfig::default()).await;
+    ctl.create(with_subnet("mynet", "192.168.0.0/16", "192.168.0.1"))
+        .await
+        .unwrap();
+    let links_before = env.kernel.links().await.unwrap().len();
+    let cases: Vec<(CreateNetwork, &str)> = vec![
+        (with_subnet("x", "192.168.1.0/24", ""), "Pool overlaps"),
+        (with_subnet("x", "172.17.5.0/24", ""), "Pool overlaps"),
+        (with_subnet("x", "10.50.0.0/24", "10.51.0.1"), "no matching subnet for gateway 10.51.0.1"),
+        (with_subnet("x", "10.50.0.0/33", ""), "Invalid subnet 10.50.0.0/33"),
+        (with_subnet("x", "notacidr", ""), "invalid CIDR address: notacidr"),
+        (with_subnet("x", "10.50.0.0/24", "nope"), "nope"),
+        (with_subnet("x", "fd00::/64", ""), "IPv6 is not enabled"),
+        (with_subnet("x", "", "10.50.0.1"), "corresponding subnet"),
+        (req("mynet"), "network with name mynet already exists"),
+        (req("host"), "predefined host network"),
+        (req("bad name"), "invalid network name"),
+        (CreateNetwork { driver: "nosuchdriver".into(), ..req("x") }, "plugin \"nosuchdriver\" not found"),
+        (
+            CreateNetwork {
+                options: [(bridge::OPT_MTU.to_string(), "abc".to_string())].into(),
+                ..req("x")
+            },
+            "abc",
+        ),
+        (
+            CreateNetwork {
+                subnets: vec![SubnetRequest {
+                    subnet: "10.60.0.0/24".into(),
+                    ip_range: "10.61.0.0/24".into(),
+                    ..Default::default()
+                }],
+                ..req("x")
+            },
+            "no matching subnet for range 10.61.0.0/24",
+        ),
+    ];
+    for (r, needle) in cases {
+        let e = ctl.create(r).await.unwrap_err().to_string();
+        assert!(e.contains(needle), "wanted {needle:?} in {e:?}");
+    }
+    assert_eq!(ctl.list(&Filters::new()).await.unwrap().len(), 4);
+    assert_eq!(env.kernel.links().await.unwrap().len(), links_before);
+}
+
+#[tokio::test]
+async fn exhausted_pool_is_an_error() {
+    let env = Env::new();
+    let cfg = ControllerConfig {
+        v4_pools: vec![PoolSpec::parse("base=10.99.0.0/23,size=24").unwrap()],
+        ..Default::default()
+    };
+    let ctl = env.start(cfg).await;
+    ctl.create(req("a")).await.unwrap();
+    ctl.create(req("b")).await.unwrap();
+    let e = ctl.create(req("c")).await.unwrap_err();
+    assert!(e.to_string().contains("could not find an available"), "{e}");
+}
+
+#[tokio::test]
+async fn ipv6_network_gets_both_families() {
+    let env = Env::new();
+    let ctl = env.start(ControllerConfig::default()).await;
+    let n = ctl
+        .create(CreateNetwork {
+            enable_ipv6: true,
+            ..with_subnet("six", "fd00:dead:beef::/64", "")
+        })
+        .await
+        .unwrap();
+    let subnets: Vec<String> = n.subnets.iter().map(|s| s.subnet.to_string()).collect();
+    assert_eq!(subnets, ["172.18.0.0/16", "fd00:dead:beef::/64"]);
+    let link = env.kernel.link(&n.bridge.unwrap().name).await.unwrap().unwrap();
+    assert!(link.addrs.contains(&"fd00:dead:beef::1/64".parse().unwrap()));
+}
+
+#[tokio::test]
+async fn restart_restores_and_reconciles() {
+    let env = Env::new();
+    let (id, bridge_name) = {
+        let ctl = env.start(ControllerConfig::default()).await;
+        let n = ctl.create(with_subnet("keep", "10.70.0.0/24", "")).await.unwrap();
+        (n.id.clone(), n.bridge.unwrap().name)
+    };
+    // Someone deletes the bridge, and an orphan berth bridge appears.
+    let link = env.kernel.link(&bridge_name).await.unwrap().unwrap();
+    env.kernel.delete_link(link.index).await.unwrap();
+    env.kernel
+        .create_bridge(&BridgeSpec {
+            name: "br-orphan".into(),
+            mtu: 1500,
+            alias: bridge::owner_alias("0123456789ab"),
+            addrs: vec![],
+        })
+        .await
+        .unwrap();
+    let foreign = env.kernel.add_foreign_link("br-user", "bridge");
+    let ctl = env.start(ControllerConfig::default()).await;
+    let n = ctl.get("keep").await.unwrap();
+    assert_eq!(n.id, id);
+    assert!(env.kernel.link(&bridge_name).await.unwrap().is_some(), "bridge recreated");
+    assert!(env.kernel.link("br-orphan").await.unwrap().is_none(), "orphan removed");
+    assert!(env.kernel.links().await.unwrap().iter().any(|l| l.index == foreign), "foreign kept");
+    // The default bridge keeps its ID across restarts.
+    let b1 = ctl.get("bridge").await.unwrap();
+    drop(ctl);
+    let ctl = env.start(ControllerConfig::default()).await;
+    assert_eq!(ctl.get("bridge").await.unwrap().id, b1.id);
+}
+
+#[tokio::test]
+async fn bip_change_moves_the_default_bridge() {
+    let env = Env::new();
+    drop(env.start(ControllerConfig::default()).await);
+    let cfg = ControllerConfig {
+        bip: "10.200.0.1/24".parse().unwrap(),
+        ..Default::default()
+    };
+    let ctl = env.start(cfg).await;
+    let b = ctl.get("bridge").await.unwrap();
+    assert_eq!(b.subnets[0].subnet.to_string(), "10.200.0.0/24");
+    let link = env.kernel.link("berth0").await.unwrap().unwrap();
+    assert_eq!(link.addrs, vec!["10.200.0.1/24".parse::<IpNet>().unwrap()]);
+}
+
+#[tokio::test]
+async fn lookups_filters_and_prune() {
+    let env = Env::new();
+    let ctl = env.start(ControllerConfig::default()).await;
+    let a = ctl
+        .create(CreateNetwork {
+            labels: [("tier".to_string(), "web".to_string())].into(),
+            ..req("alpha")
+        })
+        .await
+        .unwrap();
+    ctl.create(req("beta")).await.unwrap();
+    assert_eq!(ctl.get(&a.id[..12]).await.unwrap().name, "alpha");
+    assert!(matches!(ctl.get("nosuch").await, Err(NetError::NotFound(_))));
+    let f = |k: &str, v: &str| Filters::from([(k.to_string(), vec![v.to_string()])]);
+    let names = |v: Vec<Network>| v.into_iter().map(|n| n.name).collect::<Vec<_>>();
+    assert_eq!(names(ctl.list(&f("label", "tier=web")).await.unwrap()), ["alpha"]);
+    assert_eq!(names(ctl.list(&f("type", "custom")).await.unwrap()), ["alpha", "beta"]);
+    assert_eq!(names(ctl.list(&f("driver", "null")).await.unwrap()), ["none"]);
+    assert_eq!(names(ctl.list(&f("name", "et")).await.unwrap()), ["beta"]);
+    assert!(ctl.list(&f("colour", "red")).await.is_err());
+    assert!(ctl.list(&f("type", "weird")).await.is_err());
+    assert_eq!(ctl.prune(&f("label!", "tier")).await.unwrap(), ["beta"]);
+    assert!(ctl.prune(&f("until", "yesterday")).await.is_err());
+    assert_eq!(ctl.prune(&Filters::new()).await.unwrap(), ["alpha"]);
+    assert_eq!(names(ctl.list(&Filters::new()).await.unwrap()), ["bridge", "host", "none"]);
+}
+
+#[tokio::test]
+async fn foreign_interface_name_is_refused() {
+    let env = Env::new();
+    let ctl = env.start(ControllerConfig::default()).await;
+    env.kernel.add_foreign_link("eth0", "veth");
+    let e = ctl
+        .create(CreateNetwork {
+            options: [(bridge::OPT_NAME.to_string(), "eth0".to_string())].into(),
+            ..req("x")
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, NetError::Conflict(_)), "{e}");
+    assert!(ctl.get("x").await.is_err(), "record rolled back");
+}

@@ -1,0 +1,13 @@
+//! berth's network layer: IPAM, network drivers, and the controller that owns networks and keeps
+//! the kernel in line with the store. No HTTP and no containers here; data flows down to `sys`.
+
+pub mod controller;
+pub mod driver;
+pub mod error;
+pub mod ipam;
+pub mod network;
+pub mod sys;
+
+pub use controller::{Controller, ControllerConfig};
+pub use error::{NetError, NetResult};
+pub use network::Network;

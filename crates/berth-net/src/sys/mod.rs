@@ -1,0 +1,85 @@
+//! The kernel boundary: everything berth asks of Linux goes through [`Kernel`], so that the layers
+//! above can be unit-tested against [`fake::FakeKernel`] and run for real against
+//! [`netlink::NetlinkKernel`] inside whatever network namespace the daemon lives in.
+
+pub mod fake;
+pub mod netlink;
+pub mod sysctl;
+
+use async_trait::async_trait;
+use ipnet::IpNet;
+
+/// A network interface as berth needs to see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// `bridge`, `veth`, … (`None` for devices without rtnl link info, like `lo`).
+    pub kind: Option<String>,
+    /// IFLA_IFALIAS: berth marks the links it owns with `berth:<network id>`.
+    pub alias: Option<String>,
+    pub mtu: u32,
+    pub up: bool,
+    pub addrs: Vec<IpNet>,
+}
+
+/// What a bridge must look like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeSpec {
+    pub name: String,
+    pub mtu: u32,
+    pub alias: String,
+    pub addrs: Vec<IpNet>,
+}
+
+/// Errors from the kernel, naming the object and the operation.
+#[derive(Debug, thiserror::Error)]
+pub enum SysError {
+    #[error("{op} {object}: {message}")]
+    Netlink {
+        op: &'static str,
+        object: String,
+        message: String,
+        errno: i32,
+    },
+    #[error("cannot open a netlink socket: {0}")]
+    Connect(std::io::Error),
+    #[error("sysctl {key}: {source}")]
+    Sysctl {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SysError {
+    /// The errno behind a failed netlink call (0 if none).
+    pub fn errno(&self) -> i32 {
+        match self {
+            SysError::Netlink { errno, .. } => *errno,
+            _ => 0,
+        }
+    }
+}
+
+pub type SysResult<T> = Result<T, SysError>;
+
+/// The kernel operations berth's network layer needs, in the daemon's own namespace.
+#[async_trait]
+pub trait Kernel: Send + Sync + 'static {
+    /// Every link with its addresses.
+    async fn links(&self) -> SysResult<Vec<Link>>;
+    /// The link called `name`, if any.
+    async fn link(&self, name: &str) -> SysResult<Option<Link>>;
+    /// Creates a bridge (up, with MTU, alias and addresses); returns its index.
+    async fn create_bridge(&self, spec: &BridgeSpec) -> SysResult<u32>;
+    /// Sets alias, MTU and admin up on an existing link.
+    async fn configure_link(&self, index: u32, alias: &str, mtu: u32) -> SysResult<()>;
+    /// Adds an address; an address already there is not an error. IPv6 is added without DAD.
+    async fn add_address(&self, index: u32, addr: IpNet) -> SysResult<()>;
+    async fn delete_link(&self, index: u32) -> SysResult<()>;
+    /// Destinations of on-link (scope link) routes of the main table: subnets the host already uses.
+    async fn onlink_routes(&self) -> SysResult<Vec<IpNet>>;
+    /// Writes a sysctl under /proc/sys (`net/ipv4/ip_forward`).
+    fn set_sysctl(&self, key: &str, value: &str) -> SysResult<()>;
+}
