@@ -1,3 +1,105 @@
-fn main() {
-    println!("Hello, world!");
+//! berthd: the berth daemon.
+
+mod api;
+mod config;
+mod server;
+
+use berth_net::sys::netlink::NetlinkKernel;
+use berth_net::Controller;
+use berth_store::Store;
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::signal::unix::{signal, SignalKind};
+
+fn main() -> ExitCode {
+    let args = config::Args::parse();
+    let cfg = match config::load(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berthd: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let level = match cfg.log_level.as_str() {
+        "fatal" => "error",
+        other => other,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berthd: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("berthd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn daemon_id(store: &Store) -> Result<String, berth_store::StoreError> {
+    const META: berth_store::Table = berth_store::Table("meta");
+    if let Some(id) = store.get::<String>(META, "daemon-id")? {
+        return Ok(id);
+    }
+    let id = berth_net::network::new_id();
+    store.put(META, "daemon-id", &id)?;
+    Ok(id)
+}
+
+async fn run(cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    for dir in [&cfg.data_root, &cfg.exec_root] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
+    }
+    // Bind first: a second daemon on the same socket must fail before it touches anything.
+    let bound = server::bind(&cfg.listen).await?;
+    let store = Arc::new(Store::open(&cfg.data_root.join("berth.db"))?);
+    let kernel = Arc::new(NetlinkKernel::connect()?);
+    let ctl = Controller::start(kernel, store.clone(), cfg.net.clone()).await?;
+    let state = api::AppState {
+        ctl: Arc::new(ctl),
+        data_root: cfg.data_root.clone(),
+        daemon_id: daemon_id(&store)?,
+        ip_forward: cfg.net.ip_forward,
+        pools: cfg.net.v4_pools.clone(),
+    };
+    tracing::debug!(dns = ?cfg.dns, "upstream DNS servers from the configuration");
+    if !cfg.iptables {
+        tracing::info!("iptables=false: berth will not manage the firewall");
+    }
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "berthd ready"
+    );
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    };
+    server::serve(bound, api::router(state), shutdown).await;
+    tracing::info!("berthd stopped");
+    Ok(())
 }

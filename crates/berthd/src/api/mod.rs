@@ -1,0 +1,101 @@
+//! The Docker Engine API over HTTP: routing, version prefixes, Docker's headers, error bodies.
+
+mod error;
+mod networks;
+mod system;
+
+pub use error::ApiError;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use berth_api::{api_minor, API_VERSION, MIN_API_VERSION};
+use berth_net::Controller;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub ctl: Arc<Controller>,
+    pub data_root: PathBuf,
+    pub daemon_id: String,
+    pub ip_forward: bool,
+    pub pools: Vec<berth_net::ipam::PoolSpec>,
+}
+
+/// The routes, without version prefixes (the outer layer strips them).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::not_yet))
+        .route("/networks/{id}/disconnect", post(networks::not_yet))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(docker_headers))
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("page not found: {method} {}", uri.path()))
+}
+
+/// Adds the headers the docker CLI reads to negotiate (`Api-Version`, `Ostype`, `Server`).
+async fn docker_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert(
+        "Server",
+        HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)")),
+    );
+    resp
+}
+
+/// Strips a `/v1.xx` prefix before routing, refusing versions berth does not speak.
+pub async fn strip_version(mut req: Request<Body>, next: Next) -> Response {
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix("/v") {
+        let (version, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if let Some(minor) = api_minor(version) {
+            let min = api_minor(MIN_API_VERSION).unwrap_or(24);
+            let max = api_minor(API_VERSION).unwrap_or(51);
+            if minor < min {
+                return ApiError::bad_request(format!(
+                    "client version {version} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+                ))
+                .into_response();
+            }
+            if minor > max {
+                return ApiError::bad_request(format!(
+                    "client version {version} is too new. Maximum supported API version is {API_VERSION}"
+                ))
+                .into_response();
+            }
+            let tail = if tail.is_empty() { "/" } else { tail };
+            let new = match req.uri().query() {
+                Some(q) => format!("{tail}?{q}"),
+                None => tail.to_string(),
+            };
+            match new.parse::<Uri>() {
+                Ok(uri) => *req.uri_mut() = uri,
+                Err(_) => return ApiError::bad_request(format!("invalid path {path}")).into_response(),
+            }
+        }
+    }
+    next.run(req).await
+}

@@ -1,0 +1,146 @@
+//! `/networks`: list, inspect, create, remove, prune.
+
+use super::{ApiError, AppState};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_api::network as api;
+use berth_net::controller::{CreateNetwork, SubnetRequest};
+use berth_net::Network;
+use chrono::SecondsFormat;
+use std::collections::{BTreeMap, HashMap};
+
+/// The API shape of a stored network.
+pub fn to_api(n: &Network) -> api::Network {
+    let config = n
+        .subnets
+        .iter()
+        .map(|s| api::IpamConfig {
+            subnet: s.subnet.to_string(),
+            ip_range: s.ip_range.map(|r| r.to_string()).unwrap_or_default(),
+            // Docker hides a gateway it chose for a user's subnet; berth always shows the one in use.
+            gateway: s.gateway.to_string(),
+            auxiliary_addresses: s.aux.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+        })
+        .collect();
+    api::Network {
+        name: n.name.clone(),
+        id: n.id.clone(),
+        created: n.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        scope: n.scope.clone(),
+        driver: n.driver.name().into(),
+        enable_ipv4: n.enable_ipv4,
+        enable_ipv6: n.enable_ipv6,
+        ipam: api::Ipam {
+            driver: n.ipam_driver.clone(),
+            options: if n.predefined {
+                None
+            } else {
+                Some(n.ipam_options.clone())
+            },
+            config: Some(config),
+        },
+        internal: n.internal,
+        attachable: n.attachable,
+        ingress: false,
+        config_from: api::ConfigReference::default(),
+        config_only: false,
+        containers: BTreeMap::new(),
+        options: n.options.clone(),
+        labels: n.labels.clone(),
+    }
+}
+
+fn filters(q: &HashMap<String, String>) -> Result<api::Filters, ApiError> {
+    match q.get("filters") {
+        Some(raw) => api::parse_filters(raw).map_err(ApiError::bad_request),
+        None => Ok(api::Filters::new()),
+    }
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<api::Network>>, ApiError> {
+    let nets = st.ctl.list(&filters(&q)?).await?;
+    Ok(Json(nets.iter().map(to_api).collect()))
+}
+
+pub async fn inspect(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<api::Network>, ApiError> {
+    Ok(Json(to_api(&st.ctl.get(&id).await?)))
+}
+
+pub async fn create(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request("request body is empty: expected a JSON network configuration"));
+    }
+    let req: api::NetworkCreateRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))?;
+    let ipam = req.ipam.unwrap_or_default();
+    let subnets = ipam
+        .config
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| SubnetRequest {
+            subnet: c.subnet,
+            gateway: c.gateway,
+            ip_range: c.ip_range,
+            aux_addresses: c.auxiliary_addresses,
+        })
+        .collect();
+    let net = st
+        .ctl
+        .create(CreateNetwork {
+            name: req.name,
+            driver: req.driver,
+            internal: req.internal,
+            attachable: req.attachable,
+            ingress: req.ingress,
+            config_only: req.config_only,
+            config_from: req.config_from.map(|c| c.network).unwrap_or_default(),
+            scope: req.scope,
+            enable_ipv4: req.enable_ipv4,
+            enable_ipv6: req.enable_ipv6.unwrap_or(false),
+            ipam_driver: ipam.driver,
+            ipam_options: ipam.options.unwrap_or_default(),
+            subnets,
+            options: req.options.unwrap_or_default(),
+            labels: req.labels.unwrap_or_default(),
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api::NetworkCreateResponse {
+            id: net.id,
+            warning: String::new(),
+        }),
+    )
+        .into_response())
+}
+
+pub async fn remove(State(st): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    st.ctl.remove(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn prune(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<api::NetworkPruneResponse>, ApiError> {
+    let removed = st.ctl.prune(&filters(&q)?).await?;
+    Ok(Json(api::NetworkPruneResponse {
+        networks_deleted: Some(removed),
+    }))
+}
+
+pub async fn not_yet() -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_IMPLEMENTED,
+        message: "containers are not supported by this berth yet, so there is nothing to connect".into(),
+    }
+}

@@ -1,0 +1,355 @@
+//! Daemon configuration: command-line flags and daemon.json, merged as Docker merges them
+//! (a setting given both ways is an error; an unknown or malformed key is an error naming it).
+
+use berth_net::ipam::PoolSpec;
+use berth_net::ControllerConfig;
+use clap::Parser;
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+
+/// berthd: Docker-compatible container networking daemon.
+#[derive(Debug, Parser, Default)]
+#[command(name = "berthd", version, about)]
+pub struct Args {
+    /// Daemon socket(s) to listen on: unix:///path or tcp://host:port (repeatable).
+    #[arg(short = 'H', long = "host", value_name = "URL")]
+    pub hosts: Vec<String>,
+    /// Root of persistent state.
+    #[arg(long, value_name = "DIR")]
+    pub data_root: Option<PathBuf>,
+    /// Root of runtime state (sockets, namespaces).
+    #[arg(long, value_name = "DIR")]
+    pub exec_root: Option<PathBuf>,
+    /// daemon.json to read.
+    #[arg(long, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Address and prefix of the default bridge, e.g. 172.17.0.1/16.
+    #[arg(long, value_name = "CIDR")]
+    pub bip: Option<String>,
+    /// Default address pool for new networks: base=CIDR,size=N (repeatable).
+    #[arg(long = "default-address-pool", value_name = "base=CIDR,size=N")]
+    pub default_address_pools: Vec<String>,
+    /// Log level: debug, info, warn, error, fatal.
+    #[arg(short = 'l', long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct DaemonJson {
+    bip: Option<String>,
+    default_address_pools: Option<Vec<PoolJson>>,
+    dns: Option<Vec<String>>,
+    iptables: Option<bool>,
+    ip_forward: Option<bool>,
+    hosts: Option<Vec<String>>,
+    data_root: Option<PathBuf>,
+    exec_root: Option<PathBuf>,
+    log_level: Option<String>,
+    mtu: Option<u32>,
+    default_runtime: Option<String>,
+    runtimes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PoolJson {
+    base: String,
+    size: u8,
+}
+
+/// Where the daemon listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+/// Everything the daemon needs, resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Vec<Listen>,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub log_level: String,
+    pub dns: Vec<String>,
+    pub iptables: bool,
+    pub net: ControllerConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("the following directives are specified both as a flag and in the configuration file: {0}")]
+    Both(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn parse_listen(url: &str) -> Result<Listen, ConfigError> {
+    if let Some(path) = url.strip_prefix("unix://") {
+        if path.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "invalid host {url}: unix:// needs a socket path"
+            )));
+        }
+        return Ok(Listen::Unix(PathBuf::from(path)));
+    }
+    if let Some(addr) = url.strip_prefix("tcp://") {
+        if addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "invalid host {url}: expected tcp://IP:PORT"
+            )));
+        }
+        return Ok(Listen::Tcp(addr.to_string()));
+    }
+    if url.starts_with('/') {
+        return Ok(Listen::Unix(PathBuf::from(url)));
+    }
+    Err(ConfigError::Invalid(format!(
+        "invalid host {url}: use unix:///path/to.sock or tcp://IP:PORT"
+    )))
+}
+
+fn parse_bip(text: &str) -> Result<IpNet, ConfigError> {
+    let net: IpNet = text.parse().map_err(|_| {
+        ConfigError::Invalid(format!(
+            "invalid bip {text}: expected the bridge's address and prefix, e.g. 172.17.0.1/16"
+        ))
+    })?;
+    if !net.addr().is_ipv4() || net.prefix_len() > 30 {
+        return Err(ConfigError::Invalid(format!(
+            "invalid bip {text}: must be an IPv4 address with a prefix of /30 or shorter"
+        )));
+    }
+    if net.addr() == net.network() {
+        // A network address was given: use its first host, as the gateway of any subnet.
+        let gw = berth_net::ipam::SubnetPool::first_host(&net);
+        return IpNet::new(gw, net.prefix_len())
+            .map_err(|e| ConfigError::Invalid(format!("invalid bip {text}: {e}")));
+    }
+    Ok(net)
+}
+
+fn read_file(path: &Path, must_exist: bool) -> Result<DaemonJson, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+            return Ok(DaemonJson::default())
+        }
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    if text.trim().is_empty() {
+        return Ok(DaemonJson::default());
+    }
+    serde_json::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Resolves flags plus the configuration file into a [`Config`].
+pub fn load(args: &Args) -> Result<Config, ConfigError> {
+    let file = match &args.config_file {
+        Some(p) => read_file(p, true)?,
+        None => read_file(Path::new(DEFAULT_CONFIG_FILE), false)?,
+    };
+    let mut both = Vec::new();
+    if !args.hosts.is_empty() && file.hosts.is_some() {
+        both.push("hosts");
+    }
+    if args.bip.is_some() && file.bip.is_some() {
+        both.push("bip");
+    }
+    if args.data_root.is_some() && file.data_root.is_some() {
+        both.push("data-root");
+    }
+    if args.exec_root.is_some() && file.exec_root.is_some() {
+        both.push("exec-root");
+    }
+    if !args.default_address_pools.is_empty() && file.default_address_pools.is_some() {
+        both.push("default-address-pools");
+    }
+    if args.log_level.is_some() && file.log_level.is_some() {
+        both.push("log-level");
+    }
+    if !both.is_empty() {
+        return Err(ConfigError::Both(both.join(", ")));
+    }
+
+    let hosts = if !args.hosts.is_empty() {
+        args.hosts.clone()
+    } else {
+        file.hosts
+            .clone()
+            .unwrap_or_else(|| vec![berth_api::DEFAULT_HOST.to_string()])
+    };
+    let listen = hosts
+        .iter()
+        .map(|h| parse_listen(h))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut net = ControllerConfig::default();
+    if let Some(bip) = args.bip.as_deref().or(file.bip.as_deref()) {
+        net.bip = parse_bip(bip)?;
+    }
+    let pools: Vec<PoolSpec> = if !args.default_address_pools.is_empty() {
+        args.default_address_pools
+            .iter()
+            .map(|p| PoolSpec::parse(p).map_err(|e| ConfigError::Invalid(e.to_string())))
+            .collect::<Result<_, _>>()?
+    } else if let Some(list) = &file.default_address_pools {
+        list.iter()
+            .map(|p| {
+                let base = p.base.parse().map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "invalid default-address-pools base {}: not a CIDR",
+                        p.base
+                    ))
+                })?;
+                PoolSpec::new(base, p.size).map_err(|e| ConfigError::Invalid(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
+    if !pools.is_empty() {
+        let (v6, v4): (Vec<PoolSpec>, Vec<PoolSpec>) =
+            pools.into_iter().partition(|p| p.base.addr().is_ipv6());
+        if !v4.is_empty() {
+            net.v4_pools = v4;
+        }
+        if !v6.is_empty() {
+            net.v6_pools = v6;
+        }
+    }
+    if let Some(mtu) = file.mtu {
+        if !(68..=65535).contains(&mtu) {
+            return Err(ConfigError::Invalid(format!(
+                "invalid mtu {mtu}: expected 68 to 65535"
+            )));
+        }
+        net.default_mtu = mtu;
+    }
+    net.ip_forward = file.ip_forward.unwrap_or(true);
+    let dns = file.dns.clone().unwrap_or_default();
+    for d in &dns {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "invalid dns {d}: expected an IP address"
+            )));
+        }
+    }
+    let log_level = args
+        .log_level
+        .clone()
+        .or(file.log_level.clone())
+        .unwrap_or_else(|| "info".into());
+    if !matches!(
+        log_level.as_str(),
+        "debug" | "info" | "warn" | "error" | "fatal" | "trace"
+    ) {
+        return Err(ConfigError::Invalid(format!(
+            "invalid log level {log_level}: use debug, info, warn, error or fatal"
+        )));
+    }
+    let _ = (&file.default_runtime, &file.runtimes);
+    Ok(Config {
+        listen,
+        data_root: args
+            .data_root
+            .clone()
+            .or(file.data_root)
+            .unwrap_or_else(|| PathBuf::from("/var/lib/berth")),
+        exec_root: args
+            .exec_root
+            .clone()
+            .or(file.exec_root)
+            .unwrap_or_else(|| PathBuf::from("/run/berth")),
+        log_level,
+        dns,
+        iptables: file.iptables.unwrap_or(true),
+        net,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn args_with_file(json: &str) -> (tempfile::NamedTempFile, Args) {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(json.as_bytes()).unwrap();
+        let args = Args {
+            config_file: Some(f.path().to_path_buf()),
+            ..Default::default()
+        };
+        (f, args)
+    }
+
+    #[test]
+    fn defaults() {
+        let (_f, args) = args_with_file("{}");
+        let c = load(&args).unwrap();
+        assert_eq!(c.listen, vec![Listen::Unix("/run/berth/berth.sock".into())]);
+        assert_eq!(c.net.bip.to_string(), "172.17.0.1/16");
+        assert_eq!(c.net.v4_pools.len(), 16);
+    }
+
+    #[test]
+    fn file_settings_apply() {
+        let (_f, args) = args_with_file(
+            r#"{"bip":"10.1.0.1/24","default-address-pools":[{"base":"10.200.0.0/16","size":24}],
+                "hosts":["unix:///tmp/x.sock","tcp://127.0.0.1:2375"],"ip-forward":false}"#,
+        );
+        let c = load(&args).unwrap();
+        assert_eq!(c.net.bip.to_string(), "10.1.0.1/24");
+        assert_eq!(c.net.v4_pools[0].base.to_string(), "10.200.0.0/16");
+        assert_eq!(c.listen.len(), 2);
+        assert!(!c.net.ip_forward);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        for (json, needle) in [
+            (r#"{"bogus":1}"#, "bogus"),
+            (r#"{"bip":"nope"}"#, "nope"),
+            (r#"{"bip":12}"#, "bip"),
+            (r#"{"hosts":["http://x"]}"#, "http://x"),
+            (r#"{"default-address-pools":[{"base":"10.0.0.0/8","size":4}]}"#, "size 4"),
+            (r#"{"dns":["x.y"]}"#, "x.y"),
+            ("{", "invalid configuration file"),
+        ] {
+            let (_f, args) = args_with_file(json);
+            let e = load(&args).unwrap_err().to_string();
+            assert!(e.contains(needle), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn missing_named_file_is_an_error_and_flag_plus_file_conflict() {
+        let args = Args {
+            config_file: Some("/nonexistent/daemon.json".into()),
+            ..Default::default()
+        };
+        assert!(load(&args).unwrap_err().to_string().contains("/nonexistent/daemon.json"));
+        let (_f, mut args) = args_with_file(r#"{"bip":"10.1.0.1/24"}"#);
+        args.bip = Some("10.2.0.1/24".into());
+        assert!(load(&args).unwrap_err().to_string().contains("bip"));
+    }
+}
