@@ -152,7 +152,11 @@ pub fn parse_filters(raw: &str) -> Result<Filters, String> {
                 .filter(|(_, on)| on.as_bool().unwrap_or(false))
                 .map(|(k, _)| k.clone())
                 .collect(),
-            _ => return Err(format!("invalid filter '{key}': expected a list of strings")),
+            _ => {
+                return Err(format!(
+                    "invalid filter '{key}': expected a list of strings"
+                ))
+            }
         };
         out.insert(key.clone(), values);
     }

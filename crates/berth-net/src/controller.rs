@@ -99,7 +99,11 @@ fn valid_name(name: &str) -> bool {
 fn parse_subnet(text: &str) -> NetResult<IpNet> {
     IpNet::from_str(text.trim())
         .map(|n| n.trunc())
-        .map_err(|_| bad(format!("Invalid subnet {text} : invalid CIDR address: {text}")))
+        .map_err(|_| {
+            bad(format!(
+                "Invalid subnet {text} : invalid CIDR address: {text}"
+            ))
+        })
 }
 
 fn parse_ip(what: &str, text: &str) -> NetResult<IpAddr> {
@@ -250,7 +254,10 @@ impl Controller {
                 self.kernel
                     .delete_link(link.index)
                     .await
-                    .map_err(NetError::kernel(format!("delete orphaned bridge {}", link.name)))?;
+                    .map_err(NetError::kernel(format!(
+                        "delete orphaned bridge {}",
+                        link.name
+                    )))?;
             }
         }
         for net in networks.values() {
@@ -319,7 +326,11 @@ impl Controller {
         Ok(net)
     }
 
-    async fn plan(&self, nets: &BTreeMap<String, Network>, req: CreateNetwork) -> NetResult<Network> {
+    async fn plan(
+        &self,
+        nets: &BTreeMap<String, Network>,
+        req: CreateNetwork,
+    ) -> NetResult<Network> {
         if req.name.is_empty() {
             return Err(bad("network name is required"));
         }
@@ -409,7 +420,9 @@ impl Controller {
         for s in &req.subnets {
             if s.subnet.trim().is_empty() {
                 if !s.gateway.is_empty() || !s.ip_range.is_empty() || !s.aux_addresses.is_empty() {
-                    return Err(bad("every ip-range or gateway must have a corresponding subnet"));
+                    return Err(bad(
+                        "every ip-range or gateway must have a corresponding subnet",
+                    ));
                 }
                 continue;
             }
@@ -447,9 +460,8 @@ impl Controller {
             }
             let mut pool = SubnetPool::new(subnet, gateway, given);
             if !s.ip_range.trim().is_empty() {
-                let range = IpNet::from_str(s.ip_range.trim()).map_err(|_| {
-                    bad(format!("invalid ip-range {}: not a CIDR", s.ip_range))
-                })?;
+                let range = IpNet::from_str(s.ip_range.trim())
+                    .map_err(|_| bad(format!("invalid ip-range {}: not a CIDR", s.ip_range)))?;
                 if !subnet.contains(&range) {
                     return Err(bad(format!("no matching subnet for range {}", s.ip_range)));
                 }
@@ -494,7 +506,11 @@ impl Controller {
                     ))
                 })?;
                 taken.push(subnet);
-                pools.push(SubnetPool::new(subnet, SubnetPool::first_host(&subnet), false));
+                pools.push(SubnetPool::new(
+                    subnet,
+                    SubnetPool::first_host(&subnet),
+                    false,
+                ));
             }
         }
         pools.sort_by_key(|p| p.subnet.addr().is_ipv6());

@@ -77,18 +77,8 @@ impl PoolSpec {
     /// The subnets of this pool, in address order.
     pub fn subnets(&self) -> Box<dyn Iterator<Item = IpNet> + '_> {
         match self.base {
-            IpNet::V4(b) => Box::new(
-                b.subnets(self.size)
-                    .into_iter()
-                    .flatten()
-                    .map(IpNet::V4),
-            ),
-            IpNet::V6(b) => Box::new(
-                b.subnets(self.size)
-                    .into_iter()
-                    .flatten()
-                    .map(IpNet::V6),
-            ),
+            IpNet::V4(b) => Box::new(b.subnets(self.size).into_iter().flatten().map(IpNet::V4)),
+            IpNet::V6(b) => Box::new(b.subnets(self.size).into_iter().flatten().map(IpNet::V6)),
         }
     }
 }
@@ -275,12 +265,21 @@ mod tests {
     fn default_pools_follow_docker() {
         let pools = default_v4_pools();
         assert_eq!(pools.len(), 16);
-        assert_eq!(next_free_subnet(&pools, &[], false), Some(net("172.17.0.0/16")));
+        assert_eq!(
+            next_free_subnet(&pools, &[], false),
+            Some(net("172.17.0.0/16"))
+        );
         let used = [net("172.17.0.0/16"), net("172.18.0.0/16")];
-        assert_eq!(next_free_subnet(&pools, &used, false), Some(net("172.19.0.0/16")));
+        assert_eq!(
+            next_free_subnet(&pools, &used, false),
+            Some(net("172.19.0.0/16"))
+        );
         // After the 15 /16s come /20s of 192.168.0.0/16.
         let all172: Vec<IpNet> = (17..=31).map(|b| net(&format!("172.{b}.0.0/16"))).collect();
-        assert_eq!(next_free_subnet(&pools, &all172, false), Some(net("192.168.0.0/20")));
+        assert_eq!(
+            next_free_subnet(&pools, &all172, false),
+            Some(net("192.168.0.0/20"))
+        );
     }
 
     #[test]
@@ -288,7 +287,10 @@ mod tests {
         let pools = vec![PoolSpec::parse("base=10.10.0.0/22,size=24").unwrap()];
         // A host route inside the first /24 and a wider one covering the third.
         let used = [net("10.10.0.128/25"), net("10.10.2.0/23")];
-        assert_eq!(next_free_subnet(&pools, &used, false), Some(net("10.10.1.0/24")));
+        assert_eq!(
+            next_free_subnet(&pools, &used, false),
+            Some(net("10.10.1.0/24"))
+        );
         let used = [net("10.0.0.0/8")];
         assert_eq!(next_free_subnet(&pools, &used, false), None);
         assert_eq!(next_free_subnet(&pools, &[], true), None);
@@ -316,7 +318,10 @@ mod tests {
         let mut p = SubnetPool::new(s, SubnetPool::first_host(&s), false);
         assert_eq!(p.gateway, ip("10.0.0.1"));
         let got: Vec<IpAddr> = (0..5).map(|_| p.allocate(None).unwrap()).collect();
-        assert_eq!(got, ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"].map(ip));
+        assert_eq!(
+            got,
+            ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"].map(ip)
+        );
         // .0 is the network, .1 the gateway, .7 broadcast: the /29 is full.
         assert_eq!(p.allocate(None), Err(IpamError::Full(s)));
         assert!(p.release(ip("10.0.0.3")));
@@ -328,11 +333,26 @@ mod tests {
         let s = net("192.168.0.0/16");
         let mut p = SubnetPool::new(s, ip("192.168.0.1"), true);
         p.aux.insert("router".into(), ip("192.168.0.2"));
-        assert_eq!(p.allocate(Some(ip("10.0.0.5"))), Err(IpamError::OutOfSubnet(ip("10.0.0.5"))));
-        assert_eq!(p.allocate(Some(ip("192.168.0.1"))), Err(IpamError::InUse(ip("192.168.0.1"))));
-        assert_eq!(p.allocate(Some(ip("192.168.255.255"))), Err(IpamError::InUse(ip("192.168.255.255"))));
-        assert_eq!(p.allocate(Some(ip("192.168.10.10"))), Ok(ip("192.168.10.10")));
-        assert_eq!(p.allocate(Some(ip("192.168.10.10"))), Err(IpamError::InUse(ip("192.168.10.10"))));
+        assert_eq!(
+            p.allocate(Some(ip("10.0.0.5"))),
+            Err(IpamError::OutOfSubnet(ip("10.0.0.5")))
+        );
+        assert_eq!(
+            p.allocate(Some(ip("192.168.0.1"))),
+            Err(IpamError::InUse(ip("192.168.0.1")))
+        );
+        assert_eq!(
+            p.allocate(Some(ip("192.168.255.255"))),
+            Err(IpamError::InUse(ip("192.168.255.255")))
+        );
+        assert_eq!(
+            p.allocate(Some(ip("192.168.10.10"))),
+            Ok(ip("192.168.10.10"))
+        );
+        assert_eq!(
+            p.allocate(Some(ip("192.168.10.10"))),
+            Err(IpamError::InUse(ip("192.168.10.10")))
+        );
         // The aux address is skipped by dynamic allocation.
         assert_eq!(p.allocate(None), Ok(ip("192.168.0.3")));
     }
@@ -343,7 +363,10 @@ mod tests {
         let mut p = SubnetPool::new(s, ip("10.1.0.1"), false);
         p.ip_range = Some(net("10.1.5.0/30"));
         let got: Vec<IpAddr> = (0..4).map(|_| p.allocate(None).unwrap()).collect();
-        assert_eq!(got, ["10.1.5.0", "10.1.5.1", "10.1.5.2", "10.1.5.3"].map(ip));
+        assert_eq!(
+            got,
+            ["10.1.5.0", "10.1.5.1", "10.1.5.2", "10.1.5.3"].map(ip)
+        );
         assert!(matches!(p.allocate(None), Err(IpamError::Full(_))));
     }
 
@@ -353,7 +376,10 @@ mod tests {
         let mut p = SubnetPool::new(s, SubnetPool::first_host(&s), false);
         assert_eq!(p.gateway, ip("fd00:1::1"));
         assert_eq!(p.allocate(None).unwrap(), ip("fd00:1::2"));
-        assert_eq!(next_free_subnet(&default_v6_pools(), &[], true), Some(net("fd42:b3e7:c0de::/64")));
+        assert_eq!(
+            next_free_subnet(&default_v6_pools(), &[], true),
+            Some(net("fd42:b3e7:c0de::/64"))
+        );
     }
 
     #[test]

@@ -182,11 +182,12 @@ impl Store {
         for row in t.iter()? {
             let (k, v) = row?;
             let key = k.value().to_string();
-            let value = serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
-                table: table.0,
-                key: key.clone(),
-                source,
-            })?;
+            let value =
+                serde_json::from_slice(v.value()).map_err(|source| StoreError::Corrupt {
+                    table: table.0,
+                    key: key.clone(),
+                    source,
+                })?;
             out.push((key, value));
         }
         Ok(out)

@@ -89,7 +89,9 @@ pub enum ConfigError {
     },
     #[error("invalid configuration file {path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("the following directives are specified both as a flag and in the configuration file: {0}")]
+    #[error(
+        "the following directives are specified both as a flag and in the configuration file: {0}"
+    )]
     Both(String),
     #[error("{0}")]
     Invalid(String),
@@ -156,9 +158,18 @@ fn read_file(path: &Path, must_exist: bool) -> Result<DaemonJson, ConfigError> {
     if text.trim().is_empty() {
         return Ok(DaemonJson::default());
     }
-    serde_json::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: if key == "." {
+                inner.to_string()
+            } else {
+                format!("key \"{key}\": {inner}")
+            },
+        }
     })
 }
 
@@ -331,7 +342,10 @@ mod tests {
             (r#"{"bip":"nope"}"#, "nope"),
             (r#"{"bip":12}"#, "bip"),
             (r#"{"hosts":["http://x"]}"#, "http://x"),
-            (r#"{"default-address-pools":[{"base":"10.0.0.0/8","size":4}]}"#, "size 4"),
+            (
+                r#"{"default-address-pools":[{"base":"10.0.0.0/8","size":4}]}"#,
+                "size 4",
+            ),
             (r#"{"dns":["x.y"]}"#, "x.y"),
             ("{", "invalid configuration file"),
         ] {
@@ -347,7 +361,10 @@ mod tests {
             config_file: Some("/nonexistent/daemon.json".into()),
             ..Default::default()
         };
-        assert!(load(&args).unwrap_err().to_string().contains("/nonexistent/daemon.json"));
+        assert!(load(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent/daemon.json"));
         let (_f, mut args) = args_with_file(r#"{"bip":"10.1.0.1/24"}"#);
         args.bip = Some("10.2.0.1/24".into());
         assert!(load(&args).unwrap_err().to_string().contains("bip"));

@@ -2,11 +2,11 @@
 
 use crate::config::Listen;
 use axum::ServiceExt;
-use tower::Layer;
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tokio::net::{TcpListener, UnixListener};
+use tower::Layer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -53,10 +53,12 @@ pub async fn bind(listen: &[Listen]) -> Result<Vec<Bound>, ServeError> {
             Listen::Unix(p) => out.push(Bound::Unix(bind_unix(p)?, p.clone())),
             Listen::Tcp(addr) => {
                 tracing::warn!(%addr, "listening on TCP without TLS: anyone who can reach it controls berthd");
-                let t = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind {
-                    what: format!("tcp://{addr}"),
-                    source,
-                })?;
+                let t = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::Bind {
+                        what: format!("tcp://{addr}"),
+                        source,
+                    })?;
                 out.push(Bound::Tcp(t));
             }
         }

@@ -21,7 +21,9 @@ impl Env {
 
     async fn start(&self, cfg: ControllerConfig) -> Controller {
         let store = Arc::new(Store::open(&self.path).unwrap());
-        Controller::start(self.kernel.clone(), store, cfg).await.unwrap()
+        Controller::start(self.kernel.clone(), store, cfg)
+            .await
+            .unwrap()
     }
 }
 
@@ -51,12 +53,23 @@ async fn predefined_networks_and_default_bridge() {
     let all = ctl.list(&Filters::new()).await.unwrap();
     let names: Vec<&str> = all.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["bridge", "host", "none"]);
-    let br = env.kernel.link("berth0").await.unwrap().expect("berth0 exists");
+    let br = env
+        .kernel
+        .link("berth0")
+        .await
+        .unwrap()
+        .expect("berth0 exists");
     assert_eq!(br.addrs, vec!["172.17.0.1/16".parse::<IpNet>().unwrap()]);
-    assert_eq!(env.kernel.sysctl("net/ipv4/ip_forward").as_deref(), Some("1"));
+    assert_eq!(
+        env.kernel.sysctl("net/ipv4/ip_forward").as_deref(),
+        Some("1")
+    );
     let e = ctl.remove("bridge").await.unwrap_err();
     assert!(matches!(e, NetError::Forbidden(_)), "{e}");
-    assert_eq!(e.to_string(), "bridge is a pre-defined network and cannot be removed");
+    assert_eq!(
+        e.to_string(),
+        "bridge is a pre-defined network and cannot be removed"
+    );
 }
 
 #[tokio::test]
@@ -87,16 +100,31 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let cases: Vec<(CreateNetwork, &str)> = vec![
         (with_subnet("x", "192.168.1.0/24", ""), "Pool overlaps"),
         (with_subnet("x", "172.17.5.0/24", ""), "Pool overlaps"),
-        (with_subnet("x", "10.50.0.0/24", "10.51.0.1"), "no matching subnet for gateway 10.51.0.1"),
-        (with_subnet("x", "10.50.0.0/33", ""), "Invalid subnet 10.50.0.0/33"),
-        (with_subnet("x", "notacidr", ""), "invalid CIDR address: notacidr"),
+        (
+            with_subnet("x", "10.50.0.0/24", "10.51.0.1"),
+            "no matching subnet for gateway 10.51.0.1",
+        ),
+        (
+            with_subnet("x", "10.50.0.0/33", ""),
+            "Invalid subnet 10.50.0.0/33",
+        ),
+        (
+            with_subnet("x", "notacidr", ""),
+            "invalid CIDR address: notacidr",
+        ),
         (with_subnet("x", "10.50.0.0/24", "nope"), "nope"),
         (with_subnet("x", "fd00::/64", ""), "IPv6 is not enabled"),
         (with_subnet("x", "", "10.50.0.1"), "corresponding subnet"),
         (req("mynet"), "network with name mynet already exists"),
         (req("host"), "predefined host network"),
         (req("bad name"), "invalid network name"),
-        (CreateNetwork { driver: "nosuchdriver".into(), ..req("x") }, "plugin \"nosuchdriver\" not found"),
+        (
+            CreateNetwork {
+                driver: "nosuchdriver".into(),
+                ..req("x")
+            },
+            "plugin \"nosuchdriver\" not found",
+        ),
         (
             CreateNetwork {
                 options: [(bridge::OPT_MTU.to_string(), "abc".to_string())].into(),
@@ -151,8 +179,15 @@ async fn ipv6_network_gets_both_families() {
         .unwrap();
     let subnets: Vec<String> = n.subnets.iter().map(|s| s.subnet.to_string()).collect();
     assert_eq!(subnets, ["172.18.0.0/16", "fd00:dead:beef::/64"]);
-    let link = env.kernel.link(&n.bridge.unwrap().name).await.unwrap().unwrap();
-    assert!(link.addrs.contains(&"fd00:dead:beef::1/64".parse().unwrap()));
+    let link = env
+        .kernel
+        .link(&n.bridge.unwrap().name)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(link
+        .addrs
+        .contains(&"fd00:dead:beef::1/64".parse().unwrap()));
 }
 
 #[tokio::test]
@@ -160,7 +195,10 @@ async fn restart_restores_and_reconciles() {
     let env = Env::new();
     let (id, bridge_name) = {
         let ctl = env.start(ControllerConfig::default()).await;
-        let n = ctl.create(with_subnet("keep", "10.70.0.0/24", "")).await.unwrap();
+        let n = ctl
+            .create(with_subnet("keep", "10.70.0.0/24", ""))
+            .await
+            .unwrap();
         (n.id.clone(), n.bridge.unwrap().name)
     };
     // Someone deletes the bridge, and an orphan berth bridge appears.
@@ -179,9 +217,23 @@ async fn restart_restores_and_reconciles() {
     let ctl = env.start(ControllerConfig::default()).await;
     let n = ctl.get("keep").await.unwrap();
     assert_eq!(n.id, id);
-    assert!(env.kernel.link(&bridge_name).await.unwrap().is_some(), "bridge recreated");
-    assert!(env.kernel.link("br-orphan").await.unwrap().is_none(), "orphan removed");
-    assert!(env.kernel.links().await.unwrap().iter().any(|l| l.index == foreign), "foreign kept");
+    assert!(
+        env.kernel.link(&bridge_name).await.unwrap().is_some(),
+        "bridge recreated"
+    );
+    assert!(
+        env.kernel.link("br-orphan").await.unwrap().is_none(),
+        "orphan removed"
+    );
+    assert!(
+        env.kernel
+            .links()
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.index == foreign),
+        "foreign kept"
+    );
     // The default bridge keeps its ID across restarts.
     let b1 = ctl.get("bridge").await.unwrap();
     drop(ctl);
@@ -217,19 +269,34 @@ async fn lookups_filters_and_prune() {
         .unwrap();
     ctl.create(req("beta")).await.unwrap();
     assert_eq!(ctl.get(&a.id[..12]).await.unwrap().name, "alpha");
-    assert!(matches!(ctl.get("nosuch").await, Err(NetError::NotFound(_))));
+    assert!(matches!(
+        ctl.get("nosuch").await,
+        Err(NetError::NotFound(_))
+    ));
     let f = |k: &str, v: &str| Filters::from([(k.to_string(), vec![v.to_string()])]);
     let names = |v: Vec<Network>| v.into_iter().map(|n| n.name).collect::<Vec<_>>();
-    assert_eq!(names(ctl.list(&f("label", "tier=web")).await.unwrap()), ["alpha"]);
-    assert_eq!(names(ctl.list(&f("type", "custom")).await.unwrap()), ["alpha", "beta"]);
-    assert_eq!(names(ctl.list(&f("driver", "null")).await.unwrap()), ["none"]);
+    assert_eq!(
+        names(ctl.list(&f("label", "tier=web")).await.unwrap()),
+        ["alpha"]
+    );
+    assert_eq!(
+        names(ctl.list(&f("type", "custom")).await.unwrap()),
+        ["alpha", "beta"]
+    );
+    assert_eq!(
+        names(ctl.list(&f("driver", "null")).await.unwrap()),
+        ["none"]
+    );
     assert_eq!(names(ctl.list(&f("name", "et")).await.unwrap()), ["beta"]);
     assert!(ctl.list(&f("colour", "red")).await.is_err());
     assert!(ctl.list(&f("type", "weird")).await.is_err());
     assert_eq!(ctl.prune(&f("label!", "tier")).await.unwrap(), ["beta"]);
     assert!(ctl.prune(&f("until", "yesterday")).await.is_err());
     assert_eq!(ctl.prune(&Filters::new()).await.unwrap(), ["alpha"]);
-    assert_eq!(names(ctl.list(&Filters::new()).await.unwrap()), ["bridge", "host", "none"]);
+    assert_eq!(
+        names(ctl.list(&Filters::new()).await.unwrap()),
+        ["bridge", "host", "none"]
+    );
 }
 
 #[tokio::test]

@@ -19,7 +19,14 @@ pub const OPT_DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
 pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
 pub const OPT_IFACE_PREFIX: &str = "com.docker.network.container_iface_prefix";
 
-const ALLOWED: &[&str] = &[OPT_NAME, OPT_ICC, OPT_MASQ, OPT_HOST_BINDING, OPT_MTU, OPT_IFACE_PREFIX];
+const ALLOWED: &[&str] = &[
+    OPT_NAME,
+    OPT_ICC,
+    OPT_MASQ,
+    OPT_HOST_BINDING,
+    OPT_MTU,
+    OPT_IFACE_PREFIX,
+];
 const ALIAS_PREFIX: &str = "berth:";
 pub const DEFAULT_MTU: u32 = 1500;
 
@@ -60,7 +67,9 @@ pub fn valid_ifname(name: &str) -> bool {
         && name.len() <= 15
         && name != "."
         && name != ".."
-        && !name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
 }
 
 /// Parses and checks bridge options; `id` names the default bridge device (`br-<12 hex>`).
@@ -224,7 +233,10 @@ mod tests {
     const ID: &str = "05fea7b6aa0f988f6d4ede381cf18ac0b4a3571b3ffd2043300eb624446c20a5";
 
     fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -238,7 +250,12 @@ mod tests {
     #[test]
     fn options_are_parsed_and_checked() {
         let c = parse_options(
-            &opts(&[(OPT_NAME, "mybr"), (OPT_MTU, "1400"), (OPT_ICC, "false"), ("my.own", "x")]),
+            &opts(&[
+                (OPT_NAME, "mybr"),
+                (OPT_MTU, "1400"),
+                (OPT_ICC, "false"),
+                ("my.own", "x"),
+            ]),
             ID,
         )
         .unwrap();

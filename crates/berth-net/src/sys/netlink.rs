@@ -109,7 +109,10 @@ impl NetlinkKernel {
         Ok(out)
     }
 
-    async fn routes<T>(&self, msg: netlink_packet_route::route::RouteMessage) -> SysResult<Vec<IpNet>>
+    async fn routes<T>(
+        &self,
+        msg: netlink_packet_route::route::RouteMessage,
+    ) -> SysResult<Vec<IpNet>>
     where
         T: Send,
     {
@@ -160,7 +163,12 @@ impl Kernel for NetlinkKernel {
     }
 
     async fn link(&self, name: &str) -> SysResult<Option<Link>> {
-        let mut stream = self.handle.link().get().match_name(name.to_string()).execute();
+        let mut stream = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
         match stream.try_next().await {
             Ok(Some(msg)) => {
                 let mut link = parse_link(&msg);
@@ -184,14 +192,18 @@ impl Kernel for NetlinkKernel {
             .execute()
             .await
             .map_err(|e| nl_err("create bridge", &spec.name, e))?;
-        let link = self.link(&spec.name).await?.ok_or_else(|| SysError::Netlink {
-            op: "create bridge",
-            object: spec.name.clone(),
-            message: "bridge vanished right after creation".into(),
-            errno: libc_enodev(),
-        })?;
+        let link = self
+            .link(&spec.name)
+            .await?
+            .ok_or_else(|| SysError::Netlink {
+                op: "create bridge",
+                object: spec.name.clone(),
+                message: "bridge vanished right after creation".into(),
+                errno: libc_enodev(),
+            })?;
         // The kernel ignores IFLA_IFALIAS on creation, so the ownership mark is a second message.
-        self.configure_link(link.index, &spec.alias, spec.mtu).await?;
+        self.configure_link(link.index, &spec.alias, spec.mtu)
+            .await?;
         for addr in &spec.addrs {
             self.add_address(link.index, *addr).await?;
         }

@@ -93,7 +93,9 @@ pub async fn strip_version(mut req: Request<Body>, next: Next) -> Response {
             };
             match new.parse::<Uri>() {
                 Ok(uri) => *req.uri_mut() = uri,
-                Err(_) => return ApiError::bad_request(format!("invalid path {path}")).into_response(),
+                Err(_) => {
+                    return ApiError::bad_request(format!("invalid path {path}")).into_response()
+                }
             }
         }
     }

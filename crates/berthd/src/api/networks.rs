@@ -22,7 +22,11 @@ pub fn to_api(n: &Network) -> api::Network {
             ip_range: s.ip_range.map(|r| r.to_string()).unwrap_or_default(),
             // Docker hides a gateway it chose for a user's subnet; berth always shows the one in use.
             gateway: s.gateway.to_string(),
-            auxiliary_addresses: s.aux.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+            auxiliary_addresses: s
+                .aux
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
         })
         .collect();
     api::Network {
@@ -77,7 +81,9 @@ pub async fn inspect(
 
 pub async fn create(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::bad_request("request body is empty: expected a JSON network configuration"));
+        return Err(ApiError::bad_request(
+            "request body is empty: expected a JSON network configuration",
+        ));
     }
     let req: api::NetworkCreateRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))?;
@@ -123,7 +129,10 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> Result<Response,
         .into_response())
 }
 
-pub async fn remove(State(st): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn remove(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     st.ctl.remove(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -141,6 +150,7 @@ pub async fn prune(
 pub async fn not_yet() -> ApiError {
     ApiError {
         status: StatusCode::NOT_IMPLEMENTED,
-        message: "containers are not supported by this berth yet, so there is nothing to connect".into(),
+        message: "containers are not supported by this berth yet, so there is nothing to connect"
+            .into(),
     }
 }

@@ -1,0 +1,157 @@
+//! A minimal Docker Engine API client over a unix socket or plain TCP.
+
+use berth_api::{ErrorResponse, API_VERSION};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("Cannot connect to the berth daemon at {host}. Is berthd running? ({source})")]
+    Connect {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("invalid host {0}: use unix:///path/to.sock or tcp://HOST:PORT")]
+    BadHost(String),
+    #[error("error talking to the daemon at {host}: {message}")]
+    Http { host: String, message: String },
+    /// The daemon answered with an error; the message is the daemon's.
+    #[error("Error response from daemon: {message}")]
+    Daemon { status: StatusCode, message: String },
+    #[error("cannot decode the daemon's answer: {0}")]
+    Decode(String),
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    url: String,
+    target: Target,
+}
+
+impl Client {
+    pub fn new(url: &str) -> Result<Client, ClientError> {
+        let target = if let Some(p) = url.strip_prefix("unix://") {
+            Target::Unix(PathBuf::from(p))
+        } else if let Some(a) = url.strip_prefix("tcp://") {
+            Target::Tcp(a.trim_end_matches('/').to_string())
+        } else if url.starts_with('/') {
+            Target::Unix(PathBuf::from(url))
+        } else {
+            return Err(ClientError::BadHost(url.to_string()));
+        };
+        Ok(Client {
+            url: url.to_string(),
+            target,
+        })
+    }
+
+    /// Sends one request; an error status becomes [`ClientError::Daemon`].
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Bytes, ClientError> {
+        let http = |e: &dyn std::fmt::Display| ClientError::Http {
+            host: self.url.clone(),
+            message: e.to_string(),
+        };
+        let connect = |source| ClientError::Connect {
+            host: self.url.clone(),
+            source,
+        };
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("/v{API_VERSION}{path}"))
+            .header("Host", "berth")
+            .header(
+                "User-Agent",
+                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
+            );
+        if body.is_some() {
+            req = req.header("Content-Type", "application/json");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| http(&e))?;
+        let resp = match &self.target {
+            Target::Unix(p) => {
+                let s = tokio::net::UnixStream::connect(p).await.map_err(connect)?;
+                send(TokioIo::new(s), req).await
+            }
+            Target::Tcp(a) => {
+                let s = tokio::net::TcpStream::connect(a).await.map_err(connect)?;
+                send(TokioIo::new(s), req).await
+            }
+        }
+        .map_err(|e| http(&e))?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| http(&e))?
+            .to_bytes();
+        if status.is_client_error() || status.is_server_error() {
+            let message = serde_json::from_slice::<ErrorResponse>(&bytes)
+                .map(|e| e.message)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_string());
+            return Err(ClientError::Daemon { status, message });
+        }
+        Ok(bytes)
+    }
+
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<T, ClientError> {
+        let b = self.request(Method::GET, path, None).await?;
+        serde_json::from_slice(&b).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    pub async fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, ClientError> {
+        let b = self.request(Method::POST, path, body).await?;
+        serde_json::from_slice(&b).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+}
+
+async fn send<IO>(
+    io: IO,
+    req: Request<Full<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender.send_request(req).await
+}
+
+/// Percent-encodes a query value.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
