@@ -119,11 +119,8 @@ impl Controller {
         store: Arc<Store>,
         cfg: ControllerConfig,
     ) -> NetResult<Controller> {
-        let mut networks: BTreeMap<String, Network> = store
-            .list::<Network>(NETWORKS)?
-            .into_iter()
-            .map(|(k, v)| (k, v))
-            .collect();
+        let mut networks: BTreeMap<String, Network> =
+            store.list::<Network>(NETWORKS)?.into_iter().collect();
         let ctl = Controller {
             kernel,
             store,

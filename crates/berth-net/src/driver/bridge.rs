@@ -149,7 +149,7 @@ pub async fn ensure(kernel: &dyn Kernel, net: &Network) -> NetResult<()> {
     let addrs = bridge_addrs(net);
     if net.enable_ipv6 {
         kernel
-            .set_sysctl(&format!("net/ipv6/conf/all/forwarding"), "1")
+            .set_sysctl("net/ipv6/conf/all/forwarding", "1")
             .map_err(NetError::kernel("enable IPv6 forwarding"))?;
     }
     match kernel

@@ -109,13 +109,10 @@ impl NetlinkKernel {
         Ok(out)
     }
 
-    async fn routes<T>(
+    async fn routes(
         &self,
         msg: netlink_packet_route::route::RouteMessage,
-    ) -> SysResult<Vec<IpNet>>
-    where
-        T: Send,
-    {
+    ) -> SysResult<Vec<IpNet>> {
         let mut out = Vec::new();
         let mut stream = self.handle.route().get(msg).execute();
         while let Some(route) = stream
@@ -254,10 +251,10 @@ impl Kernel for NetlinkKernel {
 
     async fn onlink_routes(&self) -> SysResult<Vec<IpNet>> {
         let mut v4 = self
-            .routes::<Ipv4Addr>(RouteMessageBuilder::<Ipv4Addr>::new().build())
+            .routes(RouteMessageBuilder::<Ipv4Addr>::new().build())
             .await?;
         let v6 = self
-            .routes::<Ipv6Addr>(RouteMessageBuilder::<Ipv6Addr>::new().build())
+            .routes(RouteMessageBuilder::<Ipv6Addr>::new().build())
             .await?;
         v4.extend(v6);
         Ok(v4)

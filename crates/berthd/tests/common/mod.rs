@@ -1,0 +1,420 @@
+//! Test harness: a throwaway "host" (a fresh network namespace held by a sleeping process) with
+//! its own berthd, data root, exec root and socket. Everything the daemon makes in the kernel
+//! lives in that namespace and dies with it when the test ends, even if the test panics.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn berthd_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_berthd"))
+}
+
+/// The CLI is built by `cargo build --workspace` next to berthd.
+pub fn berth_bin() -> PathBuf {
+    let p = berthd_bin().with_file_name("berth");
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace first (cargo build --workspace)",
+        p.display()
+    );
+    p
+}
+
+pub const DOCKER: &str = "/usr/local/bin/docker";
+
+fn die_with_parent() -> std::io::Result<()> {
+    // SAFETY: prctl with PR_SET_PDEATHSIG only changes this (child) process's own settings.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Status, lowercased headers, body.
+pub type RawResponse = (u16, Vec<(String, String)>, String);
+
+pub struct Host {
+    holder: Child,
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    daemon: Option<Child>,
+    pub extra_args: Vec<String>,
+}
+
+impl Host {
+    /// A new namespace with loopback up, and no daemon yet.
+    pub fn bare() -> Host {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("infinity").stdin(Stdio::null());
+        // SAFETY: only async-signal-safe calls (prctl, unshare) run between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                die_with_parent()?;
+                if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        // spawn() returns after exec, so the namespace exists once we hold the pid.
+        let holder = cmd.spawn().expect("spawn namespace holder");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-test-")
+            .tempdir()
+            .expect("tempdir");
+        let socket = dir.path().join("run/berth.sock");
+        let h = Host {
+            holder,
+            dir,
+            socket,
+            daemon: None,
+            extra_args: vec![],
+        };
+        h.sh("ip link set lo up");
+        h
+    }
+
+    /// A namespace with berthd running and ready.
+    pub fn new() -> Host {
+        Host::with_args(&[])
+    }
+
+    pub fn with_args(args: &[&str]) -> Host {
+        let mut h = Host::bare();
+        h.extra_args = args.iter().map(|s| s.to_string()).collect();
+        h.start_daemon();
+        h
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.holder.id()
+    }
+
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// berthd's command line, running inside this host's namespace.
+    pub fn daemon_command(&self, args: &[String]) -> Command {
+        let ns = std::fs::File::open(format!("/proc/{}/ns/net", self.pid())).expect("open netns");
+        let mut cmd = Command::new(berthd_bin());
+        cmd.arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.dir.path().join("run"))
+            .args(args)
+            .env("BERTH_LOG", "info");
+        if !args.iter().any(|a| a == "--config-file") {
+            cmd.arg("--config-file").arg(self.config_file());
+        }
+        let fd = ns.as_raw_fd();
+        // SAFETY: setns and prctl are async-signal-safe; `ns` outlives the spawn below because
+        // the closure keeps it alive.
+        unsafe {
+            cmd.pre_exec(move || {
+                let _keep = &ns;
+                die_with_parent()?;
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd
+    }
+
+    /// The config file passed to berthd (empty unless a test writes it).
+    pub fn config_file(&self) -> PathBuf {
+        let p = self.dir.path().join("daemon.json");
+        if !p.exists() {
+            std::fs::write(&p, "{}").expect("write daemon.json");
+        }
+        p
+    }
+
+    pub fn start_daemon(&mut self) {
+        assert!(self.daemon.is_none(), "daemon already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("berthd.log"))
+            .expect("log file");
+        let child = self
+            .daemon_command(&self.extra_args.clone())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn berthd");
+        self.daemon = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok((200, body)) = self.try_api("GET", "/_ping", None) {
+                assert_eq!(body, "OK");
+                return;
+            }
+            if let Some(status) = self
+                .daemon
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("berthd exited with {status}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("berthd did not become ready:\n{}", self.log());
+    }
+
+    /// SIGTERM, and wait for a clean exit.
+    pub fn stop_daemon(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(status)) = c.try_wait() {
+                    assert!(
+                        status.success(),
+                        "berthd exited with {status}:\n{}",
+                        self.log()
+                    );
+                    return;
+                }
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    panic!("berthd ignored SIGTERM:\n{}", self.log());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    /// Runs a shell command inside the namespace; panics on failure.
+    pub fn sh(&self, script: &str) -> String {
+        let out = self.sh_out(script);
+        assert!(
+            out.status.success(),
+            "`{script}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn sh_out(&self, script: &str) -> Output {
+        Command::new("nsenter")
+            .args([
+                "-t",
+                &self.pid().to_string(),
+                "-n",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .output()
+            .expect("run nsenter")
+    }
+
+    /// `ip -j` output of a command inside the namespace, parsed.
+    pub fn ip_json(&self, args: &str) -> serde_json::Value {
+        let out = self.sh(&format!("ip -j {args}"));
+        serde_json::from_str(&out).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Names of all links in the namespace.
+    pub fn links(&self) -> Vec<String> {
+        self.ip_json("link show")
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|l| l["ifname"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `ADDR/PREFIX` strings of a link (global scope only).
+    pub fn addrs(&self, link: &str) -> Vec<String> {
+        let v = self.ip_json(&format!("addr show dev {link}"));
+        let mut out = Vec::new();
+        for l in v.as_array().into_iter().flatten() {
+            for a in l["addr_info"].as_array().into_iter().flatten() {
+                if a["scope"] == "global" {
+                    out.push(format!(
+                        "{}/{}",
+                        a["local"].as_str().unwrap_or(""),
+                        a["prefixlen"]
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn link(&self, name: &str) -> Option<serde_json::Value> {
+        let v = self.ip_json(&format!("-d link show dev {name}"));
+        v.as_array().and_then(|a| a.first().cloned())
+    }
+
+    pub fn try_api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> std::io::Result<(u16, String)> {
+        let (status, _, body) = self.raw_api(method, path, body)?;
+        Ok((status, body))
+    }
+
+    /// One HTTP request over the daemon socket: status, headers (lowercased), body.
+    pub fn raw_api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> std::io::Result<RawResponse> {
+        http(&self.socket, method, path, body)
+    }
+
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let (status, text) = self.try_api(method, path, body).expect("API request");
+        let v = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{method} {path}: non-JSON body {text:?}: {e}"))
+        };
+        (status, v)
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Output {
+        Command::new(berth_bin())
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        assert!(
+            Path::new(DOCKER).exists(),
+            "the docker CLI is expected at {DOCKER}"
+        );
+        Command::new(DOCKER)
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args)
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker")
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill_daemon();
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// Runs a command and returns stdout, panicking with stderr on failure.
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command that must fail; returns (exit code, stderr).
+pub fn fails(out: Output) -> (i32, String) {
+    assert!(
+        !out.status.success(),
+        "command unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn http(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<RawResponse> {
+    let mut s = UnixStream::connect(socket)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Ok((status, headers, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
