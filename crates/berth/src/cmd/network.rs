@@ -15,7 +15,7 @@ use std::net::IpAddr;
 #[derive(Debug, Subcommand)]
 pub enum NetworkCmd {
     /// Create a network.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List networks.
     #[command(alias = "list")]
     Ls(LsArgs),
@@ -134,7 +134,7 @@ pub struct PruneArgs {
 
 pub async fn run(client: &Client, cmd: NetworkCmd) -> Result<(), Failure> {
     match cmd {
-        NetworkCmd::Create(a) => create(client, a).await,
+        NetworkCmd::Create(a) => create(client, *a).await,
         NetworkCmd::Ls(a) => ls(client, a).await,
         NetworkCmd::Inspect(a) => inspect(client, a).await,
         NetworkCmd::Rm(a) => rm(client, a).await,
