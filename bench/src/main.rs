@@ -1,3 +1,257 @@
+//! Network create/rm round-trip benchmark: starts a release berthd inside a private network
+//! namespace, times `POST /networks/create` and `DELETE /networks/{id}` through the API socket
+//! (one connection per request, as the docker CLI does), and prints medians, p90 and RSS.
+//!
+//! Run: `bench/run.sh` (builds release binaries, needs root for the namespace).
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn request(sock: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = UnixStream::connect(sock).expect("connect to berthd");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether the daemon's namespace has a link called `name` (/proc/PID/net is that namespace's).
+fn has_link(pid: u32, name: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/net/dev"))
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.trim_start().split(':').next() == Some(name))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+struct Daemon {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+fn start(berthd: &Path) -> (Daemon, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = dir.path().join("berth.sock");
+    let mut cmd = Command::new(berthd);
+    cmd.arg("-H")
+        .arg(format!("unix://{}", sock.display()))
+        .arg("--data-root")
+        .arg(dir.path().join("data"))
+        .arg("--exec-root")
+        .arg(dir.path().join("run"))
+        .arg("--config-file")
+        .arg("/dev/null")
+        .arg("--log-level")
+        .arg("warn")
+        .stdout(Stdio::null());
+    // SAFETY: prctl and unshare are async-signal-safe. The namespace, with every bridge made in
+    // it, dies with the daemon.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn berthd");
+    let t0 = Instant::now();
+    while Instant::now() - t0 < Duration::from_secs(20) {
+        if UnixStream::connect(&sock).is_ok() && request(&sock, "GET", "/_ping", "").0 == 200 {
+            println!(
+                "startup to API-ready: {:.1} ms",
+                t0.elapsed().as_secs_f64() * 1e3
+            );
+            return (Daemon { child, _dir: dir }, sock);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("berthd did not become ready");
+}
+
 fn main() {
-    println!("Hello, world!");
+    let runs: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200);
+    let berthd = std::env::current_exe()
+        .expect("own path")
+        .with_file_name("berthd");
+    let (daemon, sock) = start(&berthd);
+    let pid = daemon.child.id();
+    let idle_before = rss_kb(pid);
+    // Warm-up, not measured.
+    for i in 0..5 {
+        let (c, b) = request(
+            &sock,
+            "POST",
+            "/v1.51/networks/create",
+            &format!(r#"{{"Name":"warm{i}"}}"#),
+        );
+        assert_eq!(c, 201, "{b}");
+        assert_eq!(
+            request(&sock, "DELETE", &format!("/v1.51/networks/warm{i}"), "").0,
+            204
+        );
+    }
+    let mut create = Vec::with_capacity(runs);
+    let mut remove = Vec::with_capacity(runs);
+    let mut unregistered = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let body = format!(
+            r#"{{"Name":"bench{i}","IPAM":{{"Config":[{{"Subnet":"10.{}.{}.0/24"}}]}}}}"#,
+            100 + i / 256,
+            i % 256
+        );
+        let t = Instant::now();
+        let (c, b) = request(&sock, "POST", "/v1.51/networks/create", &body);
+        create.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(c, 201, "{b}");
+        let id = b
+            .split("\"Id\":\"")
+            .nth(1)
+            .map(|r| r[..12].to_string())
+            .expect("create answers with an Id");
+        let bridge = format!("br-{id}");
+        assert!(has_link(pid, &bridge), "{bridge} exists after create");
+        let t = Instant::now();
+        let (c, b) = request(&sock, "DELETE", &format!("/v1.51/networks/bench{i}"), "");
+        remove.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(c, 204, "{b}");
+        // The bridge is unregistered in the background; time until the kernel has let it go.
+        while has_link(pid, &bridge) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        unregistered.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    // Phase 2: 100 creates back to back, then 100 removals back to back.
+    let mut burst_create = Vec::with_capacity(100);
+    let mut bridges = Vec::with_capacity(100);
+    for i in 0..100 {
+        let body =
+            format!(r#"{{"Name":"held{i}","IPAM":{{"Config":[{{"Subnet":"10.200.{i}.0/24"}}]}}}}"#);
+        let t = Instant::now();
+        let (c, b) = request(&sock, "POST", "/v1.51/networks/create", &body);
+        burst_create.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(c, 201, "{b}");
+        let id = b
+            .split("\"Id\":\"")
+            .nth(1)
+            .map(|r| r[..12].to_string())
+            .expect("Id");
+        bridges.push(format!("br-{id}"));
+    }
+    let held = rss_kb(pid);
+    let mut burst_rm = Vec::with_capacity(100);
+    let all = Instant::now();
+    for i in 0..100 {
+        let t = Instant::now();
+        let (c, b) = request(&sock, "DELETE", &format!("/v1.51/networks/held{i}"), "");
+        burst_rm.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(c, 204, "{b}");
+    }
+    let api_done = all.elapsed().as_secs_f64() * 1e3;
+    while bridges.iter().any(|b| has_link(pid, b)) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Unregistration may still be finishing after the names vanish; a create waits for it.
+    let t = Instant::now();
+    let (c, b) = request(
+        &sock,
+        "POST",
+        "/v1.51/networks/create",
+        r#"{"Name":"after"}"#,
+    );
+    assert_eq!(c, 201, "{b}");
+    let settle = all.elapsed().as_secs_f64() * 1e3;
+    let after_create = t.elapsed().as_secs_f64() * 1e3;
+    for v in [&mut burst_create, &mut burst_rm] {
+        v.sort_by(|a, b| a.total_cmp(b));
+    }
+    for v in [&mut create, &mut remove, &mut unregistered] {
+        v.sort_by(|a, b| a.total_cmp(b));
+    }
+    println!("phase 1: create then rm of one network, repeated {runs} times (ms):");
+    println!(
+        "  create: median {:.2}  p90 {:.2}  min {:.2}  max {:.2}",
+        percentile(&create, 0.5),
+        percentile(&create, 0.9),
+        create[0],
+        create[runs - 1]
+    );
+    println!(
+        "  rm:     median {:.2}  p90 {:.2}  min {:.2}  max {:.2}",
+        percentile(&remove, 0.5),
+        percentile(&remove, 0.9),
+        remove[0],
+        remove[runs - 1]
+    );
+    println!(
+        "  rm until the bridge is gone from the kernel: median {:.2}  p90 {:.2}",
+        percentile(&unregistered, 0.5),
+        percentile(&unregistered, 0.9)
+    );
+    println!("  (each create waits for the kernel to finish unregistering the bridge removed just before)");
+    println!("phase 2: 100 creates back to back, then 100 rms back to back (ms):");
+    println!(
+        "  create: median {:.2}  p90 {:.2}",
+        percentile(&burst_create, 0.5),
+        percentile(&burst_create, 0.9)
+    );
+    println!(
+        "  rm:     median {:.2}  p90 {:.2}  (all 100 answered in {api_done:.0})",
+        percentile(&burst_rm, 0.5),
+        percentile(&burst_rm, 0.9)
+    );
+    println!(
+        "  kernel done with all 100 bridges {settle:.0} ms after the first rm (next create took {after_create:.1})"
+    );
+    println!("targets: create <= 5 ms, rm <= 5 ms (Docker 20.10 here: 116 ms and 226 ms)");
+    println!(
+        "berthd RSS: idle {:.1} MB, with 100 networks {:.1} MB (target idle <= 20 MB)",
+        idle_before as f64 / 1024.0,
+        held as f64 / 1024.0
+    );
 }

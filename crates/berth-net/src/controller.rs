@@ -16,6 +16,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 
 const NETWORKS: Table = Table("networks");
 
@@ -83,6 +84,10 @@ pub struct Controller {
     cfg: ControllerConfig,
     /// Networks by ID. The lock serialises every change so IPAM decisions see a settled state.
     networks: Mutex<BTreeMap<String, Network>>,
+    /// Bridges of removed networks still being unregistered by the kernel, by device name.
+    /// Unregistering a netdev waits for RCU grace periods (about 40 ms here), so `remove`
+    /// answers once the record is gone and this finishes in the background.
+    teardown: std::sync::Mutex<BTreeMap<String, JoinHandle<()>>>,
 }
 
 fn bad(msg: impl Into<String>) -> NetError {
@@ -126,6 +131,7 @@ impl Controller {
             store,
             cfg,
             networks: Mutex::new(BTreeMap::new()),
+            teardown: std::sync::Mutex::new(BTreeMap::new()),
         };
         ctl.ensure_predefined(&mut networks).await?;
         if ctl.cfg.ip_forward {
@@ -313,6 +319,9 @@ impl Controller {
     pub async fn create(&self, req: CreateNetwork) -> NetResult<Network> {
         let mut nets = self.networks.lock().await;
         let net = self.plan(&nets, req).await?;
+        if let Some(b) = &net.bridge {
+            self.wait_teardown(&b.name).await;
+        }
         self.store.put(NETWORKS, &net.id, &net)?;
         if let Err(e) = bridge::ensure(self.kernel.as_ref(), &net).await {
             self.store.delete(NETWORKS, &net.id)?;
@@ -532,9 +541,41 @@ impl Controller {
         }
         self.store.delete(NETWORKS, &net.id)?;
         nets.remove(&net.id);
-        bridge::remove(self.kernel.as_ref(), &net).await?;
+        if let Some(b) = &net.bridge {
+            let kernel = self.kernel.clone();
+            let gone = net.clone();
+            let task = tokio::spawn(async move {
+                if let Err(e) = bridge::remove(kernel.as_ref(), &gone).await {
+                    // The record is gone, so the next start removes the bridge as an orphan.
+                    tracing::warn!(network = %gone.name, error = %e, "bridge teardown failed");
+                }
+            });
+            self.lock_teardown().insert(b.name.clone(), task);
+        }
         tracing::info!(network = %net.name, id = %net.short_id(), "network removed");
         Ok(net)
+    }
+
+    fn lock_teardown(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, JoinHandle<()>>> {
+        self.teardown.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn wait_teardown(&self, bridge_name: &str) {
+        let task = self.lock_teardown().remove(bridge_name);
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+    }
+
+    /// Waits until every removed network's bridge is gone from the kernel (at shutdown, and for
+    /// callers that need the kernel settled).
+    pub async fn settle(&self) {
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.lock_teardown())
+            .into_values()
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
     }
 
     /// Removes every unused user-defined network that matches the filters; returns their names.

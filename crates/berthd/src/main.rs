@@ -76,8 +76,9 @@ async fn run(cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let store = Arc::new(Store::open(&cfg.data_root.join("berth.db"))?);
     let kernel = Arc::new(NetlinkKernel::connect()?);
     let ctl = Controller::start(kernel, store.clone(), cfg.net.clone()).await?;
+    let ctl = Arc::new(ctl);
     let state = api::AppState {
-        ctl: Arc::new(ctl),
+        ctl: ctl.clone(),
         data_root: cfg.data_root.clone(),
         daemon_id: daemon_id(&store)?,
         ip_forward: cfg.net.ip_forward,
@@ -100,6 +101,7 @@ async fn run(cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     server::serve(bound, api::router(state), shutdown).await;
+    ctl.settle().await;
     tracing::info!("berthd stopped");
     Ok(())
 }

@@ -100,8 +100,9 @@ fn create_inspect_and_remove_make_and_delete_the_bridge() {
 
     assert_eq!(ok(h.berth(&["network", "rm", "mynet"])), "mynet\n");
     assert!(
-        !h.links().contains(&bridge),
-        "bridge removed with the network"
+        h.wait_link_gone(&bridge),
+        "bridge removed with the network:\n{}",
+        h.log()
     );
     let (code, err) = fails(h.berth(&["network", "inspect", "mynet"]));
     assert_eq!(code, 1);
@@ -375,7 +376,7 @@ fn stock_docker_cli_drives_berthd() {
         "{err}"
     );
     assert_eq!(ok(h.docker(&["network", "rm", "dnet"])).trim(), "dnet");
-    assert!(!h.links().contains(&format!("br-{}", short(id))));
+    assert!(h.wait_link_gone(&format!("br-{}", short(id))));
     ok(h.docker(&["network", "create", "p1"]));
     ok(h.docker(&["network", "create", "p2"]));
     let pruned = ok(h.docker(&["network", "prune", "-f"]));
@@ -475,6 +476,14 @@ fn restart_keeps_networks_and_reconciles_the_kernel() {
     assert_eq!(v["Id"], crash.as_str());
     assert!(h.links().contains(&format!("br-{}", short(&crash))));
     ok(h.berth(&["network", "rm", "keep", "gone", "aftercrash"]));
+    // A clean stop waits for bridge teardown to finish.
+    h.stop_daemon();
+    let links = h.links();
+    let stray: Vec<&String> = links
+        .iter()
+        .filter(|l| l.starts_with("br-") && *l != "br-mine")
+        .collect();
+    assert!(stray.is_empty(), "{links:?}\n{}", h.log());
     let links = h.links();
     assert!(
         links
@@ -561,6 +570,32 @@ fn concurrent_creates_get_distinct_subnets() {
     for id in &ids {
         assert_eq!(h.addrs(&format!("br-{}", short(id))).len(), 1);
     }
+    // Remove them all at once while more are created: kernel work overlaps in the daemon.
+    std::thread::scope(|s| {
+        let hs = &h;
+        for i in 0..8 {
+            s.spawn(move || ok(hs.berth(&["network", "rm", &format!("c{i}")])));
+            s.spawn(move || ok(hs.berth(&["network", "create", &format!("d{i}")])));
+        }
+    });
+    for id in &ids {
+        let bridge = format!("br-{}", short(id));
+        assert!(
+            h.wait_link_gone(&bridge),
+            "{bridge} left behind:\n{}",
+            h.log()
+        );
+    }
+    let names = ok(h.berth(&[
+        "network",
+        "ls",
+        "--filter",
+        "type=custom",
+        "--format",
+        "{{.Name}}",
+    ]));
+    assert_eq!(names.lines().count(), 8, "{names}");
+    assert!(!h.log().contains("WARN"), "{}", h.log());
 }
 
 #[test]

@@ -86,6 +86,8 @@ async fn create_allocates_next_pool_and_makes_bridge() {
     assert_eq!(link.mtu, 1500);
     assert_eq!(link.addrs, vec!["172.19.0.1/16".parse::<IpNet>().unwrap()]);
     ctl.remove(&n.id[..5]).await.unwrap();
+    assert!(ctl.get(&n.id).await.is_err(), "gone from the API at once");
+    ctl.settle().await;
     assert!(env.kernel.link(&name).await.unwrap().is_none());
 }
 
@@ -313,4 +315,20 @@ async fn foreign_interface_name_is_refused() {
         .unwrap_err();
     assert!(matches!(e, NetError::Conflict(_)), "{e}");
     assert!(ctl.get("x").await.is_err(), "record rolled back");
+}
+
+#[tokio::test]
+async fn recreating_a_bridge_name_waits_for_its_teardown() {
+    let env = Env::new();
+    let ctl = env.start(ControllerConfig::default()).await;
+    let named = |n: &str| CreateNetwork {
+        options: [(bridge::OPT_NAME.to_string(), "mybr".to_string())].into(),
+        ..req(n)
+    };
+    let a = ctl.create(named("a")).await.unwrap();
+    ctl.remove("a").await.unwrap();
+    let b = ctl.create(named("b")).await.unwrap();
+    let link = env.kernel.link("mybr").await.unwrap().unwrap();
+    assert_eq!(bridge::owner(&link), Some(b.id.as_str()));
+    assert_ne!(a.id, b.id);
 }

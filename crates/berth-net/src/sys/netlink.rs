@@ -18,6 +18,9 @@ const EEXIST: i32 = 17;
 
 pub struct NetlinkKernel {
     handle: Handle,
+    /// The kernel runs one dump at a time per netlink socket and answers EBUSY to a second;
+    /// dumps on the shared connection take turns.
+    dump: tokio::sync::Mutex<()>,
 }
 
 impl NetlinkKernel {
@@ -25,7 +28,10 @@ impl NetlinkKernel {
     pub fn connect() -> SysResult<Self> {
         let (conn, handle, _) = rtnetlink::new_connection().map_err(SysError::Connect)?;
         tokio::spawn(conn);
-        Ok(NetlinkKernel { handle })
+        Ok(NetlinkKernel {
+            handle,
+            dump: tokio::sync::Mutex::new(()),
+        })
     }
 }
 
@@ -84,6 +90,7 @@ fn kind_name(kind: &InfoKind) -> String {
 
 impl NetlinkKernel {
     async fn addresses(&self) -> SysResult<HashMap<u32, Vec<IpNet>>> {
+        let _turn = self.dump.lock().await;
         let mut out: HashMap<u32, Vec<IpNet>> = HashMap::new();
         let mut stream = self.handle.address().get().execute();
         while let Some(msg) = stream
@@ -113,6 +120,7 @@ impl NetlinkKernel {
         &self,
         msg: netlink_packet_route::route::RouteMessage,
     ) -> SysResult<Vec<IpNet>> {
+        let _turn = self.dump.lock().await;
         let mut out = Vec::new();
         let mut stream = self.handle.route().get(msg).execute();
         while let Some(route) = stream
@@ -144,13 +152,16 @@ impl NetlinkKernel {
 impl Kernel for NetlinkKernel {
     async fn links(&self) -> SysResult<Vec<Link>> {
         let mut links = Vec::new();
-        let mut stream = self.handle.link().get().execute();
-        while let Some(msg) = stream
-            .try_next()
-            .await
-            .map_err(|e| nl_err("list links", "", e))?
         {
-            links.push(parse_link(&msg));
+            let _turn = self.dump.lock().await;
+            let mut stream = self.handle.link().get().execute();
+            while let Some(msg) = stream
+                .try_next()
+                .await
+                .map_err(|e| nl_err("list links", "", e))?
+            {
+                links.push(parse_link(&msg));
+            }
         }
         let mut addrs = self.addresses().await?;
         for l in &mut links {

@@ -272,6 +272,19 @@ impl Host {
         out
     }
 
+    /// Waits (up to 5 s) until `name` is no longer a link: a removed network's bridge is
+    /// unregistered by the kernel in the background, which takes tens of milliseconds.
+    pub fn wait_link_gone(&self, name: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if !self.links().iter().any(|l| l == name) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
     pub fn link(&self, name: &str) -> Option<serde_json::Value> {
         let v = self.ip_json(&format!("-d link show dev {name}"));
         v.as_array().and_then(|a| a.first().cloned())
