@@ -168,20 +168,9 @@ impl Controller {
         }
         Ok(Network {
             id,
-            name: "bridge".into(),
-            driver: DriverKind::Bridge,
             created,
-            scope: "local".into(),
-            enable_ipv4: true,
-            enable_ipv6: false,
-            internal: false,
-            attachable: false,
-            ipam_driver: "default".into(),
-            ipam_options: BTreeMap::new(),
             subnets: vec![pool],
             options,
-            labels: BTreeMap::new(),
-            predefined: true,
             bridge: Some(BridgeConfig {
                 name: self.cfg.default_bridge_name.clone(),
                 mtu: self.cfg.default_mtu,
@@ -189,6 +178,7 @@ impl Controller {
                 masquerade: true,
                 host_binding_ipv4: IpAddr::from([0, 0, 0, 0]),
             }),
+            ..Self::simple_predefined("bridge", DriverKind::Bridge)
         })
     }
 

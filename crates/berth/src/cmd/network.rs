@@ -188,10 +188,13 @@ fn ipam_configs(a: &CreateArgs) -> Result<Vec<IpamConfig>, Failure> {
             ..Default::default()
         })
         .collect();
+    // The index of the subnet that holds the address `text` begins with.
+    let holder = |configs: &[IpamConfig], text: &str| {
+        let ip = text.split('/').next()?.parse::<IpAddr>().ok()?;
+        configs.iter().position(|c| contains(&c.subnet, ip))
+    };
     for r in &a.ip_range {
-        let first = r.split('/').next().and_then(|ip| ip.parse::<IpAddr>().ok());
-        let idx = first.and_then(|ip| configs.iter().position(|c| contains(&c.subnet, ip)));
-        match idx {
+        match holder(&configs, r) {
             Some(i) if configs[i].ip_range.is_empty() => configs[i].ip_range = r.clone(),
             Some(i) => {
                 return Err(Failure::msg(format!(
@@ -203,11 +206,7 @@ fn ipam_configs(a: &CreateArgs) -> Result<Vec<IpamConfig>, Failure> {
         }
     }
     for g in &a.gateway {
-        let idx = g
-            .parse::<IpAddr>()
-            .ok()
-            .and_then(|ip| configs.iter().position(|c| contains(&c.subnet, ip)));
-        match idx {
+        match holder(&configs, g) {
             Some(i) if configs[i].gateway.is_empty() => configs[i].gateway = g.clone(),
             Some(i) => {
                 return Err(Failure::msg(format!(
@@ -219,11 +218,7 @@ fn ipam_configs(a: &CreateArgs) -> Result<Vec<IpamConfig>, Failure> {
         }
     }
     for (name, addr) in key_values("aux-address", &a.aux_address)? {
-        let idx = addr
-            .parse::<IpAddr>()
-            .ok()
-            .and_then(|ip| configs.iter().position(|c| contains(&c.subnet, ip)));
-        match idx {
+        match holder(&configs, &addr) {
             Some(i) => {
                 configs[i].auxiliary_addresses.insert(name, addr);
             }
