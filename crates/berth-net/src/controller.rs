@@ -18,7 +18,13 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
+mod endpoints;
+
+pub use endpoints::EndpointState;
+
 const NETWORKS: Table = Table("networks");
+const SANDBOXES: Table = Table("sandboxes");
+const ENDPOINTS: Table = Table("endpoints");
 
 /// Daemon settings the controller needs.
 #[derive(Debug, Clone)]
@@ -32,6 +38,8 @@ pub struct ControllerConfig {
     pub v6_pools: Vec<PoolSpec>,
     /// Turn on `net.ipv4.ip_forward` at start (daemon.json `ip-forward`).
     pub ip_forward: bool,
+    /// Where sandboxes' network namespaces are pinned (`<exec-root>/netns`).
+    pub netns_dir: std::path::PathBuf,
 }
 
 impl Default for ControllerConfig {
@@ -43,6 +51,7 @@ impl Default for ControllerConfig {
             v4_pools: ipam::default_v4_pools(),
             v6_pools: ipam::default_v6_pools(),
             ip_forward: true,
+            netns_dir: "/run/berth/netns".into(),
         }
     }
 }
@@ -88,6 +97,8 @@ pub struct Controller {
     /// Unregistering a netdev waits for RCU grace periods (about 40 ms here), so `remove`
     /// answers once the record is gone and this finishes in the background.
     teardown: std::sync::Mutex<BTreeMap<String, JoinHandle<()>>>,
+    /// Sandboxes and endpoints; locked after `networks` when both are needed.
+    eps: Mutex<EndpointState>,
 }
 
 fn bad(msg: impl Into<String>) -> NetError {
@@ -132,6 +143,7 @@ impl Controller {
             cfg,
             networks: Mutex::new(BTreeMap::new()),
             teardown: std::sync::Mutex::new(BTreeMap::new()),
+            eps: Mutex::new(EndpointState::default()),
         };
         ctl.ensure_predefined(&mut networks).await?;
         if ctl.cfg.ip_forward {
@@ -140,7 +152,9 @@ impl Controller {
                 .map_err(NetError::kernel("enable IPv4 forwarding"))?;
         }
         ctl.reconcile(&networks).await?;
+        let eps = ctl.reconcile_endpoints(&mut networks).await?;
         *ctl.networks.lock().await = networks;
+        *ctl.eps.lock().await = eps;
         Ok(ctl)
     }
 
@@ -294,9 +308,16 @@ impl Controller {
             &["dangling", "driver", "id", "label", "name", "scope", "type"],
         )?;
         let nets = self.networks.lock().await;
+        let used: std::collections::BTreeSet<String> = {
+            let eps = self.eps.lock().await;
+            eps.endpoints
+                .values()
+                .map(|e| e.network_id.clone())
+                .collect()
+        };
         let mut out = Vec::new();
         for n in nets.values() {
-            if matches_filters(n, filters)? {
+            if matches_filters(n, filters, used.contains(&n.id))? {
                 out.push(n.clone());
             }
         }
@@ -502,11 +523,9 @@ impl Controller {
                     ))
                 })?;
                 taken.push(subnet);
-                pools.push(SubnetPool::new(
-                    subnet,
-                    SubnetPool::first_host(&subnet),
-                    false,
-                ));
+                let mut pool = SubnetPool::new(subnet, SubnetPool::first_host(&subnet), false);
+                pool.auto = true;
+                pools.push(pool);
             }
         }
         pools.sort_by_key(|p| p.subnet.addr().is_ipv6());
@@ -527,6 +546,19 @@ impl Controller {
             return Err(NetError::Forbidden(format!(
                 "{} is a pre-defined network and cannot be removed",
                 net.name
+            )));
+        }
+        let active = {
+            let eps = self.eps.lock().await;
+            eps.endpoints
+                .values()
+                .filter(|e| e.network_id == net.id)
+                .count()
+        };
+        if active > 0 {
+            return Err(NetError::Forbidden(format!(
+                "error while removing network: network {} id {} has active endpoints ({active} attached)",
+                net.name, net.id
             )));
         }
         self.store.delete(NETWORKS, &net.id)?;
@@ -588,7 +620,8 @@ impl Controller {
         for n in candidates {
             match self.remove(&n.id).await {
                 Ok(_) => removed.push(n.name),
-                Err(NetError::NotFound(_)) => {}
+                // In use (active endpoints) or already gone: not prunable.
+                Err(NetError::NotFound(_)) | Err(NetError::Forbidden(_)) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -625,7 +658,7 @@ fn label_filters_match(n: &Network, filters: &Filters) -> bool {
             .is_none_or(|deny| !deny.iter().any(|l| label_matches(n, l)))
 }
 
-fn matches_filters(n: &Network, filters: &Filters) -> NetResult<bool> {
+fn matches_filters(n: &Network, filters: &Filters, in_use: bool) -> NetResult<bool> {
     let any = |key: &str, pred: &dyn Fn(&str) -> bool| -> bool {
         filters
             .get(key)
@@ -654,8 +687,8 @@ fn matches_filters(n: &Network, filters: &Filters) -> NetResult<bool> {
         && any("name", &|v| n.name.contains(v))
         && any("scope", &|v| n.scope == v)
         && any("type", &|v| (v == "builtin") == n.predefined)
-        // No containers attach yet, so every user-defined network is dangling.
-        && any("dangling", &|v| matches!(v, "true" | "1") != n.predefined)
+        // Docker's dangling: user-defined and without endpoints.
+        && any("dangling", &|v| matches!(v, "true" | "1") == (!n.predefined && !in_use))
         && label_filters_match(n, filters))
 }
 

@@ -143,6 +143,9 @@ pub struct SubnetPool {
     /// Whether the user chose the gateway (Docker echoes only a user's gateway; berth always shows it).
     #[serde(default)]
     pub gateway_given: bool,
+    /// Chosen from a pool rather than given by the user (static IPs need a user's subnet).
+    #[serde(default)]
+    pub auto: bool,
     /// Allocation is limited to this range when set (`--ip-range`).
     #[serde(default)]
     pub ip_range: Option<IpNet>,
@@ -174,6 +177,7 @@ impl SubnetPool {
             subnet,
             gateway,
             gateway_given,
+            auto: false,
             ip_range: None,
             aux: BTreeMap::new(),
             allocated: BTreeSet::new(),

@@ -3,6 +3,7 @@
 
 pub mod controller;
 pub mod driver;
+pub mod endpoint;
 pub mod error;
 pub mod ipam;
 pub mod network;

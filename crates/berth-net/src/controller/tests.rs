@@ -1,4 +1,5 @@
 use super::*;
+use crate::endpoint::{format_mac, EndpointOptions};
 use crate::sys::fake::FakeKernel;
 use crate::sys::BridgeSpec;
 
@@ -19,7 +20,8 @@ impl Env {
         }
     }
 
-    async fn start(&self, cfg: ControllerConfig) -> Controller {
+    async fn start(&self, mut cfg: ControllerConfig) -> Controller {
+        cfg.netns_dir = self._dir.path().join("netns");
         let store = Arc::new(Store::open(&self.path).unwrap());
         Controller::start(self.kernel.clone(), store, cfg)
             .await
@@ -331,4 +333,209 @@ async fn recreating_a_bridge_name_waits_for_its_teardown() {
     let link = env.kernel.link("mybr").await.unwrap().unwrap();
     assert_eq!(bridge::owner(&link), Some(b.id.as_str()));
     assert_ne!(a.id, b.id);
+}
+
+fn opts(name: &str) -> EndpointOptions {
+    EndpointOptions {
+        owner: format!("{name}-owner"),
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn attach_plumbs_veths_addresses_macs_and_routes() {
+    let env = Env::new();
+    let ctl = env.start(ControllerConfig::default()).await;
+    let net = ctl
+        .create(with_subnet("mynet", "192.168.0.0/16", "192.168.0.1"))
+        .await
+        .unwrap();
+    let bridge = env
+        .kernel
+        .link(&net.bridge.clone().unwrap().name)
+        .await
+        .unwrap()
+        .unwrap();
+    let a = ctl.create_sandbox(&new_id()).await.unwrap();
+    let b = ctl.create_sandbox(&new_id()).await.unwrap();
+    let ea = ctl.attach(&a.id, "mynet", opts("a1")).await.unwrap();
+    let eb = ctl.attach(&b.id, "mynet", opts("a2")).await.unwrap();
+    assert_eq!(ea.ipv4.unwrap().to_string(), "192.168.0.2/16");
+    assert_eq!(eb.ipv4.unwrap().to_string(), "192.168.0.3/16");
+    assert_eq!(format_mac(&eb.mac), "02:42:c0:a8:00:03");
+    assert_eq!(ea.ifname, "eth0");
+    assert!(ea.default_route);
+    // Host end on the bridge; peer inside the sandbox with address, MAC, up, default route.
+    assert_eq!(
+        env.kernel.master_and_mac(&ea.host_ifname).unwrap().0,
+        Some(bridge.index)
+    );
+    let inner = env.kernel.enter(&a.path).await.unwrap();
+    let eth0 = inner.link("eth0").await.unwrap().unwrap();
+    assert!(eth0.up);
+    assert_eq!(eth0.addrs, vec![ea.ipv4.unwrap()]);
+    assert!(inner.link("lo").await.unwrap().unwrap().up);
+    // A second network becomes eth1 and does not move the default route.
+    ctl.create(with_subnet("other", "10.10.0.0/24", ""))
+        .await
+        .unwrap();
+    let e1 = ctl.attach(&a.id, "other", opts("a1")).await.unwrap();
+    assert_eq!(e1.ifname, "eth1");
+    assert!(!e1.default_route);
+    let eps = ctl.sandbox_endpoints(&a.id).await;
+    assert_eq!(
+        eps.iter().map(|e| e.ifname.as_str()).collect::<Vec<_>>(),
+        ["eth0", "eth1"]
+    );
+}
+
+#[tokio::test]
+async fn attach_refuses_bad_requests_and_changes_nothing() {
+    let env = Env::new();
+    let ctl = env.start(ControllerConfig::default()).await;
+    ctl.create(with_subnet("mynet", "192.168.0.0/16", "192.168.0.1"))
+        .await
+        .unwrap();
+    ctl.create(req("auto")).await.unwrap();
+    let sb = ctl.create_sandbox(&new_id()).await.unwrap();
+    let sb2 = ctl.create_sandbox(&new_id()).await.unwrap();
+    let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+    ctl.attach(
+        &sb2.id,
+        "mynet",
+        EndpointOptions {
+            ipv4: ip("192.168.10.10"),
+            ..opts("static")
+        },
+    )
+    .await
+    .unwrap();
+    let cases: Vec<(&str, EndpointOptions, &str)> = vec![
+        (
+            "mynet",
+            EndpointOptions {
+                ipv4: ip("192.168.10.10"),
+                ..opts("x")
+            },
+            "Address already in use",
+        ),
+        (
+            "mynet",
+            EndpointOptions {
+                ipv4: ip("192.168.0.1"),
+                ..opts("x")
+            },
+            "Address already in use",
+        ),
+        (
+            "mynet",
+            EndpointOptions {
+                ipv4: ip("10.0.0.5"),
+                ..opts("x")
+            },
+            "Invalid address 10.0.0.5: It does not belong to any of this network's subnets",
+        ),
+        (
+            "bridge",
+            EndpointOptions {
+                ipv4: ip("172.17.0.50"),
+                ..opts("x")
+            },
+            "user defined networks only",
+        ),
+        (
+            "auto",
+            EndpointOptions {
+                ipv4: ip("172.18.0.50"),
+                ..opts("x")
+            },
+            "user configured subnets",
+        ),
+        ("host", opts("x"), "host network"),
+        ("none", opts("x"), "private (none) mode"),
+        ("nosuch", opts("x"), "network nosuch not found"),
+    ];
+    let before = ctl.get("mynet").await.unwrap();
+    for (net, o, needle) in cases {
+        let e = ctl.attach(&sb.id, net, o).await.unwrap_err().to_string();
+        assert!(e.contains(needle), "{net}: wanted {needle:?} in {e:?}");
+    }
+    assert_eq!(ctl.get("mynet").await.unwrap(), before, "IPAM untouched");
+    assert!(ctl.sandbox_endpoints(&sb.id).await.is_empty());
+    ctl.attach(&sb.id, "mynet", opts("x")).await.unwrap();
+    let e = ctl
+        .attach(&sb.id, "mynet", opts("x"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "endpoint with name x already exists in network mynet");
+    // A kernel failure rolls the allocation back.
+    let br = env.kernel.link("berth0").await.unwrap().unwrap();
+    env.kernel.delete_link(br.index).await.unwrap();
+    let bridge_before = ctl.get("bridge").await.unwrap();
+    let sb3 = ctl.create_sandbox(&new_id()).await.unwrap();
+    assert!(ctl.attach(&sb3.id, "bridge", opts("y")).await.is_err());
+    assert_eq!(ctl.get("bridge").await.unwrap(), bridge_before);
+    assert!(ctl.sandbox_endpoints(&sb3.id).await.is_empty());
+}
+
+#[tokio::test]
+async fn detach_and_sandbox_removal_release_everything() {
+    let env = Env::new();
+    let ctl = env.start(ControllerConfig::default()).await;
+    let net = ctl
+        .create(with_subnet("mynet", "10.1.0.0/24", ""))
+        .await
+        .unwrap();
+    let sb = ctl.create_sandbox(&new_id()).await.unwrap();
+    let ep = ctl.attach(&sb.id, "mynet", opts("a")).await.unwrap();
+    let e = ctl.remove("mynet").await.unwrap_err();
+    assert!(e.to_string().contains("has active endpoints"), "{e}");
+    assert!(ctl.prune(&Filters::new()).await.unwrap().is_empty());
+    let dangling = Filters::from([("dangling".to_string(), vec!["true".to_string()])]);
+    assert!(ctl.list(&dangling).await.unwrap().is_empty());
+    ctl.detach(&sb.id, "mynet").await.unwrap();
+    let e = ctl.detach(&sb.id, "mynet").await.unwrap_err().to_string();
+    assert!(e.contains("is not connected to network mynet"), "{e}");
+    ctl.settle().await;
+    assert!(env.kernel.link(&ep.host_ifname).await.unwrap().is_none());
+    // The freed address is reused at once.
+    let again = ctl.attach(&sb.id, "mynet", opts("a")).await.unwrap();
+    assert_eq!(again.ipv4, ep.ipv4);
+    ctl.remove_sandbox(&sb.id).await.unwrap();
+    assert!(
+        env.kernel.namespaces().is_empty(),
+        "{:?}",
+        env.kernel.namespaces()
+    );
+    assert!(env.kernel.link(&again.host_ifname).await.unwrap().is_none());
+    assert!(ctl.get(&net.id).await.unwrap().subnets[0]
+        .allocated
+        .is_empty());
+    ctl.remove("mynet").await.unwrap();
+}
+
+#[tokio::test]
+async fn endpoints_survive_restart_and_dead_sandboxes_are_forgotten() {
+    let env = Env::new();
+    let (keep, lost, ep_keep) = {
+        let ctl = env.start(ControllerConfig::default()).await;
+        ctl.create(with_subnet("mynet", "10.2.0.0/24", ""))
+            .await
+            .unwrap();
+        let keep = ctl.create_sandbox(&new_id()).await.unwrap();
+        let lost = ctl.create_sandbox(&new_id()).await.unwrap();
+        let ep_keep = ctl.attach(&keep.id, "mynet", opts("k")).await.unwrap();
+        ctl.attach(&lost.id, "mynet", opts("l")).await.unwrap();
+        (keep, lost, ep_keep)
+    };
+    // The machine lost one namespace while the daemon was down (say /run was wiped).
+    env.kernel.delete_netns(&lost.path).unwrap();
+    let ctl = env.start(ControllerConfig::default()).await;
+    assert_eq!(ctl.sandbox_endpoints(&keep.id).await, vec![ep_keep.clone()]);
+    assert!(ctl.sandbox(&lost.id).await.is_err());
+    let net = ctl.get("mynet").await.unwrap();
+    let held: Vec<IpAddr> = net.subnets[0].allocated.iter().copied().collect();
+    assert_eq!(held, vec![ep_keep.ipv4.unwrap().addr()]);
 }

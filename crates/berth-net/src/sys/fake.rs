@@ -1,158 +1,417 @@
-//! An in-memory kernel for unit tests of the layers above `sys`.
+//! An in-memory kernel for unit tests of the layers above `sys`: namespaces, links, addresses,
+//! routes and sysctls, with interface indexes unique across namespaces as in Linux.
 
-use super::{BridgeSpec, Kernel, Link, SysError, SysResult};
+use super::{BridgeSpec, Kernel, Link, SysError, SysResult, VethSpec};
 use async_trait::async_trait;
 use ipnet::IpNet;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
-#[derive(Debug, Default)]
-pub struct FakeKernel {
-    state: Mutex<FakeState>,
+const HOST: &str = "";
+
+#[derive(Debug, Clone, Default)]
+struct Ns {
+    links: BTreeMap<u32, FakeLink>,
+    routes: Vec<IpNet>,
+    default_routes: Vec<(u32, IpAddr)>,
+    sysctls: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Default)]
-struct FakeState {
+#[derive(Debug, Clone)]
+struct FakeLink {
+    link: Link,
+    master: Option<u32>,
+    mac: Option<[u8; 6]>,
+    /// For a veth end: the namespace and index of its peer.
+    peer: Option<(String, u32)>,
+}
+
+#[derive(Debug)]
+struct World {
     next_index: u32,
-    links: BTreeMap<u32, Link>,
-    routes: Vec<IpNet>,
-    sysctls: BTreeMap<String, String>,
+    namespaces: BTreeMap<String, Ns>,
+}
+
+/// A handle on one namespace of a shared fake world.
+#[derive(Debug, Clone)]
+pub struct FakeKernel {
+    world: Arc<Mutex<World>>,
+    ns: String,
+}
+
+impl Default for FakeKernel {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl FakeKernel {
     pub fn new() -> Self {
-        let k = FakeKernel::default();
-        k.lock().next_index = 2;
-        k
+        let mut namespaces = BTreeMap::new();
+        namespaces.insert(HOST.to_string(), Ns::default());
+        FakeKernel {
+            world: Arc::new(Mutex::new(World {
+                next_index: 2,
+                namespaces,
+            })),
+            ns: HOST.into(),
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn with<T>(&self, f: impl FnOnce(&mut World, &str) -> T) -> T {
+        let mut w = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut w, &self.ns)
+    }
+
+    fn with_ns<T>(&self, f: impl FnOnce(&mut Ns) -> T) -> SysResult<T> {
+        self.with(|w, ns| {
+            w.namespaces
+                .get_mut(ns)
+                .map(f)
+                .ok_or_else(|| gone("use namespace", ns.to_string()))
+        })
     }
 
     /// Pretends the host has an on-link route to `net`.
     pub fn add_route(&self, net: IpNet) {
-        self.lock().routes.push(net);
+        let _ = self.with_ns(|n| n.routes.push(net));
     }
 
     /// Adds a link that berth did not make.
     pub fn add_foreign_link(&self, name: &str, kind: &str) -> u32 {
-        let mut s = self.lock();
-        let index = s.next_index;
-        s.next_index += 1;
-        s.links.insert(
-            index,
-            Link {
-                index,
-                name: name.into(),
-                kind: Some(kind.into()),
-                alias: None,
-                mtu: 1500,
-                up: true,
-                addrs: vec![],
-            },
-        );
-        index
+        self.with(|w, ns| {
+            let index = w.next_index;
+            w.next_index += 1;
+            if let Some(n) = w.namespaces.get_mut(ns) {
+                n.links
+                    .insert(index, plain(index, name, kind, 1500, true, vec![], None));
+            }
+            index
+        })
     }
 
     pub fn sysctl(&self, key: &str) -> Option<String> {
-        self.lock().sysctls.get(key).cloned()
+        self.with_ns(|n| n.sysctls.get(key).cloned()).ok().flatten()
+    }
+
+    /// Names of the namespaces that exist besides the host's.
+    pub fn namespaces(&self) -> Vec<String> {
+        self.with(|w, _| {
+            w.namespaces
+                .keys()
+                .filter(|k| !k.is_empty())
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// The bridge index and MAC of a link, for assertions.
+    pub fn master_and_mac(&self, name: &str) -> Option<(Option<u32>, Option<[u8; 6]>)> {
+        self.with_ns(|n| {
+            n.links
+                .values()
+                .find(|l| l.link.name == name)
+                .map(|l| (l.master, l.mac))
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// Default routes of this namespace as (link index, gateway).
+    pub fn default_routes(&self) -> Vec<(u32, IpAddr)> {
+        self.with_ns(|n| n.default_routes.clone())
+            .unwrap_or_default()
     }
 }
 
-fn not_found(op: &'static str, object: String) -> SysError {
+fn plain(
+    index: u32,
+    name: &str,
+    kind: &str,
+    mtu: u32,
+    up: bool,
+    addrs: Vec<IpNet>,
+    alias: Option<String>,
+) -> FakeLink {
+    FakeLink {
+        link: Link {
+            index,
+            name: name.into(),
+            kind: Some(kind.into()),
+            alias,
+            mtu,
+            up,
+            addrs,
+        },
+        master: None,
+        mac: None,
+        peer: None,
+    }
+}
+
+fn gone(op: &'static str, object: String) -> SysError {
     SysError::Netlink {
         op,
         object,
         message: "No such device".into(),
-        errno: libc_enodev(),
+        errno: 19,
     }
 }
 
-const fn libc_enodev() -> i32 {
-    19
+fn exists(op: &'static str, object: String) -> SysError {
+    SysError::Netlink {
+        op,
+        object,
+        message: "File exists".into(),
+        errno: 17,
+    }
+}
+
+fn ns_key(path: &Path) -> String {
+    path.display().to_string()
 }
 
 #[async_trait]
 impl Kernel for FakeKernel {
     async fn links(&self) -> SysResult<Vec<Link>> {
-        Ok(self.lock().links.values().cloned().collect())
+        self.with_ns(|n| n.links.values().map(|l| l.link.clone()).collect())
     }
 
     async fn link(&self, name: &str) -> SysResult<Option<Link>> {
-        Ok(self.lock().links.values().find(|l| l.name == name).cloned())
+        self.with_ns(|n| {
+            n.links
+                .values()
+                .find(|l| l.link.name == name)
+                .map(|l| l.link.clone())
+        })
     }
 
     async fn create_bridge(&self, spec: &BridgeSpec) -> SysResult<u32> {
-        let mut s = self.lock();
-        if s.links.values().any(|l| l.name == spec.name) {
-            return Err(SysError::Netlink {
-                op: "create bridge",
-                object: spec.name.clone(),
-                message: "File exists".into(),
-                errno: 17,
-            });
-        }
-        let index = s.next_index;
-        s.next_index += 1;
-        s.links.insert(
-            index,
-            Link {
+        self.with(|w, ns| {
+            let index = w.next_index;
+            let n = w
+                .namespaces
+                .get_mut(ns)
+                .ok_or_else(|| gone("use namespace", ns.into()))?;
+            if n.links.values().any(|l| l.link.name == spec.name) {
+                return Err(exists("create bridge", spec.name.clone()));
+            }
+            n.links.insert(
                 index,
-                name: spec.name.clone(),
-                kind: Some("bridge".into()),
-                alias: Some(spec.alias.clone()),
-                mtu: spec.mtu,
-                up: true,
-                addrs: spec.addrs.clone(),
-            },
-        );
-        Ok(index)
+                plain(
+                    index,
+                    &spec.name,
+                    "bridge",
+                    spec.mtu,
+                    true,
+                    spec.addrs.clone(),
+                    Some(spec.alias.clone()),
+                ),
+            );
+            w.next_index += 1;
+            Ok(index)
+        })
     }
 
     async fn configure_link(&self, index: u32, alias: &str, mtu: u32) -> SysResult<()> {
-        let mut s = self.lock();
-        let l = s
-            .links
-            .get_mut(&index)
-            .ok_or_else(|| not_found("configure link", index.to_string()))?;
-        l.alias = Some(alias.into());
-        l.mtu = mtu;
-        l.up = true;
-        Ok(())
+        self.with_ns(|n| match n.links.get_mut(&index) {
+            Some(l) => {
+                l.link.alias = Some(alias.into());
+                l.link.mtu = mtu;
+                l.link.up = true;
+                Ok(())
+            }
+            None => Err(gone("configure link", index.to_string())),
+        })?
     }
 
     async fn add_address(&self, index: u32, addr: IpNet) -> SysResult<()> {
-        let mut s = self.lock();
-        let l = s
-            .links
-            .get_mut(&index)
-            .ok_or_else(|| not_found("add address", addr.to_string()))?;
-        if !l.addrs.contains(&addr) {
-            l.addrs.push(addr);
-        }
-        Ok(())
+        self.with_ns(|n| match n.links.get_mut(&index) {
+            Some(l) => {
+                if !l.link.addrs.contains(&addr) {
+                    l.link.addrs.push(addr);
+                }
+                Ok(())
+            }
+            None => Err(gone("add address", addr.to_string())),
+        })?
     }
 
     async fn delete_link(&self, index: u32) -> SysResult<()> {
-        self.lock()
-            .links
-            .remove(&index)
-            .map(|_| ())
-            .ok_or_else(|| not_found("delete link", index.to_string()))
+        self.with(|w, ns| {
+            let n = w
+                .namespaces
+                .get_mut(ns)
+                .ok_or_else(|| gone("use namespace", ns.into()))?;
+            let l = n
+                .links
+                .remove(&index)
+                .ok_or_else(|| gone("delete link", index.to_string()))?;
+            // A veth pair dies as one.
+            if let Some((peer_ns, peer)) = l.peer {
+                if let Some(pn) = w.namespaces.get_mut(&peer_ns) {
+                    pn.links.remove(&peer);
+                }
+            }
+            Ok(())
+        })
     }
 
     async fn onlink_routes(&self) -> SysResult<Vec<IpNet>> {
-        let s = self.lock();
-        let mut routes = s.routes.clone();
-        for l in s.links.values() {
-            routes.extend(l.addrs.iter().map(|a| a.trunc()));
-        }
-        Ok(routes)
+        self.with_ns(|n| {
+            let mut routes = n.routes.clone();
+            for l in n.links.values() {
+                routes.extend(l.link.addrs.iter().map(|a| a.trunc()));
+            }
+            routes
+        })
     }
 
     fn set_sysctl(&self, key: &str, value: &str) -> SysResult<()> {
-        self.lock().sysctls.insert(key.into(), value.into());
-        Ok(())
+        self.with_ns(|n| {
+            n.sysctls.insert(key.into(), value.into());
+        })
+    }
+
+    fn create_netns(&self, path: &Path) -> SysResult<()> {
+        self.with(|w, _| {
+            let key = ns_key(path);
+            if w.namespaces.contains_key(&key) {
+                return Err(exists("create network namespace", key));
+            }
+            let mut ns = Ns::default();
+            let index = w.next_index;
+            w.next_index += 1;
+            ns.links.insert(
+                index,
+                plain(index, "lo", "loopback", 65536, false, vec![], None),
+            );
+            w.namespaces.insert(key, ns);
+            Ok(())
+        })
+    }
+
+    fn delete_netns(&self, path: &Path) -> SysResult<()> {
+        self.with(|w, _| {
+            if let Some(ns) = w.namespaces.remove(&ns_key(path)) {
+                // Interfaces die with their namespace, and veth peers with them.
+                for l in ns.links.values() {
+                    if let Some((peer_ns, peer)) = &l.peer {
+                        if let Some(pn) = w.namespaces.get_mut(peer_ns) {
+                            pn.links.remove(peer);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn enter(&self, path: &Path) -> SysResult<Arc<dyn Kernel>> {
+        let key = ns_key(path);
+        let known = self.with(|w, _| w.namespaces.contains_key(&key));
+        if !known {
+            return Err(gone("enter network namespace", key));
+        }
+        Ok(Arc::new(FakeKernel {
+            world: self.world.clone(),
+            ns: key,
+        }))
+    }
+
+    async fn create_veth(&self, spec: &VethSpec) -> SysResult<u32> {
+        let peer_key = ns_key(&spec.peer_ns);
+        self.with(|w, ns| {
+            let host_index = w.next_index;
+            let peer_index = w.next_index + 1;
+            let host = w
+                .namespaces
+                .get(ns)
+                .ok_or_else(|| gone("use namespace", ns.into()))?;
+            if host.links.values().any(|l| l.link.name == spec.host_name) {
+                return Err(exists("create veth", spec.host_name.clone()));
+            }
+            if !host.links.contains_key(&spec.master) {
+                return Err(gone("create veth on bridge", spec.master.to_string()));
+            }
+            let peer_ns = w
+                .namespaces
+                .get_mut(&peer_key)
+                .ok_or_else(|| gone("open", peer_key.clone()))?;
+            if peer_ns
+                .links
+                .values()
+                .any(|l| l.link.name == spec.peer_name)
+            {
+                return Err(exists("create veth", spec.peer_name.clone()));
+            }
+            let mut peer = plain(
+                peer_index,
+                &spec.peer_name,
+                "veth",
+                spec.mtu,
+                false,
+                vec![],
+                None,
+            );
+            peer.mac = Some(spec.peer_mac);
+            peer.peer = Some((ns.to_string(), host_index));
+            peer_ns.links.insert(peer_index, peer);
+            let mut end = plain(
+                host_index,
+                &spec.host_name,
+                "veth",
+                spec.mtu,
+                true,
+                vec![],
+                None,
+            );
+            end.master = Some(spec.master);
+            end.peer = Some((peer_key.clone(), peer_index));
+            if let Some(h) = w.namespaces.get_mut(ns) {
+                h.links.insert(host_index, end);
+            }
+            w.next_index += 2;
+            Ok(host_index)
+        })
+    }
+
+    async fn set_up(&self, index: u32) -> SysResult<()> {
+        self.with_ns(|n| match n.links.get_mut(&index) {
+            Some(l) => {
+                l.link.up = true;
+                Ok(())
+            }
+            None => Err(gone("set up", index.to_string())),
+        })?
+    }
+
+    async fn unplug(&self, index: u32) -> SysResult<()> {
+        self.with_ns(|n| match n.links.get_mut(&index) {
+            Some(l) => {
+                l.link.up = false;
+                l.master = None;
+                Ok(())
+            }
+            None => Err(gone("unplug", index.to_string())),
+        })?
+    }
+
+    async fn add_default_route(&self, index: u32, gateway: IpAddr) -> SysResult<()> {
+        self.with_ns(|n| {
+            if !n.links.contains_key(&index) {
+                return Err(gone("add default route", index.to_string()));
+            }
+            if !n
+                .default_routes
+                .iter()
+                .any(|(_, g)| g.is_ipv4() == gateway.is_ipv4())
+            {
+                n.default_routes.push((index, gateway));
+            }
+            Ok(())
+        })?
     }
 }

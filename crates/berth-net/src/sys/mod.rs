@@ -4,10 +4,14 @@
 
 pub mod fake;
 pub mod netlink;
+pub mod netns;
 pub mod sysctl;
 
 use async_trait::async_trait;
 use ipnet::IpNet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A network interface as berth needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +36,19 @@ pub struct BridgeSpec {
     pub addrs: Vec<IpNet>,
 }
 
+/// A veth pair: one end on a bridge in this namespace, the other created directly inside a
+/// sandbox namespace under its final name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VethSpec {
+    pub host_name: String,
+    /// Index of the bridge the host end joins.
+    pub master: u32,
+    pub mtu: u32,
+    pub peer_name: String,
+    pub peer_mac: [u8; 6],
+    pub peer_ns: PathBuf,
+}
+
 /// Errors from the kernel, naming the object and the operation.
 #[derive(Debug, thiserror::Error)]
 pub enum SysError {
@@ -44,6 +61,13 @@ pub enum SysError {
     },
     #[error("cannot open a netlink socket: {0}")]
     Connect(std::io::Error),
+    #[error("{op} {path}: {source}")]
+    Netns {
+        op: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("sysctl {key}: {source}")]
     Sysctl {
         key: String,
@@ -82,4 +106,20 @@ pub trait Kernel: Send + Sync + 'static {
     async fn onlink_routes(&self) -> SysResult<Vec<IpNet>>;
     /// Writes a sysctl under /proc/sys (`net/ipv4/ip_forward`).
     fn set_sysctl(&self, key: &str, value: &str) -> SysResult<()>;
+
+    /// Creates a network namespace pinned at `path`.
+    fn create_netns(&self, path: &Path) -> SysResult<()>;
+    /// Unpins the namespace at `path`; its interfaces go when the kernel frees it.
+    fn delete_netns(&self, path: &Path) -> SysResult<()>;
+    /// A handle on the namespace pinned at `path` (handle-per-namespace, as rtnetlink).
+    async fn enter(&self, path: &Path) -> SysResult<Arc<dyn Kernel>>;
+    /// Creates a veth pair whose peer appears inside `spec.peer_ns`; returns the host end's index.
+    async fn create_veth(&self, spec: &VethSpec) -> SysResult<u32>;
+    /// Sets a link administratively up.
+    async fn set_up(&self, index: u32) -> SysResult<()>;
+    /// Takes a link off its bridge and down: it stops carrying traffic at once, before the
+    /// (slow) unregistration.
+    async fn unplug(&self, index: u32) -> SysResult<()>;
+    /// Adds a default route via `gateway` out of link `index`.
+    async fn add_default_route(&self, index: u32, gateway: IpAddr) -> SysResult<()>;
 }

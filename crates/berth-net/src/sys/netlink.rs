@@ -3,16 +3,23 @@
 //! One netlink connection serves every request; each operation is a handful of messages, so a
 //! bridge costs well under a millisecond of kernel time instead of a process per `ip` call.
 
-use super::{BridgeSpec, Kernel, Link, SysError, SysResult};
+use super::{BridgeSpec, Kernel, Link, SysError, SysResult, VethSpec};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
-use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteScope, RouteType};
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::Arc;
 
 const EEXIST: i32 = 17;
 
@@ -21,6 +28,8 @@ pub struct NetlinkKernel {
     /// The kernel runs one dump at a time per netlink socket and answers EBUSY to a second;
     /// dumps on the shared connection take turns.
     dump: tokio::sync::Mutex<()>,
+    /// The pinned namespace this handle talks to; `None` for the daemon's own.
+    ns: Option<std::path::PathBuf>,
 }
 
 impl NetlinkKernel {
@@ -28,10 +37,46 @@ impl NetlinkKernel {
     pub fn connect() -> SysResult<Self> {
         let (conn, handle, _) = rtnetlink::new_connection().map_err(SysError::Connect)?;
         tokio::spawn(conn);
-        Ok(NetlinkKernel {
+        Ok(Self::from_handle(handle, None))
+    }
+
+    fn from_handle(handle: Handle, ns: Option<std::path::PathBuf>) -> Self {
+        NetlinkKernel {
             handle,
             dump: tokio::sync::Mutex::new(()),
-        })
+            ns,
+        }
+    }
+
+    /// Opens a netlink connection inside the namespace pinned at `path`: the socket is made by a
+    /// thread that has entered it, and keeps talking to that namespace from anywhere.
+    pub fn connect_in(path: &Path) -> SysResult<Self> {
+        let rt = tokio::runtime::Handle::current();
+        let (conn, handle, _) = super::netns::run_in(path, move || {
+            let _ctx = rt.enter();
+            rtnetlink::new_connection()
+        })?;
+        tokio::spawn(conn);
+        Ok(Self::from_handle(handle, Some(path.to_path_buf())))
+    }
+
+    async fn index_of(&self, name: &str) -> SysResult<u32> {
+        let mut stream = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
+        match stream.try_next().await {
+            Ok(Some(msg)) => Ok(msg.header.index),
+            Ok(None) => Err(SysError::Netlink {
+                op: "find link",
+                object: name.into(),
+                message: "No such device".into(),
+                errno: libc_enodev(),
+            }),
+            Err(e) => Err(nl_err("find link", name, e)),
+        }
     }
 }
 
@@ -272,7 +317,100 @@ impl Kernel for NetlinkKernel {
     }
 
     fn set_sysctl(&self, key: &str, value: &str) -> SysResult<()> {
-        super::sysctl::write(key, value)
+        match &self.ns {
+            // /proc/sys/net shows the namespace of the thread that opens it.
+            Some(path) => {
+                let (k, v) = (key.to_string(), value.to_string());
+                super::netns::run_in(path, move || {
+                    super::sysctl::write(&k, &v).map_err(std::io::Error::other)
+                })
+            }
+            None => super::sysctl::write(key, value),
+        }
+    }
+
+    fn create_netns(&self, path: &Path) -> SysResult<()> {
+        super::netns::create(path)
+    }
+
+    fn delete_netns(&self, path: &Path) -> SysResult<()> {
+        super::netns::delete(path)
+    }
+
+    async fn enter(&self, path: &Path) -> SysResult<Arc<dyn Kernel>> {
+        Ok(Arc::new(NetlinkKernel::connect_in(path)?))
+    }
+
+    async fn create_veth(&self, spec: &VethSpec) -> SysResult<u32> {
+        let ns = std::fs::File::open(&spec.peer_ns).map_err(|source| SysError::Netns {
+            op: "open",
+            path: spec.peer_ns.display().to_string(),
+            source,
+        })?;
+        // The peer is born inside the sandbox with its final name, MAC and MTU: one message, and
+        // no moment where "eth0" has to exist in this namespace.
+        let peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(spec.peer_name.clone())
+            .address(spec.peer_mac.to_vec())
+            .mtu(spec.mtu)
+            .setns_by_fd(ns.as_raw_fd())
+            .build();
+        let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(spec.host_name.clone())
+            .mtu(spec.mtu)
+            .controller(spec.master)
+            .up()
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+            .build();
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| nl_err("create veth", &spec.host_name, e))?;
+        drop(ns);
+        self.index_of(&spec.host_name).await
+    }
+
+    async fn set_up(&self, index: u32) -> SysResult<()> {
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+            .map_err(|e| nl_err("set up", index.to_string(), e))
+    }
+
+    async fn unplug(&self, index: u32) -> SysResult<()> {
+        self.handle
+            .link()
+            .set(
+                LinkUnspec::new_with_index(index)
+                    .nocontroller()
+                    .down()
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| nl_err("unplug", index.to_string(), e))
+    }
+
+    async fn add_default_route(&self, index: u32, gateway: IpAddr) -> SysResult<()> {
+        let msg = match gateway {
+            IpAddr::V4(gw) => RouteMessageBuilder::<Ipv4Addr>::new()
+                .gateway(gw)
+                .output_interface(index)
+                .build(),
+            IpAddr::V6(gw) => RouteMessageBuilder::<Ipv6Addr>::new()
+                .gateway(gw)
+                .output_interface(index)
+                .build(),
+        };
+        match self.handle.route().add(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == EEXIST => Ok(()),
+            Err(e) => Err(nl_err("add default route via", gateway.to_string(), e)),
+        }
     }
 }
 

@@ -1,0 +1,497 @@
+//! Sandboxes and endpoints: attaching a network namespace to networks and detaching it.
+//!
+//! Intent first: the endpoint record and its IPAM allocation are stored in one transaction
+//! before the kernel is touched, and removed again if the kernel refuses. Detaching takes the
+//! host end of the veth off its bridge at once (one message) and leaves the slow unregistration to
+//! the kernel's namespace teardown or a tracked background task.
+
+use super::{Controller, ENDPOINTS, NETWORKS, SANDBOXES};
+use crate::driver::DriverKind;
+use crate::endpoint::{host_ifname, mac_for, Endpoint, EndpointOptions, Sandbox};
+use crate::error::{NetError, NetResult};
+use crate::ipam::IpamError;
+use crate::network::{new_id, Network};
+use crate::sys::{Kernel, VethSpec};
+use berth_store::Change;
+use ipnet::IpNet;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Sandboxes and endpoints by ID. Locked after `networks` when both are needed.
+#[derive(Debug, Default)]
+pub struct EndpointState {
+    pub sandboxes: BTreeMap<String, Sandbox>,
+    pub endpoints: BTreeMap<String, Endpoint>,
+}
+
+fn ipam_error(e: IpamError, net: &Network) -> NetError {
+    match e {
+        IpamError::InUse(_) => NetError::Conflict("Address already in use".into()),
+        IpamError::OutOfSubnet(_) => NetError::InvalidParameter(e.to_string()),
+        IpamError::Full(range) => NetError::Conflict(format!(
+            "no available IP addresses on network {} ({range} is full)",
+            net.name
+        )),
+        other => NetError::InvalidParameter(other.to_string()),
+    }
+}
+
+/// Takes an address of one family for an endpoint from `net`'s pools.
+fn allocate(
+    net: &mut Network,
+    v6: bool,
+    requested: Option<IpAddr>,
+) -> NetResult<Option<(IpNet, IpAddr)>> {
+    let snapshot = net.clone();
+    let idx = match requested {
+        Some(ip) => match net.subnets.iter().position(|p| p.subnet.contains(&ip)) {
+            Some(i) => i,
+            None => return Err(ipam_error(IpamError::OutOfSubnet(ip), &snapshot)),
+        },
+        None => match net
+            .subnets
+            .iter()
+            .position(|p| p.subnet.addr().is_ipv6() == v6)
+        {
+            Some(i) => i,
+            None => return Ok(None),
+        },
+    };
+    let pool = &mut net.subnets[idx];
+    let ip = pool
+        .allocate(requested)
+        .map_err(|e| ipam_error(e, &snapshot))?;
+    let addr = IpNet::new(ip, pool.subnet.prefix_len())
+        .map_err(|e| NetError::InvalidParameter(e.to_string()))?;
+    Ok(Some((addr, pool.gateway)))
+}
+
+fn release(net: &mut Network, ep: &Endpoint) {
+    for ip in [ep.ipv4, ep.ipv6].into_iter().flatten() {
+        for pool in &mut net.subnets {
+            pool.release(ip.addr());
+        }
+    }
+}
+
+impl Controller {
+    fn sandbox_path(&self, id: &str) -> std::path::PathBuf {
+        self.cfg.netns_dir.join(&id[..12.min(id.len())])
+    }
+
+    /// Creates a sandbox: a pinned network namespace with lo up and Docker's sysctls.
+    pub async fn create_sandbox(&self, id: &str) -> NetResult<Sandbox> {
+        let mut eps = self.eps.lock().await;
+        if let Some(sb) = eps.sandboxes.get(id) {
+            return Err(NetError::Conflict(format!(
+                "sandbox {} already exists",
+                sb.id
+            )));
+        }
+        let sb = Sandbox {
+            id: id.to_string(),
+            path: self.sandbox_path(id),
+        };
+        self.store.put(SANDBOXES, &sb.id, &sb)?;
+        if let Err(e) = self.make_sandbox(&sb).await {
+            let _ = self.kernel.delete_netns(&sb.path);
+            self.store.delete(SANDBOXES, &sb.id)?;
+            return Err(e);
+        }
+        eps.sandboxes.insert(sb.id.clone(), sb.clone());
+        Ok(sb)
+    }
+
+    async fn make_sandbox(&self, sb: &Sandbox) -> NetResult<()> {
+        let ctx =
+            |what: &str| NetError::kernel(format!("{what} for sandbox {}", sb.path.display()));
+        self.kernel
+            .create_netns(&sb.path)
+            .map_err(ctx("create network namespace"))?;
+        let inner = self.kernel.enter(&sb.path).await.map_err(ctx("enter"))?;
+        if let Some(lo) = inner.link("lo").await.map_err(ctx("find lo"))? {
+            inner.set_up(lo.index).await.map_err(ctx("bring up lo"))?;
+        }
+        // Unprivileged ICMP sockets, so that ping works for any user in the container (Docker's).
+        inner
+            .set_sysctl("net/ipv4/ping_group_range", "0 2147483647")
+            .map_err(ctx("set ping_group_range"))?;
+        Ok(())
+    }
+
+    pub async fn sandbox(&self, id: &str) -> NetResult<Sandbox> {
+        self.eps
+            .lock()
+            .await
+            .sandboxes
+            .get(id)
+            .cloned()
+            .ok_or_else(|| NetError::NotFound(format!("sandbox {id} not found")))
+    }
+
+    /// Endpoints of a sandbox, in attach order (eth0 first).
+    pub async fn sandbox_endpoints(&self, sandbox_id: &str) -> Vec<Endpoint> {
+        let eps = self.eps.lock().await;
+        let mut v: Vec<Endpoint> = eps
+            .endpoints
+            .values()
+            .filter(|e| e.sandbox_id == sandbox_id)
+            .cloned()
+            .collect();
+        v.sort_by_key(|e| {
+            e.ifname
+                .trim_start_matches("eth")
+                .parse::<u32>()
+                .unwrap_or(u32::MAX)
+        });
+        v
+    }
+
+    /// Endpoints on a network.
+    pub async fn network_endpoints(&self, network_id: &str) -> Vec<Endpoint> {
+        let eps = self.eps.lock().await;
+        eps.endpoints
+            .values()
+            .filter(|e| e.network_id == network_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Attaches a sandbox to a network: allocate, store, then plumb a veth pair into it.
+    pub async fn attach(
+        &self,
+        sandbox_id: &str,
+        network: &str,
+        opts: EndpointOptions,
+    ) -> NetResult<Endpoint> {
+        let mut nets = self.networks.lock().await;
+        let mut eps = self.eps.lock().await;
+        let sb = eps
+            .sandboxes
+            .get(sandbox_id)
+            .cloned()
+            .ok_or_else(|| NetError::NotFound(format!("sandbox {sandbox_id} not found")))?;
+        let net = Self::lookup(&nets, network)?.clone();
+        match net.driver {
+            DriverKind::Host => {
+                return Err(NetError::Forbidden(
+                    "container cannot be disconnected from host network or connected to host network".into(),
+                ))
+            }
+            DriverKind::Null => {
+                return Err(NetError::Forbidden(
+                    "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
+                ))
+            }
+            DriverKind::Bridge => {}
+        }
+        let mine: Vec<&Endpoint> = eps
+            .endpoints
+            .values()
+            .filter(|e| e.sandbox_id == sb.id)
+            .collect();
+        if mine.iter().any(|e| e.network_id == net.id) {
+            return Err(NetError::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                opts.name, net.name
+            )));
+        }
+        if opts.ipv4.is_some() || opts.ipv6.is_some() {
+            if net.predefined {
+                return Err(NetError::InvalidParameter(
+                    "user specified IP address is supported on user defined networks only".into(),
+                ));
+            }
+            if net.subnets.iter().all(|p| p.auto) {
+                return Err(NetError::InvalidParameter(
+                    "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
+                ));
+            }
+        }
+        let mut updated = net.clone();
+        let v4 = if net.enable_ipv4 {
+            allocate(&mut updated, false, opts.ipv4)?
+        } else {
+            None
+        };
+        let v6 = if net.enable_ipv6 {
+            allocate(&mut updated, true, opts.ipv6)?
+        } else {
+            None
+        };
+        let n = (0..)
+            .find(|n| !mine.iter().any(|e| e.ifname == format!("eth{n}")))
+            .unwrap_or(0);
+        let ep = Endpoint {
+            id: new_id(),
+            owner: opts.owner,
+            name: opts.name,
+            network_id: net.id.clone(),
+            sandbox_id: sb.id.clone(),
+            ifname: format!("eth{n}"),
+            host_ifname: host_ifname(),
+            mac: opts
+                .mac
+                .unwrap_or_else(|| mac_for(v4.map(|(a, _)| a.addr()))),
+            ipv4: v4.map(|(a, _)| a),
+            ipv6: v6.map(|(a, _)| a),
+            gateway4: v4.map(|(_, g)| g),
+            gateway6: v6.map(|(_, g)| g),
+            requested4: opts.ipv4,
+            requested6: opts.ipv6,
+            aliases: opts.aliases,
+            default_route: !mine.iter().any(|e| e.default_route),
+        };
+        self.store.apply(vec![
+            Change::put(NETWORKS, &updated.id, &updated)?,
+            Change::put(ENDPOINTS, &ep.id, &ep)?,
+        ])?;
+        self.wait_teardown(&format!("sandbox:{}:{}", sb.id, ep.ifname))
+            .await;
+        if let Err(e) = plumb(self.kernel.clone(), &sb, &ep, &net).await {
+            if let Ok(Some(l)) = self.kernel.link(&ep.host_ifname).await {
+                let _ = self.kernel.delete_link(l.index).await;
+            }
+            self.store.apply(vec![
+                Change::put(NETWORKS, &net.id, &net)?,
+                Change::delete(ENDPOINTS, &ep.id),
+            ])?;
+            return Err(e);
+        }
+        nets.insert(updated.id.clone(), updated);
+        eps.endpoints.insert(ep.id.clone(), ep.clone());
+        Ok(ep)
+    }
+
+    /// Detaches a sandbox from a network (`network disconnect`): the endpoint stops carrying
+    /// traffic at once and its interface disappears from the sandbox shortly after.
+    pub async fn detach(&self, sandbox_id: &str, network: &str) -> NetResult<Endpoint> {
+        let mut nets = self.networks.lock().await;
+        let mut eps = self.eps.lock().await;
+        let net = Self::lookup(&nets, network)?.clone();
+        let ep = eps
+            .endpoints
+            .values()
+            .find(|e| e.sandbox_id == sandbox_id && e.network_id == net.id)
+            .cloned()
+            .ok_or_else(|| {
+                NetError::Forbidden(format!(
+                    "container {sandbox_id} is not connected to network {}",
+                    net.name
+                ))
+            })?;
+        let mut updated = net.clone();
+        release(&mut updated, &ep);
+        self.store.apply(vec![
+            Change::put(NETWORKS, &updated.id, &updated)?,
+            Change::delete(ENDPOINTS, &ep.id),
+        ])?;
+        nets.insert(updated.id.clone(), updated);
+        eps.endpoints.remove(&ep.id);
+        if let Some(l) = self
+            .kernel
+            .link(&ep.host_ifname)
+            .await
+            .map_err(NetError::kernel(format!("find {}", ep.host_ifname)))?
+        {
+            self.kernel
+                .unplug(l.index)
+                .await
+                .map_err(NetError::kernel(format!("unplug {}", ep.host_ifname)))?;
+            let kernel = self.kernel.clone();
+            let name = ep.host_ifname.clone();
+            let task = tokio::spawn(async move {
+                if let Err(e) = kernel.delete_link(l.index).await {
+                    tracing::warn!(link = %name, error = %e, "veth teardown failed");
+                }
+            });
+            self.lock_teardown()
+                .insert(format!("sandbox:{}:{}", ep.sandbox_id, ep.ifname), task);
+        }
+        Ok(ep)
+    }
+
+    /// Removes a sandbox and all its endpoints. The namespace is unpinned; the kernel frees it
+    /// and the veths inside it on its own time, after they were taken off their bridges here.
+    pub async fn remove_sandbox(&self, sandbox_id: &str) -> NetResult<()> {
+        let mut nets = self.networks.lock().await;
+        let mut eps = self.eps.lock().await;
+        let Some(sb) = eps.sandboxes.get(sandbox_id).cloned() else {
+            return Ok(());
+        };
+        let mine: Vec<Endpoint> = eps
+            .endpoints
+            .values()
+            .filter(|e| e.sandbox_id == sb.id)
+            .cloned()
+            .collect();
+        let mut changes = vec![Change::delete(SANDBOXES, &sb.id)];
+        let mut touched: BTreeMap<String, Network> = BTreeMap::new();
+        for ep in &mine {
+            let net = touched
+                .remove(&ep.network_id)
+                .or_else(|| nets.get(&ep.network_id).cloned());
+            if let Some(mut net) = net {
+                release(&mut net, ep);
+                touched.insert(net.id.clone(), net);
+            }
+            changes.push(Change::delete(ENDPOINTS, &ep.id));
+        }
+        for net in touched.values() {
+            changes.push(Change::put(NETWORKS, &net.id, net)?);
+        }
+        self.store.apply(changes)?;
+        for (id, net) in touched {
+            nets.insert(id, net);
+        }
+        for ep in &mine {
+            eps.endpoints.remove(&ep.id);
+            if let Ok(Some(l)) = self.kernel.link(&ep.host_ifname).await {
+                let _ = self.kernel.unplug(l.index).await;
+            }
+        }
+        eps.sandboxes.remove(&sb.id);
+        self.kernel
+            .delete_netns(&sb.path)
+            .map_err(NetError::kernel(format!(
+                "remove sandbox {}",
+                sb.path.display()
+            )))?;
+        Ok(())
+    }
+}
+
+/// The kernel side of an endpoint: a veth pair from the bridge into the sandbox, addresses,
+/// link up, and the default route on the sandbox's first network.
+async fn plumb(
+    kernel: Arc<dyn Kernel>,
+    sb: &Sandbox,
+    ep: &Endpoint,
+    net: &Network,
+) -> NetResult<()> {
+    let ctx = |what: String| NetError::kernel(what);
+    let bridge = net
+        .bridge
+        .as_ref()
+        .ok_or_else(|| NetError::InvalidParameter(format!("network {} has no bridge", net.name)))?;
+    let br = kernel
+        .link(&bridge.name)
+        .await
+        .map_err(ctx(format!("find bridge {}", bridge.name)))?
+        .ok_or_else(|| {
+            NetError::NotFound(format!(
+                "bridge {} of network {} is missing",
+                bridge.name, net.name
+            ))
+        })?;
+    kernel
+        .create_veth(&VethSpec {
+            host_name: ep.host_ifname.clone(),
+            master: br.index,
+            mtu: bridge.mtu,
+            peer_name: ep.ifname.clone(),
+            peer_mac: ep.mac,
+            peer_ns: sb.path.clone(),
+        })
+        .await
+        .map_err(ctx(format!(
+            "create veth {} for {}",
+            ep.host_ifname, net.name
+        )))?;
+    let inner = kernel
+        .enter(&sb.path)
+        .await
+        .map_err(ctx(format!("enter sandbox {}", sb.path.display())))?;
+    let peer = inner
+        .link(&ep.ifname)
+        .await
+        .map_err(ctx(format!("find {} in sandbox", ep.ifname)))?
+        .ok_or_else(|| NetError::NotFound(format!("{} vanished from the sandbox", ep.ifname)))?;
+    for addr in [ep.ipv4, ep.ipv6].into_iter().flatten() {
+        inner
+            .add_address(peer.index, addr)
+            .await
+            .map_err(ctx(format!("add {addr} to {}", ep.ifname)))?;
+    }
+    inner
+        .set_up(peer.index)
+        .await
+        .map_err(ctx(format!("bring up {}", ep.ifname)))?;
+    if ep.default_route {
+        for gw in [ep.gateway4, ep.gateway6].into_iter().flatten() {
+            inner
+                .add_default_route(peer.index, gw)
+                .await
+                .map_err(ctx(format!("default route via {gw}")))?;
+        }
+    }
+    Ok(())
+}
+
+impl Controller {
+    /// At start: keeps sandboxes whose namespace is still alive and their endpoints, drops the
+    /// rest, rebuilds IPAM allocations from the endpoints that remain, and unpins namespaces in
+    /// berth's directory that no sandbox explains.
+    pub(super) async fn reconcile_endpoints(
+        &self,
+        networks: &mut BTreeMap<String, Network>,
+    ) -> NetResult<EndpointState> {
+        let mut st = EndpointState::default();
+        let mut changes = Vec::new();
+        for (id, sb) in self.store.list::<Sandbox>(SANDBOXES)? {
+            if self.kernel.enter(&sb.path).await.is_ok() {
+                st.sandboxes.insert(id, sb);
+            } else {
+                tracing::warn!(sandbox = %id, "sandbox namespace is gone; forgetting it");
+                let _ = self.kernel.delete_netns(&sb.path);
+                changes.push(Change::delete(SANDBOXES, id));
+            }
+        }
+        for (id, ep) in self.store.list::<Endpoint>(ENDPOINTS)? {
+            if st.sandboxes.contains_key(&ep.sandbox_id) && networks.contains_key(&ep.network_id) {
+                st.endpoints.insert(id, ep);
+            } else {
+                changes.push(Change::delete(ENDPOINTS, id));
+            }
+        }
+        for net in networks.values_mut() {
+            let held: Vec<IpAddr> = st
+                .endpoints
+                .values()
+                .filter(|e| e.network_id == net.id)
+                .flat_map(|e| [e.ipv4, e.ipv6])
+                .flatten()
+                .map(|a| a.addr())
+                .collect();
+            let mut changed = false;
+            for pool in &mut net.subnets {
+                let want = held
+                    .iter()
+                    .filter(|ip| pool.subnet.contains(*ip))
+                    .copied()
+                    .collect();
+                if pool.allocated != want {
+                    pool.allocated = want;
+                    changed = true;
+                }
+            }
+            if changed {
+                changes.push(Change::put(NETWORKS, &net.id, &*net)?);
+            }
+        }
+        if let Ok(dir) = std::fs::read_dir(&self.cfg.netns_dir) {
+            for entry in dir.flatten() {
+                let path = entry.path();
+                if !st.sandboxes.values().any(|s| s.path == path) {
+                    tracing::info!(path = %path.display(), "removing orphaned sandbox namespace");
+                    let _ = self.kernel.delete_netns(&path);
+                }
+            }
+        }
+        if !changes.is_empty() {
+            self.store.apply(changes)?;
+        }
+        Ok(st)
+    }
+}

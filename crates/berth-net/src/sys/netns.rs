@@ -1,0 +1,74 @@
+//! Network namespaces that outlive any process: made by a thread that unshares its network
+//! namespace and bind-mounts it onto a file, as `ip netns add` does.
+
+use super::{SysError, SysResult};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> SysError {
+    SysError::Netns {
+        op,
+        path: path.display().to_string(),
+        source: e,
+    }
+}
+
+/// Creates a new network namespace pinned at `path`.
+pub fn create(path: &Path) -> SysResult<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io_err("create directory for", path, e))?;
+    }
+    File::create(path).map_err(|e| io_err("create", path, e))?;
+    let target = path.to_path_buf();
+    // unshare(CLONE_NEWNET) moves only the calling thread, so a short-lived thread does it and
+    // the daemon's own threads stay where they are.
+    let result = std::thread::spawn(move || -> std::io::Result<()> {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+        nix::mount::mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
+        Ok(())
+    })
+    .join()
+    .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(path);
+        return Err(io_err("create network namespace", path, e));
+    }
+    Ok(())
+}
+
+/// Unpins the namespace at `path`; the kernel frees it (and its interfaces) once unused.
+pub fn delete(path: &Path) -> SysResult<()> {
+    match nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(io_err("unmount network namespace", path, e.into())),
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("remove", path, e)),
+    }
+}
+
+/// Runs `f` on a thread inside the namespace at `path` and returns its result. Sockets opened
+/// there stay in that namespace after the thread ends.
+pub fn run_in<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> SysResult<T> {
+    let ns = File::open(path).map_err(|e| io_err("open", path, e))?;
+    std::thread::spawn(move || -> std::io::Result<T> {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+        let _ = ns.as_raw_fd();
+        f()
+    })
+    .join()
+    .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")))
+    .map_err(|e| io_err("enter network namespace", path, e))
+}
