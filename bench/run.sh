@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Builds release binaries and runs the network benchmark. Needs root (private network namespace).
+# Builds release binaries and runs every benchmark. Needs root (private namespaces).
+# Usage: bench/run.sh [network|attach] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --bins
-exec target/release/berth-bench "$@"
+which=${1:-all}
+runs=${2:-200}
+if [ "$which" = all ] || [ "$which" = network ]; then target/release/bench-network "$runs"; fi
+if [ "$which" = all ] || [ "$which" = attach ]; then target/release/bench-attach "$runs"; fi

@@ -99,6 +99,9 @@ pub struct Controller {
     teardown: std::sync::Mutex<BTreeMap<String, JoinHandle<()>>>,
     /// Sandboxes and endpoints; locked after `networks` when both are needed.
     eps: Mutex<EndpointState>,
+    /// An open netlink handle per sandbox. Its socket pins the namespace, so it is dropped
+    /// before the sandbox is removed.
+    handles: std::sync::Mutex<BTreeMap<String, Arc<dyn Kernel>>>,
 }
 
 fn bad(msg: impl Into<String>) -> NetError {
@@ -144,6 +147,7 @@ impl Controller {
             networks: Mutex::new(BTreeMap::new()),
             teardown: std::sync::Mutex::new(BTreeMap::new()),
             eps: Mutex::new(EndpointState::default()),
+            handles: std::sync::Mutex::new(BTreeMap::new()),
         };
         ctl.ensure_predefined(&mut networks).await?;
         if ctl.cfg.ip_forward {

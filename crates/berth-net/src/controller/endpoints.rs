@@ -106,18 +106,37 @@ impl Controller {
     async fn make_sandbox(&self, sb: &Sandbox) -> NetResult<()> {
         let ctx =
             |what: &str| NetError::kernel(format!("{what} for sandbox {}", sb.path.display()));
+        // Unprivileged ICMP sockets, so that ping works for any user in the container (Docker's).
         self.kernel
-            .create_netns(&sb.path)
+            .create_netns(&sb.path, &[("net/ipv4/ping_group_range", "0 2147483647")])
             .map_err(ctx("create network namespace"))?;
         let inner = self.kernel.enter(&sb.path).await.map_err(ctx("enter"))?;
-        if let Some(lo) = inner.link("lo").await.map_err(ctx("find lo"))? {
-            inner.set_up(lo.index).await.map_err(ctx("bring up lo"))?;
+        if let Some(lo) = inner.link_index("lo").await.map_err(ctx("find lo"))? {
+            inner.set_up(lo).await.map_err(ctx("bring up lo"))?;
         }
-        // Unprivileged ICMP sockets, so that ping works for any user in the container (Docker's).
-        inner
-            .set_sysctl("net/ipv4/ping_group_range", "0 2147483647")
-            .map_err(ctx("set ping_group_range"))?;
+        self.lock_handles().insert(sb.id.clone(), inner);
         Ok(())
+    }
+
+    fn lock_handles(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<dyn Kernel>>> {
+        self.handles.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The sandbox's netlink handle, opened on first use after a restart.
+    async fn sandbox_handle(&self, sb: &Sandbox) -> NetResult<Arc<dyn Kernel>> {
+        if let Some(h) = self.lock_handles().get(&sb.id) {
+            return Ok(h.clone());
+        }
+        let h = self
+            .kernel
+            .enter(&sb.path)
+            .await
+            .map_err(NetError::kernel(format!(
+                "enter sandbox {}",
+                sb.path.display()
+            )))?;
+        self.lock_handles().insert(sb.id.clone(), h.clone());
+        Ok(h)
     }
 
     pub async fn sandbox(&self, id: &str) -> NetResult<Sandbox> {
@@ -249,9 +268,13 @@ impl Controller {
         ])?;
         self.wait_teardown(&format!("sandbox:{}:{}", sb.id, ep.ifname))
             .await;
-        if let Err(e) = plumb(self.kernel.clone(), &sb, &ep, &net).await {
-            if let Ok(Some(l)) = self.kernel.link(&ep.host_ifname).await {
-                let _ = self.kernel.delete_link(l.index).await;
+        let plumbed = match self.sandbox_handle(&sb).await {
+            Ok(inner) => plumb(self.kernel.as_ref(), inner.as_ref(), &sb, &ep, &net).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = plumbed {
+            if let Ok(Some(l)) = self.kernel.link_index(&ep.host_ifname).await {
+                let _ = self.kernel.delete_link(l).await;
             }
             self.store.apply(vec![
                 Change::put(NETWORKS, &net.id, &net)?,
@@ -291,18 +314,18 @@ impl Controller {
         eps.endpoints.remove(&ep.id);
         if let Some(l) = self
             .kernel
-            .link(&ep.host_ifname)
+            .link_index(&ep.host_ifname)
             .await
             .map_err(NetError::kernel(format!("find {}", ep.host_ifname)))?
         {
             self.kernel
-                .unplug(l.index)
+                .unplug(l)
                 .await
                 .map_err(NetError::kernel(format!("unplug {}", ep.host_ifname)))?;
             let kernel = self.kernel.clone();
             let name = ep.host_ifname.clone();
             let task = tokio::spawn(async move {
-                if let Err(e) = kernel.delete_link(l.index).await {
+                if let Err(e) = kernel.delete_link(l).await {
                     tracing::warn!(link = %name, error = %e, "veth teardown failed");
                 }
             });
@@ -347,11 +370,13 @@ impl Controller {
         }
         for ep in &mine {
             eps.endpoints.remove(&ep.id);
-            if let Ok(Some(l)) = self.kernel.link(&ep.host_ifname).await {
-                let _ = self.kernel.unplug(l.index).await;
+            if let Ok(Some(l)) = self.kernel.link_index(&ep.host_ifname).await {
+                let _ = self.kernel.unplug(l).await;
             }
         }
         eps.sandboxes.remove(&sb.id);
+        // The handle's socket holds the namespace: close it, or the kernel never frees it.
+        self.lock_handles().remove(&sb.id);
         self.kernel
             .delete_netns(&sb.path)
             .map_err(NetError::kernel(format!(
@@ -365,7 +390,8 @@ impl Controller {
 /// The kernel side of an endpoint: a veth pair from the bridge into the sandbox, addresses,
 /// link up, and the default route on the sandbox's first network.
 async fn plumb(
-    kernel: Arc<dyn Kernel>,
+    kernel: &dyn Kernel,
+    inner: &dyn Kernel,
     sb: &Sandbox,
     ep: &Endpoint,
     net: &Network,
@@ -376,7 +402,7 @@ async fn plumb(
         .as_ref()
         .ok_or_else(|| NetError::InvalidParameter(format!("network {} has no bridge", net.name)))?;
     let br = kernel
-        .link(&bridge.name)
+        .link_index(&bridge.name)
         .await
         .map_err(ctx(format!("find bridge {}", bridge.name)))?
         .ok_or_else(|| {
@@ -388,7 +414,7 @@ async fn plumb(
     kernel
         .create_veth(&VethSpec {
             host_name: ep.host_ifname.clone(),
-            master: br.index,
+            master: br,
             mtu: bridge.mtu,
             peer_name: ep.ifname.clone(),
             peer_mac: ep.mac,
@@ -399,29 +425,25 @@ async fn plumb(
             "create veth {} for {}",
             ep.host_ifname, net.name
         )))?;
-    let inner = kernel
-        .enter(&sb.path)
-        .await
-        .map_err(ctx(format!("enter sandbox {}", sb.path.display())))?;
     let peer = inner
-        .link(&ep.ifname)
+        .link_index(&ep.ifname)
         .await
         .map_err(ctx(format!("find {} in sandbox", ep.ifname)))?
         .ok_or_else(|| NetError::NotFound(format!("{} vanished from the sandbox", ep.ifname)))?;
     for addr in [ep.ipv4, ep.ipv6].into_iter().flatten() {
         inner
-            .add_address(peer.index, addr)
+            .add_address(peer, addr)
             .await
             .map_err(ctx(format!("add {addr} to {}", ep.ifname)))?;
     }
     inner
-        .set_up(peer.index)
+        .set_up(peer)
         .await
         .map_err(ctx(format!("bring up {}", ep.ifname)))?;
     if ep.default_route {
         for gw in [ep.gateway4, ep.gateway6].into_iter().flatten() {
             inner
-                .add_default_route(peer.index, gw)
+                .add_default_route(peer, gw)
                 .await
                 .map_err(ctx(format!("default route via {gw}")))?;
         }

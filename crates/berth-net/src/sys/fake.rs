@@ -188,6 +188,15 @@ impl Kernel for FakeKernel {
         })
     }
 
+    async fn link_index(&self, name: &str) -> SysResult<Option<u32>> {
+        self.with_ns(|n| {
+            n.links
+                .values()
+                .find(|l| l.link.name == name)
+                .map(|l| l.link.index)
+        })
+    }
+
     async fn create_bridge(&self, spec: &BridgeSpec) -> SysResult<u32> {
         self.with(|w, ns| {
             let index = w.next_index;
@@ -275,13 +284,16 @@ impl Kernel for FakeKernel {
         })
     }
 
-    fn create_netns(&self, path: &Path) -> SysResult<()> {
+    fn create_netns(&self, path: &Path, sysctls: &[(&str, &str)]) -> SysResult<()> {
         self.with(|w, _| {
             let key = ns_key(path);
             if w.namespaces.contains_key(&key) {
                 return Err(exists("create network namespace", key));
             }
             let mut ns = Ns::default();
+            for (k, v) in sysctls {
+                ns.sysctls.insert(k.to_string(), v.to_string());
+            }
             let index = w.next_index;
             w.next_index += 1;
             ns.links.insert(

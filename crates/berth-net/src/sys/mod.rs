@@ -95,6 +95,8 @@ pub trait Kernel: Send + Sync + 'static {
     async fn links(&self) -> SysResult<Vec<Link>>;
     /// The link called `name`, if any.
     async fn link(&self, name: &str) -> SysResult<Option<Link>>;
+    /// The index of the link called `name`, if any (no address dump: cheaper than `link`).
+    async fn link_index(&self, name: &str) -> SysResult<Option<u32>>;
     /// Creates a bridge (up, with MTU, alias and addresses); returns its index.
     async fn create_bridge(&self, spec: &BridgeSpec) -> SysResult<u32>;
     /// Sets alias, MTU and admin up on an existing link.
@@ -107,8 +109,9 @@ pub trait Kernel: Send + Sync + 'static {
     /// Writes a sysctl under /proc/sys (`net/ipv4/ip_forward`).
     fn set_sysctl(&self, key: &str, value: &str) -> SysResult<()>;
 
-    /// Creates a network namespace pinned at `path`.
-    fn create_netns(&self, path: &Path) -> SysResult<()>;
+    /// Creates a network namespace pinned at `path`, with `sysctls` (`net/ipv4/…`, value) set
+    /// inside it.
+    fn create_netns(&self, path: &Path, sysctls: &[(&str, &str)]) -> SysResult<()>;
     /// Unpins the namespace at `path`; its interfaces go when the kernel frees it.
     fn delete_netns(&self, path: &Path) -> SysResult<()>;
     /// A handle on the namespace pinned at `path` (handle-per-namespace, as rtnetlink).

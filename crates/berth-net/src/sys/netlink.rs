@@ -67,14 +67,18 @@ impl NetlinkKernel {
             .get()
             .match_name(name.to_string())
             .execute();
+        let missing = || SysError::Netlink {
+            op: "find link",
+            object: name.into(),
+            message: "No such device".into(),
+            errno: libc_enodev(),
+        };
         match stream.try_next().await {
             Ok(Some(msg)) => Ok(msg.header.index),
-            Ok(None) => Err(SysError::Netlink {
-                op: "find link",
-                object: name.into(),
-                message: "No such device".into(),
-                errno: libc_enodev(),
-            }),
+            Ok(None) => Err(missing()),
+            Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == libc_enodev() => {
+                Err(missing())
+            }
             Err(e) => Err(nl_err("find link", name, e)),
         }
     }
@@ -238,6 +242,14 @@ impl Kernel for NetlinkKernel {
         }
     }
 
+    async fn link_index(&self, name: &str) -> SysResult<Option<u32>> {
+        match self.index_of(name).await {
+            Ok(i) => Ok(Some(i)),
+            Err(e) if e.errno() == libc_enodev() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn create_bridge(&self, spec: &BridgeSpec) -> SysResult<u32> {
         self.handle
             .link()
@@ -329,8 +341,8 @@ impl Kernel for NetlinkKernel {
         }
     }
 
-    fn create_netns(&self, path: &Path) -> SysResult<()> {
-        super::netns::create(path)
+    fn create_netns(&self, path: &Path, sysctls: &[(&str, &str)]) -> SysResult<()> {
+        super::netns::create(path, sysctls)
     }
 
     fn delete_netns(&self, path: &Path) -> SysResult<()> {

@@ -14,13 +14,17 @@ fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> SysError {
     }
 }
 
-/// Creates a new network namespace pinned at `path`.
-pub fn create(path: &Path) -> SysResult<()> {
+/// Creates a new network namespace pinned at `path`, with `sysctls` set inside it.
+pub fn create(path: &Path, sysctls: &[(&str, &str)]) -> SysResult<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io_err("create directory for", path, e))?;
     }
     File::create(path).map_err(|e| io_err("create", path, e))?;
     let target = path.to_path_buf();
+    let settings: Vec<(String, String)> = sysctls
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     // unshare(CLONE_NEWNET) moves only the calling thread, so a short-lived thread does it and
     // the daemon's own threads stay where they are.
     let result = std::thread::spawn(move || -> std::io::Result<()> {
@@ -32,6 +36,10 @@ pub fn create(path: &Path) -> SysResult<()> {
             nix::mount::MsFlags::MS_BIND,
             None::<&str>,
         )?;
+        // This thread is inside the new namespace, so /proc/sys/net is the namespace's own.
+        for (k, v) in &settings {
+            super::sysctl::write(k, v).map_err(std::io::Error::other)?;
+        }
         Ok(())
     })
     .join()

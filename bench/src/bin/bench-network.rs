@@ -2,7 +2,7 @@
 //! namespace, times `POST /networks/create` and `DELETE /networks/{id}` through the API socket
 //! (one connection per request, as the docker CLI does), and prints medians, p90 and RSS.
 //!
-//! Run: `bench/run.sh` (builds release binaries, needs root for the namespace).
+//! Run: `bench/run.sh network` (builds release binaries, needs root for the namespace).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -1,0 +1,202 @@
+//! The network layer against the real kernel. Each test re-runs itself inside fresh network and
+//! mount namespaces (`unshare --net --mount`), so every bridge, veth, pinned namespace and mount
+//! it makes dies with it.
+
+use berth_net::controller::{CreateNetwork, SubnetRequest};
+use berth_net::endpoint::{format_mac, EndpointOptions};
+use berth_net::network::new_id;
+use berth_net::sys::netlink::NetlinkKernel;
+use berth_net::{Controller, ControllerConfig};
+use berth_store::Store;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MARK: &str = "BERTH_TEST_IN_NS";
+
+/// Runs `name` again in new namespaces; returns true when already inside them.
+fn inside_fresh_namespaces(name: &str) -> bool {
+    if std::env::var_os(MARK).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("own path");
+    let out = Command::new("unshare")
+        .args(["--net", "--mount", "--propagation", "private", "--"])
+        .arg(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(MARK, "1")
+        .output()
+        .expect("run unshare");
+    assert!(
+        out.status.success(),
+        "{name} failed inside its namespaces:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("1 passed"),
+        "{name} did not run inside its namespaces:\n{stdout}"
+    );
+    false
+}
+
+fn sh(cmd: &str) -> (bool, String) {
+    let out = Command::new("sh").args(["-c", cmd]).output().expect("sh");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn in_sandbox(path: &Path, cmd: &str) -> (bool, String) {
+    sh(&format!("nsenter --net={} {cmd}", path.display()))
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn net(name: &str, subnet: &str) -> CreateNetwork {
+    CreateNetwork {
+        name: name.into(),
+        subnets: vec![SubnetRequest {
+            subnet: subnet.into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn opts(name: &str) -> EndpointOptions {
+    EndpointOptions {
+        owner: name.into(),
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+async fn start(dir: &Path) -> Controller {
+    let store = Arc::new(Store::open(&dir.join("berth.db")).expect("store"));
+    let kernel = Arc::new(NetlinkKernel::connect().expect("netlink"));
+    let cfg = ControllerConfig {
+        netns_dir: dir.join("netns"),
+        ..Default::default()
+    };
+    Controller::start(kernel, store, cfg)
+        .await
+        .expect("controller")
+}
+
+#[test]
+fn sandboxes_attach_reach_each_other_and_detach() {
+    if !inside_fresh_namespaces("sandboxes_attach_reach_each_other_and_detach") {
+        return;
+    }
+    assert!(sh("ip link set lo up").0);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctl = start(dir.path()).await;
+        ctl.create(net("mynet", "10.123.0.0/24"))
+            .await
+            .expect("mynet");
+        let a = ctl.create_sandbox(&new_id()).await.expect("sandbox a");
+        let b = ctl.create_sandbox(&new_id()).await.expect("sandbox b");
+        let ea = ctl
+            .attach(&a.id, "mynet", opts("a"))
+            .await
+            .expect("attach a");
+        let eb = ctl
+            .attach(&b.id, "mynet", opts("b"))
+            .await
+            .expect("attach b");
+
+        let (ok, addr) = in_sandbox(&a.path, "ip -o addr show eth0");
+        assert!(ok && addr.contains("inet 10.123.0.2/24"), "{addr}");
+        let (_, link) = in_sandbox(&a.path, "ip -o link show eth0");
+        assert!(
+            link.contains(&format_mac(&ea.mac)) && link.contains("02:42:0a:7b:00:02"),
+            "{link}"
+        );
+        assert!(link.contains("state UP"), "{link}");
+        let (_, route) = in_sandbox(&a.path, "ip route show default");
+        assert!(route.contains("default via 10.123.0.1 dev eth0"), "{route}");
+        let (_, lo) = in_sandbox(&a.path, "ip -o link show lo");
+        assert!(lo.contains("UP"), "{lo}");
+        let (_, pgr) = in_sandbox(&a.path, "cat /proc/sys/net/ipv4/ping_group_range");
+        assert_eq!(
+            pgr.split_whitespace().collect::<Vec<_>>(),
+            ["0", "2147483647"]
+        );
+        let (_, master) = sh(&format!("ip -o link show {}", ea.host_ifname));
+        assert!(master.contains("master br-"), "{master}");
+
+        // Traffic between the two sandboxes and to the gateway.
+        let (ok, out) = in_sandbox(&a.path, "busybox ping -c1 -W2 10.123.0.3");
+        assert!(ok, "a -> b: {out}");
+        let (ok, out) = in_sandbox(&b.path, "busybox ping -c1 -W2 10.123.0.1");
+        assert!(ok, "b -> gateway: {out}");
+
+        // A second network appears as eth1 and keeps the default route on eth0.
+        ctl.create(net("other", "10.124.0.0/24"))
+            .await
+            .expect("other");
+        let e1 = ctl
+            .attach(&a.id, "other", opts("a"))
+            .await
+            .expect("attach a to other");
+        assert_eq!(e1.ifname, "eth1");
+        let (_, addr) = in_sandbox(&a.path, "ip -o addr show eth1");
+        assert!(addr.contains("inet 10.124.0.2/24"), "{addr}");
+        let (_, route) = in_sandbox(&a.path, "ip route show default");
+        assert!(
+            route.contains("dev eth0") && !route.contains("eth1"),
+            "{route}"
+        );
+
+        // Disconnect: eth1 stops at once and disappears shortly after.
+        ctl.detach(&a.id, "other").await.expect("detach");
+        wait_until("eth1 to vanish", || {
+            !in_sandbox(&a.path, "ip link show eth1").0
+        });
+        ctl.settle().await;
+
+        // Restart: the endpoints are still there, and still work.
+        drop(ctl);
+        let ctl = start(dir.path()).await;
+        assert_eq!(ctl.sandbox_endpoints(&a.id).await, vec![ea.clone()]);
+        let (ok, out) = in_sandbox(&b.path, "busybox ping -c1 -W2 10.123.0.2");
+        assert!(ok, "b -> a after restart: {out}");
+
+        let e = ctl.remove("mynet").await.unwrap_err().to_string();
+        assert!(e.contains("has active endpoints"), "{e}");
+        ctl.remove_sandbox(&a.id).await.expect("remove a");
+        assert!(!a.path.exists(), "namespace file removed");
+        wait_until("a's host veth to vanish", || {
+            !sh(&format!("ip link show {}", ea.host_ifname)).0
+        });
+        // a's address is free again and goes to the next endpoint.
+        let c = ctl.create_sandbox(&new_id()).await.expect("sandbox c");
+        let ec = ctl
+            .attach(&c.id, "mynet", opts("c"))
+            .await
+            .expect("attach c");
+        assert_eq!(ec.ipv4, ea.ipv4);
+        ctl.remove_sandbox(&b.id).await.expect("remove b");
+        ctl.remove_sandbox(&c.id).await.expect("remove c");
+        wait_until("b's host veth to vanish", || {
+            !sh(&format!("ip link show {}", eb.host_ifname)).0
+        });
+        ctl.remove("mynet").await.expect("rm mynet");
+        ctl.settle().await;
+    });
+}
