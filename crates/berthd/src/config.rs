@@ -78,6 +78,8 @@ pub struct Config {
     pub dns: Vec<String>,
     pub iptables: bool,
     pub net: ControllerConfig,
+    /// The OCI runtime binary (daemon.json `default-runtime` / `runtimes`), and its name.
+    pub runtime: (String, PathBuf),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -278,7 +280,27 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
             "invalid log level {log_level}: use debug, info, warn, error or fatal"
         )));
     }
-    let _ = (&file.default_runtime, &file.runtimes);
+    let runtime_name = file
+        .default_runtime
+        .clone()
+        .unwrap_or_else(|| "runc".into());
+    let runtime_path = match file.runtimes.as_ref().and_then(|r| r.get(&runtime_name)) {
+        Some(v) => v
+            .get("path")
+            .and_then(|p| p.as_str())
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "invalid runtimes.{runtime_name}: expected {{\"path\": \"/path/to/runtime\"}}"
+                ))
+            })?,
+        None if runtime_name == "runc" || runtime_name == "crun" => PathBuf::from(&runtime_name),
+        None => {
+            return Err(ConfigError::Invalid(format!(
+                "default-runtime {runtime_name} is not defined in runtimes"
+            )))
+        }
+    };
     Ok(Config {
         listen,
         data_root: args
@@ -295,6 +317,7 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
         dns,
         iptables: file.iptables.unwrap_or(true),
         net,
+        runtime: (runtime_name, runtime_path),
     })
 }
 

@@ -2,6 +2,7 @@
 
 mod api;
 mod config;
+mod engine;
 mod server;
 
 use berth_net::sys::netlink::NetlinkKernel;
@@ -65,8 +66,19 @@ fn daemon_id(store: &Store) -> Result<String, berth_store::StoreError> {
     Ok(id)
 }
 
-async fn run(cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
+    // Container inits are re-parented to the daemon when the runtime exits, so that it can reap
+    // their exit status without a shim process per container.
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes this process's own attribute.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) } != 0 {
+        return Err(format!(
+            "cannot become a child subreaper: {}",
+            std::io::Error::last_os_error()
+        )
+        .into());
+    }
+    cfg.net.netns_dir = cfg.exec_root.join("netns");
     for dir in [&cfg.data_root, &cfg.exec_root] {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
@@ -77,14 +89,33 @@ async fn run(cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let kernel = Arc::new(NetlinkKernel::connect()?);
     let ctl = Controller::start(kernel, store.clone(), cfg.net.clone()).await?;
     let ctl = Arc::new(ctl);
+    let (runtime_name, runtime_binary) = cfg.runtime.clone();
+    let containers_dir = cfg.data_root.join("containers");
+    let engine = engine::Engine::start(
+        store.clone(),
+        ctl.clone(),
+        engine::Runtime {
+            binary: runtime_binary,
+            root: cfg.exec_root.join(&runtime_name),
+        },
+        engine::EnginePaths {
+            images: cfg.data_root.join("images"),
+            containers: containers_dir.clone(),
+            host_resolv: "/etc/resolv.conf".into(),
+            host_hosts: "/etc/hosts".into(),
+        },
+        cfg.dns.clone(),
+    )
+    .await?;
     let state = api::AppState {
+        engine,
+        containers_dir,
         ctl: ctl.clone(),
         data_root: cfg.data_root.clone(),
         daemon_id: daemon_id(&store)?,
         ip_forward: cfg.net.ip_forward,
         pools: cfg.net.v4_pools.clone(),
     };
-    tracing::debug!(dns = ?cfg.dns, "upstream DNS servers from the configuration");
     if !cfg.iptables {
         tracing::info!("iptables=false: berth will not manage the firewall");
     }

@@ -1,5 +1,6 @@
 //! The Docker Engine API over HTTP: routing, version prefixes, Docker's headers, error bodies.
 
+mod containers;
 mod error;
 mod networks;
 mod system;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub daemon_id: String,
     pub ip_forward: bool,
     pub pools: Vec<berth_net::ipam::PoolSpec>,
+    pub engine: Arc<crate::engine::Engine>,
+    pub containers_dir: PathBuf,
 }
 
 /// The routes, without version prefixes (the outer layer strips them).
@@ -43,6 +46,30 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/networks/{id}/connect", post(networks::not_yet))
         .route("/networks/{id}/disconnect", post(networks::not_yet))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(containers::remove),
+        )
+        // Image archives are large; every other body keeps axum's 2 MB limit.
+        .route(
+            "/images/create",
+            post(containers::image_create).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/images/json", get(containers::images))
+        .route("/images/{name}/json", get(containers::image_inspect))
+        .route(
+            "/images/{name}",
+            axum::routing::delete(containers::image_remove),
+        )
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(docker_headers))

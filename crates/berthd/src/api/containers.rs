@@ -1,0 +1,577 @@
+//! `/containers` and `/images`: create, start, stop, kill, restart, wait, remove, list, inspect,
+//! logs; import, list, inspect, remove images.
+
+use super::{ApiError, AppState};
+use crate::engine::{Container, ContainerSpec, EngineError, NetworkRequest, Status};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let status = match &e {
+            EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+            EngineError::Conflict(_) => StatusCode::CONFLICT,
+            EngineError::NotModified(_) => StatusCode::NOT_MODIFIED,
+            EngineError::Net(_) => {
+                let EngineError::Net(n) = e else {
+                    unreachable!()
+                };
+                return ApiError::from(n);
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e, "request failed");
+        }
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ create
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct CreateBody {
+    hostname: String,
+    domainname: String,
+    env: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+    entrypoint: Option<Vec<String>>,
+    image: String,
+    working_dir: String,
+    labels: Option<BTreeMap<String, String>>,
+    mac_address: String,
+    tty: bool,
+    open_stdin: bool,
+    host_config: Option<HostConfigBody>,
+    networking_config: Option<NetworkingConfigBody>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct HostConfigBody {
+    network_mode: String,
+    auto_remove: bool,
+    extra_hosts: Option<Vec<String>>,
+    dns: Option<Vec<String>>,
+    dns_search: Option<Vec<String>>,
+    dns_options: Option<Vec<String>>,
+    links: Option<Vec<String>>,
+    port_bindings: Option<BTreeMap<String, Value>>,
+    publish_all_ports: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct NetworkingConfigBody {
+    endpoints_config: Option<BTreeMap<String, EndpointBody>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct EndpointBody {
+    #[serde(rename = "IPAMConfig")]
+    ipam_config: Option<IpamBody>,
+    aliases: Option<Vec<String>>,
+    mac_address: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IpamBody {
+    #[serde(rename = "IPv4Address")]
+    ipv4: String,
+    #[serde(rename = "IPv6Address")]
+    ipv6: String,
+}
+
+fn parse_ip(kind: &str, text: &str) -> Result<Option<std::net::IpAddr>, ApiError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let ip: std::net::IpAddr = text
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid {kind} address: {text}")))?;
+    if (kind == "IPv4") != ip.is_ipv4() {
+        return Err(ApiError::bad_request(format!(
+            "invalid {kind} address: {text}"
+        )));
+    }
+    Ok(Some(ip))
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let b: CreateBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))?;
+    if b.image.is_empty() {
+        return Err(ApiError::bad_request(
+            "no image specified: Image is required",
+        ));
+    }
+    if b.tty || b.open_stdin {
+        return Err(ApiError::bad_request(
+            "interactive containers (-i, -t) are not supported by this berth yet; run detached with -d",
+        ));
+    }
+    let hc = b.host_config.unwrap_or_default();
+    if hc.links.as_ref().is_some_and(|l| !l.is_empty()) {
+        return Err(ApiError::bad_request(
+            "--link is not supported by this berth yet",
+        ));
+    }
+    let mut warnings = Vec::new();
+    let publishes =
+        hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) || hc.publish_all_ports;
+    if publishes {
+        if hc.network_mode.starts_with("container:") {
+            return Err(ApiError::bad_request(
+                "conflicting options: port publishing and the container type network mode",
+            ));
+        }
+        if hc.network_mode == "host" {
+            warnings.push("Published ports are discarded when using host network mode".to_string());
+        } else {
+            return Err(ApiError::bad_request(
+                "publishing ports (-p, -P) is not supported by this berth yet (the firewall issue adds it)",
+            ));
+        }
+    }
+    let mut networks = Vec::new();
+    for (name, ep) in b
+        .networking_config
+        .and_then(|n| n.endpoints_config)
+        .unwrap_or_default()
+    {
+        let ipam = ep.ipam_config.unwrap_or_default();
+        networks.push((
+            name,
+            NetworkRequest {
+                ipv4: parse_ip("IPv4", &ipam.ipv4)?,
+                ipv6: parse_ip("IPv6", &ipam.ipv6)?,
+                aliases: ep.aliases.unwrap_or_default(),
+                mac: (!ep.mac_address.is_empty()).then_some(ep.mac_address),
+            },
+        ));
+    }
+    let spec = ContainerSpec {
+        name: q.get("name").cloned().unwrap_or_default(),
+        image: b.image,
+        cmd: b.cmd.unwrap_or_default(),
+        entrypoint: b.entrypoint,
+        env: b.env.unwrap_or_default(),
+        working_dir: b.working_dir,
+        hostname: b.hostname,
+        domainname: b.domainname,
+        labels: b.labels.unwrap_or_default(),
+        network_mode: hc.network_mode,
+        networks,
+        extra_hosts: hc.extra_hosts.unwrap_or_default(),
+        dns: hc.dns.unwrap_or_default(),
+        dns_search: hc.dns_search.unwrap_or_default(),
+        dns_options: hc.dns_options.unwrap_or_default(),
+        auto_remove: hc.auto_remove,
+        mac_address: b.mac_address,
+    };
+    let c = st.engine.create(spec).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"Id": c.id, "Warnings": warnings})),
+    )
+        .into_response())
+}
+
+// --------------------------------------------------------------- lifecycle
+
+pub async fn start(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    match st.engine.start_container(&id).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(EngineError::NotModified(_)) => Ok(StatusCode::NOT_MODIFIED),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn timeout(q: &HashMap<String, String>) -> Result<Duration, ApiError> {
+    match q.get("t").or_else(|| q.get("timeout")) {
+        None => Ok(Duration::from_secs(10)),
+        Some(t) => t
+            .parse::<i64>()
+            .map(|s| Duration::from_secs(s.max(0) as u64))
+            .map_err(|_| ApiError::bad_request(format!("invalid timeout {t}: expected seconds"))),
+    }
+}
+
+pub async fn stop(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    match st.engine.stop(&id, timeout(&q)?).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(EngineError::NotModified(_)) => Ok(StatusCode::NOT_MODIFIED),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn restart(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    match st.engine.stop(&id, timeout(&q)?).await {
+        Ok(()) | Err(EngineError::NotModified(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    st.engine.start_container(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn kill(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let signal = q.get("signal").cloned().unwrap_or_else(|| "SIGKILL".into());
+    st.engine.kill(&id, &signal).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn wait(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let code = st.engine.wait(&id, None).await?;
+    Ok(Json(json!({"StatusCode": code, "Error": null})))
+}
+
+pub async fn remove(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let force = matches!(
+        q.get("force").map(String::as_str),
+        Some("1" | "true" | "True")
+    );
+    st.engine.remove(&id, force).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ------------------------------------------------------------ list/inspect
+
+fn human_since(t: chrono::DateTime<Utc>) -> String {
+    let s = (Utc::now() - t).num_seconds().max(0);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", s / 60),
+        3600..=7199 => "About an hour".into(),
+        _ => format!("{} hours", s / 3600),
+    }
+}
+
+fn status_text(c: &Container) -> String {
+    match c.state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!(
+            "Up {}",
+            human_since(c.state.started_at.unwrap_or(c.created))
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code,
+            human_since(c.state.finished_at.unwrap_or(c.created))
+        ),
+    }
+}
+
+/// `NetworkSettings.Networks` of a container, from its endpoints.
+async fn networks_json(st: &AppState, c: &Container) -> (BTreeMap<String, Value>, Value) {
+    let mut out = BTreeMap::new();
+    let mut legacy = json!({"Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": ""});
+    if let Some(sb) = &c.sandbox_id {
+        for ep in st.engine.ctl.sandbox_endpoints(sb).await {
+            let Ok(net) = st.engine.ctl.get(&ep.network_id).await else {
+                continue;
+            };
+            let mut aliases = ep.aliases.clone();
+            if !net.predefined {
+                aliases.push(c.id[..12].to_string());
+            }
+            let ipam = match (ep.requested4, ep.requested6) {
+                (None, None) => Value::Null,
+                (a, b) => json!({"IPv4Address": a.map(|x| x.to_string()).unwrap_or_default(),
+                                 "IPv6Address": b.map(|x| x.to_string()).unwrap_or_default()}),
+            };
+            let v = json!({
+                "IPAMConfig": ipam,
+                "Links": null,
+                "Aliases": if net.predefined { Value::Null } else { json!(aliases) },
+                "MacAddress": crate::engine::Engine::mac_text(&ep.mac),
+                "DriverOpts": null,
+                "NetworkID": net.id,
+                "EndpointID": ep.id,
+                "Gateway": ep.gateway4.map(|g| g.to_string()).unwrap_or_default(),
+                "IPAddress": ep.ipv4.map(|a| a.addr().to_string()).unwrap_or_default(),
+                "IPPrefixLen": ep.ipv4.map(|a| a.prefix_len()).unwrap_or(0),
+                "IPv6Gateway": ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+                "GlobalIPv6Address": ep.ipv6.map(|a| a.addr().to_string()).unwrap_or_default(),
+                "GlobalIPv6PrefixLen": ep.ipv6.map(|a| a.prefix_len()).unwrap_or(0),
+                "DNSNames": if net.predefined { Value::Null } else { json!([c.name, c.id[..12]]) },
+            });
+            if net.name == "bridge" && net.predefined {
+                for k in [
+                    "Gateway",
+                    "IPAddress",
+                    "IPPrefixLen",
+                    "MacAddress",
+                    "GlobalIPv6Address",
+                    "GlobalIPv6PrefixLen",
+                    "IPv6Gateway",
+                ] {
+                    legacy[k] = v[k].clone();
+                }
+            }
+            out.insert(net.name.clone(), v);
+        }
+    }
+    (out, legacy)
+}
+
+async fn summary(st: &AppState, c: &Container) -> Value {
+    let img = st.engine.image_by_id(&c.image_id).await;
+    let (nets, _) = networks_json(st, c).await;
+    json!({
+        "Id": c.id,
+        "Names": [format!("/{}", c.name)],
+        "Image": c.spec.image,
+        "ImageID": c.image_id,
+        "Command": c.args(img.as_ref()).join(" "),
+        "Created": c.created.timestamp(),
+        "Ports": [],
+        "Labels": c.spec.labels,
+        "State": c.state.status.as_str(),
+        "Status": status_text(c),
+        "HostConfig": {"NetworkMode": c.spec.network_mode},
+        "NetworkSettings": {"Networks": nets},
+        "Mounts": [],
+    })
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Json<Vec<Value>> {
+    let all = matches!(
+        q.get("all").map(String::as_str),
+        Some("1" | "true" | "True")
+    );
+    let mut out = Vec::new();
+    for c in st.engine.containers(all).await {
+        out.push(summary(&st, &c).await);
+    }
+    Json(out)
+}
+
+fn ts(t: Option<chrono::DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Nanos, true))
+        .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
+}
+
+pub async fn inspect(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let c = st.engine.container(&id).await?;
+    let img = st.engine.image_by_id(&c.image_id).await;
+    let args = c.args(img.as_ref());
+    let (nets, legacy) = networks_json(&st, &c).await;
+    let dir = st.containers_dir.join(&c.id);
+    let etc = |f: &str| dir.join(f).display().to_string();
+    let mut ns = json!({
+        "Bridge": "",
+        "SandboxID": c.sandbox_id.clone().unwrap_or_default(),
+        "SandboxKey": c.sandbox_key,
+        "Ports": {},
+        "Networks": nets,
+    });
+    for (k, v) in legacy.as_object().into_iter().flatten() {
+        ns[k] = v.clone();
+    }
+    Ok(Json(json!({
+        "Id": c.id,
+        "Created": c.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        "Path": args.first().cloned().unwrap_or_default(),
+        "Args": args.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": c.state.status.as_str(),
+            "Running": c.state.status == Status::Running,
+            "Paused": false, "Restarting": false, "OOMKilled": false, "Dead": false,
+            "Pid": c.state.pid,
+            "ExitCode": c.state.exit_code,
+            "Error": c.state.error,
+            "StartedAt": ts(c.state.started_at),
+            "FinishedAt": ts(c.state.finished_at),
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": etc("resolv.conf"),
+        "HostnamePath": etc("hostname"),
+        "HostsPath": etc("hosts"),
+        "LogPath": etc("stdout.log"),
+        "Name": format!("/{}", c.name),
+        "RestartCount": 0,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": {
+            "NetworkMode": c.spec.network_mode,
+            "AutoRemove": c.spec.auto_remove,
+            "Dns": c.spec.dns, "DnsOptions": c.spec.dns_options, "DnsSearch": c.spec.dns_search,
+            "ExtraHosts": if c.spec.extra_hosts.is_empty() { Value::Null } else { json!(c.spec.extra_hosts) },
+            "Links": null,
+            "PortBindings": {},
+            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        },
+        "Config": {
+            "Hostname": c.hostname,
+            "Domainname": c.spec.domainname,
+            "Env": c.spec.env,
+            "Cmd": c.spec.cmd,
+            "Entrypoint": c.spec.entrypoint,
+            "Image": c.spec.image,
+            "WorkingDir": c.spec.working_dir,
+            "Labels": c.spec.labels,
+            "Tty": false, "OpenStdin": false, "AttachStdout": false, "AttachStderr": false,
+        },
+        "NetworkSettings": ns,
+    })))
+}
+
+/// Docker's multiplexed log stream: frames of [stream, 0, 0, 0, size (u32 BE)] + payload.
+pub async fn logs(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let on = |k: &str| matches!(q.get(k).map(String::as_str), Some("1" | "true" | "True"));
+    if on("follow") {
+        return Err(ApiError::bad_request(
+            "logs --follow is not supported by this berth yet",
+        ));
+    }
+    let (out, err) = st.engine.logs(&id).await?;
+    let mut body = Vec::new();
+    for (stream, data, wanted) in [(1u8, out, on("stdout")), (2u8, err, on("stderr"))] {
+        if !wanted {
+            continue;
+        }
+        for chunk in data.split_inclusive(|b| *b == b'\n') {
+            body.extend_from_slice(&[stream, 0, 0, 0]);
+            body.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+            body.extend_from_slice(chunk);
+        }
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/vnd.docker.multiplexed-stream",
+        )],
+        Body::from(body),
+    )
+        .into_response())
+}
+
+// ------------------------------------------------------------------ images
+
+pub async fn image_create(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if let Some(from) = q.get("fromImage") {
+        return Err(ApiError::not_found(format!(
+            "pull access denied for {from}: berth has no registry; import a root filesystem (berth import FILE {from}) or load a saved image (berth load -i FILE)"
+        )));
+    }
+    match q.get("fromSrc").map(String::as_str) {
+        Some("-") => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "import from {other} is not supported: send the archive in the request body (fromSrc=-)"
+            )))
+        }
+        None => return Err(ApiError::bad_request("fromSrc or fromImage is required")),
+    }
+    let repo = q.get("repo").cloned().unwrap_or_default();
+    let tag = q.get("tag").cloned().unwrap_or_default();
+    let img = st.engine.import(body.to_vec(), &repo, &tag).await?;
+    let line = format!("{}\n", json!({"status": img.id}));
+    Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
+}
+
+fn image_summary(i: &crate::engine::image::Image) -> Value {
+    json!({
+        "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": [],
+        "Created": i.created.timestamp(), "Size": i.size, "SharedSize": -1,
+        "Labels": {}, "Containers": -1,
+    })
+}
+
+pub async fn images(State(st): State<AppState>) -> Json<Vec<Value>> {
+    Json(st.engine.images().await.iter().map(image_summary).collect())
+}
+
+pub async fn image_inspect(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let i = st.engine.image(&name).await?;
+    Ok(Json(json!({
+        "Id": i.id, "RepoTags": i.repo_tags, "RepoDigests": [], "Parent": "", "Comment": "Imported",
+        "Created": i.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        "Config": {"Cmd": i.cmd, "Entrypoint": i.entrypoint, "Env": i.env, "WorkingDir": i.working_dir},
+        "Architecture": "amd64", "Os": "linux", "Size": i.size,
+        "RootFS": {"Type": "layers", "Layers": []},
+    })))
+}
+
+pub async fn image_remove(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let force = matches!(
+        q.get("force").map(String::as_str),
+        Some("1" | "true" | "True")
+    );
+    let lines = st.engine.remove_image(&name, force).await?;
+    Ok(Json(
+        lines
+            .into_iter()
+            .map(|l| match l.split_once(": ") {
+                Some((k, v)) => json!({ k: v }),
+                None => json!({ "Deleted": l }),
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,1035 @@
+//! The engine: images and containers. It persists intent in the store, asks the network layer
+//! for sandboxes and endpoints, and runs processes through the OCI runtime.
+
+mod bundle;
+pub mod etcfiles;
+pub mod image;
+mod names;
+mod runtime;
+
+pub use runtime::Runtime;
+
+use berth_net::endpoint::{format_mac, parse_mac, EndpointOptions};
+use berth_net::{Controller, NetError};
+use berth_store::{Store, Table};
+use chrono::{DateTime, Utc};
+use image::Image;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, Notify};
+
+const IMAGES: Table = Table("images");
+const CONTAINERS: Table = Table("containers");
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Nothing to do (HTTP 304): start of a running container, stop of a stopped one.
+    #[error("{0}")]
+    NotModified(String),
+    #[error("{0}")]
+    Runtime(String),
+    #[error("{0}")]
+    Io(String),
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    Store(#[from] berth_store::StoreError),
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    pub pid: u32,
+    pub exit_code: i32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: String,
+}
+
+/// A network a container asks for, with its per-network settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRequest {
+    pub ipv4: Option<IpAddr>,
+    pub ipv6: Option<IpAddr>,
+    pub aliases: Vec<String>,
+    pub mac: Option<String>,
+}
+
+/// What `create` asks for, independent of the API's wire shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub cmd: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub hostname: String,
+    pub domainname: String,
+    pub labels: BTreeMap<String, String>,
+    /// `default`, `bridge`, `host`, `none`, `container:<name|id>` or a network name/ID.
+    pub network_mode: String,
+    /// Networks by name; the first is `network_mode`'s.
+    pub networks: Vec<(String, NetworkRequest)>,
+    pub extra_hosts: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    pub auto_remove: bool,
+    pub mac_address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub created: DateTime<Utc>,
+    pub image_id: String,
+    pub spec: ContainerSpec,
+    /// Resolved: the hostname the container gets.
+    pub hostname: String,
+    pub state: State,
+    /// The container's own sandbox while running (bridge, user-network and none modes).
+    pub sandbox_id: Option<String>,
+    /// The sandbox path it runs in (its own, or the one it joined in container: mode).
+    pub sandbox_key: String,
+}
+
+impl Container {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    pub fn args(&self, image: Option<&Image>) -> Vec<String> {
+        let entry = match &self.spec.entrypoint {
+            Some(e) => e.clone(),
+            None => image.map(|i| i.entrypoint.clone()).unwrap_or_default(),
+        };
+        let cmd = if self.spec.cmd.is_empty() && self.spec.entrypoint.is_none() {
+            image.map(|i| i.cmd.clone()).unwrap_or_default()
+        } else {
+            self.spec.cmd.clone()
+        };
+        entry.into_iter().chain(cmd).collect()
+    }
+
+    pub fn dir(&self, root: &Path) -> PathBuf {
+        root.join(&self.id)
+    }
+}
+
+/// Where the engine keeps things.
+#[derive(Debug, Clone)]
+pub struct EnginePaths {
+    pub images: PathBuf,
+    pub containers: PathBuf,
+    pub host_resolv: PathBuf,
+    pub host_hosts: PathBuf,
+}
+
+#[derive(Default)]
+struct EngineState {
+    images: BTreeMap<String, Image>,
+    containers: BTreeMap<String, Container>,
+}
+
+pub struct Engine {
+    store: Arc<Store>,
+    pub ctl: Arc<Controller>,
+    runtime: Runtime,
+    paths: EnginePaths,
+    /// Daemon-wide upstream DNS (daemon.json `dns`).
+    dns: Vec<String>,
+    state: Mutex<EngineState>,
+    /// Woken whenever a container exits.
+    exited: Notify,
+}
+
+fn new_container_id() -> String {
+    berth_net::network::new_id()
+}
+
+fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> EngineError {
+    move |e| EngineError::Io(format!("{what}: {e}"))
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut c = name.chars();
+    matches!(c.next(), Some(x) if x.is_ascii_alphanumeric())
+        && c.all(|x| x.is_ascii_alphanumeric() || matches!(x, '_' | '.' | '-'))
+}
+
+/// Parses `NAME:IP` (`host-gateway` stands for the default bridge's gateway).
+pub fn parse_extra_host(entry: &str, host_gateway: IpAddr) -> Result<(String, IpAddr)> {
+    let bad = || {
+        EngineError::BadRequest(format!(
+            "invalid argument \"{entry}\" for \"--add-host\" flag: bad format for add-host: \"{entry}\""
+        ))
+    };
+    let (name, ip) = entry.split_once(':').ok_or_else(bad)?;
+    if name.is_empty() {
+        return Err(bad());
+    }
+    let ip = if ip == "host-gateway" {
+        host_gateway
+    } else {
+        ip.trim_matches(|c| c == '[' || c == ']')
+            .parse()
+            .map_err(|_| bad())?
+    };
+    Ok((name.to_string(), ip))
+}
+
+impl Engine {
+    pub async fn start(
+        store: Arc<Store>,
+        ctl: Arc<Controller>,
+        runtime: Runtime,
+        paths: EnginePaths,
+        dns: Vec<String>,
+    ) -> Result<Arc<Engine>> {
+        for d in [&paths.images, &paths.containers, &runtime.root] {
+            std::fs::create_dir_all(d).map_err(io(format!("create {}", d.display())))?;
+        }
+        let mut st = EngineState::default();
+        for (id, img) in store.list::<Image>(IMAGES)? {
+            st.images.insert(id, img);
+        }
+        for (id, c) in store.list::<Container>(CONTAINERS)? {
+            st.containers.insert(id, c);
+        }
+        let engine = Arc::new(Engine {
+            store,
+            ctl,
+            runtime,
+            paths,
+            dns,
+            state: Mutex::new(st),
+            exited: Notify::new(),
+        });
+        // Containers that died while the daemon was away are finished now; the rest are watched.
+        let running: Vec<String> = {
+            let st = engine.state.lock().await;
+            st.containers
+                .values()
+                .filter(|c| c.state.status == Status::Running)
+                .map(|c| c.id.clone())
+                .collect()
+        };
+        for id in running {
+            engine.check_exit(&id, true).await;
+        }
+        let reaper = engine.clone();
+        tokio::spawn(async move { reaper.reap_forever().await });
+        Ok(engine)
+    }
+
+    // ---------------------------------------------------------------- images
+
+    pub async fn import(&self, body: Vec<u8>, repo: &str, tag: &str) -> Result<Image> {
+        if !repo.is_empty() && (repo.contains(char::is_whitespace) || repo.ends_with(':')) {
+            return Err(EngineError::BadRequest(format!(
+                "invalid reference format: {repo}"
+            )));
+        }
+        let staging = self
+            .paths
+            .images
+            .join(format!("tmp-{}", new_container_id()));
+        let unpacked = {
+            let staging = staging.clone();
+            tokio::task::spawn_blocking(move || image::unpack(&body[..], &staging.join("rootfs")))
+                .await
+                .map_err(|e| EngineError::Io(format!("import: {e}")))?
+        };
+        let (digest, size) = match unpacked {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(e);
+            }
+        };
+        let id = format!("sha256:{digest}");
+        let tag_ref = if repo.is_empty() {
+            None
+        } else if tag.is_empty() {
+            Some(image::normalize_ref(repo))
+        } else {
+            Some(format!("{repo}:{tag}"))
+        };
+        let mut st = self.state.lock().await;
+        let final_dir = self.paths.images.join(&digest);
+        let mut img = match st.images.get(&id) {
+            Some(existing) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                existing.clone()
+            }
+            None => {
+                if final_dir.exists() {
+                    let _ = std::fs::remove_dir_all(&final_dir);
+                }
+                std::fs::rename(&staging, &final_dir).map_err(io("store image"))?;
+                Image {
+                    id: id.clone(),
+                    repo_tags: vec![],
+                    created: Utc::now(),
+                    size,
+                    cmd: vec![],
+                    entrypoint: vec![],
+                    env: vec![
+                        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                    ],
+                    working_dir: String::new(),
+                    exposed_ports: vec![],
+                }
+            }
+        };
+        let mut changes = Vec::new();
+        if let Some(t) = tag_ref {
+            // A tag names one image: move it here from wherever it was.
+            for other in st.images.values_mut() {
+                if other.id != id && other.repo_tags.contains(&t) {
+                    other.repo_tags.retain(|x| x != &t);
+                    changes.push(berth_store::Change::put(IMAGES, &other.id, &*other)?);
+                }
+            }
+            if !img.repo_tags.contains(&t) {
+                img.repo_tags.push(t);
+            }
+        }
+        changes.push(berth_store::Change::put(IMAGES, &img.id, &img)?);
+        self.store.apply(changes)?;
+        st.images.insert(img.id.clone(), img.clone());
+        Ok(img)
+    }
+
+    pub async fn images(&self) -> Vec<Image> {
+        let st = self.state.lock().await;
+        let mut v: Vec<Image> = st.images.values().cloned().collect();
+        v.sort_by(|a, b| b.created.cmp(&a.created));
+        v
+    }
+
+    pub async fn image(&self, key: &str) -> Result<Image> {
+        let st = self.state.lock().await;
+        image::find(&st.images, key)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound(format!("No such image: {key}")))
+    }
+
+    pub async fn remove_image(&self, key: &str, force: bool) -> Result<Vec<String>> {
+        let mut st = self.state.lock().await;
+        let img = image::find(&st.images, key)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound(format!("No such image: {key}")))?;
+        let tag = image::normalize_ref(key);
+        // Untag only, when the image has other names and was named by this one.
+        if img.repo_tags.len() > 1 && img.repo_tags.contains(&tag) {
+            let mut img = img;
+            img.repo_tags.retain(|t| t != &tag);
+            self.store.put(IMAGES, &img.id, &img)?;
+            st.images.insert(img.id.clone(), img);
+            return Ok(vec![format!("Untagged: {tag}")]);
+        }
+        if let Some(c) = st.containers.values().find(|c| c.image_id == img.id) {
+            if !force || c.state.status == Status::Running {
+                return Err(EngineError::Conflict(format!(
+                    "conflict: unable to remove repository reference \"{key}\" (must force) - container {} is using its referenced image {}",
+                    c.short_id(),
+                    img.short_id()
+                )));
+            }
+        }
+        self.store.delete(IMAGES, &img.id)?;
+        st.images.remove(&img.id);
+        let _ =
+            std::fs::remove_dir_all(self.paths.images.join(img.id.trim_start_matches("sha256:")));
+        let mut out: Vec<String> = img
+            .repo_tags
+            .iter()
+            .map(|t| format!("Untagged: {t}"))
+            .collect();
+        out.push(format!("Deleted: {}", img.id));
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------ containers
+
+    fn lookup<'a>(st: &'a EngineState, key: &str) -> Result<&'a Container> {
+        let key = key.trim_start_matches('/');
+        if let Some(c) = st.containers.get(key) {
+            return Ok(c);
+        }
+        if let Some(c) = st.containers.values().find(|c| c.name == key) {
+            return Ok(c);
+        }
+        let hits: Vec<&Container> = st
+            .containers
+            .values()
+            .filter(|c| !key.is_empty() && c.id.starts_with(key))
+            .collect();
+        match hits.len() {
+            1 => Ok(hits[0]),
+            0 => Err(EngineError::NotFound(format!("No such container: {key}"))),
+            n => Err(EngineError::BadRequest(format!(
+                "multiple IDs found with provided prefix: {key} ({n} containers)"
+            ))),
+        }
+    }
+
+    pub async fn container(&self, key: &str) -> Result<Container> {
+        let st = self.state.lock().await;
+        Self::lookup(&st, key).cloned()
+    }
+
+    pub async fn containers(&self, all: bool) -> Vec<Container> {
+        let st = self.state.lock().await;
+        let mut v: Vec<Container> = st
+            .containers
+            .values()
+            .filter(|c| all || c.state.status == Status::Running)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| b.created.cmp(&a.created));
+        v
+    }
+
+    /// Resolves and checks a create request; nothing is stored when it is refused.
+    pub async fn create(&self, mut spec: ContainerSpec) -> Result<Container> {
+        let mut st = self.state.lock().await;
+        let img = image::find(&st.images, &spec.image).cloned().ok_or_else(|| {
+            EngineError::NotFound(format!(
+                "No such image: {}: berth has no registry to pull from; import or load it first (berth import FILE {})",
+                image::normalize_ref(&spec.image),
+                spec.image
+            ))
+        })?;
+        if spec.name.is_empty() {
+            spec.name = loop {
+                let n = names::generate();
+                if !st.containers.values().any(|c| c.name == n) {
+                    break n;
+                }
+            };
+        }
+        spec.name = spec.name.trim_start_matches('/').to_string();
+        if !valid_name(&spec.name) {
+            return Err(EngineError::BadRequest(format!(
+                "Invalid container name ({}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                spec.name
+            )));
+        }
+        if let Some(other) = st.containers.values().find(|c| c.name == spec.name) {
+            return Err(EngineError::Conflict(format!(
+                "Conflict. The container name \"/{}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                spec.name, other.id
+            )));
+        }
+        if spec.network_mode.is_empty() || spec.network_mode == "default" {
+            spec.network_mode = "bridge".into();
+        }
+        let mode = spec.network_mode.clone();
+        if let Some(target) = mode.strip_prefix("container:") {
+            if !spec.hostname.is_empty() {
+                return Err(EngineError::BadRequest(
+                    "conflicting options: hostname and the network mode".into(),
+                ));
+            }
+            if !spec.dns.is_empty() || !spec.dns_search.is_empty() || !spec.dns_options.is_empty() {
+                return Err(EngineError::BadRequest(
+                    "conflicting options: dns and the network mode".into(),
+                ));
+            }
+            if !spec.extra_hosts.is_empty() {
+                return Err(EngineError::BadRequest(
+                    "conflicting options: custom host-to-IP mapping and the network mode".into(),
+                ));
+            }
+            Self::lookup(&st, target)
+                .map_err(|_| EngineError::NotFound(format!("No such container: {target}")))?;
+            spec.networks.clear();
+        } else if mode == "host" || mode == "none" {
+            spec.networks.clear();
+        } else {
+            // The mode names the first network; it must exist now (Docker's 404).
+            let first = self
+                .ctl
+                .get(&mode)
+                .await
+                .map_err(|_| EngineError::NotFound(format!("network {mode} not found")))?;
+            if !spec
+                .networks
+                .iter()
+                .any(|(n, _)| n == &mode || n == &first.name || n == &first.id)
+            {
+                spec.networks
+                    .insert(0, (mode.clone(), NetworkRequest::default()));
+            }
+            for (n, req) in &spec.networks {
+                let net = self
+                    .ctl
+                    .get(n)
+                    .await
+                    .map_err(|_| EngineError::NotFound(format!("network {n} not found")))?;
+                if (req.ipv4.is_some() || req.ipv6.is_some()) && net.predefined {
+                    return Err(EngineError::BadRequest(
+                        "user specified IP address is supported on user defined networks only"
+                            .into(),
+                    ));
+                }
+                if let Some(mac) = &req.mac {
+                    parse_mac(mac).ok_or_else(|| {
+                        EngineError::BadRequest(format!("invalid MAC address: {mac}"))
+                    })?;
+                }
+            }
+        }
+        if !spec.mac_address.is_empty() && parse_mac(&spec.mac_address).is_none() {
+            return Err(EngineError::BadRequest(format!(
+                "invalid MAC address: {}",
+                spec.mac_address
+            )));
+        }
+        let gw = self.host_gateway().await;
+        for h in &spec.extra_hosts {
+            parse_extra_host(h, gw)?;
+        }
+        for d in &spec.dns {
+            d.parse::<IpAddr>().map_err(|_| {
+                EngineError::BadRequest(format!(
+                    "invalid argument \"{d}\" for \"--dns\" flag: {d} is not an ip address"
+                ))
+            })?;
+        }
+        let id = new_container_id();
+        let hostname = if spec.hostname.is_empty() {
+            id[..12].to_string()
+        } else {
+            spec.hostname.clone()
+        };
+        let c = Container {
+            id: id.clone(),
+            name: spec.name.clone(),
+            created: Utc::now(),
+            image_id: img.id.clone(),
+            spec,
+            hostname,
+            state: State {
+                status: Status::Created,
+                pid: 0,
+                exit_code: 0,
+                started_at: None,
+                finished_at: None,
+                error: String::new(),
+            },
+            sandbox_id: None,
+            sandbox_key: String::new(),
+        };
+        let dir = c.dir(&self.paths.containers);
+        std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
+        self.store.put(CONTAINERS, &c.id, &c)?;
+        st.containers.insert(c.id.clone(), c.clone());
+        Ok(c)
+    }
+
+    async fn host_gateway(&self) -> IpAddr {
+        self.ctl
+            .get("bridge")
+            .await
+            .ok()
+            .and_then(|b| b.subnets.first().map(|s| s.gateway))
+            .unwrap_or(IpAddr::from([172, 17, 0, 1]))
+    }
+
+    async fn save(&self, st: &mut EngineState, c: Container) -> Result<()> {
+        self.store.put(CONTAINERS, &c.id, &c)?;
+        st.containers.insert(c.id.clone(), c);
+        Ok(())
+    }
+
+    /// Starts a created or exited container.
+    pub async fn start_container(&self, key: &str) -> Result<()> {
+        let mut st = self.state.lock().await;
+        let mut c = Self::lookup(&st, key)?.clone();
+        if c.state.status == Status::Running {
+            return Err(EngineError::NotModified("container already started".into()));
+        }
+        let img = st.images.get(&c.image_id).cloned();
+        let joined = match c.spec.network_mode.strip_prefix("container:") {
+            Some(target) => {
+                let t = Self::lookup(&st, target)?.clone();
+                if t.state.status != Status::Running {
+                    return Err(EngineError::Conflict(format!(
+                        "cannot join network namespace of a non running container: {}",
+                        t.name
+                    )));
+                }
+                Some(t)
+            }
+            None => None,
+        };
+        match self.launch(&mut c, img.as_ref(), joined.as_ref()).await {
+            Ok(pid) => {
+                c.state = State {
+                    status: Status::Running,
+                    pid,
+                    exit_code: 0,
+                    started_at: Some(Utc::now()),
+                    finished_at: None,
+                    error: String::new(),
+                };
+                self.save(&mut st, c).await
+            }
+            Err(e) => {
+                self.cleanup(&mut c).await;
+                c.state.error = e.to_string();
+                self.save(&mut st, c).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Network, root filesystem, /etc files, bundle, runtime: returns the init PID.
+    async fn launch(
+        &self,
+        c: &mut Container,
+        img: Option<&Image>,
+        joined: Option<&Container>,
+    ) -> Result<u32> {
+        let dir = c.dir(&self.paths.containers);
+        let mode = c.spec.network_mode.clone();
+        let host_resolv = std::fs::read_to_string(&self.paths.host_resolv).unwrap_or_default();
+        let (hosts_file, resolv_file, hostname_file) = (
+            dir.join("hosts"),
+            dir.join("resolv.conf"),
+            dir.join("hostname"),
+        );
+        let mut netns: Option<PathBuf> = None;
+        let mut etc_dir = dir.clone();
+        if let Some(t) = joined {
+            // container: mode shares the target's namespace and its /etc files.
+            c.hostname = t.hostname.clone();
+            c.sandbox_key = t.sandbox_key.clone();
+            if !t.sandbox_key.is_empty() {
+                netns = Some(PathBuf::from(&t.sandbox_key));
+            }
+            etc_dir = t.dir(&self.paths.containers);
+        } else if mode == "host" {
+            c.hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            let hosts = std::fs::read_to_string(&self.paths.host_hosts).unwrap_or_default();
+            std::fs::write(&hosts_file, hosts).map_err(io("write hosts"))?;
+            std::fs::write(&resolv_file, &host_resolv).map_err(io("write resolv.conf"))?;
+            c.sandbox_key = String::new();
+        } else {
+            let sb = self.ctl.create_sandbox(&c.id).await?;
+            c.sandbox_id = Some(sb.id.clone());
+            c.sandbox_key = sb.path.display().to_string();
+            netns = Some(sb.path.clone());
+            let mut first_ip = None;
+            let mut embedded = false;
+            for (name, req) in &c.spec.networks {
+                let mac = req
+                    .mac
+                    .as_deref()
+                    .or((!c.spec.mac_address.is_empty() && first_ip.is_none())
+                        .then_some(c.spec.mac_address.as_str()))
+                    .and_then(parse_mac);
+                let ep = self
+                    .ctl
+                    .attach(
+                        &sb.id,
+                        name,
+                        EndpointOptions {
+                            owner: c.id.clone(),
+                            name: c.name.clone(),
+                            ipv4: req.ipv4,
+                            ipv6: req.ipv6,
+                            mac,
+                            aliases: req.aliases.clone(),
+                        },
+                    )
+                    .await?;
+                if first_ip.is_none() {
+                    first_ip = ep.ipv4.map(|a| a.addr()).or(ep.ipv6.map(|a| a.addr()));
+                }
+                let net = self.ctl.get(&ep.network_id).await?;
+                embedded |= !net.predefined;
+            }
+            let gw = self.host_gateway().await;
+            let extra: Vec<(String, IpAddr)> = c
+                .spec
+                .extra_hosts
+                .iter()
+                .map(|h| parse_extra_host(h, gw))
+                .collect::<Result<_>>()?;
+            let hosts = if mode == "none" {
+                etcfiles::hosts_localhost_only()
+            } else {
+                etcfiles::hosts(&etcfiles::HostsSpec {
+                    hostname: &c.hostname,
+                    domainname: &c.spec.domainname,
+                    own_ip: first_ip,
+                    extra: &extra,
+                })
+            };
+            std::fs::write(&hosts_file, hosts).map_err(io("write hosts"))?;
+            let dns = if c.spec.dns.is_empty() {
+                &self.dns
+            } else {
+                &c.spec.dns
+            };
+            let resolv = etcfiles::resolv_conf(
+                embedded,
+                &host_resolv,
+                if embedded { &[] } else { dns },
+                &c.spec.dns_search,
+                &c.spec.dns_options,
+            );
+            std::fs::write(&resolv_file, resolv).map_err(io("write resolv.conf"))?;
+        }
+        if joined.is_none() {
+            std::fs::write(&hostname_file, format!("{}\n", c.hostname))
+                .map_err(io("write hostname"))?;
+        }
+        let rootfs = dir.join("rootfs");
+        let lower = img
+            .map(|i| image::rootfs(&self.paths.images, i))
+            .ok_or_else(|| {
+                EngineError::NotFound(format!("image {} of this container is gone", c.image_id))
+            })?;
+        mount_overlay(&lower, &dir, &rootfs)?;
+        let mut env = img.map(|i| i.env.clone()).unwrap_or_default();
+        env.push(format!("HOSTNAME={}", c.hostname));
+        for e in &c.spec.env {
+            let key = e.split('=').next().unwrap_or_default();
+            env.retain(|x| x.split('=').next() != Some(key));
+            env.push(e.clone());
+        }
+        let args = c.args(img);
+        if args.is_empty() {
+            return Err(EngineError::BadRequest("no command specified".into()));
+        }
+        let cwd = if c.spec.working_dir.is_empty() {
+            img.map(|i| i.working_dir.clone()).unwrap_or_default()
+        } else {
+            c.spec.working_dir.clone()
+        };
+        bundle::write(
+            &dir,
+            &bundle::BundleSpec {
+                args,
+                env,
+                cwd,
+                hostname: c.hostname.clone(),
+                domainname: c.spec.domainname.clone(),
+                netns: netns.as_deref(),
+                etc_files: vec![
+                    (etc_dir.join("hosts"), "/etc/hosts"),
+                    (etc_dir.join("resolv.conf"), "/etc/resolv.conf"),
+                    (etc_dir.join("hostname"), "/etc/hostname"),
+                ],
+            },
+        )?;
+        let runtime = self.runtime.clone();
+        let (id, out, err) = (c.id.clone(), dir.join("stdout.log"), dir.join("stderr.log"));
+        tokio::task::spawn_blocking(move || runtime.run(&id, &dir, &out, &err))
+            .await
+            .map_err(|e| EngineError::Runtime(format!("start: {e}")))?
+    }
+
+    /// Releases what a started container held: runtime state, network, root filesystem.
+    async fn cleanup(&self, c: &mut Container) {
+        let runtime = self.runtime.clone();
+        let id = c.id.clone();
+        let _ = tokio::task::spawn_blocking(move || runtime.delete(&id, true)).await;
+        if let Some(sb) = c.sandbox_id.take() {
+            if let Err(e) = self.ctl.remove_sandbox(&sb).await {
+                tracing::warn!(container = %c.name, error = %e, "cannot remove sandbox");
+            }
+        }
+        c.sandbox_key.clear();
+        let rootfs = c.dir(&self.paths.containers).join("rootfs");
+        let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
+    }
+
+    /// Marks a container exited (if its init is gone) and releases its resources.
+    async fn check_exit(&self, id: &str, at_start: bool) -> bool {
+        let mut st = self.state.lock().await;
+        let Some(c) = st.containers.get(id).cloned() else {
+            return false;
+        };
+        if c.state.status != Status::Running || c.state.pid == 0 {
+            return false;
+        }
+        let code = match reap(c.state.pid) {
+            Some(code) => code,
+            None => return false,
+        };
+        let mut c = c;
+        self.cleanup(&mut c).await;
+        c.state.status = Status::Exited;
+        c.state.exit_code = code;
+        c.state.pid = 0;
+        c.state.finished_at = Some(Utc::now());
+        let auto_remove = c.spec.auto_remove;
+        let cid = c.id.clone();
+        if let Err(e) = self.save(&mut st, c).await {
+            tracing::error!(container = %cid, error = %e, "cannot record exit");
+        }
+        if auto_remove {
+            let c = st.containers.remove(&cid);
+            let _ = self.store.delete(CONTAINERS, &cid);
+            if let Some(c) = c {
+                let _ = std::fs::remove_dir_all(c.dir(&self.paths.containers));
+            }
+        }
+        drop(st);
+        if !at_start {
+            tracing::debug!(container = %cid, code, "container exited");
+        }
+        self.exited.notify_waiters();
+        true
+    }
+
+    async fn reap_forever(self: Arc<Self>) {
+        let mut sigchld = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+        {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "no SIGCHLD stream; polling for exits");
+                None
+            }
+        };
+        loop {
+            // SIGCHLD for our own children; a slow poll for inits adopted before a restart.
+            match sigchld.as_mut() {
+                Some(s) => {
+                    let _ = tokio::time::timeout(Duration::from_millis(500), s.recv()).await;
+                }
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+            let running: Vec<String> = {
+                let st = self.state.lock().await;
+                st.containers
+                    .values()
+                    .filter(|c| c.state.status == Status::Running)
+                    .map(|c| c.id.clone())
+                    .collect()
+            };
+            for id in running {
+                self.check_exit(&id, false).await;
+            }
+        }
+    }
+
+    /// Sends a signal (`SIGTERM`, `KILL`, `9` …).
+    pub async fn kill(&self, key: &str, signal: &str) -> Result<()> {
+        let c = self.container(key).await?;
+        if c.state.status != Status::Running {
+            return Err(EngineError::Conflict(format!(
+                "Cannot kill container: {}: container {} is not running",
+                key, c.id
+            )));
+        }
+        let sig = normalize_signal(signal)?;
+        let runtime = self.runtime.clone();
+        let id = c.id.clone();
+        tokio::task::spawn_blocking(move || runtime.kill(&id, &sig))
+            .await
+            .map_err(|e| EngineError::Runtime(e.to_string()))??;
+        Ok(())
+    }
+
+    /// Waits until the container is not running; returns its exit code.
+    pub async fn wait(&self, key: &str, timeout: Option<Duration>) -> Result<i32> {
+        let id = self.container(key).await?.id;
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        loop {
+            let notified = self.exited.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let st = self.state.lock().await;
+                match st.containers.get(&id) {
+                    Some(c) if c.state.status == Status::Running => {}
+                    Some(c) => return Ok(c.state.exit_code),
+                    // Removed on exit (--rm): it is over.
+                    None => return Ok(0),
+                }
+            }
+            match deadline {
+                Some(d) => {
+                    if tokio::time::timeout_at(d, notified).await.is_err() {
+                        return Err(EngineError::Runtime(
+                            "timed out waiting for the container".into(),
+                        ));
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after `timeout`; returns once the container has exited.
+    pub async fn stop(&self, key: &str, timeout: Duration) -> Result<()> {
+        let c = self.container(key).await?;
+        if c.state.status != Status::Running {
+            return Err(EngineError::NotModified("container already stopped".into()));
+        }
+        let _ = self.kill(&c.id, "SIGTERM").await;
+        if self.wait(&c.id, Some(timeout)).await.is_err() {
+            let _ = self.kill(&c.id, "SIGKILL").await;
+            self.wait(&c.id, Some(Duration::from_secs(10))).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes a container; a running one only with `force` (killed first).
+    pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
+        let c = self.container(key).await?;
+        if c.state.status == Status::Running {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    c.id
+                )));
+            }
+            let _ = self.kill(&c.id, "SIGKILL").await;
+            self.wait(&c.id, Some(Duration::from_secs(10))).await?;
+        }
+        let mut st = self.state.lock().await;
+        if let Some(mut c) = st.containers.remove(&c.id) {
+            self.cleanup(&mut c).await;
+            self.store.delete(CONTAINERS, &c.id)?;
+            let dir = c.dir(&self.paths.containers);
+            std::fs::remove_dir_all(&dir)
+                .or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(io(format!("remove {}", dir.display())))?;
+        }
+        Ok(())
+    }
+
+    /// The container's stdout and stderr logs.
+    pub async fn logs(&self, key: &str) -> Result<(Vec<u8>, Vec<u8>)> {
+        let c = self.container(key).await?;
+        let dir = c.dir(&self.paths.containers);
+        let read = |f: &str| std::fs::read(dir.join(f)).unwrap_or_default();
+        Ok((read("stdout.log"), read("stderr.log")))
+    }
+
+    /// MAC address text for API output.
+    pub fn mac_text(mac: &[u8; 6]) -> String {
+        format_mac(mac)
+    }
+
+    pub async fn image_by_id(&self, id: &str) -> Option<Image> {
+        self.state.lock().await.images.get(id).cloned()
+    }
+}
+
+fn normalize_signal(signal: &str) -> Result<String> {
+    let s = signal.trim().to_uppercase();
+    if s.is_empty() {
+        return Ok("SIGKILL".into());
+    }
+    if s.parse::<u8>().is_ok() {
+        return Ok(s);
+    }
+    let name = if s.starts_with("SIG") {
+        s
+    } else {
+        format!("SIG{s}")
+    };
+    const KNOWN: &[&str] = &[
+        "SIGHUP", "SIGINT", "SIGQUIT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGSTOP",
+        "SIGCONT",
+    ];
+    if KNOWN.contains(&name.as_str()) {
+        Ok(name)
+    } else {
+        Err(EngineError::BadRequest(format!("Invalid signal: {signal}")))
+    }
+}
+
+/// The exit code of `pid` if it has ended: reaped when it is our child (adopted as subreaper),
+/// or seen gone from /proc when it was adopted by someone else before a restart.
+fn reap(pid: u32) -> Option<i32> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    match waitpid(
+        nix::unistd::Pid::from_raw(pid as i32),
+        Some(WaitPidFlag::WNOHANG),
+    ) {
+        Ok(WaitStatus::Exited(_, code)) => Some(code),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
+        Ok(_) => None,
+        Err(nix::errno::Errno::ECHILD) => {
+            if Path::new(&format!("/proc/{pid}")).exists() {
+                None
+            } else {
+                Some(255)
+            }
+        }
+        Err(_) => None,
+    }
+}
+
+fn mount_overlay(lower: &Path, dir: &Path, rootfs: &Path) -> Result<()> {
+    let upper = dir.join("upper");
+    let work = dir.join("work");
+    for d in [&upper, &work, &rootfs.to_path_buf()] {
+        std::fs::create_dir_all(d).map_err(io(format!("create {}", d.display())))?;
+    }
+    let _ = nix::mount::umount2(rootfs, nix::mount::MntFlags::MNT_DETACH);
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    nix::mount::mount(
+        Some("overlay"),
+        rootfs,
+        Some("overlay"),
+        nix::mount::MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+    .map_err(|e| EngineError::Io(format!("mount overlay on {}: {e}", rootfs.display())))
+}
