@@ -26,6 +26,34 @@ enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(cmd::network::NetworkCmd),
+    /// Create and run a new container from an image.
+    Run(Box<cmd::container::RunArgs>),
+    /// Create a new container.
+    Create(Box<cmd::container::RunArgs>),
+    /// Start one or more stopped containers.
+    Start(cmd::container::IdsArgs),
+    /// Stop one or more running containers.
+    Stop(cmd::container::StopArgs),
+    /// Restart one or more containers.
+    Restart(cmd::container::StopArgs),
+    /// Kill one or more running containers.
+    Kill(cmd::container::KillArgs),
+    /// Remove one or more containers.
+    Rm(cmd::container::RmArgs),
+    /// List containers.
+    Ps(cmd::container::PsArgs),
+    /// Return low-level information on containers, images or networks.
+    Inspect(cmd::container::InspectArgs),
+    /// Fetch the logs of a container.
+    Logs(cmd::container::LogsArgs),
+    /// Block until containers stop, then print their exit codes.
+    Wait(cmd::container::IdsArgs),
+    /// Import a root filesystem tarball as an image.
+    Import(cmd::container::ImportArgs),
+    /// List images.
+    Images(cmd::container::ImagesArgs),
+    /// Remove one or more images.
+    Rmi(cmd::container::RmiArgs),
     /// Show the berth version information.
     Version(cmd::system::VersionArgs),
     /// Display system-wide information.
@@ -80,6 +108,20 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Network(c) => cmd::network::run(&client, c).await,
             Command::Version(a) => cmd::system::version(&client, a).await,
+            Command::Run(a) => cmd::container::run(&client, *a).await,
+            Command::Create(a) => cmd::container::create_cmd(&client, *a).await,
+            Command::Start(a) => cmd::container::start(&client, a).await,
+            Command::Stop(a) => cmd::container::stop(&client, a).await,
+            Command::Restart(a) => cmd::container::restart(&client, a).await,
+            Command::Kill(a) => cmd::container::kill(&client, a).await,
+            Command::Rm(a) => cmd::container::rm(&client, a).await,
+            Command::Ps(a) => cmd::container::ps(&client, a).await,
+            Command::Inspect(a) => cmd::container::inspect(&client, a).await,
+            Command::Logs(a) => cmd::container::logs(&client, a).await,
+            Command::Wait(a) => cmd::container::wait(&client, a).await,
+            Command::Import(a) => cmd::container::import(&client, a).await,
+            Command::Images(a) => cmd::container::images(&client, a).await,
+            Command::Rmi(a) => cmd::container::rmi(&client, a).await,
             Command::Info(a) => cmd::system::info(&client, a).await,
         }
     });
@@ -91,5 +133,16 @@ fn main() -> ExitCode {
             }
             ExitCode::from(f.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

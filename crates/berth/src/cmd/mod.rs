@@ -1,2 +1,3 @@
+pub mod container;
 pub mod network;
 pub mod system;

@@ -336,7 +336,7 @@ impl Engine {
     pub async fn images(&self) -> Vec<Image> {
         let st = self.state.lock().await;
         let mut v: Vec<Image> = st.images.values().cloned().collect();
-        v.sort_by(|a, b| b.created.cmp(&a.created));
+        v.sort_by_key(|x| std::cmp::Reverse(x.created));
         v
     }
 
@@ -420,7 +420,7 @@ impl Engine {
             .filter(|c| all || c.state.status == Status::Running)
             .cloned()
             .collect();
-        v.sort_by(|a, b| b.created.cmp(&a.created));
+        v.sort_by_key(|x| std::cmp::Reverse(x.created));
         v
     }
 

@@ -57,7 +57,20 @@ impl Host {
         unsafe {
             cmd.pre_exec(|| {
                 die_with_parent()?;
-                if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                // Its own network and mount namespaces: bridges, veths, pinned namespaces and
+                // overlay mounts all die with this host.
+                if libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWNS) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let root = c"/";
+                if libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -104,6 +117,7 @@ impl Host {
     /// berthd's command line, running inside this host's namespace.
     pub fn daemon_command(&self, args: &[String]) -> Command {
         let ns = std::fs::File::open(format!("/proc/{}/ns/net", self.pid())).expect("open netns");
+        let mnt = std::fs::File::open(format!("/proc/{}/ns/mnt", self.pid())).expect("open mntns");
         let mut cmd = Command::new(berthd_bin());
         cmd.arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
@@ -117,13 +131,16 @@ impl Host {
             cmd.arg("--config-file").arg(self.config_file());
         }
         let fd = ns.as_raw_fd();
+        let mfd = mnt.as_raw_fd();
         // SAFETY: setns and prctl are async-signal-safe; `ns` outlives the spawn below because
         // the closure keeps it alive.
         unsafe {
             cmd.pre_exec(move || {
-                let _keep = &ns;
+                let _keep = (&ns, &mnt);
                 die_with_parent()?;
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0
+                    || libc::setns(mfd, libc::CLONE_NEWNS) != 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -344,6 +361,79 @@ impl Host {
             .stdin(Stdio::null())
             .output()
             .expect("run docker")
+    }
+}
+
+/// The busybox test image: a root filesystem tarball built once from the host's busybox.
+pub fn busybox_tar() -> PathBuf {
+    static TAR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    TAR.get_or_init(|| {
+        let busybox = ["/usr/bin/busybox", "/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("busybox is missing: install busybox-static (scripts/install-deps.sh)");
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("busybox-image-{}", std::process::id()));
+        let root = base.join("rootfs");
+        let _ = std::fs::remove_dir_all(&base);
+        for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "www"] {
+            std::fs::create_dir_all(root.join(d)).expect("mkdir rootfs");
+        }
+        std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
+        let list = Command::new(busybox)
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            if applet != "busybox" {
+                let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+            }
+        }
+        let tar = base.join("busybox.tar");
+        let out = Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .output()
+            .expect("run tar");
+        assert!(
+            out.status.success(),
+            "tar failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tar
+    })
+    .clone()
+}
+
+impl Host {
+    /// A host with berthd running and the busybox image imported as busybox:latest.
+    pub fn with_busybox() -> Host {
+        let h = Host::new();
+        let tar = busybox_tar();
+        let out = h.berth(&["import", tar.to_str().expect("utf-8 path"), "busybox"]);
+        assert!(
+            out.status.success(),
+            "import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        h
+    }
+
+    /// Mounts (in this host's mount namespace) whose mount point is below the test's dir.
+    pub fn mounts_below_dir(&self) -> Vec<String> {
+        let dir = self.dir.path().display().to_string();
+        self.sh("cat /proc/self/mounts")
+            .lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|m| m.starts_with(&dir))
+            })
+            .map(str::to_string)
+            .collect()
     }
 }
 

@@ -1,0 +1,694 @@
+//! Container and image commands: run, create, start, stop, restart, kill, rm, ps, inspect,
+//! logs, wait, import, images, rmi.
+
+use crate::client::{encode, Client, ClientError};
+use crate::format;
+use crate::Failure;
+use clap::Args;
+use hyper::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Print help (-h is --hostname, as in docker).
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// Run in the background and print the container ID.
+    #[arg(short, long)]
+    detach: bool,
+    /// Assign a name to the container.
+    #[arg(long)]
+    name: Option<String>,
+    /// Connect a container to a network.
+    #[arg(long, alias = "net")]
+    network: Option<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long)]
+    ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33).
+    #[arg(long)]
+    ip6: Option<String>,
+    /// Add network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "alias")]
+    network_alias: Vec<String>,
+    /// Container host name.
+    #[arg(short = 'h', long)]
+    hostname: Option<String>,
+    /// Container NIS domain name.
+    #[arg(long)]
+    domainname: Option<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long = "add-host")]
+    add_host: Vec<String>,
+    /// Set custom DNS servers.
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long = "dns-search")]
+    dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    dns_option: Vec<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
+    #[arg(long = "mac-address")]
+    mac_address: Option<String>,
+    /// Set environment variables.
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image.
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Automatically remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    /// Set meta data on a container.
+    #[arg(short, long)]
+    label: Vec<String>,
+    /// Publish a container's port(s) to the host.
+    #[arg(short, long)]
+    publish: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+    /// Keep STDIN open even if not attached.
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    tty: bool,
+    /// Image to run.
+    image: String,
+    /// Command and arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IdsArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container.
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    time: Option<u64>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send to the container.
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container.
+    #[arg(short, long)]
+    force: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short, long)]
+    all: bool,
+    /// Only display container IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Don't truncate output.
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Format output: "table", "json", or a Go-style template.
+    #[arg(long)]
+    format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format output using a Go-style template.
+    #[arg(short, long)]
+    format: Option<String>,
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A tar or tar.gz of a root filesystem, or - for standard input.
+    file: String,
+    /// REPOSITORY[:TAG] to give the image.
+    reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Only show image IDs.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Force removal of the image.
+    #[arg(short, long)]
+    force: bool,
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+fn create_body(a: &RunArgs) -> Value {
+    let mode = a.network.clone().unwrap_or_else(|| "default".into());
+    let mut endpoints = serde_json::Map::new();
+    let user_net = !matches!(mode.as_str(), "default" | "bridge" | "host" | "none")
+        && !mode.starts_with("container:");
+    if user_net || a.ip.is_some() || a.ip6.is_some() || !a.network_alias.is_empty() {
+        let name = if mode == "default" {
+            "bridge".to_string()
+        } else {
+            mode.clone()
+        };
+        endpoints.insert(
+            name,
+            json!({
+                "IPAMConfig": {"IPv4Address": a.ip.clone().unwrap_or_default(), "IPv6Address": a.ip6.clone().unwrap_or_default()},
+                "Aliases": a.network_alias,
+            }),
+        );
+    }
+    let bindings: BTreeMap<String, Value> =
+        a.publish.iter().map(|p| (p.clone(), json!([]))).collect();
+    let labels: BTreeMap<String, String> = a
+        .label
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.clone(), String::new()),
+        })
+        .collect();
+    json!({
+        "Hostname": a.hostname.clone().unwrap_or_default(),
+        "Domainname": a.domainname.clone().unwrap_or_default(),
+        "Env": a.env,
+        "Cmd": if a.command.is_empty() { Value::Null } else { json!(a.command) },
+        "Entrypoint": a.entrypoint.as_ref().map(|e| json!([e])).unwrap_or(Value::Null),
+        "Image": a.image,
+        "WorkingDir": a.workdir.clone().unwrap_or_default(),
+        "Labels": labels,
+        "MacAddress": a.mac_address.clone().unwrap_or_default(),
+        "Tty": a.tty,
+        "OpenStdin": a.interactive,
+        "HostConfig": {
+            "NetworkMode": mode,
+            // An attached --rm run removes the container itself once it has its output.
+            "AutoRemove": a.rm && a.detach,
+            "ExtraHosts": a.add_host,
+            "Dns": a.dns,
+            "DnsSearch": a.dns_search,
+            "DnsOptions": a.dns_option,
+            "PortBindings": bindings,
+            "PublishAllPorts": a.publish_all,
+        },
+        "NetworkingConfig": {"EndpointsConfig": endpoints},
+    })
+}
+
+fn check_add_hosts(a: &RunArgs) -> Result<(), Failure> {
+    for h in &a.add_host {
+        let ok = h.split_once(':').is_some_and(|(n, ip)| {
+            !n.is_empty()
+                && (ip == "host-gateway"
+                    || ip
+                        .trim_matches(|c| c == '[' || c == ']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok())
+        });
+        if !ok {
+            return Err(Failure {
+                message: Some(format!(
+                    "invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host: \"{h}\""
+                )),
+                code: 125,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn run_failure(e: ClientError) -> Failure {
+    Failure {
+        message: Some(format!("berth: {e}")),
+        code: 125,
+    }
+}
+
+async fn create(client: &Client, a: &RunArgs) -> Result<String, Failure> {
+    check_add_hosts(a)?;
+    let q = match &a.name {
+        Some(n) => format!("?name={}", encode(n)),
+        None => String::new(),
+    };
+    let body = serde_json::to_vec(&create_body(a)).map_err(|e| Failure::msg(e.to_string()))?;
+    let v: Value = client
+        .post_json(&format!("/containers/create{q}"), Some(body))
+        .await
+        .map_err(run_failure)?;
+    for w in v["Warnings"].as_array().into_iter().flatten() {
+        eprintln!("WARNING: {}", w.as_str().unwrap_or_default());
+    }
+    Ok(v["Id"].as_str().unwrap_or_default().to_string())
+}
+
+pub async fn create_cmd(client: &Client, a: RunArgs) -> Result<(), Failure> {
+    println!("{}", create(client, &a).await?);
+    Ok(())
+}
+
+pub async fn run(client: &Client, a: RunArgs) -> Result<(), Failure> {
+    let id = create(client, &a).await?;
+    if let Err(e) = client
+        .request(Method::POST, &format!("/containers/{id}/start"), None)
+        .await
+    {
+        // A container that cannot start is not left behind (Docker leaves it "Created").
+        let _ = client
+            .request(Method::DELETE, &format!("/containers/{id}?force=1"), None)
+            .await;
+        return Err(run_failure(e));
+    }
+    if a.detach {
+        println!("{id}");
+        return Ok(());
+    }
+    // Not attached to live streams yet: wait for the end, then show the output.
+    let w: Value = client
+        .post_json(&format!("/containers/{id}/wait"), None)
+        .await
+        .map_err(run_failure)?;
+    let code = w["StatusCode"].as_i64().unwrap_or(0);
+    print_logs(client, &id).await?;
+    if a.rm {
+        let _ = client
+            .request(Method::DELETE, &format!("/containers/{id}?force=1"), None)
+            .await;
+    }
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Failure {
+            message: None,
+            code: code.clamp(1, 255) as u8,
+        })
+    }
+}
+
+async fn each(
+    client: &Client,
+    names: &[String],
+    method: Method,
+    path: impl Fn(&str) -> String,
+) -> Result<(), Failure> {
+    let mut failed = false;
+    for n in names {
+        match client
+            .request(method.clone(), &path(&encode(n)), None)
+            .await
+        {
+            Ok(_) => println!("{n}"),
+            Err(e @ ClientError::Daemon { .. }) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if failed {
+        Err(Failure {
+            message: None,
+            code: 1,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+pub async fn start(client: &Client, a: IdsArgs) -> Result<(), Failure> {
+    each(client, &a.containers, Method::POST, |n| {
+        format!("/containers/{n}/start")
+    })
+    .await
+}
+
+pub async fn stop(client: &Client, a: StopArgs) -> Result<(), Failure> {
+    let t = a.time.map(|t| format!("?t={t}")).unwrap_or_default();
+    each(client, &a.containers, Method::POST, |n| {
+        format!("/containers/{n}/stop{t}")
+    })
+    .await
+}
+
+pub async fn restart(client: &Client, a: StopArgs) -> Result<(), Failure> {
+    let t = a.time.map(|t| format!("?t={t}")).unwrap_or_default();
+    each(client, &a.containers, Method::POST, |n| {
+        format!("/containers/{n}/restart{t}")
+    })
+    .await
+}
+
+pub async fn kill(client: &Client, a: KillArgs) -> Result<(), Failure> {
+    let s = encode(&a.signal);
+    each(client, &a.containers, Method::POST, |n| {
+        format!("/containers/{n}/kill?signal={s}")
+    })
+    .await
+}
+
+pub async fn rm(client: &Client, a: RmArgs) -> Result<(), Failure> {
+    let f = if a.force { "?force=1" } else { "" };
+    each(client, &a.containers, Method::DELETE, |n| {
+        format!("/containers/{n}{f}")
+    })
+    .await
+}
+
+pub async fn wait(client: &Client, a: IdsArgs) -> Result<(), Failure> {
+    for n in &a.containers {
+        let w: Value = client
+            .post_json(&format!("/containers/{}/wait", encode(n)), None)
+            .await?;
+        println!("{}", w["StatusCode"]);
+    }
+    Ok(())
+}
+
+fn ago(unix: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(unix);
+    let s = (now - unix).max(0);
+    match s {
+        0..=59 => format!("{} seconds ago", s.max(1)),
+        60..=119 => "About a minute ago".into(),
+        120..=3599 => format!("{} minutes ago", s / 60),
+        3600..=7199 => "About an hour ago".into(),
+        _ => format!("{} hours ago", s / 3600),
+    }
+}
+
+pub async fn ps(client: &Client, a: PsArgs) -> Result<(), Failure> {
+    let all = if a.all { "?all=1" } else { "" };
+    let list: Vec<Value> = client.get_json(&format!("/containers/json{all}")).await?;
+    let id = |c: &Value| {
+        let id = c["Id"].as_str().unwrap_or_default();
+        if a.no_trunc {
+            id.to_string()
+        } else {
+            id.chars().take(12).collect()
+        }
+    };
+    if a.quiet {
+        for c in &list {
+            println!("{}", id(c));
+        }
+        return Ok(());
+    }
+    let row = |c: &Value| {
+        let mut cmd = c["Command"].as_str().unwrap_or_default().to_string();
+        if !a.no_trunc && cmd.chars().count() > 20 {
+            cmd = cmd.chars().take(19).collect::<String>() + "…";
+        }
+        let names: Vec<String> = c["Names"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str().map(|s| s.trim_start_matches('/').to_string()))
+            .collect();
+        json!({
+            "ID": id(c), "Image": c["Image"], "Command": format!("\"{cmd}\""),
+            "CreatedAt": ago(c["Created"].as_i64().unwrap_or(0)), "RunningFor": ago(c["Created"].as_i64().unwrap_or(0)),
+            "Status": c["Status"], "State": c["State"], "Ports": "", "Names": names.join(","),
+            "Networks": c["NetworkSettings"]["Networks"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_default(),
+        })
+    };
+    match a.format.as_deref() {
+        None | Some("table") => {
+            let mut rows = vec![[
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES",
+            ]
+            .map(String::from)
+            .to_vec()];
+            for c in &list {
+                let r = row(c);
+                rows.push(
+                    [
+                        "ID",
+                        "Image",
+                        "Command",
+                        "RunningFor",
+                        "Status",
+                        "Ports",
+                        "Names",
+                    ]
+                    .iter()
+                    .map(|k| r[*k].as_str().unwrap_or_default().to_string())
+                    .collect(),
+                );
+            }
+            print!("{}", format::table(&rows));
+        }
+        Some("json") => {
+            for c in &list {
+                println!("{}", row(c));
+            }
+        }
+        Some(t) => {
+            for c in &list {
+                println!("{}", format::render(t, &row(c)).map_err(Failure::msg)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `inspect` for containers, then images, then networks, as docker's does.
+pub async fn inspect(client: &Client, a: InspectArgs) -> Result<(), Failure> {
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for n in &a.names {
+        let e = encode(n);
+        let mut hit = None;
+        for path in [
+            format!("/containers/{e}/json"),
+            format!("/images/{e}/json"),
+            format!("/networks/{e}"),
+        ] {
+            match client.get_json::<Value>(&path).await {
+                Ok(v) => {
+                    hit = Some(v);
+                    break;
+                }
+                Err(ClientError::Daemon { status, .. }) if status == StatusCode::NOT_FOUND => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match hit {
+            Some(v) => found.push(v),
+            None => missing.push(format!("Error: No such object: {n}")),
+        }
+    }
+    match a.format.as_deref() {
+        None | Some("json") => println!("{}", format::pretty(&found)),
+        Some(t) => {
+            for v in &found {
+                println!("{}", format::render(t, v).map_err(Failure::msg)?);
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::msg(missing.join("\n")))
+    }
+}
+
+/// Splits Docker's multiplexed stream into stdout and stderr.
+fn demux(body: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut rest = body;
+    while rest.len() >= 8 {
+        let size = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        let end = (8 + size).min(rest.len());
+        let chunk = &rest[8..end];
+        if rest[0] == 2 {
+            err.extend_from_slice(chunk)
+        } else {
+            out.extend_from_slice(chunk)
+        }
+        rest = &rest[end..];
+    }
+    (out, err)
+}
+
+async fn print_logs(client: &Client, id: &str) -> Result<(), Failure> {
+    let body = client
+        .request(
+            Method::GET,
+            &format!("/containers/{}/logs?stdout=1&stderr=1", encode(id)),
+            None,
+        )
+        .await?;
+    let (out, err) = demux(&body);
+    let _ = std::io::stdout().write_all(&out);
+    let _ = std::io::stderr().write_all(&err);
+    Ok(())
+}
+
+pub async fn logs(client: &Client, a: LogsArgs) -> Result<(), Failure> {
+    print_logs(client, &a.container).await
+}
+
+pub async fn import(client: &Client, a: ImportArgs) -> Result<(), Failure> {
+    let mut data = Vec::new();
+    if a.file == "-" {
+        std::io::stdin()
+            .read_to_end(&mut data)
+            .map_err(|e| Failure::msg(format!("cannot read standard input: {e}")))?;
+    } else {
+        data = std::fs::read(&a.file)
+            .map_err(|e| Failure::msg(format!("cannot read {}: {e}", a.file)))?;
+    }
+    let mut q = "?fromSrc=-".to_string();
+    if let Some(r) = &a.reference {
+        let (repo, tag) = match r.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), tag.to_string()),
+            _ => (r.clone(), String::new()),
+        };
+        q.push_str(&format!("&repo={}&tag={}", encode(&repo), encode(&tag)));
+    }
+    let body = client
+        .request(Method::POST, &format!("/images/create{q}"), Some(data))
+        .await?;
+    let v: Value =
+        serde_json::from_slice(body.trim_ascii()).map_err(|e| Failure::msg(e.to_string()))?;
+    println!("{}", v["status"].as_str().unwrap_or_default());
+    Ok(())
+}
+
+fn human_size(n: u64) -> String {
+    let f = n as f64;
+    if f >= 1e9 {
+        format!("{:.3}GB", f / 1e9)
+    } else if f >= 1e6 {
+        format!("{:.2}MB", f / 1e6)
+    } else if f >= 1e3 {
+        format!("{:.1}kB", f / 1e3)
+    } else {
+        format!("{n}B")
+    }
+}
+
+pub async fn images(client: &Client, a: ImagesArgs) -> Result<(), Failure> {
+    let list: Vec<Value> = client.get_json("/images/json").await?;
+    let short = |v: &Value| {
+        v["Id"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect::<String>()
+    };
+    if a.quiet {
+        for i in &list {
+            println!("{}", short(i));
+        }
+        return Ok(());
+    }
+    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
+        .map(String::from)
+        .to_vec()];
+    for i in &list {
+        let tags: Vec<String> = i["RepoTags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        let tags = if tags.is_empty() {
+            vec!["<none>:<none>".to_string()]
+        } else {
+            tags
+        };
+        for t in tags {
+            let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, "<none>"));
+            rows.push(vec![
+                repo.into(),
+                tag.into(),
+                short(i),
+                ago(i["Created"].as_i64().unwrap_or(0)),
+                human_size(i["Size"].as_u64().unwrap_or(0)),
+            ]);
+        }
+    }
+    print!("{}", format::table(&rows));
+    Ok(())
+}
+
+pub async fn rmi(client: &Client, a: RmiArgs) -> Result<(), Failure> {
+    let f = if a.force { "?force=1" } else { "" };
+    let mut failed = false;
+    for n in &a.images {
+        match client
+            .request(Method::DELETE, &format!("/images/{}{f}", encode(n)), None)
+            .await
+        {
+            Ok(body) => {
+                let v: Vec<Value> = serde_json::from_slice(&body).unwrap_or_default();
+                for line in v {
+                    for (k, val) in line.as_object().into_iter().flatten() {
+                        println!("{k}: {}", val.as_str().unwrap_or_default());
+                    }
+                }
+            }
+            Err(e @ ClientError::Daemon { .. }) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if failed {
+        Err(Failure {
+            message: None,
+            code: 1,
+        })
+    } else {
+        Ok(())
+    }
+}

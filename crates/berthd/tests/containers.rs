@@ -1,0 +1,506 @@
+//! Containers end to end: real processes through runc from the busybox image, attached to
+//! berth's networks in every mode, in a throwaway host namespace per test.
+
+mod common;
+
+use common::{fails, ok, Host};
+use serde_json::Value;
+
+fn inspect(h: &Host, name: &str) -> Value {
+    let out = ok(h.berth(&["inspect", name]));
+    let v: Value = serde_json::from_str(&out).expect("inspect JSON");
+    v[0].clone()
+}
+
+fn ip_of(h: &Host, name: &str, net: &str) -> String {
+    inspect(h, name)["NetworkSettings"]["Networks"][net]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Runs a short-lived container and returns (exit code, output).
+fn run(h: &Host, args: &[&str]) -> (i32, String) {
+    let mut a = vec!["run", "--rm"];
+    a.extend_from_slice(args);
+    let out = h.berth(&a);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn tutorial_flows_on_the_default_bridge_and_a_user_network() {
+    let h = Host::with_busybox();
+    // Default bridge: 172.17.0.x, MAC 02:42 + IP, reachable by IP.
+    ok(h.berth(&["run", "-d", "--name", "b1", "busybox", "sleep", "1000"]));
+    let b1 = inspect(&h, "b1");
+    let ns = &b1["NetworkSettings"];
+    assert_eq!(ns["IPAddress"], "172.17.0.2", "{ns}");
+    assert_eq!(ns["Gateway"], "172.17.0.1");
+    assert_eq!(ns["MacAddress"], "02:42:ac:11:00:02");
+    assert_eq!(ns["Networks"]["bridge"]["Aliases"], Value::Null);
+    assert_eq!(b1["State"]["Status"], "running");
+    let key = ns["SandboxKey"].as_str().unwrap().to_string();
+    assert!(
+        h.sh_out(&format!("test -e {key}")).status.success(),
+        "SandboxKey {key} exists"
+    );
+    let (code, out) = run(&h, &["busybox", "ping", "-c1", "-W2", "172.17.0.2"]);
+    assert_eq!(code, 0, "ping b1 from the default bridge: {out}");
+    let (_, hosts) = run(
+        &h,
+        &[
+            "--hostname",
+            "myhost",
+            "--add-host",
+            "foo.example:10.1.2.3",
+            "busybox",
+            "cat",
+            "/etc/hosts",
+        ],
+    );
+    assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
+    assert!(
+        hosts.contains("10.1.2.3\tfoo.example\n172.17.0.3\tmyhost\n"),
+        "{hosts}"
+    );
+    let (_, hn) = run(&h, &["--hostname", "myhost", "busybox", "hostname"]);
+    assert_eq!(hn.trim(), "myhost");
+    let (_, resolv) = run(
+        &h,
+        &[
+            "--dns",
+            "10.9.9.9",
+            "--dns-search",
+            "corp.example",
+            "--dns-option",
+            "ndots:3",
+            "busybox",
+            "cat",
+            "/etc/resolv.conf",
+        ],
+    );
+    assert_eq!(
+        resolv,
+        "search corp.example\nnameserver 10.9.9.9\noptions ndots:3\n"
+    );
+
+    // A user network: containers reach each other; resolv.conf points at the embedded resolver.
+    ok(h.berth(&["network", "create", "--subnet", "192.168.0.0/16", "mynet"]));
+    ok(h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "a1",
+        "--network",
+        "mynet",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    ok(h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "static",
+        "--network",
+        "mynet",
+        "--ip",
+        "192.168.10.10",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    assert_eq!(ip_of(&h, "a1", "mynet"), "192.168.0.2");
+    let st = inspect(&h, "static");
+    let ep = &st["NetworkSettings"]["Networks"]["mynet"];
+    assert_eq!(ep["IPAddress"], "192.168.10.10");
+    assert_eq!(ep["MacAddress"], "02:42:c0:a8:0a:0a");
+    assert_eq!(ep["IPAMConfig"]["IPv4Address"], "192.168.10.10");
+    assert_eq!(
+        st["NetworkSettings"]["IPAddress"], "",
+        "legacy fields empty off the default bridge"
+    );
+    let (code, out) = run(
+        &h,
+        &[
+            "--network",
+            "mynet",
+            "busybox",
+            "ping",
+            "-c1",
+            "-W2",
+            "192.168.10.10",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (_, resolv) = run(
+        &h,
+        &["--network", "mynet", "busybox", "cat", "/etc/resolv.conf"],
+    );
+    assert_eq!(resolv, "nameserver 127.0.0.11\noptions ndots:0\n");
+    let (_, addr) = run(
+        &h,
+        &[
+            "--network",
+            "mynet",
+            "busybox",
+            "ip",
+            "-o",
+            "-4",
+            "addr",
+            "show",
+            "eth0",
+        ],
+    );
+    assert!(
+        addr.contains("inet 192.168.0.3/16"),
+        "freed --rm addresses are reused: {addr}"
+    );
+    // The network lists its containers, and cannot be removed while they are attached.
+    let (_, v) = h.api("GET", "/networks/mynet", None);
+    let _ = v;
+    let (_, err) = fails(h.berth(&["network", "rm", "mynet"]));
+    assert!(err.contains("has active endpoints"), "{err}");
+
+    // ps and logs.
+    let ps = ok(h.berth(&["ps", "--format", "{{.Names}} {{.State}}"]));
+    let mut lines: Vec<&str> = ps.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["a1 running", "b1 running", "static running"]);
+    ok(h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]));
+    assert_eq!(ok(h.berth(&["wait", "talker"])).trim(), "3");
+    let logs = h.berth(&["logs", "talker"]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&logs.stderr), "err\n");
+    assert_eq!(inspect(&h, "talker")["State"]["ExitCode"], 3);
+
+    // Everything goes away: processes, veths, sandboxes, mounts.
+    ok(h.berth(&["rm", "-f", "a1", "b1", "static", "talker"]));
+    assert_eq!(ok(h.berth(&["ps", "-aq"])), "");
+    ok(h.berth(&["network", "rm", "mynet"]));
+    assert!(
+        h.mounts_below_dir().is_empty(),
+        "{:?}",
+        h.mounts_below_dir()
+    );
+    let netns = h.dir.path().join("run/netns");
+    let left: Vec<_> = std::fs::read_dir(&netns)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "pinned namespaces left: {left:?}");
+}
+
+#[test]
+fn none_host_and_container_modes() {
+    let h = Host::with_busybox();
+    let (_, out) = run(&h, &["--network", "none", "busybox", "ip", "-o", "link"]);
+    let links: Vec<&str> = out.lines().collect();
+    assert_eq!(links.len(), 1, "{out}");
+    assert!(links[0].contains("lo"), "{out}");
+    // host mode sees the host's interfaces (here: the test host's berth0) and its hostname.
+    let (_, out) = run(&h, &["--network", "host", "busybox", "ip", "-o", "link"]);
+    assert!(out.contains("berth0"), "{out}");
+    let (code, out) = run(
+        &h,
+        &["--network", "host", "-p", "8089:80", "busybox", "true"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Published ports are discarded when using host network mode"),
+        "{out}"
+    );
+
+    ok(h.berth(&["network", "create", "mynet"]));
+    ok(h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "a1",
+        "--network",
+        "mynet",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let a1 = inspect(&h, "a1");
+    let mac = a1["NetworkSettings"]["Networks"]["mynet"]["MacAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ip = a1["NetworkSettings"]["Networks"]["mynet"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, out) = run(
+        &h,
+        &[
+            "--network",
+            "container:a1",
+            "busybox",
+            "ip",
+            "-o",
+            "addr",
+            "show",
+            "eth0",
+        ],
+    );
+    assert!(out.contains(&format!("inet {ip}/")), "{out}");
+    let (_, out) = run(
+        &h,
+        &[
+            "--network",
+            "container:a1",
+            "busybox",
+            "ip",
+            "-o",
+            "link",
+            "show",
+            "eth0",
+        ],
+    );
+    assert!(out.contains(&mac), "{out}");
+    let (_, hn) = run(&h, &["--network", "container:a1", "busybox", "hostname"]);
+    assert_eq!(hn.trim(), a1["Config"]["Hostname"].as_str().unwrap());
+    let (code, err) = run(
+        &h,
+        &[
+            "--network",
+            "container:a1",
+            "--hostname",
+            "x",
+            "busybox",
+            "true",
+        ],
+    );
+    assert_eq!(code, 125);
+    assert!(
+        err.contains("conflicting options: hostname and the network mode"),
+        "{err}"
+    );
+    let (code, err) = run(
+        &h,
+        &[
+            "--network",
+            "container:a1",
+            "-p",
+            "9999:80",
+            "busybox",
+            "true",
+        ],
+    );
+    assert_eq!(code, 125);
+    assert!(
+        err.contains("conflicting options: port publishing and the container type network mode"),
+        "{err}"
+    );
+    ok(h.berth(&["stop", "-t", "1", "a1"]));
+    let (code, err) = run(&h, &["--network", "container:a1", "busybox", "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("non running container"), "{err}");
+    ok(h.berth(&["rm", "a1"]));
+    assert_eq!(
+        ok(h.berth(&["ps", "-aq"])),
+        "",
+        "failed runs leave no containers"
+    );
+}
+
+#[test]
+fn bad_input_leaves_nothing_behind() {
+    let h = Host::with_busybox();
+    ok(h.berth(&["network", "create", "--subnet", "192.168.0.0/16", "mynet"]));
+    ok(h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "taken",
+        "--network",
+        "mynet",
+        "--ip",
+        "192.168.10.10",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let cases: &[(&[&str], &str)] = &[
+        (&["alpine", "true"], "import or load it first"),
+        (
+            &["--network", "nosuchnet", "busybox", "true"],
+            "network nosuchnet not found",
+        ),
+        (
+            &["--network", "mynet", "--ip", "10.0.0.5", "busybox", "true"],
+            "Invalid address 10.0.0.5: It does not belong to any of this network's subnets",
+        ),
+        (
+            &[
+                "--network",
+                "mynet",
+                "--ip",
+                "192.168.10.10",
+                "busybox",
+                "true",
+            ],
+            "Address already in use",
+        ),
+        (
+            &[
+                "--network",
+                "mynet",
+                "--ip",
+                "192.168.0.1",
+                "busybox",
+                "true",
+            ],
+            "Address already in use",
+        ),
+        (
+            &["--network", "mynet", "--ip", "notanip", "busybox", "true"],
+            "invalid IPv4 address: notanip",
+        ),
+        (
+            &[
+                "--network",
+                "bridge",
+                "--ip",
+                "172.17.0.50",
+                "busybox",
+                "true",
+            ],
+            "user specified IP address is supported on user defined networks only",
+        ),
+        (
+            &["--name", "taken", "busybox", "true"],
+            "is already in use by container",
+        ),
+        (
+            &["--add-host", "badentry", "busybox", "true"],
+            "bad format for add-host: \"badentry\"",
+        ),
+        (
+            &["--network", "container:nosuch", "busybox", "true"],
+            "No such container: nosuch",
+        ),
+        (&["-t", "busybox", "sh"], "not supported by this berth yet"),
+    ];
+    for (args, needle) in cases {
+        let (code, out) = run(&h, args);
+        assert_eq!(code, 125, "{args:?}: {out}");
+        assert!(
+            out.contains(needle),
+            "{args:?}: wanted {needle:?} in {out:?}"
+        );
+    }
+    let ps = ok(h.berth(&["ps", "-a", "--format", "{{.Names}}"]));
+    assert_eq!(ps.trim(), "taken", "nothing but the first container exists");
+    let (_, net) = h.api("GET", "/networks/mynet", None);
+    let allocated = net["IPAM"]["Config"][0].clone();
+    let _ = allocated;
+    let (code, err) = fails(h.berth(&["rm", "taken"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("You cannot remove a running container"),
+        "{err}"
+    );
+    let (_, err) = fails(h.berth(&["logs", "nosuch"]));
+    assert!(err.contains("No such container: nosuch"), "{err}");
+}
+
+#[test]
+fn stock_docker_cli_runs_containers() {
+    let h = Host::with_busybox();
+    ok(h.docker(&["network", "create", "--subnet", "10.77.0.0/24", "dnet"]));
+    let id = ok(h.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "d1",
+        "--network",
+        "dnet",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let ps = ok(h.docker(&["ps", "--format", "{{.Names}} {{.Image}} {{.Status}}"]));
+    assert!(ps.starts_with("d1 busybox Up"), "{ps}");
+    let ip = ok(h.docker(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.dnet.IPAddress}} {{.State.Running}}",
+        "d1",
+    ]));
+    assert_eq!(ip.trim(), "10.77.0.2 true");
+    let id2 = ok(h.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "dnet",
+        "busybox",
+        "sh",
+        "-c",
+        "ping -c1 -W2 10.77.0.2 && echo reached",
+    ]));
+    let code = ok(h.docker(&["wait", id2.trim()]));
+    assert_eq!(code.trim(), "0");
+    let logs = ok(h.docker(&["logs", id2.trim()]));
+    assert!(logs.contains("reached"), "{logs}");
+    let images = ok(h.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert_eq!(images.trim(), "busybox:latest");
+    ok(h.docker(&["rm", "-f", "d1", id2.trim()]));
+    assert_eq!(ok(h.docker(&["ps", "-aq"])), "");
+    ok(h.docker(&["network", "rm", "dnet"]));
+}
+
+#[test]
+fn running_containers_survive_a_daemon_restart() {
+    let mut h = Host::with_busybox();
+    ok(h.berth(&["run", "-d", "--name", "keep", "busybox", "sleep", "1000"]));
+    ok(h.berth(&["run", "-d", "--name", "short", "busybox", "sleep", "1"]));
+    let pid = inspect(&h, "keep")["State"]["Pid"].as_u64().unwrap();
+    h.stop_daemon();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    h.start_daemon();
+    let keep = inspect(&h, "keep");
+    assert_eq!(keep["State"]["Status"], "running");
+    assert_eq!(keep["State"]["Pid"].as_u64().unwrap(), pid);
+    // The one that ended while the daemon was away is seen as exited, its network released.
+    let mut short = inspect(&h, "short");
+    for _ in 0..50 {
+        if short["State"]["Status"] == "exited" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        short = inspect(&h, "short");
+    }
+    assert_eq!(short["State"]["Status"], "exited", "{short}");
+    let (code, out) = run(
+        &h,
+        &[
+            "busybox",
+            "ping",
+            "-c1",
+            "-W2",
+            keep["NetworkSettings"]["IPAddress"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    ok(h.berth(&["rm", "-f", "keep", "short"]));
+    assert!(
+        h.mounts_below_dir().is_empty(),
+        "{:?}",
+        h.mounts_below_dir()
+    );
+}
