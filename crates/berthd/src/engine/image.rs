@@ -75,8 +75,15 @@ pub fn unpack(mut input: impl Read, dest: &Path) -> Result<(String, u64)> {
         extract(tar::Archive::new(&raw[..]), dest)
     };
     result.map_err(|e| {
+        // The tar crate wraps the reason; show the whole chain.
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
         EngineError::BadRequest(format!(
-            "the image archive is not a valid tar or tar.gz: {e}"
+            "the image archive is not a valid tar or tar.gz: {msg}"
         ))
     })?;
     Ok((digest, raw.len() as u64))
@@ -145,6 +152,9 @@ mod tests {
         let mut h = tar::Header::new_gnu();
         h.set_size(3);
         h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
         h.set_cksum();
         b.append_data(&mut h, "bin/x", &b"abc"[..]).unwrap();
         let tarball = b.into_inner().unwrap();
