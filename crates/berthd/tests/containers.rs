@@ -504,3 +504,165 @@ fn running_containers_survive_a_daemon_restart() {
         h.mounts_below_dir()
     );
 }
+
+#[test]
+fn network_connect_and_disconnect_live() {
+    let h = Host::with_busybox();
+    ok(h.berth(&["network", "create", "--subnet", "192.168.0.0/16", "mynet"]));
+    ok(h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "a1",
+        "--network",
+        "mynet",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    ok(h.berth(&["run", "-d", "--name", "b1", "busybox", "sleep", "1000"]));
+    let b1 = inspect(&h, "b1");
+    let key = b1["NetworkSettings"]["SandboxKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let in_b1 = |cmd: &str| h.sh(&format!("nsenter --net={key} {cmd}"));
+    // b1 on the default bridge cannot reach mynet's a1 by its subnet directly.
+    ok(h.berth(&["network", "connect", "mynet", "b1"]));
+    let addrs = in_b1("ip -o -4 addr");
+    assert!(
+        addrs.contains("eth0") && addrs.contains("172.17.0.2/16"),
+        "{addrs}"
+    );
+    assert!(
+        addrs.contains("eth1") && addrs.contains("192.168.0.3/16"),
+        "{addrs}"
+    );
+    let route = in_b1("ip route show default");
+    assert!(
+        route.contains("via 172.17.0.1 dev eth0"),
+        "the default route stays on the first network: {route}"
+    );
+    assert!(h
+        .sh_out(&format!(
+            "nsenter --net={key} busybox ping -c1 -W2 192.168.0.2"
+        ))
+        .status
+        .success());
+    // resolv.conf switched to the embedded resolver, inside the running container.
+    let pid = inspect(&h, "b1")["State"]["Pid"].as_u64().unwrap();
+    let resolv = h.sh(&format!("cat /proc/{pid}/root/etc/resolv.conf"));
+    assert_eq!(resolv, "nameserver 127.0.0.11\noptions ndots:0\n");
+    let (_, net) = h.api("GET", "/networks/mynet", None);
+    let names: Vec<&str> = net["Containers"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{net}");
+    assert!(names.contains(&"a1") && names.contains(&"b1"), "{names:?}");
+    let (_, err) = fails(h.berth(&["network", "connect", "mynet", "b1"]));
+    assert!(
+        err.contains("endpoint with name b1 already exists in network mynet"),
+        "{err}"
+    );
+    let (_, err) = fails(h.berth(&["network", "connect", "host", "b1"]));
+    assert!(err.contains("connected to host network"), "{err}");
+    let (_, err) = fails(h.berth(&["network", "connect", "none", "b1"]));
+    assert!(err.contains("private (none) mode"), "{err}");
+    let (_, err) = fails(h.berth(&["network", "connect", "mynet", "nosuchctr"]));
+    assert!(err.contains("No such container: nosuchctr"), "{err}");
+    // Static address and alias on connect.
+    ok(h.berth(&["run", "-d", "--name", "b2", "busybox", "sleep", "1000"]));
+    ok(h.berth(&[
+        "network",
+        "connect",
+        "--ip",
+        "192.168.77.77",
+        "--alias",
+        "extra",
+        "mynet",
+        "b2",
+    ]));
+    let ep = &inspect(&h, "b2")["NetworkSettings"]["Networks"]["mynet"];
+    assert_eq!(ep["IPAddress"], "192.168.77.77");
+    assert!(
+        ep["Aliases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "extra"),
+        "{ep}"
+    );
+    // Disconnect removes eth1 live; a second disconnect is an error.
+    ok(h.berth(&["network", "disconnect", "mynet", "b1"]));
+    let mut gone = false;
+    for _ in 0..100 {
+        if !in_b1("ip -o link").contains("eth1") {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(gone, "eth1 removed");
+    let (_, err) = fails(h.berth(&["network", "disconnect", "mynet", "b1"]));
+    assert!(err.contains("is not connected to network mynet"), "{err}");
+    // The stock docker CLI does the same.
+    ok(h.docker(&["network", "connect", "mynet", "b1"]));
+    assert!(
+        inspect(&h, "b1")["NetworkSettings"]["Networks"]["mynet"]["IPAddress"]
+            .as_str()
+            .unwrap()
+            .starts_with("192.168.")
+    );
+    ok(h.docker(&["network", "disconnect", "mynet", "b1"]));
+    ok(h.berth(&["rm", "-f", "a1", "b1", "b2"]));
+    ok(h.berth(&["network", "rm", "mynet"]));
+}
+
+#[test]
+fn removing_many_containers_at_once_leaves_nothing() {
+    let h = Host::with_busybox();
+    ok(h.berth(&["network", "create", "benchnet"]));
+    let mut names = Vec::new();
+    for i in 0..20 {
+        let n = format!("c{i}");
+        ok(h.berth(&[
+            "run",
+            "-d",
+            "--name",
+            &n,
+            "--network",
+            "benchnet",
+            "busybox",
+            "sleep",
+            "1000",
+        ]));
+        names.push(n);
+    }
+    let mut args = vec!["rm", "-f"];
+    args.extend(names.iter().map(String::as_str));
+    ok(h.berth(&args));
+    // Docker 20.10 fails exactly this with "has active endpoints".
+    ok(h.berth(&["network", "rm", "benchnet"]));
+    assert_eq!(ok(h.berth(&["ps", "-aq"])), "");
+    assert!(
+        h.mounts_below_dir().is_empty(),
+        "{:?}",
+        h.mounts_below_dir()
+    );
+    let mut clean = false;
+    for _ in 0..200 {
+        if !h
+            .links()
+            .iter()
+            .any(|l| l.starts_with("veth") || l.starts_with("br-"))
+        {
+            clean = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(clean, "veths and bridges left: {:?}", h.links());
+}

@@ -26,6 +26,34 @@ pub enum NetworkCmd {
     Rm(RmArgs),
     /// Remove all unused networks.
     Prune(PruneArgs),
+    /// Connect a container to a network.
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network.
+    Disconnect(DisconnectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long)]
+    ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33).
+    #[arg(long)]
+    ip6: Option<String>,
+    /// Add network-scoped alias for the container.
+    #[arg(long)]
+    alias: Vec<String>,
+    network: String,
+    container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network.
+    #[arg(short, long)]
+    force: bool,
+    network: String,
+    container: String,
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +167,8 @@ pub async fn run(client: &Client, cmd: NetworkCmd) -> Result<(), Failure> {
         NetworkCmd::Inspect(a) => inspect(client, a).await,
         NetworkCmd::Rm(a) => rm(client, a).await,
         NetworkCmd::Prune(a) => prune(client, a).await,
+        NetworkCmd::Connect(a) => connect(client, a).await,
+        NetworkCmd::Disconnect(a) => disconnect(client, a).await,
     }
 }
 
@@ -515,4 +545,34 @@ mod tests {
             "no matching subnet for range 10.61.0.0/24"
         );
     }
+}
+
+async fn connect(client: &Client, a: ConnectArgs) -> Result<(), Failure> {
+    let body = serde_json::json!({
+        "Container": a.container,
+        "EndpointConfig": {
+            "IPAMConfig": {"IPv4Address": a.ip.unwrap_or_default(), "IPv6Address": a.ip6.unwrap_or_default()},
+            "Aliases": a.alias,
+        },
+    });
+    client
+        .request(
+            Method::POST,
+            &format!("/networks/{}/connect", encode(&a.network)),
+            Some(body.to_string().into_bytes()),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn disconnect(client: &Client, a: DisconnectArgs) -> Result<(), Failure> {
+    let body = serde_json::json!({"Container": a.container, "Force": a.force});
+    client
+        .request(
+            Method::POST,
+            &format!("/networks/{}/disconnect", encode(&a.network)),
+            Some(body.to_string().into_bytes()),
+        )
+        .await?;
+    Ok(())
 }

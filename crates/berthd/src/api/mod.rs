@@ -44,8 +44,8 @@ pub fn router(state: AppState) -> Router {
             "/networks/{id}",
             get(networks::inspect).delete(networks::remove),
         )
-        .route("/networks/{id}/connect", post(networks::not_yet))
-        .route("/networks/{id}/disconnect", post(networks::not_yet))
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/{id}/json", get(containers::inspect))

@@ -76,7 +76,86 @@ pub async fn inspect(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<api::Network>, ApiError> {
-    Ok(Json(to_api(&st.ctl.get(&id).await?)))
+    let net = st.ctl.get(&id).await?;
+    let mut out = to_api(&net);
+    for ep in st.ctl.network_endpoints(&net.id).await {
+        out.containers.insert(
+            ep.owner.clone(),
+            api::EndpointResource {
+                name: ep.name.clone(),
+                endpoint_id: ep.id.clone(),
+                mac_address: berth_net::endpoint::format_mac(&ep.mac),
+                ipv4_address: ep.ipv4.map(|a| a.to_string()).unwrap_or_default(),
+                ipv6_address: ep.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+            },
+        );
+    }
+    Ok(Json(out))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ConnectBody {
+    container: String,
+    endpoint_config: Option<EndpointConfigBody>,
+    force: bool,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointConfigBody {
+    #[serde(rename = "IPAMConfig")]
+    ipam_config: Option<IpamAddrs>,
+    aliases: Option<Vec<String>>,
+    mac_address: String,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct IpamAddrs {
+    #[serde(rename = "IPv4Address")]
+    ipv4: String,
+    #[serde(rename = "IPv6Address")]
+    ipv6: String,
+}
+
+fn ip(kind: &str, text: &str) -> Result<Option<std::net::IpAddr>, ApiError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| ApiError::bad_request(format!("invalid {kind} address: {text}")))
+}
+
+pub async fn connect(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let b: ConnectBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))?;
+    let ep = b.endpoint_config.unwrap_or_default();
+    let ipam = ep.ipam_config.unwrap_or_default();
+    let req = crate::engine::NetworkRequest {
+        ipv4: ip("IPv4", &ipam.ipv4)?,
+        ipv6: ip("IPv6", &ipam.ipv6)?,
+        aliases: ep.aliases.unwrap_or_default(),
+        mac: (!ep.mac_address.is_empty()).then_some(ep.mac_address),
+    };
+    st.engine.connect(&b.container, &id, req).await?;
+    Ok(StatusCode::OK)
+}
+
+pub async fn disconnect(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let b: ConnectBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))?;
+    st.engine.disconnect(&b.container, &id, b.force).await?;
+    Ok(StatusCode::OK)
 }
 
 pub async fn create(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
@@ -145,12 +224,4 @@ pub async fn prune(
     Ok(Json(api::NetworkPruneResponse {
         networks_deleted: Some(removed),
     }))
-}
-
-pub async fn not_yet() -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_IMPLEMENTED,
-        message: "containers are not supported by this berth yet, so there is nothing to connect"
-            .into(),
-    }
 }

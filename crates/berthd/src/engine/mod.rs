@@ -2,6 +2,7 @@
 //! for sandboxes and endpoints, and runs processes through the OCI runtime.
 
 mod bundle;
+mod connect;
 pub mod etcfiles;
 pub mod image;
 mod names;

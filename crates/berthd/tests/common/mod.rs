@@ -244,6 +244,7 @@ impl Host {
                 "-t",
                 &self.pid().to_string(),
                 "-n",
+                "-m",
                 "--",
                 "sh",
                 "-c",
