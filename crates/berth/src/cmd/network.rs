@@ -477,6 +477,36 @@ async fn prune(client: &Client, a: PruneArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+async fn connect(client: &Client, a: ConnectArgs) -> Result<(), Failure> {
+    let body = serde_json::json!({
+        "Container": a.container,
+        "EndpointConfig": {
+            "IPAMConfig": {"IPv4Address": a.ip.unwrap_or_default(), "IPv6Address": a.ip6.unwrap_or_default()},
+            "Aliases": a.alias,
+        },
+    });
+    client
+        .request(
+            Method::POST,
+            &format!("/networks/{}/connect", encode(&a.network)),
+            Some(body.to_string().into_bytes()),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn disconnect(client: &Client, a: DisconnectArgs) -> Result<(), Failure> {
+    let body = serde_json::json!({"Container": a.container, "Force": a.force});
+    client
+        .request(
+            Method::POST,
+            &format!("/networks/{}/disconnect", encode(&a.network)),
+            Some(body.to_string().into_bytes()),
+        )
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,34 +575,4 @@ mod tests {
             "no matching subnet for range 10.61.0.0/24"
         );
     }
-}
-
-async fn connect(client: &Client, a: ConnectArgs) -> Result<(), Failure> {
-    let body = serde_json::json!({
-        "Container": a.container,
-        "EndpointConfig": {
-            "IPAMConfig": {"IPv4Address": a.ip.unwrap_or_default(), "IPv6Address": a.ip6.unwrap_or_default()},
-            "Aliases": a.alias,
-        },
-    });
-    client
-        .request(
-            Method::POST,
-            &format!("/networks/{}/connect", encode(&a.network)),
-            Some(body.to_string().into_bytes()),
-        )
-        .await?;
-    Ok(())
-}
-
-async fn disconnect(client: &Client, a: DisconnectArgs) -> Result<(), Failure> {
-    let body = serde_json::json!({"Container": a.container, "Force": a.force});
-    client
-        .request(
-            Method::POST,
-            &format!("/networks/{}/disconnect", encode(&a.network)),
-            Some(body.to_string().into_bytes()),
-        )
-        .await?;
-    Ok(())
 }
