@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds release binaries and runs every benchmark. Needs root (private namespaces).
-# Usage: bench/run.sh [network|attach] [RUNS]
+# Usage: bench/run.sh [network|attach|run] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --bins
@@ -8,3 +8,4 @@ which=${1:-all}
 runs=${2:-200}
 if [ "$which" = all ] || [ "$which" = network ]; then target/release/bench-network "$runs"; fi
 if [ "$which" = all ] || [ "$which" = attach ]; then target/release/bench-attach "$runs"; fi
+if [ "$which" = all ] || [ "$which" = run ]; then target/release/bench-run "${2:-100}"; fi

@@ -164,6 +164,15 @@ struct EngineState {
     containers: BTreeMap<String, Container>,
 }
 
+/// An exit recorded, with what is still to release.
+struct Exit {
+    id: String,
+    name: String,
+    sandbox: Option<String>,
+    auto_remove: bool,
+    code: i32,
+}
+
 pub struct Engine {
     store: Arc<Store>,
     pub ctl: Arc<Controller>,
@@ -599,6 +608,12 @@ impl Engine {
             }
             None => None,
         };
+        if c.state.started_at.is_some() {
+            // Started before: make sure the runtime has forgotten the previous run.
+            let runtime = self.runtime.clone();
+            let rid = c.id.clone();
+            let _ = tokio::task::spawn_blocking(move || runtime.delete(&rid, true)).await;
+        }
         match self.launch(&mut c, img.as_ref(), joined.as_ref()).await {
             Ok(pid) => {
                 c.state = State {
@@ -654,7 +669,8 @@ impl Engine {
             std::fs::write(&resolv_file, &host_resolv).map_err(io("write resolv.conf"))?;
             c.sandbox_key = String::new();
         } else {
-            let sb = self.ctl.create_sandbox(&c.id).await?;
+            // A fresh sandbox per start: the previous one may still be going away.
+            let sb = self.ctl.create_sandbox(&new_container_id()).await?;
             c.sandbox_id = Some(sb.id.clone());
             c.sandbox_key = sb.path.display().to_string();
             netns = Some(sb.path.clone());
@@ -771,57 +787,83 @@ impl Engine {
     }
 
     /// Releases what a started container held: runtime state, network, root filesystem.
-    async fn cleanup(&self, c: &mut Container) {
+    /// Slow (a runtime process and kernel work), so callers run it outside the state lock.
+    async fn release(&self, id: &str, sandbox: Option<String>, name: &str) {
         let runtime = self.runtime.clone();
-        let id = c.id.clone();
-        let _ = tokio::task::spawn_blocking(move || runtime.delete(&id, true)).await;
-        if let Some(sb) = c.sandbox_id.take() {
+        let rid = id.to_string();
+        // A plain delete of a stopped container is quick; --force polls, so it is the fallback.
+        let _ = tokio::task::spawn_blocking(move || {
+            runtime
+                .delete(&rid, false)
+                .or_else(|_| runtime.delete(&rid, true))
+        })
+        .await;
+        if let Some(sb) = sandbox {
             if let Err(e) = self.ctl.remove_sandbox(&sb).await {
-                tracing::warn!(container = %c.name, error = %e, "cannot remove sandbox");
+                tracing::warn!(container = %name, error = %e, "cannot remove sandbox");
             }
         }
-        c.sandbox_key.clear();
-        let rootfs = c.dir(&self.paths.containers).join("rootfs");
+        let rootfs = self.paths.containers.join(id).join("rootfs");
         let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
+    }
+
+    /// `release` for a container record, clearing its network fields.
+    async fn cleanup(&self, c: &mut Container) {
+        let sb = c.sandbox_id.take();
+        c.sandbox_key.clear();
+        self.release(&c.id, sb, &c.name).await;
     }
 
     /// Marks a container exited (if its init is gone) and releases its resources.
     async fn check_exit(&self, id: &str, at_start: bool) -> bool {
-        let mut st = self.state.lock().await;
-        let Some(c) = st.containers.get(id).cloned() else {
-            return false;
-        };
-        if c.state.status != Status::Running || c.state.pid == 0 {
-            return false;
+        match self.record_exit(id).await {
+            Some(exit) => {
+                self.finish_exit(exit, at_start).await;
+                true
+            }
+            None => false,
         }
-        let code = match reap(c.state.pid) {
-            Some(code) => code,
-            None => return false,
-        };
-        let mut c = c;
-        self.cleanup(&mut c).await;
+    }
+
+    /// Records the exit of a container whose init is gone; what is left to release comes back.
+    async fn record_exit(&self, id: &str) -> Option<Exit> {
+        let mut st = self.state.lock().await;
+        let mut c = st.containers.get(id).cloned()?;
+        if c.state.status != Status::Running || c.state.pid == 0 {
+            return None;
+        }
+        let code = reap(c.state.pid)?;
+        let sandbox = c.sandbox_id.take();
+        c.sandbox_key.clear();
         c.state.status = Status::Exited;
         c.state.exit_code = code;
         c.state.pid = 0;
         c.state.finished_at = Some(Utc::now());
-        let auto_remove = c.spec.auto_remove;
-        let cid = c.id.clone();
-        if let Err(e) = self.save(&mut st, c).await {
+        let (cid, name, auto_remove) = (c.id.clone(), c.name.clone(), c.spec.auto_remove);
+        if auto_remove {
+            st.containers.remove(&cid);
+            let _ = self.store.delete(CONTAINERS, &cid);
+        } else if let Err(e) = self.save(&mut st, c).await {
             tracing::error!(container = %cid, error = %e, "cannot record exit");
         }
-        if auto_remove {
-            let c = st.containers.remove(&cid);
-            let _ = self.store.delete(CONTAINERS, &cid);
-            if let Some(c) = c {
-                let _ = std::fs::remove_dir_all(c.dir(&self.paths.containers));
-            }
+        Some(Exit {
+            id: cid,
+            name,
+            sandbox,
+            auto_remove,
+            code,
+        })
+    }
+
+    async fn finish_exit(&self, exit: Exit, at_start: bool) {
+        self.release(&exit.id, exit.sandbox, &exit.name).await;
+        if exit.auto_remove {
+            let _ = std::fs::remove_dir_all(self.paths.containers.join(&exit.id));
         }
-        drop(st);
         if !at_start {
-            tracing::debug!(container = %cid, code, "container exited");
+            tracing::debug!(container = %exit.id, code = exit.code, "container exited");
         }
         self.exited.notify_waiters();
-        true
     }
 
     async fn reap_forever(self: Arc<Self>) {
@@ -850,27 +892,28 @@ impl Engine {
                     .collect()
             };
             for id in running {
-                self.check_exit(&id, false).await;
+                // Releases run side by side: each is a runtime process and kernel work.
+                if let Some(exit) = self.record_exit(&id).await {
+                    let me = self.clone();
+                    tokio::spawn(async move { me.finish_exit(exit, false).await });
+                }
             }
         }
     }
 
-    /// Sends a signal (`SIGTERM`, `KILL`, `9` …).
+    /// Sends a signal (`SIGTERM`, `KILL`, `9` …) to the container's init. The PID cannot be
+    /// reused while the init is unreaped, and the daemon is the one that reaps it.
     pub async fn kill(&self, key: &str, signal: &str) -> Result<()> {
         let c = self.container(key).await?;
-        if c.state.status != Status::Running {
+        if c.state.status != Status::Running || c.state.pid == 0 {
             return Err(EngineError::Conflict(format!(
                 "Cannot kill container: {}: container {} is not running",
                 key, c.id
             )));
         }
         let sig = normalize_signal(signal)?;
-        let runtime = self.runtime.clone();
-        let id = c.id.clone();
-        tokio::task::spawn_blocking(move || runtime.kill(&id, &sig))
-            .await
-            .map_err(|e| EngineError::Runtime(e.to_string()))??;
-        Ok(())
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid as i32), sig)
+            .map_err(|e| EngineError::Runtime(format!("cannot signal container {}: {e}", c.name)))
     }
 
     /// Waits until the container is not running; returns its exit code.
@@ -930,10 +973,24 @@ impl Engine {
             let _ = self.kill(&c.id, "SIGKILL").await;
             self.wait(&c.id, Some(Duration::from_secs(10))).await?;
         }
-        let mut st = self.state.lock().await;
-        if let Some(mut c) = st.containers.remove(&c.id) {
-            self.cleanup(&mut c).await;
-            self.store.delete(CONTAINERS, &c.id)?;
+        let removed = {
+            let mut st = self.state.lock().await;
+            let gone = st.containers.remove(&c.id);
+            if gone.is_some() {
+                self.store.delete(CONTAINERS, &c.id)?;
+            }
+            gone
+        };
+        if let Some(mut c) = removed {
+            if c.sandbox_id.is_some() {
+                self.cleanup(&mut c).await;
+            } else {
+                // Exited containers were released when they exited; only the mount point may be left.
+                let _ = nix::mount::umount2(
+                    &c.dir(&self.paths.containers).join("rootfs"),
+                    nix::mount::MntFlags::MNT_DETACH,
+                );
+            }
             let dir = c.dir(&self.paths.containers);
             std::fs::remove_dir_all(&dir)
                 .or_else(|e| {
@@ -966,28 +1023,24 @@ impl Engine {
     }
 }
 
-fn normalize_signal(signal: &str) -> Result<String> {
+fn normalize_signal(signal: &str) -> Result<nix::sys::signal::Signal> {
+    use nix::sys::signal::Signal;
+    use std::str::FromStr;
     let s = signal.trim().to_uppercase();
     if s.is_empty() {
-        return Ok("SIGKILL".into());
+        return Ok(Signal::SIGKILL);
     }
-    if s.parse::<u8>().is_ok() {
-        return Ok(s);
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n)
+            .map_err(|_| EngineError::BadRequest(format!("Invalid signal: {signal}")));
     }
     let name = if s.starts_with("SIG") {
         s
     } else {
         format!("SIG{s}")
     };
-    const KNOWN: &[&str] = &[
-        "SIGHUP", "SIGINT", "SIGQUIT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGSTOP",
-        "SIGCONT",
-    ];
-    if KNOWN.contains(&name.as_str()) {
-        Ok(name)
-    } else {
-        Err(EngineError::BadRequest(format!("Invalid signal: {signal}")))
-    }
+    Signal::from_str(&name)
+        .map_err(|_| EngineError::BadRequest(format!("Invalid signal: {signal}")))
 }
 
 /// The exit code of `pid` if it has ended: reaped when it is our child (adopted as subreaper),

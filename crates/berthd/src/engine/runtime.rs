@@ -87,10 +87,6 @@ impl Runtime {
             })
     }
 
-    pub fn kill(&self, id: &str, signal: &str) -> Result<()> {
-        self.run_quiet(&["kill", id, signal], "kill")
-    }
-
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
         if force {
             self.run_quiet(&["delete", "--force", id], "delete")
