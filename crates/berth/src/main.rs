@@ -44,6 +44,8 @@ enum Command {
     Ps(cmd::container::PsArgs),
     /// Return low-level information on containers, images or networks.
     Inspect(cmd::container::InspectArgs),
+    /// Run a command in a running container.
+    Exec(cmd::container::ExecArgs),
     /// Fetch the logs of a container.
     Logs(cmd::container::LogsArgs),
     /// Block until containers stop, then print their exit codes.
@@ -118,6 +120,7 @@ fn main() -> ExitCode {
             Command::Ps(a) => cmd::container::ps(&client, a).await,
             Command::Inspect(a) => cmd::container::inspect(&client, a).await,
             Command::Logs(a) => cmd::container::logs(&client, a).await,
+            Command::Exec(a) => cmd::container::exec(&client, a).await,
             Command::Wait(a) => cmd::container::wait(&client, a).await,
             Command::Import(a) => cmd::container::import(&client, a).await,
             Command::Images(a) => cmd::container::images(&client, a).await,

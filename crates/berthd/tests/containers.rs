@@ -666,3 +666,61 @@ fn removing_many_containers_at_once_leaves_nothing() {
     }
     assert!(clean, "veths and bridges left: {:?}", h.links());
 }
+
+#[test]
+fn exec_in_running_containers_with_berth_and_docker() {
+    let h = Host::with_busybox();
+    ok(h.berth(&["network", "create", "--subnet", "192.168.0.0/16", "mynet"]));
+    ok(h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "a1",
+        "--network",
+        "mynet",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    ok(h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "a2",
+        "--network",
+        "mynet",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let out = ok(h.berth(&["exec", "a1", "ip", "-o", "-4", "addr", "show", "eth0"]));
+    assert!(out.contains("inet 192.168.0.2/16"), "{out}");
+    let out = ok(h.berth(&["exec", "a1", "ping", "-c1", "-W2", "192.168.0.3"]));
+    assert!(out.contains("1 packets received"), "{out}");
+    let o = h.berth(&[
+        "exec",
+        "-e",
+        "X=7",
+        "a1",
+        "sh",
+        "-c",
+        "echo $X; echo oops >&2; exit 4",
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "7\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "oops\n");
+    // The stock docker CLI upgrades the connection and reads the exit code afterwards.
+    let out = ok(h.docker(&["exec", "a2", "cat", "/etc/hostname"]));
+    assert_eq!(
+        out.trim(),
+        inspect(&h, "a2")["Config"]["Hostname"].as_str().unwrap()
+    );
+    let o = h.docker(&["exec", "a2", "sh", "-c", "exit 3"]);
+    assert_eq!(o.status.code(), Some(3));
+    let o = h.docker(&["exec", "-i", "a2", "cat"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(h.berth(&["stop", "-t", "1", "a2"]));
+    let (_, err) = fails(h.berth(&["exec", "a2", "true"]));
+    assert!(err.contains("is not running"), "{err}");
+    ok(h.berth(&["rm", "-f", "a1", "a2"]));
+}

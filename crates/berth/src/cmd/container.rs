@@ -692,3 +692,64 @@ pub async fn rmi(client: &Client, a: RmiArgs) -> Result<(), Failure> {
         Ok(())
     }
 }
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background.
+    #[arg(short, long)]
+    detach: bool,
+    /// Set environment variables.
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Keep STDIN open even if not attached.
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    tty: bool,
+    container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    command: Vec<String>,
+}
+
+pub async fn exec(client: &Client, a: ExecArgs) -> Result<(), Failure> {
+    if a.interactive {
+        return Err(Failure::msg(
+            "berth exec -i is not supported yet (the stock docker CLI's docker exec -i works against berthd)",
+        ));
+    }
+    let body = json!({
+        "AttachStdout": !a.detach, "AttachStderr": !a.detach, "AttachStdin": false,
+        "Tty": a.tty, "Cmd": a.command, "Env": a.env, "WorkingDir": a.workdir.unwrap_or_default(),
+    });
+    let v: Value = client
+        .post_json(
+            &format!("/containers/{}/exec", encode(&a.container)),
+            Some(body.to_string().into_bytes()),
+        )
+        .await?;
+    let id = v["Id"].as_str().unwrap_or_default().to_string();
+    let start = json!({"Detach": a.detach, "Tty": a.tty})
+        .to_string()
+        .into_bytes();
+    let out = client
+        .request(Method::POST, &format!("/exec/{id}/start"), Some(start))
+        .await?;
+    if a.detach {
+        return Ok(());
+    }
+    let (o, e) = demux(&out);
+    let _ = std::io::stdout().write_all(&o);
+    let _ = std::io::stderr().write_all(&e);
+    let info: Value = client.get_json(&format!("/exec/{id}/json")).await?;
+    match info["ExitCode"].as_i64().unwrap_or(0) {
+        0 => Ok(()),
+        code => Err(Failure {
+            message: None,
+            code: code.clamp(1, 255) as u8,
+        }),
+    }
+}

@@ -2,6 +2,7 @@
 
 mod containers;
 mod error;
+mod exec;
 mod networks;
 mod system;
 
@@ -59,6 +60,9 @@ pub fn router(state: AppState) -> Router {
             "/containers/{id}",
             axum::routing::delete(containers::remove),
         )
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/json", get(exec::inspect))
         // Image archives are large; every other body keeps axum's 2 MB limit.
         .route(
             "/images/create",

@@ -4,6 +4,7 @@
 mod bundle;
 mod connect;
 pub mod etcfiles;
+pub mod exec;
 pub mod image;
 mod names;
 mod runtime;
@@ -183,6 +184,8 @@ pub struct Engine {
     state: Mutex<EngineState>,
     /// Woken whenever a container exits.
     exited: Notify,
+    /// Exec instances (in memory, as Docker keeps them).
+    execs: Mutex<exec::Execs>,
 }
 
 fn new_container_id() -> String {
@@ -246,6 +249,7 @@ impl Engine {
             dns,
             state: Mutex::new(st),
             exited: Notify::new(),
+            execs: Mutex::new(exec::Execs::default()),
         });
         // Containers that died while the daemon was away are finished now; the rest are watched.
         let running: Vec<String> = {
