@@ -261,10 +261,15 @@ impl Engine {
                 .collect()
         };
         for id in running {
-            engine.check_exit(&id, true).await;
+            if !engine.check_exit(&id, true).await {
+                let pid = engine
+                    .container(&id)
+                    .await
+                    .map(|c| c.state.pid)
+                    .unwrap_or(0);
+                engine.watch(id, pid);
+            }
         }
-        let reaper = engine.clone();
-        tokio::spawn(async move { reaper.reap_forever().await });
         Ok(engine)
     }
 
@@ -592,7 +597,7 @@ impl Engine {
     }
 
     /// Starts a created or exited container.
-    pub async fn start_container(&self, key: &str) -> Result<()> {
+    pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<()> {
         let mut st = self.state.lock().await;
         let mut c = Self::lookup(&st, key)?.clone();
         if c.state.status == Status::Running {
@@ -628,7 +633,10 @@ impl Engine {
                     finished_at: None,
                     error: String::new(),
                 };
-                self.save(&mut st, c).await
+                let id = c.id.clone();
+                self.save(&mut st, c).await?;
+                self.watch(id, pid);
+                Ok(())
             }
             Err(e) => {
                 self.cleanup(&mut c).await;
@@ -820,7 +828,7 @@ impl Engine {
 
     /// Marks a container exited (if its init is gone) and releases its resources.
     async fn check_exit(&self, id: &str, at_start: bool) -> bool {
-        match self.record_exit(id).await {
+        match self.record_exit(id, false).await {
             Some(exit) => {
                 self.finish_exit(exit, at_start).await;
                 true
@@ -830,13 +838,13 @@ impl Engine {
     }
 
     /// Records the exit of a container whose init is gone; what is left to release comes back.
-    async fn record_exit(&self, id: &str) -> Option<Exit> {
+    async fn record_exit(&self, id: &str, known_dead: bool) -> Option<Exit> {
         let mut st = self.state.lock().await;
         let mut c = st.containers.get(id).cloned()?;
         if c.state.status != Status::Running || c.state.pid == 0 {
             return None;
         }
-        let code = reap(c.state.pid)?;
+        let code = reap(c.state.pid, known_dead)?;
         let sandbox = c.sandbox_id.take();
         c.sandbox_key.clear();
         c.state.status = Status::Exited;
@@ -870,39 +878,21 @@ impl Engine {
         self.exited.notify_waiters();
     }
 
-    async fn reap_forever(self: Arc<Self>) {
-        let mut sigchld = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
-        {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(error = %e, "no SIGCHLD stream; polling for exits");
-                None
-            }
-        };
-        loop {
-            // SIGCHLD for our own children; a slow poll for inits adopted before a restart.
-            match sigchld.as_mut() {
-                Some(s) => {
-                    let _ = tokio::time::timeout(Duration::from_millis(500), s.recv()).await;
-                }
-                None => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-            let running: Vec<String> = {
-                let st = self.state.lock().await;
-                st.containers
-                    .values()
-                    .filter(|c| c.state.status == Status::Running)
-                    .map(|c| c.id.clone())
-                    .collect()
-            };
-            for id in running {
-                // Releases run side by side: each is a runtime process and kernel work.
-                if let Some(exit) = self.record_exit(&id).await {
-                    let me = self.clone();
-                    tokio::spawn(async move { me.finish_exit(exit, false).await });
+    /// Watches one container's init through a pidfd: the kernel wakes exactly this task when
+    /// that process ends, so the cost of an exit does not grow with the number of containers.
+    fn watch(self: &Arc<Self>, id: String, pid: u32) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = wait_exit(pid).await {
+                tracing::warn!(container = %id, error = %e, "cannot watch the container's init; polling");
+                while Path::new(&format!("/proc/{pid}")).exists() {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
-        }
+            if let Some(exit) = me.record_exit(&id, true).await {
+                me.finish_exit(exit, false).await;
+            }
+        });
     }
 
     /// Sends a signal (`SIGTERM`, `KILL`, `9` …) to the container's init. The PID cannot be
@@ -1047,9 +1037,34 @@ fn normalize_signal(signal: &str) -> Result<nix::sys::signal::Signal> {
         .map_err(|_| EngineError::BadRequest(format!("Invalid signal: {signal}")))
 }
 
-/// The exit code of `pid` if it has ended: reaped when it is our child (adopted as subreaper),
-/// or seen gone from /proc when it was adopted by someone else before a restart.
-fn reap(pid: u32) -> Option<i32> {
+/// Resolves when process `pid` has ended (at once if it is already gone).
+async fn wait_exit(pid: u32) -> std::io::Result<()> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ESRCH) {
+            Ok(())
+        } else {
+            Err(e)
+        };
+    }
+    // SAFETY: the descriptor was just returned to us and is owned by nothing else.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: `owned` is a valid open pidfd, moved into the AsyncFd that keeps it until dropped.
+    let afd = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)
+    }
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let _ready = afd.readable().await?;
+    Ok(())
+}
+
+/// The exit code of `pid` if it has ended: reaped when it is our child (adopted as subreaper).
+/// An init adopted by someone else (before a daemon restart) cannot be reaped here: when it is
+/// known dead, or gone from /proc, its code is unknown (255).
+fn reap(pid: u32, known_dead: bool) -> Option<i32> {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     match waitpid(
         nix::unistd::Pid::from_raw(pid as i32),
@@ -1059,7 +1074,7 @@ fn reap(pid: u32) -> Option<i32> {
         Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
         Ok(_) => None,
         Err(nix::errno::Errno::ECHILD) => {
-            if Path::new(&format!("/proc/{pid}")).exists() {
+            if !known_dead && Path::new(&format!("/proc/{pid}")).exists() {
                 None
             } else {
                 Some(255)
