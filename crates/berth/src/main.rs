@@ -79,6 +79,18 @@ impl From<client::ClientError> for Failure {
 }
 
 impl Failure {
+    /// Exit 1 without a further message (each failure was already printed), or success.
+    pub fn unless_failed(failed: bool) -> Result<(), Failure> {
+        if failed {
+            Err(Failure {
+                message: None,
+                code: 1,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
     pub fn msg(m: impl Into<String>) -> Self {
         Failure {
             message: Some(m.into()),

@@ -19,6 +19,14 @@ fn ip_of(h: &Host, name: &str, net: &str) -> String {
         .to_string()
 }
 
+/// Starts `busybox sleep 1000` detached as NAME, with extra `run` flags.
+fn sleeper(h: &Host, name: &str, flags: &[&str]) {
+    let mut a = vec!["run", "-d", "--name", name];
+    a.extend_from_slice(flags);
+    a.extend_from_slice(&["busybox", "sleep", "1000"]);
+    ok(h.berth(&a));
+}
+
 /// Runs a short-lived container and returns (exit code, output).
 fn run(h: &Host, args: &[&str]) -> (i32, String) {
     let mut a = vec!["run", "--rm"];
@@ -34,7 +42,7 @@ fn run(h: &Host, args: &[&str]) -> (i32, String) {
 fn tutorial_flows_on_the_default_bridge_and_a_user_network() {
     let h = Host::with_busybox();
     // Default bridge: 172.17.0.x, MAC 02:42 + IP, reachable by IP.
-    ok(h.berth(&["run", "-d", "--name", "b1", "busybox", "sleep", "1000"]));
+    sleeper(&h, "b1", &[]);
     let b1 = inspect(&h, "b1");
     let ns = &b1["NetworkSettings"];
     assert_eq!(ns["IPAddress"], "172.17.0.2", "{ns}");
@@ -89,30 +97,12 @@ fn tutorial_flows_on_the_default_bridge_and_a_user_network() {
 
     // A user network: containers reach each other; resolv.conf points at the embedded resolver.
     ok(h.berth(&["network", "create", "--subnet", "192.168.0.0/16", "mynet"]));
-    ok(h.berth(&[
-        "run",
-        "-d",
-        "--name",
-        "a1",
-        "--network",
-        "mynet",
-        "busybox",
-        "sleep",
-        "1000",
-    ]));
-    ok(h.berth(&[
-        "run",
-        "-d",
-        "--name",
+    sleeper(&h, "a1", &["--network", "mynet"]);
+    sleeper(
+        &h,
         "static",
-        "--network",
-        "mynet",
-        "--ip",
-        "192.168.10.10",
-        "busybox",
-        "sleep",
-        "1000",
-    ]));
+        &["--network", "mynet", "--ip", "192.168.10.10"],
+    );
     assert_eq!(ip_of(&h, "a1", "mynet"), "192.168.0.2");
     let st = inspect(&h, "static");
     let ep = &st["NetworkSettings"]["Networks"]["mynet"];
@@ -223,17 +213,7 @@ fn none_host_and_container_modes() {
     );
 
     ok(h.berth(&["network", "create", "mynet"]));
-    ok(h.berth(&[
-        "run",
-        "-d",
-        "--name",
-        "a1",
-        "--network",
-        "mynet",
-        "busybox",
-        "sleep",
-        "1000",
-    ]));
+    sleeper(&h, "a1", &["--network", "mynet"]);
     let a1 = inspect(&h, "a1");
     let mac = a1["NetworkSettings"]["Networks"]["mynet"]["MacAddress"]
         .as_str()
@@ -321,19 +301,11 @@ fn none_host_and_container_modes() {
 fn bad_input_leaves_nothing_behind() {
     let h = Host::with_busybox();
     ok(h.berth(&["network", "create", "--subnet", "192.168.0.0/16", "mynet"]));
-    ok(h.berth(&[
-        "run",
-        "-d",
-        "--name",
+    sleeper(
+        &h,
         "taken",
-        "--network",
-        "mynet",
-        "--ip",
-        "192.168.10.10",
-        "busybox",
-        "sleep",
-        "1000",
-    ]));
+        &["--network", "mynet", "--ip", "192.168.10.10"],
+    );
     let cases: &[(&[&str], &str)] = &[
         (&["alpine", "true"], "import or load it first"),
         (
@@ -467,7 +439,7 @@ fn stock_docker_cli_runs_containers() {
 #[test]
 fn running_containers_survive_a_daemon_restart() {
     let mut h = Host::with_busybox();
-    ok(h.berth(&["run", "-d", "--name", "keep", "busybox", "sleep", "1000"]));
+    sleeper(&h, "keep", &[]);
     ok(h.berth(&["run", "-d", "--name", "short", "busybox", "sleep", "1"]));
     let pid = inspect(&h, "keep")["State"]["Pid"].as_u64().unwrap();
     h.stop_daemon();
@@ -509,18 +481,8 @@ fn running_containers_survive_a_daemon_restart() {
 fn network_connect_and_disconnect_live() {
     let h = Host::with_busybox();
     ok(h.berth(&["network", "create", "--subnet", "192.168.0.0/16", "mynet"]));
-    ok(h.berth(&[
-        "run",
-        "-d",
-        "--name",
-        "a1",
-        "--network",
-        "mynet",
-        "busybox",
-        "sleep",
-        "1000",
-    ]));
-    ok(h.berth(&["run", "-d", "--name", "b1", "busybox", "sleep", "1000"]));
+    sleeper(&h, "a1", &["--network", "mynet"]);
+    sleeper(&h, "b1", &[]);
     let b1 = inspect(&h, "b1");
     let key = b1["NetworkSettings"]["SandboxKey"]
         .as_str()
@@ -574,7 +536,7 @@ fn network_connect_and_disconnect_live() {
     let (_, err) = fails(h.berth(&["network", "connect", "mynet", "nosuchctr"]));
     assert!(err.contains("No such container: nosuchctr"), "{err}");
     // Static address and alias on connect.
-    ok(h.berth(&["run", "-d", "--name", "b2", "busybox", "sleep", "1000"]));
+    sleeper(&h, "b2", &[]);
     ok(h.berth(&[
         "network",
         "connect",
@@ -671,28 +633,8 @@ fn removing_many_containers_at_once_leaves_nothing() {
 fn exec_in_running_containers_with_berth_and_docker() {
     let h = Host::with_busybox();
     ok(h.berth(&["network", "create", "--subnet", "192.168.0.0/16", "mynet"]));
-    ok(h.berth(&[
-        "run",
-        "-d",
-        "--name",
-        "a1",
-        "--network",
-        "mynet",
-        "busybox",
-        "sleep",
-        "1000",
-    ]));
-    ok(h.berth(&[
-        "run",
-        "-d",
-        "--name",
-        "a2",
-        "--network",
-        "mynet",
-        "busybox",
-        "sleep",
-        "1000",
-    ]));
+    sleeper(&h, "a1", &["--network", "mynet"]);
+    sleeper(&h, "a2", &["--network", "mynet"]);
     let out = ok(h.berth(&["exec", "a1", "ip", "-o", "-4", "addr", "show", "eth0"]));
     assert!(out.contains("inet 192.168.0.2/16"), "{out}");
     let out = ok(h.berth(&["exec", "a1", "ping", "-c1", "-W2", "192.168.0.3"]));

@@ -341,14 +341,7 @@ async fn each(
             Err(e) => return Err(e.into()),
         }
     }
-    if failed {
-        Err(Failure {
-            message: None,
-            code: 1,
-        })
-    } else {
-        Ok(())
-    }
+    Failure::unless_failed(failed)
 }
 
 pub async fn start(client: &Client, a: IdsArgs) -> Result<(), Failure> {
@@ -683,14 +676,7 @@ pub async fn rmi(client: &Client, a: RmiArgs) -> Result<(), Failure> {
             Err(e) => return Err(e.into()),
         }
     }
-    if failed {
-        Err(Failure {
-            message: None,
-            code: 1,
-        })
-    } else {
-        Ok(())
-    }
+    Failure::unless_failed(failed)
 }
 
 #[derive(Debug, Args)]

@@ -440,14 +440,7 @@ async fn rm(client: &Client, a: RmArgs) -> Result<(), Failure> {
             Err(e) => return Err(e.into()),
         }
     }
-    if failed {
-        Err(Failure {
-            message: None,
-            code: 1,
-        })
-    } else {
-        Ok(())
-    }
+    Failure::unless_failed(failed)
 }
 
 async fn prune(client: &Client, a: PruneArgs) -> Result<(), Failure> {
