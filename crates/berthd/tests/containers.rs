@@ -666,3 +666,45 @@ fn exec_in_running_containers_with_berth_and_docker() {
     assert!(err.contains("is not running"), "{err}");
     ok(h.berth(&["rm", "-f", "a1", "a2"]));
 }
+
+#[test]
+fn links_are_one_way_hosts_entries_on_the_default_bridge() {
+    let h = Host::with_busybox();
+    sleeper(&h, "b1", &[]);
+    sleeper(&h, "b2", &[]);
+    sleeper(&h, "b3", &["--link", "b1", "--link", "b2:db"]);
+    let b3 = inspect(&h, "b3");
+    let pid = b3["State"]["Pid"].as_u64().unwrap();
+    let hosts = h.sh(&format!("cat /proc/{pid}/root/etc/hosts"));
+    let b1 = inspect(&h, "b1");
+    let b2 = inspect(&h, "b2");
+    let line = |c: &Value, names: String| {
+        format!(
+            "{}\t{names}\n",
+            c["NetworkSettings"]["IPAddress"].as_str().unwrap()
+        )
+    };
+    let h1 = b1["Config"]["Hostname"].as_str().unwrap().to_string();
+    let h2 = b2["Config"]["Hostname"].as_str().unwrap().to_string();
+    assert!(hosts.contains(&line(&b1, format!("b1 {h1}"))), "{hosts}");
+    assert!(hosts.contains(&line(&b2, format!("db {h2} b2"))), "{hosts}");
+    assert_eq!(
+        b3["HostConfig"]["Links"],
+        serde_json::json!(["/b1:/b3/b1", "/b2:/b3/db"])
+    );
+    let env = ok(h.berth(&["exec", "b3", "env"]));
+    assert!(
+        env.contains("B1_NAME=/b3/b1\n") && env.contains("DB_NAME=/b3/db\n"),
+        "{env}"
+    );
+    // One-way: b1 knows nothing of b3.
+    let b1_hosts = ok(h.berth(&["exec", "b1", "cat", "/etc/hosts"]));
+    assert!(!b1_hosts.contains("b3"), "{b1_hosts}");
+    let (code, err) = run(&h, &["--link", "nosuchctr", "busybox", "true"]);
+    assert_eq!(code, 125);
+    assert!(
+        err.contains("could not get container for nosuchctr: No such container: nosuchctr"),
+        "{err}"
+    );
+    ok(h.berth(&["rm", "-f", "b1", "b2", "b3"]));
+}

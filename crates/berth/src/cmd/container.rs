@@ -43,6 +43,9 @@ pub struct RunArgs {
     /// Add a custom host-to-IP mapping (host:ip).
     #[arg(long = "add-host")]
     add_host: Vec<String>,
+    /// Add link to another container (NAME[:ALIAS]), one-way, default bridge only.
+    #[arg(long)]
+    link: Vec<String>,
     /// Set custom DNS servers.
     #[arg(long)]
     dns: Vec<String>,
@@ -222,6 +225,7 @@ fn create_body(a: &RunArgs) -> Value {
             // An attached --rm run removes the container itself once it has its output.
             "AutoRemove": a.rm && a.detach,
             "ExtraHosts": a.add_host,
+            "Links": a.link.iter().map(|l| if l.contains(':') { l.clone() } else { format!("{l}:{l}") }).collect::<Vec<_>>(),
             "Dns": a.dns,
             "DnsSearch": a.dns_search,
             "DnsOptions": a.dns_option,

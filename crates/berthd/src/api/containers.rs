@@ -130,9 +130,22 @@ pub async fn create(
         ));
     }
     let hc = b.host_config.unwrap_or_default();
-    if hc.links.as_ref().is_some_and(|l| !l.is_empty()) {
+    let mut links = Vec::new();
+    for l in hc.links.clone().unwrap_or_default() {
+        // "name:alias" from the docker CLI; "/name:/me/alias" from older clients.
+        let (name, alias) = l.split_once(':').unwrap_or((&l, &l));
+        let name = name.trim_start_matches('/').to_string();
+        let alias = alias.rsplit('/').next().unwrap_or(alias).to_string();
+        if name.is_empty() || alias.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "invalid link {l}: expected NAME[:ALIAS]"
+            )));
+        }
+        links.push((name, alias));
+    }
+    if !links.is_empty() && !matches!(hc.network_mode.as_str(), "" | "default" | "bridge") {
         return Err(ApiError::bad_request(
-            "--link is not supported by this berth yet",
+            "--link works on the default bridge network only (user-defined networks resolve names through their DNS)",
         ));
     }
     let mut warnings = Vec::new();
@@ -187,6 +200,7 @@ pub async fn create(
         dns_options: hc.dns_options.unwrap_or_default(),
         auto_remove: hc.auto_remove,
         mac_address: b.mac_address,
+        links,
     };
     let c = st.engine.create(spec).await?;
     Ok((
@@ -448,7 +462,9 @@ pub async fn inspect(
             "AutoRemove": c.spec.auto_remove,
             "Dns": c.spec.dns, "DnsOptions": c.spec.dns_options, "DnsSearch": c.spec.dns_search,
             "ExtraHosts": if c.spec.extra_hosts.is_empty() { Value::Null } else { json!(c.spec.extra_hosts) },
-            "Links": null,
+            "Links": if c.spec.links.is_empty() { Value::Null } else {
+                json!(c.spec.links.iter().map(|(n, a)| format!("/{n}:/{}/{a}", c.name)).collect::<Vec<_>>())
+            },
             "PortBindings": {},
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         },

@@ -14,12 +14,17 @@ pub struct HostsSpec<'a> {
     pub own_ip: Option<IpAddr>,
     /// `--add-host NAME:IP`, in order.
     pub extra: &'a [(String, IpAddr)],
+    /// `--link`: (address, "alias shortid name") lines, one-way.
+    pub links: &'a [(IpAddr, String)],
 }
 
 pub fn hosts(spec: &HostsSpec) -> String {
     let mut out = String::from(LOCALHOST);
     for (name, ip) in spec.extra {
         out.push_str(&format!("{ip}\t{name}\n"));
+    }
+    for (ip, names) in spec.links {
+        out.push_str(&format!("{ip}\t{names}\n"));
     }
     if let Some(ip) = spec.own_ip {
         if spec.domainname.is_empty() {
@@ -122,6 +127,7 @@ mod tests {
             domainname: "",
             own_ip: Some("172.17.0.6".parse().unwrap()),
             extra: &extra,
+            links: &[("172.17.0.3".parse().unwrap(), "db aeec421904d5 b2".into())],
         });
         assert!(h.starts_with("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"));
         assert!(
@@ -133,6 +139,7 @@ mod tests {
             domainname: "dom.example",
             own_ip: Some("192.168.0.4".parse().unwrap()),
             extra: &[],
+            links: &[],
         });
         assert!(
             h.ends_with("192.168.0.4\tmyhost.dom.example myhost\n"),

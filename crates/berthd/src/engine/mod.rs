@@ -109,6 +109,9 @@ pub struct ContainerSpec {
     pub dns_options: Vec<String>,
     pub auto_remove: bool,
     pub mac_address: String,
+    /// `--link NAME[:ALIAS]` as (name, alias).
+    #[serde(default)]
+    pub links: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -539,6 +542,13 @@ impl Engine {
                 spec.mac_address
             )));
         }
+        for (target, _) in &spec.links {
+            Self::lookup(&st, target).map_err(|_| {
+                EngineError::NotFound(format!(
+                    "could not get container for {target}: No such container: {target}"
+                ))
+            })?;
+        }
         let gw = self.host_gateway().await;
         for h in &spec.extra_hosts {
             parse_extra_host(h, gw)?;
@@ -623,7 +633,22 @@ impl Engine {
             let rid = c.id.clone();
             let _ = tokio::task::spawn_blocking(move || runtime.delete(&rid, true)).await;
         }
-        match self.launch(&mut c, img.as_ref(), joined.as_ref()).await {
+        let mut links = Vec::new();
+        for (target, alias) in &c.spec.links {
+            let t = Self::lookup(&st, target)?.clone();
+            if t.state.status != Status::Running {
+                return Err(EngineError::Conflict(format!(
+                    "Cannot link to a non running container: /{} AS /{}/{alias}",
+                    t.name, c.name
+                )));
+            }
+            links.push(t);
+        }
+        let link_lines = self.link_lines(&c, &links).await;
+        match self
+            .launch(&mut c, img.as_ref(), joined.as_ref(), &link_lines)
+            .await
+        {
             Ok(pid) => {
                 c.state = State {
                     status: Status::Running,
@@ -648,11 +673,39 @@ impl Engine {
     }
 
     /// Network, root filesystem, /etc files, bundle, runtime: returns the init PID.
+    /// `--link` entries: the target's default-bridge address, then "alias shortid name"
+    /// (Docker's order), and the `ALIAS_NAME=/me/alias` variables.
+    async fn link_lines(
+        &self,
+        c: &Container,
+        targets: &[Container],
+    ) -> (Vec<(IpAddr, String)>, Vec<String>) {
+        let mut hosts = Vec::new();
+        let mut env = Vec::new();
+        for (t, (_, alias)) in targets.iter().zip(&c.spec.links) {
+            let Some(sb) = &t.sandbox_id else { continue };
+            let eps = self.ctl.sandbox_endpoints(sb).await;
+            let Some(ip) = eps.iter().find_map(|e| e.ipv4.map(|a| a.addr())) else {
+                continue;
+            };
+            let names = if alias == &t.name {
+                format!("{} {}", t.name, t.hostname)
+            } else {
+                format!("{alias} {} {}", t.hostname, t.name)
+            };
+            hosts.push((ip, names));
+            let var = alias.to_uppercase().replace(['-', '.'], "_");
+            env.push(format!("{var}_NAME=/{}/{alias}", c.name));
+        }
+        (hosts, env)
+    }
+
     async fn launch(
         &self,
         c: &mut Container,
         img: Option<&Image>,
         joined: Option<&Container>,
+        links: &(Vec<(IpAddr, String)>, Vec<String>),
     ) -> Result<u32> {
         let dir = c.dir(&self.paths.containers);
         let mode = c.spec.network_mode.clone();
@@ -731,6 +784,7 @@ impl Engine {
                     domainname: &c.spec.domainname,
                     own_ip: first_ip,
                     extra: &extra,
+                    links: &links.0,
                 })
             };
             std::fs::write(&hosts_file, hosts).map_err(io("write hosts"))?;
@@ -761,6 +815,7 @@ impl Engine {
         mount_overlay(&lower, &dir, &rootfs)?;
         let mut env = img.map(|i| i.env.clone()).unwrap_or_default();
         env.push(format!("HOSTNAME={}", c.hostname));
+        env.extend(links.1.iter().cloned());
         for e in &c.spec.env {
             let key = e.split('=').next().unwrap_or_default();
             env.retain(|x| x.split('=').next() != Some(key));
