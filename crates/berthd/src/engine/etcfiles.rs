@@ -131,7 +131,9 @@ mod tests {
         });
         assert!(h.starts_with("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"));
         assert!(
-            h.ends_with("10.1.2.3\tfoo.example\n10.1.2.4\tbar\n172.17.0.6\tmyhost\n"),
+            h.ends_with(
+                "10.1.2.3\tfoo.example\n10.1.2.4\tbar\n172.17.0.3\tdb aeec421904d5 b2\n172.17.0.6\tmyhost\n"
+            ),
             "{h}"
         );
         let h = hosts(&HostsSpec {
