@@ -708,3 +708,107 @@ fn links_are_one_way_hosts_entries_on_the_default_bridge() {
     );
     ok(h.berth(&["rm", "-f", "b1", "b2", "b3"]));
 }
+
+fn wait_for(h: &Host, name: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..150 {
+        let v = inspect(h, name);
+        if pred(&v) {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(40));
+    }
+    panic!("{name}: timed out waiting for {what}: {}", inspect(h, name));
+}
+
+#[test]
+fn restart_policies() {
+    let mut h = Host::with_busybox();
+    ok(h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]));
+    let v = wait_for(&h, "flaky", "two restarts then rest", |v| {
+        v["RestartCount"] == 2 && v["State"]["Status"] == "exited"
+    });
+    assert_eq!(v["State"]["ExitCode"], 3);
+    assert_eq!(
+        v["HostConfig"]["RestartPolicy"],
+        serde_json::json!({"Name": "on-failure", "MaximumRetryCount": 2})
+    );
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(inspect(&h, "flaky")["RestartCount"], 2, "no third restart");
+
+    ok(h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "phoenix",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]));
+    wait_for(&h, "phoenix", "a restart", |v| {
+        v["RestartCount"].as_u64().unwrap_or(0) >= 1
+    });
+    ok(h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "steady",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    ok(h.berth(&["stop", "-t", "1", "steady"]));
+    ok(h.berth(&["stop", "-t", "1", "phoenix"]));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        inspect(&h, "phoenix")["State"]["Status"],
+        "exited",
+        "a manual stop is final"
+    );
+    // At daemon start `always` comes back, `unless-stopped` stopped by hand does not.
+    h.stop_daemon();
+    h.start_daemon();
+    wait_for(&h, "phoenix", "always after a daemon restart", |v| {
+        v["State"]["Status"] == "running" || v["RestartCount"].as_u64().unwrap_or(0) >= 2
+    });
+    assert_eq!(inspect(&h, "steady")["State"]["Status"], "exited");
+
+    for (flags, needle) in [
+        (
+            vec!["--restart", "sometimes"],
+            "invalid restart policy 'sometimes'",
+        ),
+        (
+            vec!["--restart", "always:3"],
+            "can only be used with 'on-failure'",
+        ),
+        (vec!["--restart", "on-failure:x"], "must be a number"),
+        (
+            vec!["--restart", "always", "--rm"],
+            "conflicting options: --restart and --rm",
+        ),
+    ] {
+        let mut a = vec!["run", "-d"];
+        a.extend(flags);
+        a.extend(["busybox", "true"]);
+        let (code, err) = fails(h.berth(&a));
+        assert_eq!(code, 125);
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    ok(h.berth(&["rm", "-f", "flaky", "phoenix", "steady"]));
+}

@@ -70,6 +70,9 @@ pub struct RunArgs {
     /// Automatically remove the container when it exits.
     #[arg(long)]
     rm: bool,
+    /// Restart policy: no, always, unless-stopped, on-failure[:max-retries].
+    #[arg(long, default_value = "no")]
+    restart: String,
     /// Set meta data on a container.
     #[arg(short, long)]
     label: Vec<String>,
@@ -230,10 +233,29 @@ fn create_body(a: &RunArgs) -> Value {
             "DnsSearch": a.dns_search,
             "DnsOptions": a.dns_option,
             "PortBindings": bindings,
+            "RestartPolicy": {
+                "Name": a.restart.split(':').next().unwrap_or_default(),
+                "MaximumRetryCount": a.restart.split_once(':').and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0),
+            },
             "PublishAllPorts": a.publish_all,
         },
         "NetworkingConfig": {"EndpointsConfig": endpoints},
     })
+}
+
+fn check_restart(a: &RunArgs) -> Result<(), Failure> {
+    if let Some((_, n)) = a.restart.split_once(':') {
+        if n.parse::<u32>().is_err() {
+            return Err(Failure {
+                message: Some(format!(
+                    "invalid restart policy \"{}\": the maximum retry count must be a number",
+                    a.restart
+                )),
+                code: 125,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check_add_hosts(a: &RunArgs) -> Result<(), Failure> {
@@ -267,6 +289,7 @@ fn run_failure(e: ClientError) -> Failure {
 
 async fn create(client: &Client, a: &RunArgs) -> Result<String, Failure> {
     check_add_hosts(a)?;
+    check_restart(a)?;
     let q = match &a.name {
         Some(n) => format!("?name={}", encode(n)),
         None => String::new(),

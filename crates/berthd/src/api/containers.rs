@@ -71,6 +71,14 @@ struct HostConfigBody {
     links: Option<Vec<String>>,
     port_bindings: Option<BTreeMap<String, Value>>,
     publish_all_ports: bool,
+    restart_policy: Option<RestartBody>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct RestartBody {
+    name: String,
+    maximum_retry_count: u32,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +138,16 @@ pub async fn create(
         ));
     }
     let hc = b.host_config.unwrap_or_default();
+    let rp = hc.restart_policy.as_ref();
+    let restart = crate::engine::RestartPolicy::new(
+        rp.map(|r| r.name.as_str()).unwrap_or(""),
+        rp.map(|r| r.maximum_retry_count).unwrap_or(0),
+    )?;
+    if hc.auto_remove && restart.name != "no" {
+        return Err(ApiError::bad_request(
+            "conflicting options: --restart and --rm",
+        ));
+    }
     let mut links = Vec::new();
     for l in hc.links.clone().unwrap_or_default() {
         // "name:alias" from the docker CLI; "/name:/me/alias" from older clients.
@@ -201,6 +219,7 @@ pub async fn create(
         auto_remove: hc.auto_remove,
         mac_address: b.mac_address,
         links,
+        restart,
     };
     let c = st.engine.create(spec).await?;
     Ok((
@@ -454,7 +473,7 @@ pub async fn inspect(
         "HostsPath": etc("hosts"),
         "LogPath": etc("stdout.log"),
         "Name": format!("/{}", c.name),
-        "RestartCount": 0,
+        "RestartCount": c.state.restart_count,
         "Driver": "overlay",
         "Platform": "linux",
         "HostConfig": {
@@ -466,7 +485,7 @@ pub async fn inspect(
                 json!(c.spec.links.iter().map(|(n, a)| format!("/{n}:/{}/{a}", c.name)).collect::<Vec<_>>())
             },
             "PortBindings": {},
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "RestartPolicy": {"Name": c.spec.restart.name, "MaximumRetryCount": c.spec.restart.max_retries},
         },
         "Config": {
             "Hostname": c.hostname,

@@ -76,6 +76,50 @@ pub struct State {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub error: String,
+    /// Stopped or killed through the API: no restart policy brings it back (unless-stopped
+    /// not even after a daemon restart).
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// Restarts by the restart policy since the last start through the API.
+    #[serde(default)]
+    pub restart_count: u32,
+}
+
+/// `--restart`: no, always, unless-stopped, on-failure[:N].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartPolicy {
+    pub name: String,
+    pub max_retries: u32,
+}
+
+impl RestartPolicy {
+    /// Parses Docker's names; errors name the value and what is allowed.
+    pub fn new(name: &str, max_retries: u32) -> Result<Self> {
+        match name {
+            "" | "no" | "always" | "unless-stopped" if max_retries > 0 => Err(EngineError::BadRequest(format!(
+                "invalid restart policy: maximum retry count can only be used with 'on-failure', not with '{name}'"
+            ))),
+            "" | "no" | "always" | "unless-stopped" | "on-failure" => Ok(RestartPolicy {
+                name: if name.is_empty() { "no".into() } else { name.into() },
+                max_retries,
+            }),
+            other => Err(EngineError::BadRequest(format!(
+                "invalid restart policy '{other}': use no, always, unless-stopped or on-failure[:max-retries]"
+            ))),
+        }
+    }
+
+    /// Whether a container that exited with `code` after `restarts` restarts goes again.
+    pub fn wants_restart(&self, code: i32, restarts: u32, manually_stopped: bool) -> bool {
+        if manually_stopped {
+            return false;
+        }
+        match self.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => code != 0 && (self.max_retries == 0 || restarts < self.max_retries),
+            _ => false,
+        }
+    }
 }
 
 /// A network a container asks for, with its per-network settings.
@@ -112,6 +156,8 @@ pub struct ContainerSpec {
     /// `--link NAME[:ALIAS]` as (name, alias).
     #[serde(default)]
     pub links: Vec<(String, String)>,
+    #[serde(default)]
+    pub restart: RestartPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -580,6 +626,8 @@ impl Engine {
                 started_at: None,
                 finished_at: None,
                 error: String::new(),
+                manually_stopped: false,
+                restart_count: 0,
             },
             sandbox_id: None,
             sandbox_key: String::new(),
@@ -657,6 +705,8 @@ impl Engine {
                     started_at: Some(Utc::now()),
                     finished_at: None,
                     error: String::new(),
+                    manually_stopped: false,
+                    restart_count: c.state.restart_count,
                 };
                 let id = c.id.clone();
                 self.save(&mut st, c).await?;
@@ -882,7 +932,7 @@ impl Engine {
     }
 
     /// Marks a container exited (if its init is gone) and releases its resources.
-    async fn check_exit(&self, id: &str, at_start: bool) -> bool {
+    async fn check_exit(self: &Arc<Self>, id: &str, at_start: bool) -> bool {
         match self.record_exit(id, false).await {
             Some(exit) => {
                 self.finish_exit(exit, at_start).await;
@@ -922,7 +972,7 @@ impl Engine {
         })
     }
 
-    async fn finish_exit(&self, exit: Exit, at_start: bool) {
+    async fn finish_exit(self: &Arc<Self>, exit: Exit, at_start: bool) {
         self.release(&exit.id, exit.sandbox, &exit.name).await;
         if exit.auto_remove {
             let _ = std::fs::remove_dir_all(self.paths.containers.join(&exit.id));
@@ -931,6 +981,61 @@ impl Engine {
             tracing::debug!(container = %exit.id, code = exit.code, "container exited");
         }
         self.exited.notify_waiters();
+        self.apply_restart_policy(&exit.id).await;
+    }
+
+    /// Restarts an exited container when its policy says so, with Docker's doubling delay
+    /// (100 ms, 200 ms, … capped at a minute; back to 100 ms after a run of 10 s or more).
+    async fn apply_restart_policy(self: &Arc<Self>, id: &str) {
+        let Ok(c) = self.container(id).await else {
+            return;
+        };
+        if c.state.status != Status::Exited
+            || !c.spec.restart.wants_restart(
+                c.state.exit_code,
+                c.state.restart_count,
+                c.state.manually_stopped,
+            )
+        {
+            return;
+        }
+        let ran = match (c.state.started_at, c.state.finished_at) {
+            (Some(s), Some(f)) => (f - s).num_seconds(),
+            _ => 0,
+        };
+        let count = if ran >= 10 { 0 } else { c.state.restart_count };
+        let delay = Duration::from_millis(100u64 << count.min(9)).min(Duration::from_secs(60));
+        let me = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            {
+                let mut st = me.state.lock().await;
+                let Some(c) = st.containers.get(&id).cloned() else {
+                    return;
+                };
+                // Stopped, removed or started by hand in the meantime: the policy stands down.
+                if c.state.status != Status::Exited || c.state.manually_stopped {
+                    return;
+                }
+                let mut c = c;
+                c.state.restart_count = count + 1;
+                if me.save(&mut st, c).await.is_err() {
+                    return;
+                }
+            }
+            if let Err(e) = me.start_container(&id).await {
+                tracing::warn!(container = %id, error = %e, "restart policy: start failed");
+            }
+        });
+    }
+
+    async fn mark_manually_stopped(&self, id: &str) {
+        let mut st = self.state.lock().await;
+        if let Some(mut c) = st.containers.get(id).cloned() {
+            c.state.manually_stopped = true;
+            let _ = self.save(&mut st, c).await;
+        }
     }
 
     /// Watches one container's init through a pidfd: the kernel wakes exactly this task when
@@ -961,6 +1066,10 @@ impl Engine {
             )));
         }
         let sig = normalize_signal(signal)?;
+        if sig == nix::sys::signal::Signal::SIGKILL {
+            // As Docker: a kill by hand is a manual stop for the restart policy.
+            self.mark_manually_stopped(&c.id).await;
+        }
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid as i32), sig)
             .map_err(|e| EngineError::Runtime(format!("cannot signal container {}: {e}", c.name)))
     }
@@ -1001,6 +1110,7 @@ impl Engine {
         if c.state.status != Status::Running {
             return Err(EngineError::NotModified("container already stopped".into()));
         }
+        self.mark_manually_stopped(&c.id).await;
         let _ = self.kill(&c.id, "SIGTERM").await;
         if self.wait(&c.id, Some(timeout)).await.is_err() {
             let _ = self.kill(&c.id, "SIGKILL").await;
