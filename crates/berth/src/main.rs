@@ -52,6 +52,8 @@ enum Command {
     Wait(cmd::container::IdsArgs),
     /// Import a root filesystem tarball as an image.
     Import(cmd::container::ImportArgs),
+    /// Load images from a `docker save` archive.
+    Load(cmd::container::LoadArgs),
     /// List images.
     Images(cmd::container::ImagesArgs),
     /// Remove one or more images.
@@ -136,6 +138,7 @@ fn main() -> ExitCode {
             Command::Wait(a) => cmd::container::wait(&client, a).await,
             Command::Import(a) => cmd::container::import(&client, a).await,
             Command::Images(a) => cmd::container::images(&client, a).await,
+            Command::Load(a) => cmd::container::load(&client, a).await,
             Command::Rmi(a) => cmd::container::rmi(&client, a).await,
             Command::Info(a) => cmd::system::info(&client, a).await,
         }

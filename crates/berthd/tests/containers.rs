@@ -812,3 +812,68 @@ fn restart_policies() {
     }
     ok(h.berth(&["rm", "-f", "flaky", "phoenix", "steady"]));
 }
+
+#[test]
+fn load_a_docker_save_archive_with_layers_and_whiteouts() {
+    let h = Host::new();
+    let dir = h.dir.path().join("save");
+    let l2 = dir.join("l2");
+    std::fs::create_dir_all(l2.join("etc")).unwrap();
+    std::fs::create_dir_all(l2.join("bin")).unwrap();
+    std::fs::write(l2.join("etc/greeting"), "hello from layer 2\n").unwrap();
+    std::fs::write(l2.join("bin/.wh.wget"), "").unwrap();
+    std::fs::copy(common::busybox_tar(), dir.join("layer1.tar")).unwrap();
+    let out = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&l2)
+        .arg("-cf")
+        .arg(dir.join("layer2.tar"))
+        .arg(".")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(
+        dir.join("config.json"),
+        r#"{"created":"2024-01-01T00:00:00Z","config":{"Cmd":["cat","/etc/greeting"],"Env":["PATH=/bin","GREETING=yes"],"WorkingDir":"/etc"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        r#"[{"Config":"config.json","RepoTags":["greeter:1"],"Layers":["layer1.tar","layer2.tar"]}]"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .arg("-cf")
+        .arg(dir.join("../image.tar"))
+        .args(["manifest.json", "config.json", "layer1.tar", "layer2.tar"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let archive = h.dir.path().join("image.tar");
+    let loaded = ok(h.berth(&["load", "-i", archive.to_str().unwrap()]));
+    assert_eq!(loaded, "Loaded image: greeter:1\n");
+    let (code, out) = run(&h, &["greeter:1"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "hello from layer 2\n"),
+        "the image's Cmd runs"
+    );
+    let (_, pwd) = run(&h, &["greeter:1", "pwd"]);
+    assert_eq!(pwd.trim(), "/etc", "WorkingDir from the config");
+    let (_, env) = run(&h, &["greeter:1", "env"]);
+    assert!(env.contains("GREETING=yes"), "{env}");
+    let (code, _) = run(&h, &["greeter:1", "ls", "/bin/wget"]);
+    assert_ne!(code, 0, "the whiteout removed /bin/wget");
+    let (code, _) = run(&h, &["greeter:1", "ls", "/bin/ping"]);
+    assert_eq!(code, 0, "the rest of layer 1 is there");
+    // The stock docker CLI loads too; a bad archive is refused with a clear message.
+    ok(h.docker(&["load", "-i", archive.to_str().unwrap()]));
+    let bogus = h.dir.path().join("bogus.tar");
+    std::fs::copy(common::busybox_tar(), &bogus).unwrap();
+    let (_, err) = fails(h.berth(&["load", "-i", bogus.to_str().unwrap()]));
+    assert!(err.contains("manifest.json is missing"), "{err}");
+    let images = ok(h.berth(&["images", "--quiet"]));
+    assert_eq!(images.lines().count(), 1, "{images}");
+}

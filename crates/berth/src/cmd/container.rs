@@ -167,6 +167,40 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from a tar archive file, instead of STDIN.
+    #[arg(short, long)]
+    input: Option<String>,
+    /// Suppress the load output.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+pub async fn load(client: &Client, a: LoadArgs) -> Result<(), Failure> {
+    let data = match &a.input {
+        Some(f) => std::fs::read(f).map_err(|e| Failure::msg(format!("cannot read {f}: {e}")))?,
+        None => {
+            let mut d = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut d)
+                .map_err(|e| Failure::msg(format!("cannot read standard input: {e}")))?;
+            d
+        }
+    };
+    let body = client
+        .request(Method::POST, "/images/load", Some(data))
+        .await?;
+    if !a.quiet {
+        for line in String::from_utf8_lossy(&body).lines() {
+            if let Ok(v) = serde_json::from_str::<Value>(line) {
+                print!("{}", v["stream"].as_str().unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
 pub struct ImagesArgs {
     /// Only show image IDs.
     #[arg(short, long)]

@@ -564,6 +564,16 @@ pub async fn image_create(
     Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
 }
 
+pub async fn image_load(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let lines = st.engine.load(body.to_vec()).await?;
+    let mut out = String::new();
+    for l in lines {
+        out.push_str(&json!({"stream": format!("{l}\n")}).to_string());
+        out.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
 fn image_summary(i: &crate::engine::image::Image) -> Value {
     json!({
         "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": [],

@@ -68,6 +68,10 @@ pub fn router(state: AppState) -> Router {
             "/images/create",
             post(containers::image_create).layer(axum::extract::DefaultBodyLimit::disable()),
         )
+        .route(
+            "/images/load",
+            post(containers::image_load).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/images/json", get(containers::images))
         .route("/images/{name}/json", get(containers::image_inspect))
         .route(

@@ -6,6 +6,7 @@ mod connect;
 pub mod etcfiles;
 pub mod exec;
 pub mod image;
+mod load;
 mod names;
 mod runtime;
 
@@ -399,6 +400,36 @@ impl Engine {
         self.store.apply(changes)?;
         st.images.insert(img.id.clone(), img.clone());
         Ok(img)
+    }
+
+    /// Loads the images of a `docker save` archive; returns their names (or IDs).
+    pub async fn load(&self, body: Vec<u8>) -> Result<Vec<String>> {
+        let dir = self.paths.images.clone();
+        let loaded = tokio::task::spawn_blocking(move || load::load(&body, &dir))
+            .await
+            .map_err(|e| EngineError::Io(format!("load: {e}")))??;
+        let mut st = self.state.lock().await;
+        let mut changes = Vec::new();
+        let mut names = Vec::new();
+        for img in loaded {
+            for t in &img.repo_tags {
+                for other in st.images.values_mut() {
+                    if other.id != img.id && other.repo_tags.contains(t) {
+                        other.repo_tags.retain(|x| x != t);
+                        changes.push(berth_store::Change::put(IMAGES, &other.id, &*other)?);
+                    }
+                }
+            }
+            if img.repo_tags.is_empty() {
+                names.push(format!("Loaded image ID: {}", img.id));
+            } else {
+                names.extend(img.repo_tags.iter().map(|t| format!("Loaded image: {t}")));
+            }
+            changes.push(berth_store::Change::put(IMAGES, &img.id, &img)?);
+            st.images.insert(img.id.clone(), img);
+        }
+        self.store.apply(changes)?;
+        Ok(names)
     }
 
     pub async fn images(&self) -> Vec<Image> {
