@@ -84,6 +84,9 @@ pub struct State {
     /// Restarts by the restart policy since the last start through the API.
     #[serde(default)]
     pub restart_count: u32,
+    /// Exited, but its network and mounts are still being released.
+    #[serde(default)]
+    pub releasing: bool,
 }
 
 /// `--restart`: no, always, unless-stopped, on-failure[:N].
@@ -659,6 +662,7 @@ impl Engine {
                 error: String::new(),
                 manually_stopped: false,
                 restart_count: 0,
+                releasing: false,
             },
             sandbox_id: None,
             sandbox_key: String::new(),
@@ -738,6 +742,7 @@ impl Engine {
                     error: String::new(),
                     manually_stopped: false,
                     restart_count: c.state.restart_count,
+                    releasing: false,
                 };
                 let id = c.id.clone();
                 self.save(&mut st, c).await?;
@@ -981,9 +986,9 @@ impl Engine {
             return None;
         }
         let code = reap(c.state.pid, known_dead)?;
-        let sandbox = c.sandbox_id.take();
-        c.sandbox_key.clear();
+        let sandbox = c.sandbox_id.clone();
         c.state.status = Status::Exited;
+        c.state.releasing = true;
         c.state.exit_code = code;
         c.state.pid = 0;
         c.state.finished_at = Some(Utc::now());
@@ -1005,6 +1010,15 @@ impl Engine {
 
     async fn finish_exit(self: &Arc<Self>, exit: Exit, at_start: bool) {
         self.release(&exit.id, exit.sandbox, &exit.name).await;
+        {
+            let mut st = self.state.lock().await;
+            if let Some(mut c) = st.containers.get(&exit.id).cloned() {
+                c.sandbox_id = None;
+                c.sandbox_key.clear();
+                c.state.releasing = false;
+                let _ = self.save(&mut st, c).await;
+            }
+        }
         if exit.auto_remove {
             let _ = std::fs::remove_dir_all(self.paths.containers.join(&exit.id));
         }
@@ -1116,7 +1130,7 @@ impl Engine {
             {
                 let st = self.state.lock().await;
                 match st.containers.get(&id) {
-                    Some(c) if c.state.status == Status::Running => {}
+                    Some(c) if c.state.status == Status::Running || c.state.releasing => {}
                     Some(c) => return Ok(c.state.exit_code),
                     // Removed on exit (--rm): it is over.
                     None => return Ok(0),
@@ -1161,8 +1175,9 @@ impl Engine {
                 )));
             }
             let _ = self.kill(&c.id, "SIGKILL").await;
-            self.wait(&c.id, Some(Duration::from_secs(10))).await?;
         }
+        // Also lets an exit's release finish, so that nothing of it outlives the record.
+        self.wait(&c.id, Some(Duration::from_secs(10))).await?;
         let removed = {
             let mut st = self.state.lock().await;
             let gone = st.containers.remove(&c.id);
