@@ -887,3 +887,47 @@ fn load_a_docker_save_archive_with_layers_and_whiteouts() {
     let images = ok(h.berth(&["images", "--quiet"]));
     assert_eq!(images.lines().count(), 1, "{images}");
 }
+
+#[test]
+fn attached_docker_run_and_logs_follow() {
+    let h = Host::with_busybox();
+    // The docker CLI attaches before it starts, and waits for the next exit (or the removal).
+    let out = h.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello; echo oops >&2",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    let out = h.docker(&["run", "--name", "three", "busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        ok(h.docker(&["ps", "-aq"])).lines().count(),
+        1,
+        "--rm removed its container"
+    );
+    // logs -f follows until the container exits.
+    sleeper(&h, "ticker", &[]);
+    ok(h.berth(&["rm", "-f", "ticker"]));
+    ok(h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo tick $i; sleep 0.2; done",
+    ]));
+    let out = ok(h.docker(&["logs", "-f", "ticker"]));
+    assert_eq!(out, "tick 1\ntick 2\ntick 3\n");
+    ok(h.berth(&["rm", "-f", "three", "ticker"]));
+}

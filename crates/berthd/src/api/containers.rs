@@ -287,12 +287,38 @@ pub async fn kill(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Docker sends the headers at once and the body when the wait ends: the docker CLI waits for
+/// those headers (the wait is registered) before it starts the container.
 pub async fn wait(
     State(st): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let code = st.engine.wait(&id, None).await?;
-    Ok(Json(json!({"StatusCode": code, "Error": null})))
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    use crate::engine::WaitCondition;
+    let cond = match q.get("condition").map(String::as_str) {
+        None | Some("") | Some("not-running") => WaitCondition::NotRunning,
+        Some("next-exit") => WaitCondition::NextExit,
+        Some("removed") => WaitCondition::Removed,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid condition \"{other}\": use not-running, next-exit or removed"
+            )))
+        }
+    };
+    let c = st.engine.container(&id).await?;
+    let engine = st.engine.clone();
+    let body = futures::stream::once(async move {
+        let v = match engine.wait_for(&c.id, cond, None).await {
+            Ok(code) => json!({"StatusCode": code, "Error": null}),
+            Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+        };
+        Ok::<_, std::io::Error>(Bytes::from(format!("{v}\n")))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
 
 pub async fn remove(
@@ -510,9 +536,7 @@ pub async fn logs(
 ) -> Result<Response, ApiError> {
     let on = |k: &str| matches!(q.get(k).map(String::as_str), Some("1" | "true" | "True"));
     if on("follow") {
-        return Err(ApiError::bad_request(
-            "logs --follow is not supported by this berth yet",
-        ));
+        return super::attach::follow_body(&st, &id, on("stdout"), on("stderr"), true).await;
     }
     let (out, err) = st.engine.logs(&id).await?;
     let mut body = Vec::new();

@@ -48,6 +48,7 @@ impl From<NetError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        tracing::debug!(status = self.status.as_u16(), message = %self.message, "request refused");
         (
             self.status,
             Json(ErrorResponse {

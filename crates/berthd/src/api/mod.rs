@@ -1,5 +1,6 @@
 //! The Docker Engine API over HTTP: routing, version prefixes, Docker's headers, error bodies.
 
+mod attach;
 mod containers;
 mod error;
 mod exec;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(containers::remove),
         )
         .route("/containers/{id}/exec", post(exec::create))
+        .route("/containers/{id}/attach", post(attach::attach))
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/json", get(exec::inspect))
         // Image archives are large; every other body keeps axum's 2 MB limit.

@@ -239,6 +239,19 @@ pub struct Engine {
     exited: Notify,
     /// Exec instances (in memory, as Docker keeps them).
     execs: Mutex<exec::Execs>,
+    /// Exit codes of containers removed on exit (--rm), for waiters that come late.
+    removed_codes: std::sync::Mutex<BTreeMap<String, i32>>,
+}
+
+/// Docker's `wait` conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    /// Returns at once if the container is not running (the default).
+    NotRunning,
+    /// Waits for the next exit, even of a container that has not started yet.
+    NextExit,
+    /// Waits until the container is removed.
+    Removed,
 }
 
 fn new_container_id() -> String {
@@ -303,6 +316,7 @@ impl Engine {
             state: Mutex::new(st),
             exited: Notify::new(),
             execs: Mutex::new(exec::Execs::default()),
+            removed_codes: std::sync::Mutex::new(BTreeMap::new()),
         });
         // Containers that died while the daemon was away are finished now; the rest are watched.
         let running: Vec<String> = {
@@ -559,6 +573,12 @@ impl Engine {
         }
         if spec.network_mode.is_empty() || spec.network_mode == "default" {
             spec.network_mode = "bridge".into();
+        }
+        // The docker CLI keys the primary endpoint by the mode's name, which may be "default".
+        for (n, _) in spec.networks.iter_mut() {
+            if n == "default" {
+                *n = "bridge".into();
+            }
         }
         let mode = spec.network_mode.clone();
         if let Some(target) = mode.strip_prefix("container:") {
@@ -996,6 +1016,10 @@ impl Engine {
         if auto_remove {
             st.containers.remove(&cid);
             let _ = self.store.delete(CONTAINERS, &cid);
+            self.removed_codes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(cid.clone(), code);
         } else if let Err(e) = self.save(&mut st, c).await {
             tracing::error!(container = %cid, error = %e, "cannot record exit");
         }
@@ -1121,7 +1145,19 @@ impl Engine {
 
     /// Waits until the container is not running; returns its exit code.
     pub async fn wait(&self, key: &str, timeout: Option<Duration>) -> Result<i32> {
-        let id = self.container(key).await?.id;
+        self.wait_for(key, WaitCondition::NotRunning, timeout).await
+    }
+
+    /// Waits for `cond`; returns the exit code.
+    pub async fn wait_for(
+        &self,
+        key: &str,
+        cond: WaitCondition,
+        timeout: Option<Duration>,
+    ) -> Result<i32> {
+        let first = self.container(key).await?;
+        let id = first.id.clone();
+        let seen_exit = first.state.finished_at;
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         loop {
             let notified = self.exited.notified();
@@ -1130,10 +1166,22 @@ impl Engine {
             {
                 let st = self.state.lock().await;
                 match st.containers.get(&id) {
-                    Some(c) if c.state.status == Status::Running || c.state.releasing => {}
-                    Some(c) => return Ok(c.state.exit_code),
-                    // Removed on exit (--rm): it is over.
-                    None => return Ok(0),
+                    Some(c) => {
+                        let settled = c.state.status != Status::Running && !c.state.releasing;
+                        let done = match cond {
+                            WaitCondition::NotRunning => settled,
+                            WaitCondition::NextExit => settled && c.state.finished_at != seen_exit,
+                            WaitCondition::Removed => false,
+                        };
+                        if done {
+                            return Ok(c.state.exit_code);
+                        }
+                    }
+                    // Gone: removed on exit (--rm) or by hand.
+                    None => {
+                        let codes = self.removed_codes.lock().unwrap_or_else(|p| p.into_inner());
+                        return Ok(codes.get(&id).copied().unwrap_or(first.state.exit_code));
+                    }
                 }
             }
             match deadline {
@@ -1146,6 +1194,19 @@ impl Engine {
                 }
                 None => notified.await,
             }
+        }
+    }
+
+    /// Whether the container has exited since `since` (its `finished_at` then), or is gone.
+    pub async fn exited_since(&self, id: &str, since: Option<DateTime<Utc>>) -> bool {
+        let st = self.state.lock().await;
+        match st.containers.get(id) {
+            Some(c) => {
+                c.state.status != Status::Running
+                    && !c.state.releasing
+                    && c.state.finished_at != since
+            }
+            None => true,
         }
     }
 
