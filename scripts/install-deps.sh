@@ -5,8 +5,11 @@ need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v unshare >/dev/null || need+=(util-linux)
-# The kernel tests ping between sandboxes with busybox.
+# The kernel tests ping between sandboxes with busybox; the test image is built from it.
 command -v busybox >/dev/null || need+=(busybox-static)
+# Containers run through an OCI runtime (runc by default).
+command -v runc >/dev/null || need+=(runc)
+command -v tar >/dev/null || need+=(tar)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: need root to install: ${need[*]}" >&2
