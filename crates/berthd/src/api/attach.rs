@@ -5,10 +5,10 @@
 //! starts the container, so "exited" means: exited after the attach began.
 
 use super::{ApiError, AppState};
-use axum::body::{Body, Bytes};
+
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, StatusCode};
+use axum::response::Response;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -97,8 +97,6 @@ async fn pump(mut f: Follow, out: &mut (impl AsyncWrite + Unpin)) {
     let _ = out.shutdown().await;
 }
 
-const MUX: &str = "application/vnd.docker.multiplexed-stream";
-
 /// `logs --follow` as a streamed body.
 pub async fn follow_body(
     st: &AppState,
@@ -108,19 +106,9 @@ pub async fn follow_body(
     from_start: bool,
 ) -> Result<Response, ApiError> {
     let f = open_logs(st, id, stdout, stderr, from_start).await?;
-    let (mut near, far) = tokio::io::duplex(64 * 1024);
+    let (mut near, response) = super::stream::piped_body();
     tokio::spawn(async move { pump(f, &mut near).await });
-    let stream = futures::stream::unfold(far, |mut far| async move {
-        let mut buf = vec![0u8; 32 * 1024];
-        match far.read(&mut buf).await {
-            Ok(0) | Err(_) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), far))
-            }
-        }
-    });
-    Ok(([(header::CONTENT_TYPE, MUX)], Body::from_stream(stream)).into_response())
+    Ok(response)
 }
 
 /// `POST /containers/{id}/attach`: over the connection the client upgrades, or as a body.
@@ -146,11 +134,5 @@ pub async fn attach(
             pump(f, &mut io).await;
         }
     });
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(MUX));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    Ok(r)
+    Ok(super::stream::switching_protocols())
 }

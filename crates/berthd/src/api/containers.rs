@@ -125,8 +125,7 @@ pub async fn create(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let b: CreateBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))?;
+    let b: CreateBody = super::json_body(&body)?;
     if b.image.is_empty() {
         return Err(ApiError::bad_request(
             "no image specified: Image is required",

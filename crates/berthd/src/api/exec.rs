@@ -7,9 +7,9 @@
 use super::{ApiError, AppState};
 use crate::engine::exec::ExecSpec;
 use crate::engine::Engine;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hyper_util::rt::TokioIo;
@@ -39,8 +39,7 @@ pub async fn create(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let b: CreateBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))?;
+    let b: CreateBody = super::json_body(&body)?;
     let exec_id = st
         .engine
         .exec_create(
@@ -73,18 +72,6 @@ pub async fn inspect(
     })))
 }
 
-async fn frame(
-    out: &mut (impl AsyncWrite + Unpin),
-    stream: u8,
-    data: &[u8],
-) -> std::io::Result<()> {
-    let mut head = [stream, 0, 0, 0, 0, 0, 0, 0];
-    head[4..].copy_from_slice(&(data.len() as u32).to_be_bytes());
-    out.write_all(&head).await?;
-    out.write_all(data).await?;
-    out.flush().await
-}
-
 /// Streams the process's output as frames, feeds stdin, records the exit, then closes.
 async fn pump<IO>(engine: Arc<Engine>, id: String, mut child: tokio::process::Child, io: IO)
 where
@@ -107,11 +94,11 @@ where
         tokio::select! {
             r = so.read(&mut bo), if out_open => match r {
                 Ok(0) | Err(_) => out_open = false,
-                Ok(n) => if frame(&mut wr, 1, &bo[..n]).await.is_err() { break },
+                Ok(n) => if super::stream::frame(&mut wr, 1, &bo[..n]).await.is_err() { break },
             },
             r = se.read(&mut be), if err_open => match r {
                 Ok(0) | Err(_) => err_open = false,
-                Ok(n) => if frame(&mut wr, 2, &be[..n]).await.is_err() { break },
+                Ok(n) => if super::stream::frame(&mut wr, 2, &be[..n]).await.is_err() { break },
             },
         }
     }
@@ -137,8 +124,7 @@ pub async fn start(
     let b: StartBody = if body.is_empty() {
         StartBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))?
+        super::json_body(&body)?
     };
     let child = st.engine.exec_start(&id).await?;
     let engine = st.engine.clone();
@@ -147,7 +133,6 @@ pub async fn start(
         tokio::spawn(pump(engine, id, child, a));
         return Ok(StatusCode::OK.into_response());
     }
-    let content_type = HeaderValue::from_static("application/vnd.docker.multiplexed-stream");
     if let Some(on_upgrade) = on_upgrade {
         tokio::spawn(async move {
             match on_upgrade.await {
@@ -155,29 +140,9 @@ pub async fn start(
                 Err(e) => tracing::warn!(error = %e, "exec: connection upgrade failed"),
             }
         });
-        let mut r = Response::new(Body::empty());
-        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, content_type);
-        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-        return Ok(r);
+        return Ok(super::stream::switching_protocols());
     }
-    let (near, far) = tokio::io::duplex(64 * 1024);
+    let (near, response) = super::stream::piped_body();
     tokio::spawn(pump(engine, id, child, near));
-    let stream = futures::stream::unfold(far, |mut far| async move {
-        let mut buf = vec![0u8; 32 * 1024];
-        match far.read(&mut buf).await {
-            Ok(0) | Err(_) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), far))
-            }
-        }
-    });
-    Ok((
-        [(header::CONTENT_TYPE, content_type)],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(response)
 }

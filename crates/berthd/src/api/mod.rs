@@ -5,6 +5,7 @@ mod containers;
 mod error;
 mod exec;
 mod networks;
+mod stream;
 mod system;
 
 pub use error::ApiError;
@@ -83,6 +84,12 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(docker_headers))
+}
+
+/// Decodes a JSON request body; a malformed one is a 400 naming the problem.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -133,8 +133,7 @@ pub async fn connect(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let b: ConnectBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))?;
+    let b: ConnectBody = super::json_body(&body)?;
     let ep = b.endpoint_config.unwrap_or_default();
     let ipam = ep.ipam_config.unwrap_or_default();
     let req = crate::engine::NetworkRequest {
@@ -152,8 +151,7 @@ pub async fn disconnect(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let b: ConnectBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))?;
+    let b: ConnectBody = super::json_body(&body)?;
     st.engine.disconnect(&b.container, &id, b.force).await?;
     Ok(StatusCode::OK)
 }
@@ -164,8 +162,7 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> Result<Response,
             "request body is empty: expected a JSON network configuration",
         ));
     }
-    let req: api::NetworkCreateRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))?;
+    let req: api::NetworkCreateRequest = super::json_body(&body)?;
     let ipam = req.ipam.unwrap_or_default();
     let subnets = ipam
         .config
