@@ -10,6 +10,8 @@ command -v busybox >/dev/null || need+=(busybox-static)
 # Containers run through an OCI runtime (runc by default).
 command -v runc >/dev/null || need+=(runc)
 command -v tar >/dev/null || need+=(tar)
+# The embedded DNS redirect and the firewall are nftables rulesets applied with nft.
+command -v nft >/dev/null || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: need root to install: ${need[*]}" >&2

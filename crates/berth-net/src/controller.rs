@@ -18,6 +18,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
+mod dns;
 mod endpoints;
 
 pub use endpoints::EndpointState;
@@ -40,6 +41,9 @@ pub struct ControllerConfig {
     pub ip_forward: bool,
     /// Where sandboxes' network namespaces are pinned (`<exec-root>/netns`).
     pub netns_dir: std::path::PathBuf,
+    /// Where the embedded resolver forwards names it does not know (daemon.json `dns`, else the
+    /// daemon's own resolv.conf), queried from the daemon's namespace.
+    pub dns_upstreams: Vec<std::net::SocketAddr>,
 }
 
 impl Default for ControllerConfig {
@@ -52,6 +56,7 @@ impl Default for ControllerConfig {
             v6_pools: ipam::default_v6_pools(),
             ip_forward: true,
             netns_dir: "/run/berth/netns".into(),
+            dns_upstreams: Vec::new(),
         }
     }
 }
@@ -102,6 +107,8 @@ pub struct Controller {
     /// An open netlink handle per sandbox. Its socket pins the namespace, so it is dropped
     /// before the sandbox is removed.
     handles: std::sync::Mutex<BTreeMap<String, Arc<dyn Kernel>>>,
+    /// The embedded DNS server of sandboxes on user-defined networks.
+    dns: crate::dns::Resolver,
 }
 
 fn bad(msg: impl Into<String>) -> NetError {
@@ -140,6 +147,7 @@ impl Controller {
     ) -> NetResult<Controller> {
         let mut networks: BTreeMap<String, Network> =
             store.list::<Network>(NETWORKS)?.into_iter().collect();
+        let dns_upstreams = cfg.dns_upstreams.clone();
         let ctl = Controller {
             kernel,
             store,
@@ -148,6 +156,7 @@ impl Controller {
             teardown: std::sync::Mutex::new(BTreeMap::new()),
             eps: Mutex::new(EndpointState::default()),
             handles: std::sync::Mutex::new(BTreeMap::new()),
+            dns: crate::dns::Resolver::new(dns_upstreams),
         };
         ctl.ensure_predefined(&mut networks).await?;
         if ctl.cfg.ip_forward {
@@ -157,6 +166,7 @@ impl Controller {
         }
         ctl.reconcile(&networks).await?;
         let eps = ctl.reconcile_endpoints(&mut networks).await?;
+        ctl.restore_dns(&networks, &eps);
         *ctl.networks.lock().await = networks;
         *ctl.eps.lock().await = eps;
         Ok(ctl)

@@ -12,6 +12,10 @@ pub struct Sandbox {
     pub id: String,
     /// The pinned namespace file (Docker's `SandboxKey`).
     pub path: PathBuf,
+    /// `--dns` of its container: where its embedded resolver forwards instead of the daemon's
+    /// upstream servers.
+    #[serde(default)]
+    pub dns: Vec<IpAddr>,
 }
 
 /// What the caller wants of a new endpoint.

@@ -2,6 +2,7 @@
 //! the kernel in line with the store. No HTTP and no containers here; data flows down to `sys`.
 
 pub mod controller;
+pub mod dns;
 pub mod driver;
 pub mod endpoint;
 pub mod error;

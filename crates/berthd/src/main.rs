@@ -66,6 +66,23 @@ fn daemon_id(store: &Store) -> Result<String, berth_store::StoreError> {
     Ok(id)
 }
 
+/// The embedded resolver's upstream servers: daemon.json `dns`, else the daemon's own
+/// resolv.conf (loopback servers included: upstream queries leave from the daemon's namespace).
+fn dns_upstreams(configured: &[String]) -> Vec<std::net::SocketAddr> {
+    let servers = if configured.is_empty() {
+        engine::etcfiles::nameservers(
+            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        )
+    } else {
+        configured.to_vec()
+    };
+    servers
+        .iter()
+        .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .collect()
+}
+
 async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     // Container inits are re-parented to the daemon when the runtime exits, so that it can reap
@@ -79,6 +96,7 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
         .into());
     }
     cfg.net.netns_dir = cfg.exec_root.join("netns");
+    cfg.net.dns_upstreams = dns_upstreams(&cfg.dns);
     for dir in [&cfg.data_root, &cfg.exec_root] {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;

@@ -92,6 +92,7 @@ impl Controller {
         let sb = Sandbox {
             id: id.to_string(),
             path: self.sandbox_path(id),
+            dns: Vec::new(),
         };
         self.store.put(SANDBOXES, &sb.id, &sb)?;
         if let Err(e) = self.make_sandbox(&sb).await {
@@ -271,7 +272,8 @@ impl Controller {
         let plumbed = match self.sandbox_handle(&sb).await {
             Ok(inner) => plumb(self.kernel.as_ref(), inner.as_ref(), &sb, &ep, &net).await,
             Err(e) => Err(e),
-        };
+        }
+        .and_then(|()| self.dns_join(&sb, &ep, &net));
         if let Err(e) = plumbed {
             if let Ok(Some(l)) = self.kernel.link_index(&ep.host_ifname).await {
                 let _ = self.kernel.delete_link(l).await;
@@ -312,6 +314,7 @@ impl Controller {
         ])?;
         nets.insert(updated.id.clone(), updated);
         eps.endpoints.remove(&ep.id);
+        self.dns_leave(&ep);
         if let Some(l) = self
             .kernel
             .link_index(&ep.host_ifname)
@@ -375,6 +378,7 @@ impl Controller {
             }
         }
         eps.sandboxes.remove(&sb.id);
+        self.dns_stop(&sb.id);
         // The handle's socket holds the namespace: close it, or the kernel never frees it.
         self.lock_handles().remove(&sb.id);
         self.kernel

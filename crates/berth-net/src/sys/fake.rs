@@ -426,4 +426,21 @@ impl Kernel for FakeKernel {
             Ok(())
         })?
     }
+
+    /// Real sockets on loopback of the test's own namespace, so unit tests can query them.
+    fn open_resolver(
+        &self,
+        _netns: &Path,
+        _addr: std::net::Ipv4Addr,
+    ) -> SysResult<super::ResolverSockets> {
+        let io = |e: std::io::Error| SysError::Netns {
+            op: "resolver socket in",
+            path: "fake".into(),
+            source: e,
+        };
+        Ok(super::ResolverSockets {
+            udp: std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).map_err(io)?,
+            tcp: std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).map_err(io)?,
+        })
+    }
 }

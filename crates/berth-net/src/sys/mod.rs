@@ -5,11 +5,12 @@
 pub mod fake;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
 pub mod sysctl;
 
 use async_trait::async_trait;
 use ipnet::IpNet;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -68,6 +69,8 @@ pub enum SysError {
         #[source]
         source: std::io::Error,
     },
+    #[error("nftables{}: {message}", if netns.is_empty() { String::new() } else { format!(" in {netns}") })]
+    Nft { netns: String, message: String },
     #[error("sysctl {key}: {source}")]
     Sysctl {
         key: String,
@@ -125,4 +128,16 @@ pub trait Kernel: Send + Sync + 'static {
     async fn unplug(&self, index: u32) -> SysResult<()>;
     /// Adds a default route via `gateway` out of link `index`.
     async fn add_default_route(&self, index: u32, gateway: IpAddr) -> SysResult<()>;
+
+    /// Opens the embedded resolver's sockets inside the namespace at `netns`: UDP and TCP on
+    /// `addr` with ports of the kernel's choosing, and port 53 of `addr` redirected to them, so
+    /// that port 53 stays free for a DNS server of the container's own (Docker's arrangement).
+    fn open_resolver(&self, netns: &Path, addr: Ipv4Addr) -> SysResult<ResolverSockets>;
+}
+
+/// The embedded resolver's sockets in one sandbox.
+#[derive(Debug)]
+pub struct ResolverSockets {
+    pub udp: std::net::UdpSocket,
+    pub tcp: std::net::TcpListener,
 }

@@ -424,6 +424,26 @@ impl Kernel for NetlinkKernel {
             Err(e) => Err(nl_err("add default route via", gateway.to_string(), e)),
         }
     }
+
+    fn open_resolver(&self, netns: &Path, addr: Ipv4Addr) -> SysResult<super::ResolverSockets> {
+        let (udp, tcp) = super::netns::run_in(netns, move || {
+            Ok((
+                std::net::UdpSocket::bind((addr, 0))?,
+                std::net::TcpListener::bind((addr, 0))?,
+            ))
+        })?;
+        let port = |r: std::io::Result<std::net::SocketAddr>| {
+            r.map(|a| a.port()).map_err(|e| SysError::Netns {
+                op: "resolver socket in",
+                path: netns.display().to_string(),
+                source: e,
+            })
+        };
+        let script =
+            super::nft::resolver_redirect(addr, port(udp.local_addr())?, port(tcp.local_addr())?);
+        super::nft::apply(Some(netns), &script)?;
+        Ok(super::ResolverSockets { udp, tcp })
+    }
 }
 
 const fn libc_enodev() -> i32 {

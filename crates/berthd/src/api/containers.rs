@@ -374,6 +374,9 @@ async fn networks_json(st: &AppState, c: &Container) -> (BTreeMap<String, Value>
                 continue;
             };
             let mut aliases = ep.aliases.clone();
+            let mut dns_names = vec![c.name.clone()];
+            dns_names.extend(aliases.iter().cloned());
+            dns_names.push(c.id[..12].to_string());
             if !net.predefined {
                 aliases.push(c.id[..12].to_string());
             }
@@ -396,7 +399,7 @@ async fn networks_json(st: &AppState, c: &Container) -> (BTreeMap<String, Value>
                 "IPv6Gateway": ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
                 "GlobalIPv6Address": ep.ipv6.map(|a| a.addr().to_string()).unwrap_or_default(),
                 "GlobalIPv6PrefixLen": ep.ipv6.map(|a| a.prefix_len()).unwrap_or(0),
-                "DNSNames": if net.predefined { Value::Null } else { json!([c.name, c.id[..12]]) },
+                "DNSNames": if net.predefined { Value::Null } else { json!(dns_names) },
             });
             if net.name == "bridge" && net.predefined {
                 for k in [

@@ -843,6 +843,10 @@ impl Engine {
             // A fresh sandbox per start: the previous one may still be going away.
             let sb = self.ctl.create_sandbox(&new_container_id()).await?;
             c.sandbox_id = Some(sb.id.clone());
+            if !c.spec.dns.is_empty() {
+                let servers = c.spec.dns.iter().filter_map(|d| d.parse().ok()).collect();
+                self.ctl.set_sandbox_dns(&sb.id, servers).await?;
+            }
             c.sandbox_key = sb.path.display().to_string();
             netns = Some(sb.path.clone());
             let mut first_ip = None;

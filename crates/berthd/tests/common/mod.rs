@@ -27,6 +27,8 @@ pub fn berth_bin() -> PathBuf {
     p
 }
 
+pub mod dns;
+
 pub const DOCKER: &str = "/usr/local/bin/docker";
 
 fn die_with_parent() -> std::io::Result<()> {
@@ -91,6 +93,14 @@ impl Host {
             extra_args: vec![],
         };
         h.sh("ip link set lo up");
+        // The daemon reads the host's resolv.conf for upstream DNS: give it this host's own
+        // loopback, where a test's fake upstream listens, never the machine's resolver.
+        let resolv = h.dir.path().join("host-resolv.conf");
+        std::fs::write(&resolv, "nameserver 127.0.0.1\n").expect("write host resolv.conf");
+        h.sh(&format!(
+            "mount --bind {} /etc/resolv.conf",
+            resolv.display()
+        ));
         h
     }
 

@@ -1,0 +1,131 @@
+//! Keeping the embedded resolver in step with endpoints: records change in the same step as the
+//! endpoint, and a sandbox gets its resolver sockets with its first user-defined network.
+
+use super::{Controller, EndpointState, SANDBOXES};
+use crate::dns::{EndpointRecord, RESOLVER_ADDR};
+use crate::endpoint::{Endpoint, Sandbox};
+use crate::error::{NetError, NetResult};
+use crate::network::Network;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+/// Whether a network has embedded DNS: user-defined ones only, as in Docker.
+pub(super) fn has_dns(net: &Network) -> bool {
+    !net.predefined
+}
+
+fn upstreams(servers: &[IpAddr]) -> Option<Vec<SocketAddr>> {
+    (!servers.is_empty()).then(|| servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect())
+}
+
+impl Controller {
+    /// The names of an endpoint: its container's name, aliases and short ID.
+    fn record<'a>(ep: &'a Endpoint, net: &'a Network) -> EndpointRecord<'a> {
+        let mut names = vec![ep.name.clone()];
+        names.extend(ep.aliases.iter().cloned());
+        if ep.owner.len() >= 12 {
+            names.push(ep.owner[..12].to_string());
+        }
+        EndpointRecord {
+            endpoint_id: &ep.id,
+            sandbox_id: &ep.sandbox_id,
+            network_id: &net.id,
+            network_name: &net.name,
+            internal: net.internal,
+            names,
+            v4: ep.ipv4.and_then(|a| match a.addr() {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(_) => None,
+            }),
+            v6: ep.ipv6.and_then(|a| match a.addr() {
+                IpAddr::V6(v6) => Some(v6),
+                IpAddr::V4(_) => None,
+            }),
+        }
+    }
+
+    /// Publishes an endpoint's names, starting the sandbox's resolver if it has none yet.
+    pub(super) fn dns_join(&self, sb: &Sandbox, ep: &Endpoint, net: &Network) -> NetResult<()> {
+        if !has_dns(net) {
+            return Ok(());
+        }
+        if !self.dns.is_serving(&sb.id) {
+            self.start_resolver(sb)?;
+        }
+        self.dns.update(|r| {
+            r.set_upstreams(&sb.id, upstreams(&sb.dns));
+            r.add(Self::record(ep, net));
+        });
+        Ok(())
+    }
+
+    pub(super) fn dns_leave(&self, ep: &Endpoint) {
+        self.dns.update(|r| r.remove(&ep.id));
+    }
+
+    /// Stops a sandbox's resolver; its sockets close, so they no longer hold the namespace.
+    pub(super) fn dns_stop(&self, sandbox_id: &str) {
+        self.dns.stop(sandbox_id);
+    }
+
+    fn start_resolver(&self, sb: &Sandbox) -> NetResult<()> {
+        let socks =
+            self.kernel
+                .open_resolver(&sb.path, RESOLVER_ADDR)
+                .map_err(NetError::kernel(format!(
+                    "start the embedded DNS server in {}",
+                    sb.path.display()
+                )))?;
+        self.dns
+            .serve(&sb.id, socks.udp, socks.tcp)
+            .map_err(|e| NetError::Kernel {
+                context: "serve embedded DNS".into(),
+                source: crate::sys::SysError::Netns {
+                    op: "register resolver sockets of",
+                    path: sb.path.display().to_string(),
+                    source: e,
+                },
+            })
+    }
+
+    /// `--dns` of a container on a user-defined network: its resolver's upstream servers.
+    pub async fn set_sandbox_dns(&self, sandbox_id: &str, servers: Vec<IpAddr>) -> NetResult<()> {
+        let mut eps = self.eps.lock().await;
+        let sb = eps
+            .sandboxes
+            .get_mut(sandbox_id)
+            .ok_or_else(|| NetError::NotFound(format!("sandbox {sandbox_id} not found")))?;
+        let mut updated = sb.clone();
+        updated.dns = servers;
+        self.store.put(SANDBOXES, &updated.id, &updated)?;
+        self.dns
+            .update(|r| r.set_upstreams(&updated.id, upstreams(&updated.dns)));
+        *sb = updated;
+        Ok(())
+    }
+
+    /// At start: records for every surviving endpoint, and fresh resolver sockets in each
+    /// sandbox that had them (the redirect is rewritten to the new ports in one transaction).
+    pub(super) fn restore_dns(&self, networks: &BTreeMap<String, Network>, st: &EndpointState) {
+        let mut eps: Vec<&Endpoint> = st.endpoints.values().collect();
+        eps.sort_by_key(|e| {
+            let n: u32 = e
+                .ifname
+                .trim_start_matches("eth")
+                .parse()
+                .unwrap_or(u32::MAX);
+            (e.sandbox_id.clone(), n)
+        });
+        for ep in eps {
+            let (Some(net), Some(sb)) = (
+                networks.get(&ep.network_id),
+                st.sandboxes.get(&ep.sandbox_id),
+            ) else {
+                continue;
+            };
+            if let Err(e) = self.dns_join(sb, ep, net) {
+                tracing::warn!(sandbox = %sb.id, error = %e, "cannot restore embedded DNS");
+            }
+        }
+    }
+}

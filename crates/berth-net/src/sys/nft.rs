@@ -1,0 +1,84 @@
+//! nftables: every change is one `nft -f` transaction, so a ruleset is never half applied.
+
+use super::{SysError, SysResult};
+use std::io::Write;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Applies `script` atomically with `nft -f -`, inside the network namespace at `netns` when
+/// given (else the daemon's own).
+pub fn apply(netns: Option<&Path>, script: &str) -> SysResult<()> {
+    let err = |message: String| SysError::Nft {
+        netns: netns.map(|p| p.display().to_string()).unwrap_or_default(),
+        message,
+    };
+    let mut cmd = Command::new("nft");
+    cmd.args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let ns = match netns {
+        Some(p) => Some(std::fs::File::open(p).map_err(|e| err(format!("open: {e}")))?),
+        None => None,
+    };
+    if let Some(f) = &ns {
+        let fd = f.as_raw_fd();
+        // SAFETY: runs in the forked child before exec; setns is async-signal-safe and `fd`
+        // stays open in the parent until the spawn returns.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || {
+                nix::sched::setns(
+                    BorrowedFd::borrow_raw(fd),
+                    nix::sched::CloneFlags::CLONE_NEWNET,
+                )
+                .map_err(std::io::Error::from)
+            });
+        }
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| err(format!("cannot run nft: {e}")))?;
+    drop(ns);
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| err(format!("write to nft: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| err(format!("wait for nft: {e}")))?;
+    if !out.status.success() {
+        return Err(err(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    Ok(())
+}
+
+/// The table that sends a sandbox's port 53 on `addr` to the resolver's real ports. Replacing
+/// it (after a daemon restart opened new sockets) is one transaction: declare, delete, redefine.
+pub fn resolver_redirect(addr: std::net::Ipv4Addr, udp: u16, tcp: u16) -> String {
+    format!(
+        "table ip berth_dns\n\
+         delete table ip berth_dns\n\
+         table ip berth_dns {{\n\
+         \tchain output {{\n\
+         \t\ttype nat hook output priority -100; policy accept;\n\
+         \t\tip daddr {addr} udp dport 53 dnat to {addr}:{udp}\n\
+         \t\tip daddr {addr} tcp dport 53 dnat to {addr}:{tcp}\n\
+         \t}}\n\
+         \tchain postrouting {{\n\
+         \t\ttype nat hook postrouting priority 100; policy accept;\n\
+         \t}}\n\
+         }}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn resolver_redirect_matches_golden() {
+        let got = super::resolver_redirect([127, 0, 0, 11].into(), 40001, 40002);
+        assert_eq!(got, include_str!("testdata/resolver_redirect.nft"));
+    }
+}
