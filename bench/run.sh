@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds release binaries and runs every benchmark. Needs root (private namespaces).
-# Usage: bench/run.sh [network|attach|run] [RUNS]
+# Usage: bench/run.sh [network|attach|run|dns] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --bins
@@ -9,3 +9,4 @@ runs=${2:-200}
 if [ "$which" = all ] || [ "$which" = network ]; then target/release/bench-network "$runs"; fi
 if [ "$which" = all ] || [ "$which" = attach ]; then target/release/bench-attach "$runs"; fi
 if [ "$which" = all ] || [ "$which" = run ]; then target/release/bench-run "${2:-100}"; fi
+if [ "$which" = all ] || [ "$which" = dns ]; then target/release/bench-dns "${2:-1000}"; fi

@@ -5,109 +5,18 @@
 //! Usage: bench-run [N]   (default 100; the cost per container is printed for the first and
 //! last ten, so `bench-run 1000` compares the 10th with the 1000th).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-const MARK: &str = "BERTH_BENCH_IN_NS";
-
-fn pct(v: &[f64], p: f64) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    s[((s.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn busybox_tar(dir: &Path) -> PathBuf {
-    let root = dir.join("rootfs");
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
-        std::fs::create_dir_all(root.join(d)).expect("mkdir");
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is needed");
-    let list = Command::new("/bin/busybox")
-        .arg("--list")
-        .output()
-        .expect("busybox --list");
-    for a in String::from_utf8_lossy(&list.stdout)
-        .lines()
-        .filter(|a| *a != "busybox")
-    {
-        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(a));
-    }
-    let tar = dir.join("busybox.tar");
-    let ok = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status();
-    assert!(ok.map(|s| s.success()).unwrap_or(false), "tar failed");
-    tar
-}
+use berth_bench::{enter_private_namespaces, pct, Daemon};
+use std::time::Instant;
 
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(100);
-    if std::env::var_os(MARK).is_none() {
-        let status = Command::new("unshare")
-            .args(["--net", "--mount", "--propagation", "private", "--"])
-            .arg(std::env::current_exe().expect("own path"))
-            .arg(n.to_string())
-            .env(MARK, "1")
-            .status()
-            .expect("run unshare");
-        std::process::exit(status.code().unwrap_or(1));
-    }
-    let bin = std::env::current_exe().expect("own path");
-    let berthd = bin.with_file_name("berthd");
-    let berth = bin.with_file_name("berth");
-    let _ = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sock = dir.path().join("berth.sock");
-    let mut daemon = Command::new(&berthd)
-        .arg("-H")
-        .arg(format!("unix://{}", sock.display()))
-        .arg("--data-root")
-        .arg(dir.path().join("data"))
-        .arg("--exec-root")
-        .arg(dir.path().join("run"))
-        .args(["--config-file", "/dev/null", "--log-level", "warn"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start berthd");
-    let cli = |args: &[&str]| {
-        let out = Command::new(&berth)
-            .arg("-H")
-            .arg(format!("unix://{}", sock.display()))
-            .args(args)
-            .output()
-            .expect("run berth");
-        assert!(
-            out.status.success(),
-            "berth {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let t0 = Instant::now();
-    while !sock.exists() && t0.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(50));
-    let tar = busybox_tar(dir.path());
-    cli(&["import", tar.to_str().expect("utf-8"), "busybox"]);
+    enter_private_namespaces();
+    let d = Daemon::start();
+    let cli = |args: &[&str]| d.cli(args);
     cli(&["network", "create", "--subnet", "10.200.0.0/16", "benchnet"]);
-    let rss = |pid: u32| {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().to_string()))
-            .unwrap_or_default()
-    };
     let mut each = Vec::with_capacity(n);
     let all = Instant::now();
     for i in 0..n {
@@ -127,7 +36,7 @@ fn main() {
         each.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let total = all.elapsed().as_secs_f64();
-    let rss_full = rss(daemon.id());
+    let rss_full = d.rss();
     let names: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
     let mut args = vec!["rm", "-f"];
     args.extend(names.iter().map(String::as_str));
@@ -155,7 +64,4 @@ fn main() {
         pct(&last, 0.5) / pct(&first, 0.5)
     );
     println!("  berthd RSS with {n} containers: {rss_full}");
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
-    let _ = daemon.wait();
 }

@@ -165,8 +165,8 @@ impl Controller {
                 .map_err(NetError::kernel("enable IPv4 forwarding"))?;
         }
         ctl.reconcile(&networks).await?;
-        let eps = ctl.reconcile_endpoints(&mut networks).await?;
-        ctl.restore_dns(&networks, &eps);
+        let mut eps = ctl.reconcile_endpoints(&mut networks).await?;
+        ctl.restore_dns(&networks, &mut eps)?;
         *ctl.networks.lock().await = networks;
         *ctl.eps.lock().await = eps;
         Ok(ctl)

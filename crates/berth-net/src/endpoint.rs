@@ -16,6 +16,10 @@ pub struct Sandbox {
     /// upstream servers.
     #[serde(default)]
     pub dns: Vec<IpAddr>,
+    /// The embedded resolver's UDP and TCP ports inside the namespace, kept so that a restarted
+    /// daemon can bind them again and leave the redirect as it is.
+    #[serde(default)]
+    pub resolver_ports: Option<[u16; 2]>,
 }
 
 /// What the caller wants of a new endpoint.

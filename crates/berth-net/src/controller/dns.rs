@@ -45,18 +45,31 @@ impl Controller {
     }
 
     /// Publishes an endpoint's names, starting the sandbox's resolver if it has none yet.
-    pub(super) fn dns_join(&self, sb: &Sandbox, ep: &Endpoint, net: &Network) -> NetResult<()> {
+    /// Returns the resolver's ports when they differ from those the sandbox record holds.
+    pub(super) fn dns_join(
+        &self,
+        sb: &Sandbox,
+        ep: &Endpoint,
+        net: &Network,
+    ) -> NetResult<Option<[u16; 2]>> {
         if !has_dns(net) {
-            return Ok(());
+            return Ok(None);
         }
-        if !self.dns.is_serving(&sb.id) {
-            self.start_resolver(sb)?;
-        }
+        // Names first: peers can resolve this endpoint while its own resolver is being set up.
         self.dns.update(|r| {
             r.set_upstreams(&sb.id, upstreams(&sb.dns));
             r.add(Self::record(ep, net));
         });
-        Ok(())
+        if self.dns.is_serving(&sb.id) {
+            return Ok(None);
+        }
+        match self.start_resolver(sb) {
+            Ok(ports) => Ok((sb.resolver_ports != Some(ports)).then_some(ports)),
+            Err(e) => {
+                self.dns.update(|r| r.remove(&ep.id));
+                Err(e)
+            }
+        }
     }
 
     pub(super) fn dns_leave(&self, ep: &Endpoint) {
@@ -68,16 +81,18 @@ impl Controller {
         self.dns.stop(sandbox_id);
     }
 
-    fn start_resolver(&self, sb: &Sandbox) -> NetResult<()> {
-        let socks =
-            self.kernel
-                .open_resolver(&sb.path, RESOLVER_ADDR)
-                .map_err(NetError::kernel(format!(
-                    "start the embedded DNS server in {}",
-                    sb.path.display()
-                )))?;
+    fn start_resolver(&self, sb: &Sandbox) -> NetResult<[u16; 2]> {
+        let socks = self
+            .kernel
+            .open_resolver(&sb.path, RESOLVER_ADDR, sb.resolver_ports)
+            .map_err(NetError::kernel(format!(
+                "start the embedded DNS server in {}",
+                sb.path.display()
+            )))?;
+        let ports = socks.ports;
         self.dns
             .serve(&sb.id, socks.udp, socks.tcp)
+            .map(|()| ports)
             .map_err(|e| NetError::Kernel {
                 context: "serve embedded DNS".into(),
                 source: crate::sys::SysError::Netns {
@@ -104,10 +119,14 @@ impl Controller {
         Ok(())
     }
 
-    /// At start: records for every surviving endpoint, and fresh resolver sockets in each
-    /// sandbox that had them (the redirect is rewritten to the new ports in one transaction).
-    pub(super) fn restore_dns(&self, networks: &BTreeMap<String, Network>, st: &EndpointState) {
-        let mut eps: Vec<&Endpoint> = st.endpoints.values().collect();
+    /// At start: records for every surviving endpoint, and resolver sockets in each sandbox
+    /// that had them, on the same ports when possible (then the redirect stays as it was).
+    pub(super) fn restore_dns(
+        &self,
+        networks: &BTreeMap<String, Network>,
+        st: &mut EndpointState,
+    ) -> NetResult<()> {
+        let mut eps: Vec<Endpoint> = st.endpoints.values().cloned().collect();
         eps.sort_by_key(|e| {
             let n: u32 = e
                 .ifname
@@ -119,13 +138,21 @@ impl Controller {
         for ep in eps {
             let (Some(net), Some(sb)) = (
                 networks.get(&ep.network_id),
-                st.sandboxes.get(&ep.sandbox_id),
+                st.sandboxes.get_mut(&ep.sandbox_id),
             ) else {
                 continue;
             };
-            if let Err(e) = self.dns_join(sb, ep, net) {
-                tracing::warn!(sandbox = %sb.id, error = %e, "cannot restore embedded DNS");
+            match self.dns_join(sb, &ep, net) {
+                Ok(Some(ports)) => {
+                    sb.resolver_ports = Some(ports);
+                    self.store.put(SANDBOXES, &sb.id, &*sb)?;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(sandbox = %sb.id, error = %e, "cannot restore embedded DNS")
+                }
             }
         }
+        Ok(())
     }
 }

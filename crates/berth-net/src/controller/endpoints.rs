@@ -93,6 +93,7 @@ impl Controller {
             id: id.to_string(),
             path: self.sandbox_path(id),
             dns: Vec::new(),
+            resolver_ports: None,
         };
         self.store.put(SANDBOXES, &sb.id, &sb)?;
         if let Err(e) = self.make_sandbox(&sb).await {
@@ -274,15 +275,24 @@ impl Controller {
             Err(e) => Err(e),
         }
         .and_then(|()| self.dns_join(&sb, &ep, &net));
-        if let Err(e) = plumbed {
-            if let Ok(Some(l)) = self.kernel.link_index(&ep.host_ifname).await {
-                let _ = self.kernel.delete_link(l).await;
+        let new_ports = match plumbed {
+            Ok(p) => p,
+            Err(e) => {
+                if let Ok(Some(l)) = self.kernel.link_index(&ep.host_ifname).await {
+                    let _ = self.kernel.delete_link(l).await;
+                }
+                self.store.apply(vec![
+                    Change::put(NETWORKS, &net.id, &net)?,
+                    Change::delete(ENDPOINTS, &ep.id),
+                ])?;
+                return Err(e);
             }
-            self.store.apply(vec![
-                Change::put(NETWORKS, &net.id, &net)?,
-                Change::delete(ENDPOINTS, &ep.id),
-            ])?;
-            return Err(e);
+        };
+        if let Some(ports) = new_ports {
+            let mut sb = sb;
+            sb.resolver_ports = Some(ports);
+            self.store.put(SANDBOXES, &sb.id, &sb)?;
+            eps.sandboxes.insert(sb.id.clone(), sb);
         }
         nets.insert(updated.id.clone(), updated);
         eps.endpoints.insert(ep.id.clone(), ep.clone());

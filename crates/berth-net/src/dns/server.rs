@@ -7,6 +7,7 @@ use super::records::{Records, Upstream};
 use hickory_proto::op::Message;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -21,6 +22,8 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 /// State every listener task shares.
 pub struct Shared {
     records: RwLock<Records>,
+    /// Bumped on every change of the records: listeners drop their cached replies.
+    generation: AtomicU64,
     /// The daemon's upstream servers (daemon.json `dns`, else its own resolv.conf).
     default_upstreams: Vec<SocketAddr>,
     forwards: Semaphore,
@@ -43,6 +46,7 @@ impl Resolver {
         Resolver {
             shared: Arc::new(Shared {
                 records: RwLock::new(Records::default()),
+                generation: AtomicU64::new(0),
                 default_upstreams,
                 forwards: Semaphore::new(MAX_FORWARDS),
             }),
@@ -57,7 +61,9 @@ impl Resolver {
             .records
             .write()
             .unwrap_or_else(|p| p.into_inner());
-        f(&mut r)
+        let out = f(&mut r);
+        self.shared.generation.fetch_add(1, Ordering::Release);
+        out
     }
 
     pub fn is_serving(&self, sandbox_id: &str) -> bool {
@@ -80,7 +86,9 @@ impl Resolver {
         let udp = Arc::new(UdpSocket::from_std(udp)?);
         let tcp = TcpListener::from_std(tcp)?;
         let sb: Arc<str> = sandbox_id.into();
+        // Two readers on one socket: under load both worker threads answer at once.
         let tasks = vec![
+            tokio::spawn(serve_udp(self.shared.clone(), sb.clone(), udp.clone())),
             tokio::spawn(serve_udp(self.shared.clone(), sb.clone(), udp)),
             tokio::spawn(serve_tcp(self.shared.clone(), sb, tcp)),
         ];
@@ -107,8 +115,15 @@ impl Drop for Resolver {
     }
 }
 
+/// Replies cached per listener task, keyed by the query without its ID: a repeated question
+/// costs a hash lookup instead of a parse and an encode.
+const CACHE_ENTRIES: usize = 4096;
+
 async fn serve_udp(shared: Arc<Shared>, sb: Arc<str>, sock: Arc<UdpSocket>) {
     let mut buf = vec![0u8; 4096];
+    let mut cache: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    let mut generation = u64::MAX;
+    let mut out = Vec::with_capacity(512);
     loop {
         let (n, peer) = match sock.recv_from(&mut buf).await {
             Ok(x) => x,
@@ -118,14 +133,32 @@ async fn serve_udp(shared: Arc<Shared>, sb: Arc<str>, sock: Arc<UdpSocket>) {
                 continue;
             }
         };
-        let reply = answer::answer(&shared.records(), &sb, &buf[..n], true);
+        let packet = &buf[..n];
+        let now = shared.generation.load(Ordering::Acquire);
+        if now != generation || cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+            generation = now;
+        }
+        if n > 12 {
+            if let Some(reply) = cache.get(&packet[2..]) {
+                out.clear();
+                out.extend_from_slice(&packet[..2]);
+                out.extend_from_slice(reply);
+                let _ = sock.send_to(&out, peer).await;
+                continue;
+            }
+        }
+        let reply = answer::answer(&shared.records(), &sb, packet, true);
         match reply {
             Reply::Local(bytes) => {
                 let _ = sock.send_to(&bytes, peer).await;
+                if n > 12 && bytes.len() > 2 {
+                    cache.insert(packet[2..].to_vec(), bytes[2..].to_vec());
+                }
             }
             Reply::Drop => {}
             Reply::Forward(req) => {
-                let packet = buf[..n].to_vec();
+                let packet = packet.to_vec();
                 let (shared, sb, sock) = (shared.clone(), sb.clone(), sock.clone());
                 tokio::spawn(async move {
                     if let Some(bytes) = resolve_upstream(&shared, &sb, &req, &packet, false).await

@@ -432,15 +432,19 @@ impl Kernel for FakeKernel {
         &self,
         _netns: &Path,
         _addr: std::net::Ipv4Addr,
+        _previous: Option<[u16; 2]>,
     ) -> SysResult<super::ResolverSockets> {
         let io = |e: std::io::Error| SysError::Netns {
             op: "resolver socket in",
             path: "fake".into(),
             source: e,
         };
-        Ok(super::ResolverSockets {
-            udp: std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).map_err(io)?,
-            tcp: std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).map_err(io)?,
-        })
+        let udp = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).map_err(io)?;
+        let tcp = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).map_err(io)?;
+        let ports = [
+            udp.local_addr().map_err(io)?.port(),
+            tcp.local_addr().map_err(io)?.port(),
+        ];
+        Ok(super::ResolverSockets { udp, tcp, ports })
     }
 }

@@ -130,9 +130,15 @@ pub trait Kernel: Send + Sync + 'static {
     async fn add_default_route(&self, index: u32, gateway: IpAddr) -> SysResult<()>;
 
     /// Opens the embedded resolver's sockets inside the namespace at `netns`: UDP and TCP on
-    /// `addr` with ports of the kernel's choosing, and port 53 of `addr` redirected to them, so
-    /// that port 53 stays free for a DNS server of the container's own (Docker's arrangement).
-    fn open_resolver(&self, netns: &Path, addr: Ipv4Addr) -> SysResult<ResolverSockets>;
+    /// `addr`, and port 53 of `addr` redirected to them, so that port 53 stays free for a DNS
+    /// server of the container's own (Docker's arrangement). `previous` are the ports an earlier
+    /// daemon used: when they can be bound again, its redirect still holds and is left alone.
+    fn open_resolver(
+        &self,
+        netns: &Path,
+        addr: Ipv4Addr,
+        previous: Option<[u16; 2]>,
+    ) -> SysResult<ResolverSockets>;
 }
 
 /// The embedded resolver's sockets in one sandbox.
@@ -140,4 +146,6 @@ pub trait Kernel: Send + Sync + 'static {
 pub struct ResolverSockets {
     pub udp: std::net::UdpSocket,
     pub tcp: std::net::TcpListener,
+    /// UDP and TCP ports, as the redirect names them.
+    pub ports: [u16; 2],
 }

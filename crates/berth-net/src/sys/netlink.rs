@@ -425,12 +425,25 @@ impl Kernel for NetlinkKernel {
         }
     }
 
-    fn open_resolver(&self, netns: &Path, addr: Ipv4Addr) -> SysResult<super::ResolverSockets> {
-        let (udp, tcp) = super::netns::run_in(netns, move || {
+    fn open_resolver(
+        &self,
+        netns: &Path,
+        addr: Ipv4Addr,
+        previous: Option<[u16; 2]>,
+    ) -> SysResult<super::ResolverSockets> {
+        let bind = move |[u, t]: [u16; 2]| -> std::io::Result<_> {
             Ok((
-                std::net::UdpSocket::bind((addr, 0))?,
-                std::net::TcpListener::bind((addr, 0))?,
+                std::net::UdpSocket::bind((addr, u))?,
+                std::net::TcpListener::bind((addr, t))?,
             ))
+        };
+        let (again, (udp, tcp)) = super::netns::run_in(netns, move || {
+            if let Some(p) = previous {
+                if let Ok(s) = bind(p) {
+                    return Ok((true, s));
+                }
+            }
+            Ok((false, bind([0, 0])?))
         })?;
         let port = |r: std::io::Result<std::net::SocketAddr>| {
             r.map(|a| a.port()).map_err(|e| SysError::Netns {
@@ -439,10 +452,13 @@ impl Kernel for NetlinkKernel {
                 source: e,
             })
         };
-        let script =
-            super::nft::resolver_redirect(addr, port(udp.local_addr())?, port(tcp.local_addr())?);
-        super::nft::apply(Some(netns), &script)?;
-        Ok(super::ResolverSockets { udp, tcp })
+        let ports = [port(udp.local_addr())?, port(tcp.local_addr())?];
+        if !again {
+            let script =
+                super::nft::resolver_redirect(addr, ports[0], ports[1], previous.is_some());
+            super::nft::apply(Some(netns), &script)?;
+        }
+        Ok(super::ResolverSockets { udp, tcp, ports })
     }
 }
 

@@ -55,20 +55,25 @@ pub fn apply(netns: Option<&Path>, script: &str) -> SysResult<()> {
     Ok(())
 }
 
-/// The table that sends a sandbox's port 53 on `addr` to the resolver's real ports. Replacing
-/// it (after a daemon restart opened new sockets) is one transaction: declare, delete, redefine.
-pub fn resolver_redirect(addr: std::net::Ipv4Addr, udp: u16, tcp: u16) -> String {
+/// The table that sends a sandbox's port 53 on `addr` to the resolver's real ports. The
+/// rewrite is stateless (`notrack` at raw priority, ports rewritten both ways), so queries cost
+/// no conntrack entries: a busy container cannot fill the conntrack table with DNS flows as it
+/// can under Docker's DNAT. In a fresh sandbox the table is simply added; `replace` declares,
+/// deletes and redefines it in one transaction (deleting costs the kernel about 10 ms).
+pub fn resolver_redirect(addr: std::net::Ipv4Addr, udp: u16, tcp: u16, replace: bool) -> String {
+    let preamble = if replace {
+        "table ip berth_dns\ndelete table ip berth_dns\n"
+    } else {
+        ""
+    };
     format!(
-        "table ip berth_dns\n\
-         delete table ip berth_dns\n\
-         table ip berth_dns {{\n\
+        "{preamble}table ip berth_dns {{\n\
          \tchain output {{\n\
-         \t\ttype nat hook output priority -100; policy accept;\n\
-         \t\tip daddr {addr} udp dport 53 dnat to {addr}:{udp}\n\
-         \t\tip daddr {addr} tcp dport 53 dnat to {addr}:{tcp}\n\
-         \t}}\n\
-         \tchain postrouting {{\n\
-         \t\ttype nat hook postrouting priority 100; policy accept;\n\
+         \t\ttype filter hook output priority raw; policy accept;\n\
+         \t\tip daddr {addr} udp dport 53 notrack udp dport set {udp}\n\
+         \t\tip saddr {addr} udp sport {udp} notrack udp sport set 53\n\
+         \t\tip daddr {addr} tcp dport 53 notrack tcp dport set {tcp}\n\
+         \t\tip saddr {addr} tcp sport {tcp} notrack tcp sport set 53\n\
          \t}}\n\
          }}\n"
     )
@@ -78,7 +83,12 @@ pub fn resolver_redirect(addr: std::net::Ipv4Addr, udp: u16, tcp: u16) -> String
 mod tests {
     #[test]
     fn resolver_redirect_matches_golden() {
-        let got = super::resolver_redirect([127, 0, 0, 11].into(), 40001, 40002);
+        let got = super::resolver_redirect([127, 0, 0, 11].into(), 40001, 40002, true);
         assert_eq!(got, include_str!("testdata/resolver_redirect.nft"));
+        let fresh = super::resolver_redirect([127, 0, 0, 11].into(), 40001, 40002, false);
+        assert_eq!(
+            Some(fresh.as_str()),
+            got.strip_prefix("table ip berth_dns\ndelete table ip berth_dns\n")
+        );
     }
 }

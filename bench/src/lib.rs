@@ -1,0 +1,145 @@
+//! What the benchmarks share: running in private namespaces, a release berthd with its own
+//! roots, the busybox image, percentiles.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MARK: &str = "BERTH_BENCH_IN_NS";
+
+/// The `p` quantile (0..=1) of `v`.
+pub fn pct(v: &[f64], p: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    s[((s.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Re-runs this benchmark inside fresh network and mount namespaces (everything it makes dies
+/// with them) unless it already runs there; then brings lo up and gives the namespace a
+/// resolv.conf naming only its own loopback, so nothing can reach the machine's resolver.
+pub fn enter_private_namespaces() {
+    if std::env::var_os(MARK).is_none() {
+        let status = Command::new("unshare")
+            .args(["--net", "--mount", "--propagation", "private", "--"])
+            .arg(std::env::current_exe().expect("own path"))
+            .args(std::env::args().skip(1))
+            .env(MARK, "1")
+            .status()
+            .expect("run unshare");
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    let _ = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status();
+    let resolv = std::env::temp_dir().join(format!("berth-bench-resolv-{}", std::process::id()));
+    if std::fs::write(&resolv, "nameserver 127.0.0.1\n").is_ok() {
+        let _ = Command::new("mount")
+            .arg("--bind")
+            .arg(&resolv)
+            .arg("/etc/resolv.conf")
+            .status();
+    }
+}
+
+/// A rootfs tarball of the host's busybox with its applet links.
+pub fn busybox_tar(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    for d in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
+        std::fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is needed");
+    let list = Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for a in String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter(|a| *a != "busybox")
+    {
+        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(a));
+    }
+    let tar = dir.join("busybox.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status();
+    assert!(ok.map(|s| s.success()).unwrap_or(false), "tar failed");
+    tar
+}
+
+/// A release berthd with its own roots and socket, and the busybox image imported.
+pub struct Daemon {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub sock: PathBuf,
+    berth: PathBuf,
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        let bin = std::env::current_exe().expect("own path");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("berth.sock");
+        let child = Command::new(bin.with_file_name("berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("run"))
+            .args(["--config-file", "/dev/null", "--log-level", "warn"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start berthd");
+        let d = Daemon {
+            child,
+            dir,
+            sock,
+            berth: bin.with_file_name("berth"),
+        };
+        let t0 = Instant::now();
+        while !d.sock.exists() && t0.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let tar = busybox_tar(d.dir.path());
+        d.cli(&["import", tar.to_str().expect("utf-8"), "busybox"]);
+        d
+    }
+
+    /// Runs the berth CLI against this daemon; panics on failure.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.berth)
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock.display()))
+            .args(args)
+            .output()
+            .expect("run berth");
+        assert!(
+            out.status.success(),
+            "berth {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The daemon's resident memory, as /proc reports it.
+    pub fn rss(&self) -> String {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().to_string()))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
