@@ -12,6 +12,8 @@ command -v runc >/dev/null || need+=(runc)
 command -v tar >/dev/null || need+=(tar)
 # The embedded DNS redirect and the firewall are nftables rulesets applied with nft.
 command -v nft >/dev/null || need+=(nftables)
+# Stale UDP flows are cleared with conntrack when a published UDP port changes.
+command -v conntrack >/dev/null || need+=(conntrack)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: need root to install: ${need[*]}" >&2

@@ -57,7 +57,8 @@ fn main() {
             netns_dir: dir.path().join("netns"),
             ..Default::default()
         };
-        let ctl = Controller::start(kernel, store, cfg)
+        let firewall = Arc::new(berth_net::firewall::nftables::NftFirewall);
+        let ctl = Controller::start(kernel, firewall, store, cfg)
             .await
             .expect("controller");
         ctl.create(CreateNetwork {

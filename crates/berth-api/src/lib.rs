@@ -4,6 +4,7 @@
 //! decode the same bytes. Only what berth serves is modelled; unknown incoming fields are ignored.
 
 pub mod network;
+pub mod ports;
 pub mod system;
 
 use serde::{Deserialize, Serialize};

@@ -5,8 +5,10 @@
 use crate::driver::bridge::{self, BridgeConfig};
 use crate::driver::DriverKind;
 use crate::error::{NetError, NetResult};
+use crate::firewall::Firewall;
 use crate::ipam::{self, PoolSpec, SubnetPool};
 use crate::network::{new_id, Network, PREDEFINED};
+use crate::portmap::{ephemeral_range, PortReservations};
 use crate::sys::Kernel;
 use berth_store::{Store, Table};
 use chrono::{DateTime, Utc};
@@ -20,6 +22,7 @@ use tokio::task::JoinHandle;
 
 mod dns;
 mod endpoints;
+mod firewall;
 
 pub use endpoints::EndpointState;
 
@@ -44,6 +47,9 @@ pub struct ControllerConfig {
     /// Where the embedded resolver forwards names it does not know (daemon.json `dns`, else the
     /// daemon's own resolv.conf), queried from the daemon's namespace.
     pub dns_upstreams: Vec<std::net::SocketAddr>,
+    /// Whether berth manages the firewall (daemon.json `iptables`); off, the firewall handed
+    /// to the controller is `Disabled` and bridges get no firewall sysctls either.
+    pub firewall: bool,
 }
 
 impl Default for ControllerConfig {
@@ -57,6 +63,7 @@ impl Default for ControllerConfig {
             ip_forward: true,
             netns_dir: "/run/berth/netns".into(),
             dns_upstreams: Vec::new(),
+            firewall: true,
         }
     }
 }
@@ -109,6 +116,9 @@ pub struct Controller {
     handles: std::sync::Mutex<BTreeMap<String, Arc<dyn Kernel>>>,
     /// The embedded DNS server of sandboxes on user-defined networks.
     dns: crate::dns::Resolver,
+    firewall: Arc<dyn Firewall>,
+    /// Host ports held for published ports.
+    ports: std::sync::Mutex<PortReservations>,
 }
 
 fn bad(msg: impl Into<String>) -> NetError {
@@ -142,6 +152,7 @@ impl Controller {
     /// relies on, and reconciles the kernel with the store.
     pub async fn start(
         kernel: Arc<dyn Kernel>,
+        firewall: Arc<dyn Firewall>,
         store: Arc<Store>,
         cfg: ControllerConfig,
     ) -> NetResult<Controller> {
@@ -157,6 +168,8 @@ impl Controller {
             eps: Mutex::new(EndpointState::default()),
             handles: std::sync::Mutex::new(BTreeMap::new()),
             dns: crate::dns::Resolver::new(dns_upstreams),
+            firewall,
+            ports: std::sync::Mutex::new(PortReservations::new(ephemeral_range())),
         };
         ctl.ensure_predefined(&mut networks).await?;
         if ctl.cfg.ip_forward {
@@ -167,6 +180,7 @@ impl Controller {
         ctl.reconcile(&networks).await?;
         let mut eps = ctl.reconcile_endpoints(&mut networks).await?;
         ctl.restore_dns(&networks, &mut eps)?;
+        ctl.restore_firewall(&networks, &eps)?;
         *ctl.networks.lock().await = networks;
         *ctl.eps.lock().await = eps;
         Ok(ctl)
@@ -348,8 +362,10 @@ impl Controller {
             self.wait_teardown(&b.name).await;
         }
         self.store.put(NETWORKS, &net.id, &net)?;
-        if let Err(e) = bridge::ensure(self.kernel.as_ref(), &net).await {
+        let made = bridge::ensure(self.kernel.as_ref(), &net).await;
+        if let Err(e) = made.and_then(|()| self.firewall_add_network(&net)) {
             self.store.delete(NETWORKS, &net.id)?;
+            let _ = bridge::remove(self.kernel.as_ref(), &net).await;
             return Err(e);
         }
         tracing::info!(network = %net.name, id = %net.short_id(), "network created");
@@ -577,6 +593,7 @@ impl Controller {
         }
         self.store.delete(NETWORKS, &net.id)?;
         nets.remove(&net.id);
+        self.firewall_remove_network(&net);
         if let Some(b) = &net.bridge {
             let kernel = self.kernel.clone();
             let gone = net.clone();

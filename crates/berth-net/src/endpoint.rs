@@ -20,6 +20,9 @@ pub struct Sandbox {
     /// daemon can bind them again and leave the redirect as it is.
     #[serde(default)]
     pub resolver_ports: Option<[u16; 2]>,
+    /// Published ports, leading to the address of its first network.
+    #[serde(default)]
+    pub ports: Vec<crate::portmap::Published>,
 }
 
 /// What the caller wants of a new endpoint.

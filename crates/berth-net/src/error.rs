@@ -18,6 +18,10 @@ pub enum NetError {
     /// The operation is refused on this object, such as removing a predefined network (HTTP 403).
     #[error("{0}")]
     Forbidden(String),
+    /// A host port cannot be published (HTTP 500, as Docker's "driver failed programming
+    /// external connectivity").
+    #[error("{0}")]
+    PortAllocation(String),
     /// The kernel refused (HTTP 500).
     #[error("{context}: {source}")]
     Kernel {

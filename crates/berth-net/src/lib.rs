@@ -6,8 +6,10 @@ pub mod dns;
 pub mod driver;
 pub mod endpoint;
 pub mod error;
+pub mod firewall;
 pub mod ipam;
 pub mod network;
+pub mod portmap;
 pub mod sys;
 
 pub use controller::{Controller, ControllerConfig};

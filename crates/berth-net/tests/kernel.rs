@@ -91,7 +91,7 @@ async fn start(dir: &Path) -> Controller {
         netns_dir: dir.join("netns"),
         ..Default::default()
     };
-    Controller::start(kernel, store, cfg)
+    Controller::start(kernel, Arc::new(berth_net::firewall::Disabled), store, cfg)
         .await
         .expect("controller")
 }
@@ -199,4 +199,81 @@ fn sandboxes_attach_reach_each_other_and_detach() {
         ctl.remove("mynet").await.expect("rm mynet");
         ctl.settle().await;
     });
+}
+
+#[test]
+fn firewall_ruleset_loads_and_elements_change_over_netlink() {
+    use berth_net::firewall::nftables::NftFirewall;
+    use berth_net::firewall::{Change, Firewall, FirewallState, NetRule, PortRule, Proto};
+    if !inside_fresh_namespaces("firewall_ruleset_loads_and_elements_change_over_netlink") {
+        return;
+    }
+    let net = |b: &str, internal: bool, icc: bool| NetRule {
+        bridge: b.into(),
+        internal,
+        masquerade: true,
+        icc,
+    };
+    let port = PortRule {
+        proto: Proto::Tcp,
+        host_ip: None,
+        host_port: 8080,
+        container_ip: std::net::Ipv4Addr::new(172, 17, 0, 2).into(),
+        container_port: 80,
+    };
+    let fw = NftFirewall;
+    let state = FirewallState {
+        networks: vec![net("berth0", false, true)],
+        isolated_ports: vec![],
+        ports: vec![port.clone()],
+    };
+    fw.apply(&state).expect("first apply");
+    // The user's chain survives a re-apply untouched.
+    assert!(sh("nft add rule inet berth user counter comment mine").0);
+    fw.apply(&state).expect("second apply is idempotent");
+    let (_, listing) = sh("nft list ruleset");
+    assert!(listing.contains("comment \"mine\""), "{listing}");
+    assert_eq!(listing.matches("jump user").count(), 1, "{listing}");
+    assert!(
+        listing.contains("tcp . 8080 : 172.17.0.2 . 80"),
+        "{listing}"
+    );
+    // Netlink element changes: a network with icc off, a port on a host address.
+    let host_port = PortRule {
+        host_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        host_port: 5353,
+        proto: Proto::Udp,
+        ..port.clone()
+    };
+    fw.change(&[
+        Change::AddNetwork(net("br-x", true, false)),
+        Change::Isolate("veth1234567".into()),
+        Change::AddPorts(vec![host_port.clone()]),
+    ])
+    .expect("add elements");
+    let (_, listing) = sh("nft list ruleset");
+    for want in [
+        "\"br-x\" . \"br-x\"",
+        "127.0.0.1 . udp . 5353 : 172.17.0.2 . 80",
+        "elements = { \"br-x\" }",
+        "elements = { \"veth1234567\" }",
+    ] {
+        assert!(listing.contains(want), "missing {want}: {listing}");
+    }
+    fw.change(&[
+        Change::RemoveNetwork(net("br-x", true, false)),
+        Change::Unisolate("veth1234567".into()),
+        Change::RemovePorts(vec![host_port, port]),
+    ])
+    .expect("remove elements");
+    let (_, listing) = sh("nft list ruleset");
+    assert!(
+        !listing.contains("br-x") && !listing.contains("8080") && !listing.contains("veth123"),
+        "{listing}"
+    );
+    // Removing what is not there is an error that names the set.
+    let e = fw
+        .change(&[Change::RemoveNetwork(net("br-gone", false, true))])
+        .expect_err("deleting a missing element fails");
+    assert!(e.to_string().contains("bridges"), "{e}");
 }

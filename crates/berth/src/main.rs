@@ -48,6 +48,8 @@ enum Command {
     Exec(cmd::container::ExecArgs),
     /// Fetch the logs of a container.
     Logs(cmd::container::LogsArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(cmd::container::PortArgs),
     /// Block until containers stop, then print their exit codes.
     Wait(cmd::container::IdsArgs),
     /// Import a root filesystem tarball as an image.
@@ -134,6 +136,7 @@ fn main() -> ExitCode {
             Command::Ps(a) => cmd::container::ps(&client, a).await,
             Command::Inspect(a) => cmd::container::inspect(&client, a).await,
             Command::Logs(a) => cmd::container::logs(&client, a).await,
+            Command::Port(a) => cmd::container::port(&client, a).await,
             Command::Exec(a) => cmd::container::exec(&client, a).await,
             Command::Wait(a) => cmd::container::wait(&client, a).await,
             Command::Import(a) => cmd::container::import(&client, a).await,

@@ -105,7 +105,14 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
     let bound = server::bind(&cfg.listen).await?;
     let store = Arc::new(Store::open(&cfg.data_root.join("berth.db"))?);
     let kernel = Arc::new(NetlinkKernel::connect()?);
-    let ctl = Controller::start(kernel, store.clone(), cfg.net.clone()).await?;
+    cfg.net.firewall = cfg.iptables;
+    let firewall: Arc<dyn berth_net::firewall::Firewall> = if cfg.iptables {
+        Arc::new(berth_net::firewall::nftables::NftFirewall)
+    } else {
+        tracing::info!("iptables=false: berth will not manage the firewall");
+        Arc::new(berth_net::firewall::Disabled)
+    };
+    let ctl = Controller::start(kernel, firewall, store.clone(), cfg.net.clone()).await?;
     let ctl = Arc::new(ctl);
     let (runtime_name, runtime_binary) = cfg.runtime.clone();
     let containers_dir = cfg.data_root.join("containers");
@@ -134,15 +141,23 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
         ip_forward: cfg.net.ip_forward,
         pools: cfg.net.v4_pools.clone(),
     };
-    if !cfg.iptables {
-        tracing::info!("iptables=false: berth will not manage the firewall");
-    }
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "berthd ready"
     );
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    // SIGHUP re-applies the firewall, for after someone flushed the ruleset.
+    let mut hup = signal(SignalKind::hangup())?;
+    let reload_ctl = ctl.clone();
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: re-applying the firewall");
+            if let Err(e) = reload_ctl.reload_firewall().await {
+                tracing::error!(error = %e, "firewall reload failed");
+            }
+        }
+    });
     let shutdown = async move {
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),

@@ -94,6 +94,7 @@ impl Controller {
             path: self.sandbox_path(id),
             dns: Vec::new(),
             resolver_ports: None,
+            ports: Vec::new(),
         };
         self.store.put(SANDBOXES, &sb.id, &sb)?;
         if let Err(e) = self.make_sandbox(&sb).await {
@@ -274,6 +275,7 @@ impl Controller {
             Ok(inner) => plumb(self.kernel.as_ref(), inner.as_ref(), &sb, &ep, &net).await,
             Err(e) => Err(e),
         }
+        .and_then(|()| self.firewall_join(&ep, &net))
         .and_then(|()| self.dns_join(&sb, &ep, &net));
         let new_ports = match plumbed {
             Ok(p) => p,
@@ -322,6 +324,13 @@ impl Controller {
             Change::put(NETWORKS, &updated.id, &updated)?,
             Change::delete(ENDPOINTS, &ep.id),
         ])?;
+        let sb = eps.sandboxes.get(&ep.sandbox_id).cloned();
+        let dropped = self.firewall_leave(&nets, std::slice::from_ref(&ep), sb.as_ref());
+        if let Some(mut sb) = sb.filter(|_| !dropped.is_empty()) {
+            sb.ports.retain(|p| !dropped.contains(p));
+            self.store.put(SANDBOXES, &sb.id, &sb)?;
+            eps.sandboxes.insert(sb.id.clone(), sb);
+        }
         nets.insert(updated.id.clone(), updated);
         eps.endpoints.remove(&ep.id);
         self.dns_leave(&ep);
@@ -378,6 +387,7 @@ impl Controller {
             changes.push(Change::put(NETWORKS, &net.id, net)?);
         }
         self.store.apply(changes)?;
+        self.firewall_leave(&nets, &mine, Some(&sb));
         for (id, net) in touched {
             nets.insert(id, net);
         }

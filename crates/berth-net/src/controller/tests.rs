@@ -1,5 +1,6 @@
 use super::*;
 use crate::endpoint::{format_mac, EndpointOptions};
+use crate::firewall::FakeFirewall;
 use crate::sys::fake::FakeKernel;
 use crate::sys::BridgeSpec;
 
@@ -7,6 +8,7 @@ struct Env {
     _dir: tempfile::TempDir,
     path: std::path::PathBuf,
     kernel: Arc<FakeKernel>,
+    firewall: Arc<FakeFirewall>,
 }
 
 impl Env {
@@ -17,13 +19,14 @@ impl Env {
             _dir: dir,
             path,
             kernel: Arc::new(FakeKernel::new()),
+            firewall: Arc::new(FakeFirewall::default()),
         }
     }
 
     async fn start(&self, mut cfg: ControllerConfig) -> Controller {
         cfg.netns_dir = self._dir.path().join("netns");
         let store = Arc::new(Store::open(&self.path).unwrap());
-        Controller::start(self.kernel.clone(), store, cfg)
+        Controller::start(self.kernel.clone(), self.firewall.clone(), store, cfg)
             .await
             .unwrap()
     }

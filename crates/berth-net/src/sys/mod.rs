@@ -2,10 +2,12 @@
 //! above can be unit-tested against [`fake::FakeKernel`] and run for real against
 //! [`netlink::NetlinkKernel`] inside whatever network namespace the daemon lives in.
 
+pub mod conntrack;
 pub mod fake;
 pub mod netlink;
 pub mod netns;
 pub mod nft;
+pub mod nftnl;
 pub mod sysctl;
 
 use async_trait::async_trait;
@@ -71,6 +73,8 @@ pub enum SysError {
     },
     #[error("nftables{}: {message}", if netns.is_empty() { String::new() } else { format!(" in {netns}") })]
     Nft { netns: String, message: String },
+    #[error("conntrack: {0}")]
+    Conntrack(String),
     #[error("sysctl {key}: {source}")]
     Sysctl {
         key: String,

@@ -82,6 +82,9 @@ pub struct RunArgs {
     /// Publish all exposed ports to random ports.
     #[arg(short = 'P', long = "publish-all")]
     publish_all: bool,
+    /// Expose a port or a range of ports.
+    #[arg(long)]
+    expose: Vec<String>,
     /// Keep STDIN open even if not attached.
     #[arg(short, long)]
     interactive: bool,
@@ -216,7 +219,7 @@ pub struct RmiArgs {
     images: Vec<String>,
 }
 
-fn create_body(a: &RunArgs) -> Value {
+fn create_body(a: &RunArgs) -> Result<Value, Failure> {
     let mode = a.network.clone().unwrap_or_else(|| "default".into());
     let mut endpoints = serde_json::Map::new();
     let user_net = !matches!(mode.as_str(), "default" | "bridge" | "host" | "none")
@@ -235,8 +238,11 @@ fn create_body(a: &RunArgs) -> Value {
             }),
         );
     }
-    let bindings: BTreeMap<String, Value> =
-        a.publish.iter().map(|p| (p.clone(), json!([]))).collect();
+    let (bindings, exposed) =
+        berth_api::ports::port_maps(&a.publish, &a.expose).map_err(|e| Failure {
+            message: Some(format!("berth: {e}.\nSee 'berth run --help'.")),
+            code: 125,
+        })?;
     let labels: BTreeMap<String, String> = a
         .label
         .iter()
@@ -245,7 +251,7 @@ fn create_body(a: &RunArgs) -> Value {
             None => (l.clone(), String::new()),
         })
         .collect();
-    json!({
+    Ok(json!({
         "Hostname": a.hostname.clone().unwrap_or_default(),
         "Domainname": a.domainname.clone().unwrap_or_default(),
         "Env": a.env,
@@ -257,6 +263,7 @@ fn create_body(a: &RunArgs) -> Value {
         "MacAddress": a.mac_address.clone().unwrap_or_default(),
         "Tty": a.tty,
         "OpenStdin": a.interactive,
+        "ExposedPorts": exposed,
         "HostConfig": {
             "NetworkMode": mode,
             // An attached --rm run removes the container itself once it has its output.
@@ -274,7 +281,7 @@ fn create_body(a: &RunArgs) -> Value {
             "PublishAllPorts": a.publish_all,
         },
         "NetworkingConfig": {"EndpointsConfig": endpoints},
-    })
+    }))
 }
 
 fn check_restart(a: &RunArgs) -> Result<(), Failure> {
@@ -328,7 +335,7 @@ async fn create(client: &Client, a: &RunArgs) -> Result<String, Failure> {
         Some(n) => format!("?name={}", encode(n)),
         None => String::new(),
     };
-    let body = serde_json::to_vec(&create_body(a)).map_err(|e| Failure::msg(e.to_string()))?;
+    let body = serde_json::to_vec(&create_body(a)?).map_err(|e| Failure::msg(e.to_string()))?;
     let v: Value = client
         .post_json(&format!("/containers/create{q}"), Some(body))
         .await
@@ -500,7 +507,7 @@ pub async fn ps(client: &Client, a: PsArgs) -> Result<(), Failure> {
         json!({
             "ID": id(c), "Image": c["Image"], "Command": format!("\"{cmd}\""),
             "CreatedAt": ago(c["Created"].as_i64().unwrap_or(0)), "RunningFor": ago(c["Created"].as_i64().unwrap_or(0)),
-            "Status": c["Status"], "State": c["State"], "Ports": "", "Names": names.join(","),
+            "Status": c["Status"], "State": c["State"], "Ports": ports_text(&c["Ports"]), "Names": names.join(","),
             "Networks": c["NetworkSettings"]["Networks"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_default(),
         })
     };
@@ -551,6 +558,98 @@ pub async fn ps(client: &Client, a: PsArgs) -> Result<(), Failure> {
 }
 
 /// `inspect` for containers, then images, then networks, as docker's does.
+/// `ps`'s PORTS column: `0.0.0.0:8080->80/tcp, 53/udp`.
+fn ports_text(ports: &Value) -> String {
+    ports
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let private = format!(
+                "{}/{}",
+                p["PrivatePort"].as_u64().unwrap_or(0),
+                p["Type"].as_str().unwrap_or("tcp")
+            );
+            match (p["IP"].as_str(), p["PublicPort"].as_u64()) {
+                (Some(ip), Some(public)) => format!("{}->{private}", host_port(ip, public)),
+                _ => private,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn host_port(ip: &str, port: u64) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    container: String,
+    /// PRIVATE_PORT[/PROTO]
+    port: Option<String>,
+}
+
+/// `port CONTAINER [PORT[/PROTO]]`, from inspect's `NetworkSettings.Ports`, as the docker CLI.
+pub async fn port(client: &Client, a: PortArgs) -> Result<(), Failure> {
+    let v: Value = client
+        .get_json(&format!("/containers/{}/json", encode(&a.container)))
+        .await?;
+    let ports = v["NetworkSettings"]["Ports"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let bindings = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|b| {
+                let port: u64 = b["HostPort"]
+                    .as_str()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                host_port(b["HostIp"].as_str().unwrap_or_default(), port)
+            })
+            .collect()
+    };
+    match &a.port {
+        Some(want) => {
+            let key = if want.contains('/') {
+                want.clone()
+            } else {
+                format!("{want}/tcp")
+            };
+            let found = ports.get(&key).map(&bindings).unwrap_or_default();
+            if found.is_empty() {
+                return Err(Failure::msg(format!(
+                    "Error: No public port '{key}' published for {}",
+                    a.container
+                )));
+            }
+            for b in found {
+                println!("{b}");
+            }
+        }
+        None => {
+            let mut keys: Vec<&String> = ports.keys().collect();
+            keys.sort_by_key(|k| {
+                let (p, proto) = k.split_once('/').unwrap_or((k, ""));
+                (p.parse::<u32>().unwrap_or(0), proto.to_string())
+            });
+            for k in keys {
+                for b in bindings(&ports[k.as_str()]) {
+                    println!("{k} -> {b}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn inspect(client: &Client, a: InspectArgs) -> Result<(), Failure> {
     let mut found = Vec::new();
     let mut missing = Vec::new();

@@ -55,6 +55,7 @@ struct CreateBody {
     mac_address: String,
     tty: bool,
     open_stdin: bool,
+    exposed_ports: Option<BTreeMap<String, Value>>,
     host_config: Option<HostConfigBody>,
     networking_config: Option<NetworkingConfigBody>,
 }
@@ -166,9 +167,9 @@ pub async fn create(
         ));
     }
     let mut warnings = Vec::new();
-    let publishes =
-        hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) || hc.publish_all_ports;
-    if publishes {
+    let ports = super::ports::parse_bindings(&hc.port_bindings.clone().unwrap_or_default())?;
+    let exposed = super::ports::parse_exposed(&b.exposed_ports.clone().unwrap_or_default())?;
+    if !ports.is_empty() || hc.publish_all_ports {
         if hc.network_mode.starts_with("container:") {
             return Err(ApiError::bad_request(
                 "conflicting options: port publishing and the container type network mode",
@@ -176,10 +177,6 @@ pub async fn create(
         }
         if hc.network_mode == "host" {
             warnings.push("Published ports are discarded when using host network mode".to_string());
-        } else {
-            return Err(ApiError::bad_request(
-                "publishing ports (-p, -P) is not supported by this berth yet (the firewall issue adds it)",
-            ));
         }
     }
     let mut networks = Vec::new();
@@ -219,6 +216,9 @@ pub async fn create(
         mac_address: b.mac_address,
         links,
         restart,
+        ports,
+        publish_all: hc.publish_all_ports,
+        exposed,
     };
     let c = st.engine.create(spec).await?;
     Ok((
@@ -423,6 +423,8 @@ async fn networks_json(st: &AppState, c: &Container) -> (BTreeMap<String, Value>
 async fn summary(st: &AppState, c: &Container) -> Value {
     let img = st.engine.image_by_id(&c.image_id).await;
     let (nets, _) = networks_json(st, c).await;
+    let exposed = crate::engine::Engine::exposed_ports(c, img.as_ref());
+    let published = st.engine.published(c).await;
     json!({
         "Id": c.id,
         "Names": [format!("/{}", c.name)],
@@ -430,7 +432,7 @@ async fn summary(st: &AppState, c: &Container) -> Value {
         "ImageID": c.image_id,
         "Command": c.args(img.as_ref()).join(" "),
         "Created": c.created.timestamp(),
-        "Ports": [],
+        "Ports": super::ports::summary_json(&exposed, &published),
         "Labels": c.spec.labels,
         "State": c.state.status.as_str(),
         "Status": status_text(c),
@@ -470,11 +472,14 @@ pub async fn inspect(
     let (nets, legacy) = networks_json(&st, &c).await;
     let dir = st.containers_dir.join(&c.id);
     let etc = |f: &str| dir.join(f).display().to_string();
+    let exposed = crate::engine::Engine::exposed_ports(&c, img.as_ref());
+    let published = st.engine.published(&c).await;
     let mut ns = json!({
         "Bridge": "",
         "SandboxID": c.sandbox_id.clone().unwrap_or_default(),
         "SandboxKey": c.sandbox_key,
-        "Ports": {},
+        // Docker shows no ports for a container that is not running.
+        "Ports": if c.sandbox_id.is_some() { super::ports::ports_json(&exposed, &published) } else { json!({}) },
         "Networks": nets,
     });
     for (k, v) in legacy.as_object().into_iter().flatten() {
@@ -512,7 +517,8 @@ pub async fn inspect(
             "Links": if c.spec.links.is_empty() { Value::Null } else {
                 json!(c.spec.links.iter().map(|(n, a)| format!("/{n}:/{}/{a}", c.name)).collect::<Vec<_>>())
             },
-            "PortBindings": {},
+            "PortBindings": super::ports::bindings_json(&c.spec.ports),
+            "PublishAllPorts": c.spec.publish_all,
             "RestartPolicy": {"Name": c.spec.restart.name, "MaximumRetryCount": c.spec.restart.max_retries},
         },
         "Config": {
@@ -524,6 +530,7 @@ pub async fn inspect(
             "Image": c.spec.image,
             "WorkingDir": c.spec.working_dir,
             "Labels": c.spec.labels,
+            "ExposedPorts": super::ports::exposed_json(&exposed),
             "Tty": false, "OpenStdin": false, "AttachStdout": false, "AttachStderr": false,
         },
         "NetworkSettings": ns,

@@ -34,7 +34,9 @@ impl From<NetError> for ApiError {
             NetError::NotFound(_) => StatusCode::NOT_FOUND,
             NetError::Conflict(_) => StatusCode::CONFLICT,
             NetError::Forbidden(_) => StatusCode::FORBIDDEN,
-            NetError::Kernel { .. } | NetError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            NetError::Kernel { .. } | NetError::Store(_) | NetError::PortAllocation(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");

@@ -5,6 +5,7 @@ mod containers;
 mod error;
 mod exec;
 mod networks;
+mod ports;
 mod stream;
 mod system;
 

@@ -13,6 +13,8 @@ mod runtime;
 pub use runtime::Runtime;
 
 use berth_net::endpoint::{format_mac, parse_mac, EndpointOptions};
+use berth_net::firewall::Proto;
+use berth_net::portmap::{PortRequest, Published};
 use berth_net::{Controller, NetError};
 use berth_store::{Store, Table};
 use chrono::{DateTime, Utc};
@@ -162,6 +164,15 @@ pub struct ContainerSpec {
     pub links: Vec<(String, String)>,
     #[serde(default)]
     pub restart: RestartPolicy,
+    /// `-p`: host ports for container ports (HostConfig.PortBindings).
+    #[serde(default)]
+    pub ports: Vec<PortRequest>,
+    /// `-P`: publish every exposed port on an ephemeral host port.
+    #[serde(default)]
+    pub publish_all: bool,
+    /// `--expose` and the ports of `-p` (Config.ExposedPorts).
+    #[serde(default)]
+    pub exposed: Vec<(u16, Proto)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -602,6 +613,11 @@ impl Engine {
             spec.networks.clear();
         } else if mode == "host" || mode == "none" {
             spec.networks.clear();
+            if mode == "host" {
+                // Docker's "Published ports are discarded when using host network mode".
+                spec.ports.clear();
+                spec.publish_all = false;
+            }
         } else {
             // The mode names the first network; it must exist now (Docker's 404).
             let first = self
@@ -660,6 +676,8 @@ impl Engine {
                 ))
             })?;
         }
+        // A fixed host port berth already publishes fails here, before a container exists.
+        self.ctl.check_ports(&spec.ports)?;
         let id = new_container_id();
         let hostname = if spec.hostname.is_empty() {
             id[..12].to_string()
@@ -879,6 +897,10 @@ impl Engine {
                 let net = self.ctl.get(&ep.network_id).await?;
                 embedded |= !net.predefined;
             }
+            let reqs = Self::port_requests(c, img);
+            if !reqs.is_empty() {
+                self.ctl.publish(&sb.id, &reqs).await?;
+            }
             let gw = self.host_gateway().await;
             let extra: Vec<(String, IpAddr)> = c
                 .spec
@@ -961,6 +983,60 @@ impl Engine {
         tokio::task::spawn_blocking(move || runtime.run(&id, &dir, &out, &err))
             .await
             .map_err(|e| EngineError::Runtime(format!("start: {e}")))?
+    }
+
+    /// The ports to publish: `-p` bindings, then with `-P` every other exposed port (the
+    /// container's and the image's) on an ephemeral port of every address.
+    fn port_requests(c: &Container, img: Option<&Image>) -> Vec<PortRequest> {
+        let mut reqs = c.spec.ports.clone();
+        if c.spec.publish_all {
+            for (port, proto) in Self::exposed_ports(c, img) {
+                if !reqs
+                    .iter()
+                    .any(|r| r.container_port == port && r.proto == proto)
+                {
+                    reqs.push(PortRequest {
+                        proto,
+                        container_port: port,
+                        host_ip: None,
+                        host_ports: None,
+                    });
+                }
+            }
+        }
+        reqs
+    }
+
+    /// Every exposed port of a container: its own `--expose` and `-p`, and its image's.
+    pub fn exposed_ports(c: &Container, img: Option<&Image>) -> Vec<(u16, Proto)> {
+        let mut v: Vec<(u16, Proto)> = c.spec.exposed.clone();
+        v.extend(c.spec.ports.iter().map(|r| (r.container_port, r.proto)));
+        for e in img.map(|i| i.exposed_ports.as_slice()).unwrap_or_default() {
+            let (port, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+            let proto = match proto {
+                "udp" => Proto::Udp,
+                _ => Proto::Tcp,
+            };
+            if let Ok(p) = port.parse() {
+                v.push((p, proto));
+            }
+        }
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The ports a container publishes now (empty when it is not running).
+    pub async fn published(&self, c: &Container) -> Vec<Published> {
+        match &c.sandbox_id {
+            Some(sb) => self
+                .ctl
+                .sandbox(sb)
+                .await
+                .map(|s| s.ports)
+                .unwrap_or_default(),
+            None => Vec::new(),
+        }
     }
 
     /// Releases what a started container held: runtime state, network, root filesystem.

@@ -225,6 +225,11 @@ impl Host {
         }
     }
 
+    /// The running daemon's PID.
+    pub fn daemon_pid(&self) -> u32 {
+        self.daemon.as_ref().expect("daemon running").id()
+    }
+
     /// SIGKILL: a crash.
     pub fn kill_daemon(&mut self) {
         if let Some(mut c) = self.daemon.take() {
@@ -450,6 +455,20 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
+        // Container processes are not in the host's namespaces' lifetime: remove them while
+        // the daemon is there to do it, even when the test failed half-way.
+        if self.daemon.is_some() {
+            let ids = self.berth(&["ps", "-aq"]);
+            let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(ids.iter().map(String::as_str));
+                let _ = self.berth(&args);
+            }
+        }
         self.kill_daemon();
         let _ = self.holder.kill();
         let _ = self.holder.wait();

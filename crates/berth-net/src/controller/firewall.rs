@@ -1,0 +1,333 @@
+//! The controller's side of the firewall and of published ports: it derives the firewall's
+//! facts from networks, endpoints and sandboxes, reserves host ports, and tells the firewall
+//! what changed. The firewall holds no state of its own, so a reload rebuilds it from here.
+
+use super::endpoints::EndpointState;
+use super::{Controller, SANDBOXES};
+use crate::endpoint::{Endpoint, Sandbox};
+use crate::error::{NetError, NetResult};
+use crate::firewall::{Change, FirewallState, NetRule, PortRule, Proto};
+use crate::network::Network;
+use crate::portmap::{host_ips, PortError, PortRequest, Published};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// How a bridge network appears to the firewall.
+pub(super) fn net_rule(net: &Network) -> Option<NetRule> {
+    let b = net.bridge.as_ref()?;
+    Some(NetRule {
+        bridge: b.name.clone(),
+        internal: net.internal,
+        masquerade: b.masquerade,
+        icc: b.icc,
+    })
+}
+
+/// The endpoint whose address published ports lead to: the one with the default route.
+fn port_endpoint<'a>(eps: &'a EndpointState, sandbox_id: &str) -> Option<&'a Endpoint> {
+    eps.endpoints
+        .values()
+        .find(|e| e.sandbox_id == sandbox_id && e.default_route)
+}
+
+fn rules_for(ep: &Endpoint, ports: &[Published]) -> Vec<PortRule> {
+    ports
+        .iter()
+        .filter_map(|p| {
+            let container_ip = if p.host_ip.is_ipv4() {
+                ep.ipv4?.addr()
+            } else {
+                ep.ipv6?.addr()
+            };
+            Some(PortRule {
+                proto: p.proto,
+                host_ip: (!p.host_ip.is_unspecified()).then_some(p.host_ip),
+                host_port: p.host_port,
+                container_ip,
+                container_port: p.container_port,
+            })
+        })
+        .collect()
+}
+
+/// Everything the firewall should hold for these networks and endpoints.
+pub(super) fn full_state(nets: &BTreeMap<String, Network>, eps: &EndpointState) -> FirewallState {
+    let mut st = FirewallState::default();
+    for net in nets.values() {
+        if let Some(rule) = net_rule(net) {
+            if !rule.icc {
+                st.isolated_ports.extend(
+                    eps.endpoints
+                        .values()
+                        .filter(|e| e.network_id == net.id)
+                        .map(|e| e.host_ifname.clone()),
+                );
+            }
+            st.networks.push(rule);
+        }
+    }
+    for sb in eps.sandboxes.values() {
+        if let Some(ep) = port_endpoint(eps, &sb.id) {
+            st.ports.extend(rules_for(ep, &sb.ports));
+        }
+    }
+    st
+}
+
+/// Forgets conntrack entries of UDP flows to `ports`, so a client that kept sending while a
+/// mapping changed is not stuck with the old translation (or with none).
+fn clear_udp_conntrack(ports: &[Published]) {
+    for p in ports.iter().filter(|p| p.proto == Proto::Udp) {
+        if let Err(e) = crate::sys::conntrack::delete_udp_to_port(p.host_port) {
+            tracing::warn!(port = p.host_port, error = %e, "cannot clear UDP conntrack entries");
+        }
+    }
+}
+
+impl Controller {
+    /// At start: takes back the host ports of published ports and rebuilds berth's tables.
+    pub(super) fn restore_firewall(
+        &self,
+        nets: &BTreeMap<String, Network>,
+        eps: &EndpointState,
+    ) -> NetResult<()> {
+        {
+            let mut held = self.lock_ports();
+            for sb in eps.sandboxes.values() {
+                for p in &sb.ports {
+                    held.restore(p.proto, p.host_ip, p.host_port);
+                }
+            }
+        }
+        self.firewall_bridge_sysctls(nets.values());
+        self.firewall
+            .apply(&full_state(nets, eps))
+            .map_err(NetError::kernel("apply firewall rules"))
+    }
+
+    /// Rebuilds berth's tables from the controller's records, after someone flushed them or on
+    /// request. One transaction: established connections keep flowing.
+    pub async fn reload_firewall(&self) -> NetResult<()> {
+        let nets = self.networks.lock().await;
+        let eps = self.eps.lock().await;
+        self.firewall_bridge_sysctls(nets.values());
+        self.firewall
+            .apply(&full_state(&nets, &eps))
+            .map_err(NetError::kernel("apply firewall rules"))?;
+        tracing::info!("firewall rules re-applied");
+        Ok(())
+    }
+
+    /// Published ports on 127.0.0.1 are routed to a bridge: the kernel must accept loopback
+    /// sources there.
+    fn firewall_bridge_sysctls<'a>(&self, nets: impl Iterator<Item = &'a Network>) {
+        if !self.cfg.firewall {
+            return;
+        }
+        for net in nets {
+            if let Some(b) = &net.bridge {
+                let key = format!("net/ipv4/conf/{}/route_localnet", b.name);
+                if let Err(e) = self.kernel.set_sysctl(&key, "1") {
+                    tracing::warn!(bridge = %b.name, error = %e, "cannot set route_localnet");
+                }
+            }
+        }
+    }
+
+    pub(super) fn firewall_add_network(&self, net: &Network) -> NetResult<()> {
+        let Some(rule) = net_rule(net) else {
+            return Ok(());
+        };
+        self.firewall_bridge_sysctls(std::iter::once(net));
+        self.firewall
+            .change(&[Change::AddNetwork(rule)])
+            .map_err(NetError::kernel(format!(
+                "add firewall rules of {}",
+                net.name
+            )))
+    }
+
+    pub(super) fn firewall_remove_network(&self, net: &Network) {
+        if let Some(rule) = net_rule(net) {
+            if let Err(e) = self.firewall.change(&[Change::RemoveNetwork(rule)]) {
+                tracing::warn!(network = %net.name, error = %e, "cannot remove firewall rules");
+            }
+        }
+    }
+
+    /// An endpoint joins ICC isolation if its network has ICC off.
+    pub(super) fn firewall_join(&self, ep: &Endpoint, net: &Network) -> NetResult<()> {
+        if net.bridge.as_ref().is_some_and(|b| !b.icc) {
+            self.firewall
+                .change(&[Change::Isolate(ep.host_ifname.clone())])
+                .map_err(NetError::kernel(format!(
+                    "isolate {} on {}",
+                    ep.host_ifname, net.name
+                )))?;
+        }
+        Ok(())
+    }
+
+    /// The firewall changes for endpoints leaving: isolation, and the published ports of a
+    /// sandbox whose port endpoint goes (its reservations go with them).
+    pub(super) fn firewall_leave(
+        &self,
+        nets: &BTreeMap<String, Network>,
+        leaving: &[Endpoint],
+        sb: Option<&Sandbox>,
+    ) -> Vec<Published> {
+        let mut changes = Vec::new();
+        let mut dropped = Vec::new();
+        for ep in leaving {
+            let isolated = nets
+                .get(&ep.network_id)
+                .and_then(|n| n.bridge.as_ref())
+                .is_some_and(|b| !b.icc);
+            if isolated {
+                changes.push(Change::Unisolate(ep.host_ifname.clone()));
+            }
+            if let Some(sb) = sb.filter(|_| ep.default_route) {
+                let rules = rules_for(ep, &sb.ports);
+                if !rules.is_empty() {
+                    changes.push(Change::RemovePorts(rules));
+                }
+                dropped.extend(sb.ports.iter().cloned());
+            }
+        }
+        if !changes.is_empty() {
+            if let Err(e) = self.firewall.change(&changes) {
+                // Left-over elements only point at addresses nobody holds; a reload clears them.
+                tracing::warn!(error = %e, "cannot remove firewall elements");
+            }
+        }
+        {
+            let mut held = self.lock_ports();
+            for p in &dropped {
+                held.release(p.proto, p.host_ip, p.host_port);
+            }
+        }
+        clear_udp_conntrack(&dropped);
+        dropped
+    }
+
+    pub(super) fn lock_ports(&self) -> std::sync::MutexGuard<'_, crate::portmap::PortReservations> {
+        self.ports.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Refuses a request that would clash with a port berth already publishes (for `create`,
+    /// before a container exists). Other programs' ports are found at start.
+    pub fn check_ports(&self, reqs: &[PortRequest]) -> NetResult<()> {
+        let held = self.lock_ports();
+        for r in reqs {
+            if let Some(addr) = held.would_clash(r) {
+                return Err(NetError::PortAllocation(format!(
+                    "Bind for {addr} failed: port is already allocated"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes ports of a sandbox on the address of its first network: reserves the host
+    /// ports, records them, then adds the DNAT elements, all or nothing.
+    pub async fn publish(
+        &self,
+        sandbox_id: &str,
+        reqs: &[PortRequest],
+    ) -> NetResult<Vec<Published>> {
+        let mut eps = self.eps.lock().await;
+        let mut sb = eps
+            .sandboxes
+            .get(sandbox_id)
+            .cloned()
+            .ok_or_else(|| NetError::NotFound(format!("sandbox {sandbox_id} not found")))?;
+        let Some(ep) = port_endpoint(&eps, sandbox_id).cloned() else {
+            // `--network none`: nothing to publish to, as Docker.
+            return Ok(Vec::new());
+        };
+        let mut got: Vec<Published> = Vec::new();
+        let failed = {
+            let mut held = self.lock_ports();
+            let mut failed = None;
+            'all: for r in reqs {
+                let ips = host_ips(r, ep.ipv4.is_some(), ep.ipv6.is_some());
+                if ips.is_empty() || r.host_ip.is_some_and(|ip| !family_ok(&ep, ip)) {
+                    failed = Some(NetError::InvalidParameter(format!(
+                        "cannot publish {}/{} on {}: container {} has no {} address",
+                        r.container_port,
+                        r.proto.name(),
+                        r.host_ip.map(|i| i.to_string()).unwrap_or_default(),
+                        ep.name,
+                        if r.host_ip.is_some_and(|i| i.is_ipv6()) {
+                            "IPv6"
+                        } else {
+                            "IPv4"
+                        },
+                    )));
+                    break;
+                }
+                // With both families, the IPv6 side takes the port the IPv4 side got.
+                let mut range = r.host_ports;
+                for ip in ips {
+                    match held.reserve(r.proto, ip, range) {
+                        Ok(port) => {
+                            range = Some((port, port));
+                            got.push(Published {
+                                proto: r.proto,
+                                container_port: r.container_port,
+                                host_ip: ip,
+                                host_port: port,
+                            });
+                        }
+                        Err(e) => {
+                            failed = Some(port_error(&ep, e));
+                            break 'all;
+                        }
+                    }
+                }
+            }
+            if failed.is_some() {
+                for p in &got {
+                    held.release(p.proto, p.host_ip, p.host_port);
+                }
+            }
+            failed
+        };
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        sb.ports.extend(got.iter().cloned());
+        self.store.put(SANDBOXES, &sb.id, &sb)?;
+        let rules = rules_for(&ep, &got);
+        if let Err(e) = self.firewall.change(&[Change::AddPorts(rules)]) {
+            sb.ports.retain(|p| !got.contains(p));
+            self.store.put(SANDBOXES, &sb.id, &sb)?;
+            let mut held = self.lock_ports();
+            for p in &got {
+                held.release(p.proto, p.host_ip, p.host_port);
+            }
+            return Err(NetError::Kernel {
+                context: "add published ports".into(),
+                source: e,
+            });
+        }
+        clear_udp_conntrack(&got);
+        eps.sandboxes.insert(sb.id.clone(), sb);
+        Ok(got)
+    }
+}
+
+fn family_ok(ep: &Endpoint, ip: IpAddr) -> bool {
+    if ip.is_ipv4() {
+        ep.ipv4.is_some()
+    } else {
+        ep.ipv6.is_some()
+    }
+}
+
+fn port_error(ep: &Endpoint, e: PortError) -> NetError {
+    NetError::PortAllocation(format!(
+        "driver failed programming external connectivity on endpoint {} ({}): {e}",
+        ep.name, ep.id
+    ))
+}
