@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds release binaries and runs every benchmark. Needs root (private namespaces).
-# Usage: bench/run.sh [network|attach|run|dns] [RUNS]
+# Usage: bench/run.sh [network|attach|run|dns|publish|iperf] [RUNS]
+# dns needs dnsperf and iperf needs iperf3 (scripts/install-deps.sh --bench installs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-deps.sh --bench
 cargo build --release --locked --bins
 which=${1:-all}
 runs=${2:-200}
@@ -10,3 +12,5 @@ if [ "$which" = all ] || [ "$which" = network ]; then target/release/bench-netwo
 if [ "$which" = all ] || [ "$which" = attach ]; then target/release/bench-attach "$runs"; fi
 if [ "$which" = all ] || [ "$which" = run ]; then target/release/bench-run "${2:-100}"; fi
 if [ "$which" = all ] || [ "$which" = dns ]; then target/release/bench-dns "${2:-1000}"; fi
+if [ "$which" = all ] || [ "$which" = publish ]; then target/release/bench-publish "${2:-1000}"; fi
+if [ "$which" = all ] || [ "$which" = iperf ]; then target/release/bench-iperf "${2:-5}" 5; fi

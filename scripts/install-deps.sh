@@ -14,6 +14,11 @@ command -v tar >/dev/null || need+=(tar)
 command -v nft >/dev/null || need+=(nftables)
 # Stale UDP flows are cleared with conntrack when a published UDP port changes.
 command -v conntrack >/dev/null || need+=(conntrack)
+# Benchmarks only (bench/run.sh passes --bench): load generators for DNS and published ports.
+if [ "${1:-}" = --bench ]; then
+  command -v dnsperf >/dev/null || need+=(dnsperf)
+  command -v iperf3 >/dev/null || need+=(iperf3)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: need root to install: ${need[*]}" >&2
