@@ -1,10 +1,13 @@
-//! `attach` and `logs --follow`: a container's output as it is written, in Docker's frames.
+//! `attach` and `logs --follow`: a container's output as it is written, in Docker's frames (raw
+//! for a terminal), and the attached client's input to its stdin or terminal.
 //!
-//! Containers write straight into their log files (no shim), so following them is tailing those
-//! files until the container exits and they are drained. The docker CLI attaches before it
-//! starts the container, so "exited" means: exited after the attach began.
+//! Containers write straight into their log files (no shim), and a terminal's output is copied
+//! there too, so following them is tailing those files until the container exits and they are
+//! drained. The docker CLI attaches before it starts the container, so "exited" means: exited
+//! after the attach began.
 
 use super::{ApiError, AppState};
+use crate::engine::stdio::{parse_detach_keys, DetachScanner, Pipe};
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
@@ -13,11 +16,13 @@ use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
 struct Follow {
     engine: Arc<crate::engine::Engine>,
     id: String,
+    /// A terminal's output goes out raw, without frames.
+    tty: bool,
     since: Option<chrono::DateTime<chrono::Utc>>,
     files: Vec<(u8, tokio::fs::File)>,
 }
@@ -56,6 +61,7 @@ async fn open_logs(
     Ok(Follow {
         engine: st.engine.clone(),
         id: c.id,
+        tty: c.spec.tty,
         // A running container has no finish time yet; any later exit changes it.
         since: c.state.finished_at,
         files,
@@ -75,11 +81,12 @@ async fn pump(mut f: Follow, out: &mut (impl AsyncWrite + Unpin)) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         any = true;
-                        let mut head = [*stream, 0, 0, 0, 0, 0, 0, 0];
-                        head[4..].copy_from_slice(&(n as u32).to_be_bytes());
-                        if out.write_all(&head).await.is_err()
-                            || out.write_all(&buf[..n]).await.is_err()
-                        {
+                        let sent = if f.tty {
+                            out.write_all(&buf[..n]).await
+                        } else {
+                            super::stream::frame(out, *stream, &buf[..n]).await
+                        };
+                        if sent.is_err() {
                             return;
                         }
                     }
@@ -91,7 +98,11 @@ async fn pump(mut f: Follow, out: &mut (impl AsyncWrite + Unpin)) {
             break;
         }
         if !any {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // A terminal's copier wakes us; a container writing its log itself is polled.
+            tokio::select! {
+                _ = f.engine.output.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
         }
     }
     let _ = out.shutdown().await;
@@ -106,9 +117,66 @@ pub async fn follow_body(
     from_start: bool,
 ) -> Result<Response, ApiError> {
     let f = open_logs(st, id, stdout, stderr, from_start).await?;
-    let (mut near, response) = super::stream::piped_body();
+    let (mut near, response) = super::stream::piped_body(f.tty);
     tokio::spawn(async move { pump(f, &mut near).await });
     Ok(response)
+}
+
+/// How an attached client's input ended.
+enum InputEnd {
+    /// The client typed the detach keys: the attach ends, the container goes on.
+    Detached,
+    /// The client closed its input (or the connection).
+    Closed,
+}
+
+/// Copies the client's input to the container until the detach keys or the end of input.
+///
+/// The docker CLI attaches before it starts the container, so the container's stdin may not
+/// exist yet: input read before the start waits for it (`since` is the start time seen at
+/// attach), and goes nowhere if the container ends without taking input.
+async fn feed_input(
+    mut from: impl AsyncRead + Unpin,
+    engine: Arc<crate::engine::Engine>,
+    id: String,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    stdin_once: bool,
+    mut detach: DetachScanner,
+) -> InputEnd {
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut to: Option<Arc<Pipe>> = None;
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                // StdinOnce: the container's stdin closes with the first client's input.
+                if stdin_once {
+                    if to.is_none() {
+                        to = engine.input_once_started(&id, since).await;
+                    }
+                    if let (Some(_), Some(l)) = (to.take(), engine.live(&id)) {
+                        l.stdin.lock().await.take();
+                    }
+                }
+                return InputEnd::Closed;
+            }
+            Ok(n) => n,
+        };
+        let (pass, detached) = detach.scan(&buf[..n]);
+        if !pass.is_empty() {
+            if to.is_none() {
+                to = engine.input_once_started(&id, since).await;
+            }
+            // Once the container is gone its input is discarded, as Docker does.
+            if let Some(pipe) = &to {
+                if pipe.write_all(&pass).await.is_err() {
+                    to = None;
+                }
+            }
+        }
+        if detached {
+            return InputEnd::Detached;
+        }
+    }
 }
 
 /// `POST /containers/{id}/attach`: over the connection the client upgrades, or as a body.
@@ -122,17 +190,59 @@ pub async fn attach(
     if !on("stream") && !on("logs") {
         return Err(ApiError::bad_request("attach needs stream=1 or logs=1"));
     }
+    let keys = match q.get("detachKeys").filter(|k| !k.is_empty()) {
+        Some(k) => parse_detach_keys(k).map_err(ApiError::bad_request)?,
+        None => vec![16, 17],
+    };
     let f = open_logs(&st, &id, on("stdout"), on("stderr"), on("logs")).await?;
     if !req.headers().contains_key(header::UPGRADE) {
         drop(f);
         return follow_body(&st, &id, on("stdout"), on("stderr"), on("logs")).await;
     }
+    let c = st.engine.container(&id).await?;
+    let input = on("stdin") && c.spec.open_stdin;
+    let started = c.state.started_at;
+    let stdin_once = c.spec.stdin_once && !c.spec.tty;
+    let engine = st.engine.clone();
+    let tty = f.tty;
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
-        if let Ok(upgraded) = on_upgrade.await {
-            let mut io = TokioIo::new(upgraded);
-            pump(f, &mut io).await;
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let (rd, mut wr) = tokio::io::split(TokioIo::new(upgraded));
+        if !input {
+            pump(f, &mut wr).await;
+            return;
+        }
+        let mut feeding = tokio::spawn(feed_input(
+            rd,
+            engine.clone(),
+            c.id.clone(),
+            started,
+            stdin_once,
+            DetachScanner::new(keys),
+        ));
+        let detached = {
+            let output = pump(f, &mut wr);
+            tokio::pin!(output);
+            tokio::select! {
+                _ = &mut output => {
+                    feeding.abort();
+                    false
+                }
+                end = &mut feeding => match end {
+                    Ok(InputEnd::Detached) | Err(_) => true,
+                    Ok(InputEnd::Closed) => {
+                        output.await;
+                        false
+                    }
+                },
+            }
+        };
+        if detached {
+            let _ = wr.shutdown().await;
         }
     });
-    Ok(super::stream::switching_protocols())
+    Ok(super::stream::switching_protocols(tty))
 }

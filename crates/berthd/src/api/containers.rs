@@ -55,6 +55,7 @@ struct CreateBody {
     mac_address: String,
     tty: bool,
     open_stdin: bool,
+    stdin_once: bool,
     exposed_ports: Option<BTreeMap<String, Value>>,
     host_config: Option<HostConfigBody>,
     networking_config: Option<NetworkingConfigBody>,
@@ -130,11 +131,6 @@ pub async fn create(
     if b.image.is_empty() {
         return Err(ApiError::bad_request(
             "no image specified: Image is required",
-        ));
-    }
-    if b.tty || b.open_stdin {
-        return Err(ApiError::bad_request(
-            "interactive containers (-i, -t) are not supported by this berth yet; run detached with -d",
         ));
     }
     let hc = b.host_config.unwrap_or_default();
@@ -219,6 +215,9 @@ pub async fn create(
         ports,
         publish_all: hc.publish_all_ports,
         exposed,
+        tty: b.tty,
+        open_stdin: b.open_stdin,
+        stdin_once: b.stdin_once,
     };
     let c = st.engine.create(spec).await?;
     Ok((
@@ -531,13 +530,16 @@ pub async fn inspect(
             "WorkingDir": c.spec.working_dir,
             "Labels": c.spec.labels,
             "ExposedPorts": super::ports::exposed_json(&exposed),
-            "Tty": false, "OpenStdin": false, "AttachStdout": false, "AttachStderr": false,
+            "Tty": c.spec.tty, "OpenStdin": c.spec.open_stdin, "StdinOnce": c.spec.stdin_once,
+            "AttachStdin": c.spec.open_stdin && c.spec.stdin_once,
+            "AttachStdout": false, "AttachStderr": false,
         },
         "NetworkSettings": ns,
     })))
 }
 
-/// Docker's multiplexed log stream: frames of [stream, 0, 0, 0, size (u32 BE)] + payload.
+/// Docker's multiplexed log stream: frames of [stream, 0, 0, 0, size (u32 BE)] + payload; a
+/// terminal container's log is one raw stream, as Docker sends it.
 pub async fn logs(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -547,10 +549,15 @@ pub async fn logs(
     if on("follow") {
         return super::attach::follow_body(&st, &id, on("stdout"), on("stderr"), true).await;
     }
+    let tty = st.engine.container(&id).await?.spec.tty;
     let (out, err) = st.engine.logs(&id).await?;
     let mut body = Vec::new();
     for (stream, data, wanted) in [(1u8, out, on("stdout")), (2u8, err, on("stderr"))] {
         if !wanted {
+            continue;
+        }
+        if tty {
+            body.extend_from_slice(&data);
             continue;
         }
         for chunk in data.split_inclusive(|b| *b == b'\n') {
@@ -559,14 +566,23 @@ pub async fn logs(
             body.extend_from_slice(chunk);
         }
     }
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "application/vnd.docker.multiplexed-stream",
-        )],
-        Body::from(body),
-    )
-        .into_response())
+    let kind = if tty {
+        super::stream::RAW
+    } else {
+        super::stream::MUX
+    };
+    Ok(([(header::CONTENT_TYPE, kind)], Body::from(body)).into_response())
+}
+
+/// `POST /containers/{id}/resize?h=&w=`: the terminal's size.
+pub async fn resize(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let (rows, cols) = super::stream::size_query(&q)?;
+    st.engine.resize(&id, rows, cols).await?;
+    Ok(StatusCode::OK)
 }
 
 // ------------------------------------------------------------------ images

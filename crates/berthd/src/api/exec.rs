@@ -5,17 +5,20 @@
 //! when it is attached. Without the upgrade the same frames come as a streamed body.
 
 use super::{ApiError, AppState};
-use crate::engine::exec::ExecSpec;
+use crate::engine::exec::{ExecIo, ExecSpec};
+use crate::engine::stdio::Pipe;
 use crate::engine::Engine;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +75,57 @@ pub async fn inspect(
     })))
 }
 
+/// Streams the process's output raw from its terminal, feeds the terminal what the client
+/// types, records the exit, then closes. Output still buffered when the process ends is sent;
+/// a background process that keeps the terminal open does not hold the stream.
+async fn pump_tty<IO>(engine: Arc<Engine>, id: String, pid: u32, master: Arc<Pipe>, io: IO)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let input = master.clone();
+    let feeder = tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        while let Ok(n @ 1..) = rd.read(&mut buf).await {
+            if input.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    let exited = crate::engine::exec::wait_adopted(pid);
+    tokio::pin!(exited);
+    let mut code = None;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let read = async {
+            match code {
+                None => Some(master.read(&mut buf).await),
+                Some(_) => tokio::time::timeout(Duration::from_millis(100), master.read(&mut buf))
+                    .await
+                    .ok(),
+            }
+        };
+        tokio::select! {
+            r = read => match r {
+                Some(Ok(n @ 1..)) => {
+                    if wr.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                _ => break,
+            },
+            c = &mut exited, if code.is_none() => code = Some(c),
+        }
+    }
+    let code = match code {
+        Some(c) => c,
+        None => exited.await,
+    };
+    feeder.abort();
+    engine.exec_finished(&id, code).await;
+    let _ = wr.shutdown().await;
+}
+
 /// Streams the process's output as frames, feeds stdin, records the exit, then closes.
 async fn pump<IO>(engine: Arc<Engine>, id: String, mut child: tokio::process::Child, io: IO)
 where
@@ -126,23 +180,45 @@ pub async fn start(
     } else {
         super::json_body(&body)?
     };
-    let child = st.engine.exec_start(&id).await?;
+    let started = st.engine.exec_start(&id).await?;
+    let tty = matches!(started, ExecIo::Tty { .. });
     let engine = st.engine.clone();
+    let run = move |io: Box<dyn Io>| -> futures::future::BoxFuture<'static, ()> {
+        match started {
+            ExecIo::Pipes(child) => Box::pin(pump(engine, id, child, io)),
+            ExecIo::Tty { pid, master } => Box::pin(pump_tty(engine, id, pid, master, io)),
+        }
+    };
     if b.detach {
         let (a, _b) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(pump(engine, id, child, a));
+        tokio::spawn(run(Box::new(a)));
         return Ok(StatusCode::OK.into_response());
     }
     if let Some(on_upgrade) = on_upgrade {
         tokio::spawn(async move {
             match on_upgrade.await {
-                Ok(upgraded) => pump(engine, id, child, TokioIo::new(upgraded)).await,
+                Ok(upgraded) => run(Box::new(TokioIo::new(upgraded))).await,
                 Err(e) => tracing::warn!(error = %e, "exec: connection upgrade failed"),
             }
         });
-        return Ok(super::stream::switching_protocols());
+        return Ok(super::stream::switching_protocols(tty));
     }
-    let (near, response) = super::stream::piped_body();
-    tokio::spawn(pump(engine, id, child, near));
+    let (near, response) = super::stream::piped_body(tty);
+    tokio::spawn(run(Box::new(near)));
     Ok(response)
+}
+
+/// A client connection (upgraded, or a piped body) as one object type.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// `POST /exec/{id}/resize?h=&w=`.
+pub async fn resize(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let (rows, cols) = super::stream::size_query(&q)?;
+    st.engine.exec_resize(&id, rows, cols).await?;
+    Ok(StatusCode::OK)
 }

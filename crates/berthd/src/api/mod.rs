@@ -65,6 +65,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/containers/{id}/exec", post(exec::create))
         .route("/containers/{id}/attach", post(attach::attach))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/json", get(exec::inspect))
         // Image archives are large; every other body keeps axum's 2 MB limit.

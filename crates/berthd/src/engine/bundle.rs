@@ -18,6 +18,8 @@ pub struct BundleSpec<'a> {
     pub netns: Option<&'a Path>,
     /// (file on the host, path in the container) bind mounts: /etc/hosts and friends.
     pub etc_files: Vec<(PathBuf, &'static str)>,
+    /// `-t`: the process gets a terminal from the runtime.
+    pub terminal: bool,
 }
 
 fn bind(src: &Path, dst: &str) -> Result<Mount> {
@@ -81,7 +83,7 @@ pub fn write(bundle: &Path, b: &BundleSpec) -> Result<()> {
         root.set_readonly(Some(false));
     }
     if let Some(p) = spec.process_mut() {
-        p.set_terminal(Some(false));
+        p.set_terminal(Some(b.terminal));
         p.set_capabilities(Some(docker_capabilities()));
         p.set_args(Some(b.args.clone()));
         p.set_env(Some(b.env.clone()));

@@ -1,9 +1,12 @@
 //! `exec`: another process in a running container, through the runtime's `exec`, with its
-//! stdout and stderr streamed back in Docker's framing.
+//! stdout and stderr streamed back in Docker's framing, or on a terminal (`-t`).
 
+use super::runtime::ExecProcess;
+use super::stdio::Pipe;
 use super::{Engine, EngineError, Result, Status};
 use std::collections::BTreeMap;
 use std::process::Stdio;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct ExecSpec {
@@ -22,6 +25,14 @@ pub struct ExecState {
     pub running: bool,
     pub exit_code: Option<i32>,
     pub pid: u32,
+    /// The terminal's master while a `-t` process runs.
+    pub tty: Option<Arc<Pipe>>,
+}
+
+/// A started exec: its pipes, or its terminal.
+pub enum ExecIo {
+    Pipes(tokio::process::Child),
+    Tty { pid: u32, master: Arc<Pipe> },
 }
 
 #[derive(Default)]
@@ -41,12 +52,6 @@ impl Engine {
         if spec.cmd.is_empty() {
             return Err(EngineError::BadRequest("No exec command specified".into()));
         }
-        if spec.tty {
-            return Err(EngineError::BadRequest(
-                "exec with a terminal (-t) is not supported by this berth yet; run it without -t"
-                    .into(),
-            ));
-        }
         let id = berth_net::network::new_id();
         self.execs.lock().await.by_id.insert(
             id.clone(),
@@ -57,6 +62,7 @@ impl Engine {
                 running: false,
                 exit_code: None,
                 pid: 0,
+                tty: None,
             },
         );
         Ok(id)
@@ -72,8 +78,8 @@ impl Engine {
             .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
     }
 
-    /// Starts the process; the caller streams its pipes and then reports the exit.
-    pub async fn exec_start(&self, id: &str) -> Result<tokio::process::Child> {
+    /// Starts the process; the caller streams its pipes or terminal and then reports the exit.
+    pub async fn exec_start(&self, id: &str) -> Result<ExecIo> {
         let mut execs = self.execs.lock().await;
         let ex = execs
             .by_id
@@ -90,6 +96,29 @@ impl Engine {
                 "Container {} is not running",
                 c.id
             )));
+        }
+        if ex.spec.tty {
+            let (runtime, cid, spec) = (self.runtime.clone(), c.id.clone(), ex.spec.clone());
+            let (pid, master) = tokio::task::spawn_blocking(move || {
+                runtime.exec_tty(
+                    &cid,
+                    &ExecProcess {
+                        args: &spec.cmd,
+                        env: &spec.env,
+                        cwd: &spec.working_dir,
+                    },
+                )
+            })
+            .await
+            .map_err(|e| EngineError::Runtime(format!("exec: {e}")))??;
+            let master = Arc::new(
+                Pipe::new(master)
+                    .map_err(|e| EngineError::Runtime(format!("exec terminal: {e}")))?,
+            );
+            ex.running = true;
+            ex.pid = pid;
+            ex.tty = Some(master.clone());
+            return Ok(ExecIo::Tty { pid, master });
         }
         let mut cmd = tokio::process::Command::new(&self.runtime.binary);
         cmd.arg("--root").arg(&self.runtime.root).arg("exec");
@@ -114,13 +143,35 @@ impl Engine {
         })?;
         ex.running = true;
         ex.pid = child.id().unwrap_or(0);
-        Ok(child)
+        Ok(ExecIo::Pipes(child))
     }
 
     pub async fn exec_finished(&self, id: &str, code: i32) {
         if let Some(ex) = self.execs.lock().await.by_id.get_mut(id) {
             ex.running = false;
             ex.exit_code = Some(code);
+            ex.tty = None;
         }
     }
+
+    /// `exec resize`: the size of a `-t` process's terminal; others ignore it, as Docker.
+    pub async fn exec_resize(&self, id: &str, rows: u16, cols: u16) -> Result<()> {
+        let ex = self.exec_inspect(id).await?;
+        if let Some(t) = ex.tty {
+            t.resize(rows, cols).map_err(|e| {
+                EngineError::Runtime(format!("cannot resize the terminal of exec {id}: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Waits for an adopted process (a detached exec) to end and reaps it: its exit code.
+pub async fn wait_adopted(pid: u32) -> i32 {
+    if super::wait_exit(pid).await.is_err() {
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    super::reap(pid, true).unwrap_or(255)
 }

@@ -9,6 +9,7 @@ pub mod image;
 mod load;
 mod names;
 mod runtime;
+pub mod stdio;
 
 pub use runtime::Runtime;
 
@@ -173,6 +174,15 @@ pub struct ContainerSpec {
     /// `--expose` and the ports of `-p` (Config.ExposedPorts).
     #[serde(default)]
     pub exposed: Vec<(u16, Proto)>,
+    /// `-t`: a terminal (Config.Tty).
+    #[serde(default)]
+    pub tty: bool,
+    /// `-i`: stdin stays open for attached clients (Config.OpenStdin).
+    #[serde(default)]
+    pub open_stdin: bool,
+    /// Close the container's stdin when the first attached client's input ends (Config.StdinOnce).
+    #[serde(default)]
+    pub stdin_once: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +262,10 @@ pub struct Engine {
     execs: Mutex<exec::Execs>,
     /// Exit codes of containers removed on exit (--rm), for waiters that come late.
     removed_codes: std::sync::Mutex<BTreeMap<String, i32>>,
+    /// Terminals and stdin pipes of running interactive containers.
+    live: std::sync::Mutex<BTreeMap<String, Arc<stdio::Live>>>,
+    /// Woken when a terminal's output reaches its log, so followers need not poll.
+    pub output: Notify,
 }
 
 /// Docker's `wait` conditions.
@@ -328,6 +342,8 @@ impl Engine {
             exited: Notify::new(),
             execs: Mutex::new(exec::Execs::default()),
             removed_codes: std::sync::Mutex::new(BTreeMap::new()),
+            live: std::sync::Mutex::new(BTreeMap::new()),
+            output: Notify::new(),
         });
         // Containers that died while the daemon was away are finished now; the rest are watched.
         let running: Vec<String> = {
@@ -770,7 +786,11 @@ impl Engine {
             .launch(&mut c, img.as_ref(), joined.as_ref(), &link_lines)
             .await
         {
-            Ok(pid) => {
+            Ok(started) => {
+                let pid = started.pid;
+                if let Err(e) = self.keep_stdio(&c, started) {
+                    tracing::warn!(container = %c.name, error = %e, "cannot keep the container's terminal or stdin");
+                }
                 c.state = State {
                     status: Status::Running,
                     pid,
@@ -830,7 +850,7 @@ impl Engine {
         img: Option<&Image>,
         joined: Option<&Container>,
         links: &(Vec<(IpAddr, String)>, Vec<String>),
-    ) -> Result<u32> {
+    ) -> Result<runtime::Started> {
         let dir = c.dir(&self.paths.containers);
         let mode = c.spec.network_mode.clone();
         let host_resolv = std::fs::read_to_string(&self.paths.host_resolv).unwrap_or_default();
@@ -948,6 +968,10 @@ impl Engine {
         let mut env = img.map(|i| i.env.clone()).unwrap_or_default();
         env.push(format!("HOSTNAME={}", c.hostname));
         env.extend(links.1.iter().cloned());
+        if c.spec.tty {
+            // As Docker: a terminal gets a TERM unless the user sets one.
+            env.push("TERM=xterm".into());
+        }
         for e in &c.spec.env {
             let key = e.split('=').next().unwrap_or_default();
             env.retain(|x| x.split('=').next() != Some(key));
@@ -976,11 +1000,16 @@ impl Engine {
                     (etc_dir.join("resolv.conf"), "/etc/resolv.conf"),
                     (etc_dir.join("hostname"), "/etc/hostname"),
                 ],
+                terminal: c.spec.tty,
             },
         )?;
         let runtime = self.runtime.clone();
         let (id, out, err) = (c.id.clone(), dir.join("stdout.log"), dir.join("stderr.log"));
-        tokio::task::spawn_blocking(move || runtime.run(&id, &dir, &out, &err))
+        let io = runtime::RunIo {
+            tty: c.spec.tty,
+            stdin: c.spec.open_stdin,
+        };
+        tokio::task::spawn_blocking(move || runtime.run(&id, &dir, (&out, &err), io))
             .await
             .map_err(|e| EngineError::Runtime(format!("start: {e}")))?
     }
@@ -1086,6 +1115,7 @@ impl Engine {
             return None;
         }
         let code = reap(c.state.pid, known_dead)?;
+        self.drop_stdio(id);
         let sandbox = c.sandbox_id.clone();
         c.state.status = Status::Exited;
         c.state.releasing = true;
@@ -1198,6 +1228,7 @@ impl Engine {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
+            me.drain_stdio(&id).await;
             if let Some(exit) = me.record_exit(&id, true).await {
                 me.finish_exit(exit, false).await;
             }
@@ -1390,7 +1421,7 @@ fn normalize_signal(signal: &str) -> Result<nix::sys::signal::Signal> {
 }
 
 /// Resolves when process `pid` has ended (at once if it is already gone).
-async fn wait_exit(pid: u32) -> std::io::Result<()> {
+pub(crate) async fn wait_exit(pid: u32) -> std::io::Result<()> {
     use std::os::fd::FromRawFd;
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
@@ -1416,7 +1447,7 @@ async fn wait_exit(pid: u32) -> std::io::Result<()> {
 /// The exit code of `pid` if it has ended: reaped when it is our child (adopted as subreaper).
 /// An init adopted by someone else (before a daemon restart) cannot be reaped here: when it is
 /// known dead, or gone from /proc, its code is unknown (255).
-fn reap(pid: u32, known_dead: bool) -> Option<i32> {
+pub(crate) fn reap(pid: u32, known_dead: bool) -> Option<i32> {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     match waitpid(
         nix::unistd::Pid::from_raw(pid as i32),

@@ -4,8 +4,10 @@
 //! so `run -d` hands them straight to the container, and the daemon (a child subreaper) adopts
 //! the container's init and reaps its exit status.
 
+use super::stdio::{self, ConsoleSocket};
 use super::{EngineError, Result};
 use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -43,8 +45,10 @@ impl Runtime {
         }
     }
 
-    /// Starts the container detached; returns its init's PID.
-    pub fn run(&self, id: &str, bundle: &Path, stdout: &Path, stderr: &Path) -> Result<u32> {
+    /// Starts the container detached. With `tty` the runtime allocates the terminal and hands
+    /// its master back; with `stdin` the container reads a pipe whose write end comes back.
+    pub fn run(&self, id: &str, bundle: &Path, logs: (&Path, &Path), io: RunIo) -> Result<Started> {
+        let (stdout, stderr) = logs;
         let open = |p: &Path| {
             File::options()
                 .create(true)
@@ -54,14 +58,30 @@ impl Runtime {
         };
         let pid_file = bundle.join("init.pid");
         let before = std::fs::metadata(stderr).map(|m| m.len()).unwrap_or(0);
-        let out = self
-            .cmd()
-            .args(["run", "-d", "--pid-file"])
-            .arg(&pid_file)
+        let console = if io.tty {
+            Some(ConsoleSocket::bind(&self.root).map_err(|e| {
+                EngineError::Runtime(format!("cannot make the terminal's console socket: {e}"))
+            })?)
+        } else {
+            None
+        };
+        let (stdin, stdin_writer) = if io.stdin && !io.tty {
+            let (r, w) = stdio::stdin_pipe()
+                .map_err(|e| EngineError::Runtime(format!("cannot make a stdin pipe: {e}")))?;
+            (Stdio::from(r), Some(w))
+        } else {
+            (Stdio::null(), None)
+        };
+        let mut cmd = self.cmd();
+        cmd.args(["run", "-d", "--pid-file"]).arg(&pid_file);
+        if let Some(c) = &console {
+            cmd.arg("--console-socket").arg(c.path());
+        }
+        let out = cmd
             .arg("--bundle")
             .arg(bundle)
             .arg(id)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(open(stdout)?)
             // The container inherits this: runc's own complaints land in the same log.
             .stderr(open(stderr)?)
@@ -79,12 +99,66 @@ impl Runtime {
                 runtime_err.trim()
             )));
         }
-        std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| {
-                EngineError::Runtime("the runtime did not report the container's PID".into())
-            })
+        let pid = read_pid(&pid_file)?;
+        let tty = match console {
+            Some(c) => match c.receive() {
+                Ok(fd) => Some(fd),
+                Err(e) => {
+                    let _ = self.delete(id, true);
+                    return Err(EngineError::Runtime(format!(
+                        "the container failed to start: {e}"
+                    )));
+                }
+            },
+            None => None,
+        };
+        Ok(Started {
+            pid,
+            tty,
+            stdin: stdin_writer,
+        })
+    }
+
+    /// `exec -t`: the process runs detached (the daemon, a subreaper, adopts and reaps it) on
+    /// a terminal whose master comes back with its PID.
+    pub fn exec_tty(&self, id: &str, p: &ExecProcess) -> Result<(u32, OwnedFd)> {
+        let console = ConsoleSocket::bind(&self.root).map_err(|e| {
+            EngineError::Runtime(format!("cannot make the terminal's console socket: {e}"))
+        })?;
+        let pid_file = self
+            .root
+            .join(format!("exec-{:016x}.pid", rand::random::<u64>()));
+        let mut cmd = self.cmd();
+        cmd.args(["exec", "-d", "-t", "--console-socket"])
+            .arg(console.path())
+            .arg("--pid-file")
+            .arg(&pid_file);
+        for e in p.env {
+            cmd.arg("--env").arg(e);
+        }
+        if !p.cwd.is_empty() {
+            cmd.arg("--cwd").arg(p.cwd);
+        }
+        let out = cmd
+            .arg(id)
+            .args(p.args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                EngineError::Runtime(format!("cannot run {}: {e}", self.binary.display()))
+            })?;
+        let pid = read_pid(&pid_file);
+        let _ = std::fs::remove_file(&pid_file);
+        if !out.status.success() {
+            return Err(EngineError::Runtime(format!(
+                "exec failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let master = console
+            .receive()
+            .map_err(|e| EngineError::Runtime(format!("exec failed: {e}")))?;
+        Ok((pid?, master))
     }
 
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
@@ -94,4 +168,33 @@ impl Runtime {
             self.run_quiet(&["delete", id], "delete")
         }
     }
+}
+
+/// How a container's stdio is wired.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunIo {
+    pub tty: bool,
+    pub stdin: bool,
+}
+
+/// A started container: its init, and what the daemon keeps of its stdio.
+#[derive(Debug)]
+pub struct Started {
+    pub pid: u32,
+    pub tty: Option<OwnedFd>,
+    pub stdin: Option<OwnedFd>,
+}
+
+/// The process of an `exec`.
+pub struct ExecProcess<'a> {
+    pub args: &'a [String],
+    pub env: &'a [String],
+    pub cwd: &'a str,
+}
+
+fn read_pid(pid_file: &Path) -> Result<u32> {
+    std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| EngineError::Runtime("the runtime did not report the process's PID".into()))
 }

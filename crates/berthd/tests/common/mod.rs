@@ -28,6 +28,7 @@ pub fn berth_bin() -> PathBuf {
 }
 
 pub mod dns;
+pub mod pty;
 
 pub const DOCKER: &str = "/usr/local/bin/docker";
 
@@ -355,28 +356,40 @@ impl Host {
     }
 
     pub fn berth(&self, args: &[&str]) -> Output {
-        Command::new(berth_bin())
-            .arg("-H")
-            .arg(format!("unix://{}", self.socket.display()))
-            .args(args)
+        self.berth_cmd(args)
             .stdin(Stdio::null())
             .output()
             .expect("run berth")
     }
 
+    /// The berth CLI pointed at this host's daemon, not started yet.
+    pub fn berth_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(berth_bin());
+        c.arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args);
+        c
+    }
+
     pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker")
+    }
+
+    /// The docker CLI pointed at this host's daemon, not started yet.
+    pub fn docker_cmd(&self, args: &[&str]) -> Command {
         assert!(
             Path::new(DOCKER).exists(),
             "the docker CLI is expected at {DOCKER}"
         );
-        Command::new(DOCKER)
-            .arg("-H")
+        let mut c = Command::new(DOCKER);
+        c.arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
             .args(args)
-            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("run docker")
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
+        c
     }
 }
 

@@ -1,0 +1,448 @@
+//! What the daemon holds between a container (or exec) and the clients attached to it: the
+//! master side of its terminal (`-t`) or the write end of its stdin pipe (`-i`).
+//!
+//! berth runs containers without a shim, so these descriptors live in berthd. The runtime hands
+//! a terminal's master over a console socket (`--console-socket`), the way runc does for any
+//! detached container with `terminal: true`.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::watch;
+
+fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A non-blocking descriptor read and written from async code: a terminal master or a pipe end.
+pub struct Pipe {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl std::fmt::Debug for Pipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pipe({})", self.fd.get_ref().as_raw_fd())
+    }
+}
+
+impl Pipe {
+    pub fn new(fd: OwnedFd) -> io::Result<Pipe> {
+        set_nonblocking(fd.as_raw_fd())?;
+        // SAFETY: the descriptor is owned and moved into the AsyncFd, which keeps it open until
+        // it is dropped and deregistered.
+        let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(Pipe { fd })
+    }
+
+    /// Reads what is there; `Ok(0)` at the end. A terminal master answers EIO once every
+    /// process has closed the slave side: that is its end too.
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let res = guard.try_io(|fd| {
+                // SAFETY: reads into a buffer we own, at most its length.
+                let n = unsafe {
+                    libc::read(fd.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
+            });
+            match res {
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => return Ok(0),
+                Ok(r) => return r,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let mut guard = self.fd.writable().await?;
+            let res = guard.try_io(|fd| {
+                // SAFETY: writes from a slice we borrow, at most its length.
+                let n = unsafe {
+                    libc::write(fd.get_ref().as_raw_fd(), data.as_ptr().cast(), data.len())
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
+            });
+            match res {
+                Ok(Ok(n)) => data = &data[n..],
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the terminal's size (TIOCSWINSZ); the foreground process gets SIGWINCH.
+    pub fn resize(&self, rows: u16, cols: u16) -> io::Result<()> {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which outlives the call.
+        if unsafe { libc::ioctl(self.fd.get_ref().as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// A container's interactive side while it runs.
+pub struct Live {
+    /// The terminal master (`-t`).
+    pub tty: Option<Arc<Pipe>>,
+    /// The write end of its stdin (`-i` without `-t`); taken (closed) on StdinOnce's first EOF.
+    pub stdin: tokio::sync::Mutex<Option<Arc<Pipe>>>,
+    /// Turns true once everything the terminal printed is in the log.
+    pub drained: watch::Receiver<bool>,
+}
+
+impl Live {
+    /// Where attached input goes: the terminal, else the stdin pipe.
+    pub async fn input(&self) -> Option<Arc<Pipe>> {
+        match &self.tty {
+            Some(t) => Some(t.clone()),
+            None => self.stdin.lock().await.clone(),
+        }
+    }
+}
+
+/// A listening socket the runtime connects to, to hand over a terminal's master.
+pub struct ConsoleSocket {
+    path: PathBuf,
+    listener: UnixListener,
+}
+
+impl ConsoleSocket {
+    /// Binds a fresh socket in `dir` (the runtime's private state directory).
+    pub fn bind(dir: &Path) -> io::Result<ConsoleSocket> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!("console-{:016x}.sock", rand::random::<u64>()));
+        // sun_path holds 108 bytes with the terminating NUL.
+        if path.as_os_str().len() > 107 {
+            return Err(io::Error::other(format!(
+                "console socket path {} is longer than a unix socket allows; choose a shorter exec-root",
+                path.display()
+            )));
+        }
+        let listener = UnixListener::bind(&path)?;
+        listener.set_nonblocking(true)?;
+        Ok(ConsoleSocket { path, listener })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The master the runtime sent. Called after the runtime returned: it has connected and
+    /// sent by then, or it never will.
+    pub fn receive(&self) -> io::Result<OwnedFd> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        let (conn, _) = self.listener.accept().map_err(|e| {
+            io::Error::other(format!("the runtime did not hand over the terminal: {e}"))
+        })?;
+        conn.set_nonblocking(false)?;
+        let mut buf = [0u8; 4096];
+        let mut iov = [io::IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(io::Error::from)?;
+        for c in msg.cmsgs().map_err(io::Error::from)? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                if let Some(&fd) = fds.first() {
+                    // Any extra descriptors are closed rather than leaked.
+                    for &extra in &fds[1..] {
+                        // SAFETY: received with this message and owned by nobody else.
+                        drop(unsafe { OwnedFd::from_raw_fd(extra) });
+                    }
+                    // SAFETY: as above.
+                    return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+                }
+            }
+        }
+        Err(io::Error::other(
+            "the runtime's console message carried no terminal",
+        ))
+    }
+}
+
+impl Drop for ConsoleSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A pipe for a container's stdin: (read end for the runtime, write end kept by the daemon).
+pub fn stdin_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    Ok((r, w))
+}
+
+/// Docker's detach keys (`ctrl-p,ctrl-q` by default) as bytes; the error names the value.
+pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, String> {
+    let bad = || format!("Invalid detach keys ({spec}) provided");
+    let mut keys = Vec::new();
+    for part in spec.split(',') {
+        let part = part.trim();
+        if let Some(c) = part.strip_prefix("ctrl-") {
+            let b = match c.as_bytes() {
+                [b @ b'a'..=b'z'] => b - b'a' + 1,
+                [b'@'] => 0,
+                [b'['] => 27,
+                [b'\\'] => 28,
+                [b']'] => 29,
+                [b'^'] => 30,
+                [b'_'] => 31,
+                _ => return Err(bad()),
+            };
+            keys.push(b);
+        } else if part.len() == 1 {
+            keys.push(part.as_bytes()[0]);
+        } else {
+            return Err(bad());
+        }
+    }
+    if keys.is_empty() {
+        return Err(bad());
+    }
+    Ok(keys)
+}
+
+/// Finds the detach sequence in a client's input, across reads.
+pub struct DetachScanner {
+    keys: Vec<u8>,
+    matched: usize,
+}
+
+impl DetachScanner {
+    pub fn new(keys: Vec<u8>) -> Self {
+        DetachScanner { keys, matched: 0 }
+    }
+
+    /// Input to pass on for `chunk`, and whether the sequence completed (the rest is dropped).
+    /// Bytes held as a possible start of the sequence are passed on once it does not complete.
+    pub fn scan(&mut self, chunk: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(chunk.len());
+        for &b in chunk {
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    return (out, true);
+                }
+            } else {
+                out.extend_from_slice(&self.keys[..self.matched]);
+                self.matched = 0;
+                if b == self.keys[0] {
+                    self.matched = 1;
+                    if self.keys.len() == 1 {
+                        return (out, true);
+                    }
+                } else {
+                    out.push(b);
+                }
+            }
+        }
+        (out, false)
+    }
+}
+
+impl super::Engine {
+    /// Keeps what a started container's stdio left with the daemon. A terminal's output is
+    /// copied into the container's stdout log, where `logs` and `attach` read it.
+    pub(super) fn keep_stdio(
+        self: &Arc<Self>,
+        c: &super::Container,
+        started: super::runtime::Started,
+    ) -> io::Result<()> {
+        let (done, drained) = watch::channel(started.tty.is_none());
+        let tty = started.tty.map(Pipe::new).transpose()?.map(Arc::new);
+        let stdin = started.stdin.map(Pipe::new).transpose()?.map(Arc::new);
+        if tty.is_none() && stdin.is_none() {
+            return Ok(());
+        }
+        if let Some(master) = tty.clone() {
+            let log = c.dir(&self.paths.containers).join("stdout.log");
+            let engine = self.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let file = tokio::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .await;
+                if let Ok(mut file) = file {
+                    let mut buf = vec![0u8; 32 * 1024];
+                    while let Ok(n @ 1..) = master.read(&mut buf).await {
+                        if file.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        let _ = file.flush().await;
+                        engine.output.notify_waiters();
+                    }
+                }
+                let _ = done.send(true);
+                engine.output.notify_waiters();
+            });
+        }
+        let live = Arc::new(Live {
+            tty,
+            stdin: tokio::sync::Mutex::new(stdin),
+            drained,
+        });
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(c.id.clone(), live);
+        Ok(())
+    }
+
+    /// The interactive side of a running container started by this daemon, if it has one.
+    pub fn live(&self, id: &str) -> Option<Arc<Live>> {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Where attached input goes once the container runs: at once if it runs now, else after
+    /// its next start (`since` is the start time the client saw). None when it ended, or was
+    /// removed, without taking input.
+    pub async fn input_once_started(
+        &self,
+        id: &str,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Option<Arc<Pipe>> {
+        loop {
+            // State first: a start in progress holds it, and keeps the stdio before it lets
+            // go, so a running container without stdio here has no input to take.
+            let c = self.container(id).await.ok()?;
+            if let Some(l) = self.live(id) {
+                return l.input().await;
+            }
+            if c.state.status == super::Status::Running || c.state.started_at != since {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Forgets a container's stdio once it has exited; the terminal closes with its last user.
+    pub(super) fn drop_stdio(&self, id: &str) {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Waits (briefly) until a terminal's last output is in the log, so that followers who
+    /// stop at the exit have seen everything.
+    pub(super) async fn drain_stdio(&self, id: &str) {
+        if let Some(live) = self.live(id) {
+            let mut d = live.drained.clone();
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(1), d.wait_for(|done| *done))
+                    .await;
+        }
+    }
+
+    /// `resize` of a container's terminal; a container without one ignores it, as Docker.
+    pub async fn resize(&self, key: &str, rows: u16, cols: u16) -> super::Result<()> {
+        let c = self.container(key).await?;
+        if c.state.status != super::Status::Running {
+            return Err(super::EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        if let Some(t) = self.live(&c.id).and_then(|l| l.tty.clone()) {
+            t.resize(rows, cols).map_err(|e| {
+                super::EngineError::Runtime(format!(
+                    "cannot resize the terminal of {}: {e}",
+                    c.name
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_keys_parse_as_docker() {
+        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q"), Ok(vec![16, 17]));
+        assert_eq!(parse_detach_keys("ctrl-@,a"), Ok(vec![0, b'a']));
+        assert_eq!(
+            parse_detach_keys("ctrl-pp"),
+            Err("Invalid detach keys (ctrl-pp) provided".to_string())
+        );
+        assert!(parse_detach_keys("").is_err());
+    }
+
+    #[test]
+    fn scanner_passes_input_and_finds_the_sequence_across_reads() {
+        let mut s = DetachScanner::new(vec![16, 17]);
+        assert_eq!(s.scan(b"ls\n"), (b"ls\n".to_vec(), false));
+        assert_eq!(s.scan(&[b'x', 16]), (b"x".to_vec(), false));
+        // A held ctrl-p that is not followed by ctrl-q reaches the container after all.
+        assert_eq!(s.scan(b"y"), (vec![16, b'y'], false));
+        assert_eq!(s.scan(&[16, 16]), (vec![16], false));
+        assert_eq!(s.scan(&[17, b'z']), (vec![], true));
+    }
+
+    #[tokio::test]
+    async fn pipe_reads_and_writes_and_a_pty_resizes() {
+        let (r, w) = stdin_pipe().expect("pipe");
+        let (r, w) = (Pipe::new(r).expect("r"), Pipe::new(w).expect("w"));
+        w.write_all(b"hello").await.expect("write");
+        drop(w);
+        let mut buf = [0u8; 16];
+        assert_eq!(r.read(&mut buf).await.expect("read"), 5);
+        assert_eq!(&buf[..5], b"hello");
+        assert_eq!(r.read(&mut buf).await.expect("eof"), 0);
+
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let master = Pipe::new(pty.master).expect("master");
+        master.resize(33, 120).expect("resize");
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        // SAFETY: TIOCGWINSZ writes one winsize into the struct we pass.
+        assert_eq!(
+            unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) },
+            0
+        );
+        assert_eq!((ws.ws_row, ws.ws_col), (33, 120));
+        drop(pty.slave);
+        // The slave closed: the master's EIO reads as the end.
+        assert_eq!(master.read(&mut buf).await.expect("eio is eof"), 0);
+    }
+}
