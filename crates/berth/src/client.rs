@@ -54,6 +54,73 @@ impl Client {
         })
     }
 
+    /// Sends one request and returns once the daemon has answered with its status, leaving
+    /// the body to [`Client::body_json`]: Docker's `wait` answers at once and sends the
+    /// exit code when it comes, so a waiter is known to be in place before a start.
+    pub async fn open(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+        let http = |e: &dyn std::fmt::Display| ClientError::Http {
+            host: self.url.clone(),
+            message: e.to_string(),
+        };
+        let connect = |source| ClientError::Connect {
+            host: self.url.clone(),
+            source,
+        };
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("/v{API_VERSION}{path}"))
+            .header("Host", "berth")
+            .header(
+                "User-Agent",
+                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| http(&e))?;
+        let resp = match &self.target {
+            Target::Unix(p) => {
+                let s = tokio::net::UnixStream::connect(p).await.map_err(connect)?;
+                send(TokioIo::new(s), req).await
+            }
+            Target::Tcp(a) => {
+                let s = tokio::net::TcpStream::connect(a).await.map_err(connect)?;
+                send(TokioIo::new(s), req).await
+            }
+        }
+        .map_err(|e| http(&e))?;
+        let status = resp.status();
+        if status.is_client_error() || status.is_server_error() {
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| http(&e))?
+                .to_bytes();
+            return Err(daemon_error(status, &bytes));
+        }
+        Ok(resp)
+    }
+
+    /// The JSON body of a response from [`Client::open`].
+    pub async fn body_json<T: serde::de::DeserializeOwned>(
+        &self,
+        resp: hyper::Response<hyper::body::Incoming>,
+    ) -> Result<T, ClientError> {
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Http {
+                host: self.url.clone(),
+                message: e.to_string(),
+            })?
+            .to_bytes();
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
     /// Sends one request; an error status becomes [`ClientError::Daemon`].
     pub async fn request(
         &self,
@@ -102,12 +169,64 @@ impl Client {
             .map_err(|e| http(&e))?
             .to_bytes();
         if status.is_client_error() || status.is_server_error() {
-            let message = serde_json::from_slice::<ErrorResponse>(&bytes)
-                .map(|e| e.message)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_string());
-            return Err(ClientError::Daemon { status, message });
+            return Err(daemon_error(status, &bytes));
         }
         Ok(bytes)
+    }
+
+    /// Sends a request that takes the connection over (`Upgrade: tcp`), as Docker's attach and
+    /// exec start do; returns the raw two-way stream once the daemon agrees (101).
+    pub async fn hijack(
+        &self,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<hyper::upgrade::Upgraded, ClientError> {
+        let http = |e: &dyn std::fmt::Display| ClientError::Http {
+            host: self.url.clone(),
+            message: e.to_string(),
+        };
+        let connect = |source| ClientError::Connect {
+            host: self.url.clone(),
+            source,
+        };
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/v{API_VERSION}{path}"))
+            .header("Host", "berth")
+            .header("Connection", "Upgrade")
+            .header("Upgrade", "tcp")
+            .header(
+                "User-Agent",
+                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
+            );
+        if body.is_some() {
+            req = req.header("Content-Type", "application/json");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| http(&e))?;
+        let resp = match &self.target {
+            Target::Unix(p) => {
+                let s = tokio::net::UnixStream::connect(p).await.map_err(connect)?;
+                send_upgradable(TokioIo::new(s), req).await
+            }
+            Target::Tcp(a) => {
+                let s = tokio::net::TcpStream::connect(a).await.map_err(connect)?;
+                send_upgradable(TokioIo::new(s), req).await
+            }
+        }
+        .map_err(|e| http(&e))?;
+        let status = resp.status();
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| http(&e))?
+                .to_bytes();
+            return Err(daemon_error(status, &bytes));
+        }
+        hyper::upgrade::on(resp).await.map_err(|e| http(&e))
     }
 
     pub async fn get_json<T: serde::de::DeserializeOwned>(
@@ -128,6 +247,14 @@ impl Client {
     }
 }
 
+/// The daemon's error answer: its JSON message, else the body as text.
+fn daemon_error(status: StatusCode, body: &[u8]) -> ClientError {
+    let message = serde_json::from_slice::<ErrorResponse>(body)
+        .map(|e| e.message)
+        .unwrap_or_else(|_| String::from_utf8_lossy(body).trim().to_string());
+    ClientError::Daemon { status, message }
+}
+
 async fn send<IO>(
     io: IO,
     req: Request<Full<Bytes>>,
@@ -138,6 +265,20 @@ where
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
     tokio::spawn(async move {
         let _ = conn.await;
+    });
+    sender.send_request(req).await
+}
+
+async fn send_upgradable<IO>(
+    io: IO,
+    req: Request<Full<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
     });
     sender.send_request(req).await
 }

@@ -3,6 +3,7 @@
 mod client;
 mod cmd;
 mod format;
+mod session;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -45,7 +46,9 @@ enum Command {
     /// Return low-level information on containers, images or networks.
     Inspect(cmd::container::InspectArgs),
     /// Run a command in a running container.
-    Exec(cmd::container::ExecArgs),
+    Exec(cmd::attached::ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(cmd::attached::AttachArgs),
     /// Fetch the logs of a container.
     Logs(cmd::container::LogsArgs),
     /// List port mappings or a specific mapping for the container.
@@ -137,7 +140,8 @@ fn main() -> ExitCode {
             Command::Inspect(a) => cmd::container::inspect(&client, a).await,
             Command::Logs(a) => cmd::container::logs(&client, a).await,
             Command::Port(a) => cmd::container::port(&client, a).await,
-            Command::Exec(a) => cmd::container::exec(&client, a).await,
+            Command::Exec(a) => cmd::attached::exec(&client, a).await,
+            Command::Attach(a) => cmd::attached::attach(&client, a).await,
             Command::Wait(a) => cmd::container::wait(&client, a).await,
             Command::Import(a) => cmd::container::import(&client, a).await,
             Command::Images(a) => cmd::container::images(&client, a).await,

@@ -365,7 +365,10 @@ fn bad_input_leaves_nothing_behind() {
             &["--network", "container:nosuch", "busybox", "true"],
             "No such container: nosuch",
         ),
-        (&["-t", "busybox", "sh"], "not supported by this berth yet"),
+        (
+            &["--detach-keys", "ctrl-pp", "busybox", "true"],
+            "Invalid detach keys (ctrl-pp) provided",
+        ),
     ];
     for (args, needle) in cases {
         let (code, out) = run(&h, args);

@@ -100,6 +100,11 @@ fn run_i_reads_piped_input(h: &Host, cli: fn(&Host, &[&str]) -> Command) {
     // Without -i the container's stdin is empty whatever the client has.
     let (code, out) = with_input(cli(h, &["run", "--rm", "busybox", "cat"]), "ignored\n");
     assert_eq!((code, out.as_str()), (0, ""));
+    // -it wants a terminal to read from; without one nothing is created.
+    let (code, out) = with_input(cli(h, &["run", "-it", "busybox", "true"]), "");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("the input device is not a TTY"), "{out}");
+    assert_eq!(ok(h.docker(&["ps", "-aq"])), "");
 }
 
 #[test]

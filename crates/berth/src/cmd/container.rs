@@ -8,7 +8,7 @@ use clap::Args;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
@@ -91,6 +91,9 @@ pub struct RunArgs {
     /// Allocate a pseudo-TTY.
     #[arg(short, long)]
     tty: bool,
+    /// Override the key sequence for detaching (ctrl-<value> or a character, comma-separated).
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     /// Image to run.
     image: String,
     /// Command and arguments.
@@ -158,6 +161,9 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
+    /// Follow log output.
+    #[arg(short, long)]
+    follow: bool,
     container: String,
 }
 
@@ -263,11 +269,15 @@ fn create_body(a: &RunArgs) -> Result<Value, Failure> {
         "MacAddress": a.mac_address.clone().unwrap_or_default(),
         "Tty": a.tty,
         "OpenStdin": a.interactive,
+        "AttachStdin": a.interactive && !a.detach,
+        "AttachStdout": !a.detach,
+        "AttachStderr": !a.detach,
+        // An attached -i run's input is the container's: its end closes the container's stdin.
+        "StdinOnce": a.interactive && !a.detach,
         "ExposedPorts": exposed,
         "HostConfig": {
             "NetworkMode": mode,
-            // An attached --rm run removes the container itself once it has its output.
-            "AutoRemove": a.rm && a.detach,
+            "AutoRemove": a.rm,
             "ExtraHosts": a.add_host,
             "Links": a.link.iter().map(|l| if l.contains(':') { l.clone() } else { format!("{l}:{l}") }).collect::<Vec<_>>(),
             "Dns": a.dns,
@@ -352,7 +362,21 @@ pub async fn create_cmd(client: &Client, a: RunArgs) -> Result<(), Failure> {
 }
 
 pub async fn run(client: &Client, a: RunArgs) -> Result<(), Failure> {
+    super::attached::check_run(&a.detach_keys, a.tty, a.interactive, a.detach)?;
     let id = create(client, &a).await?;
+    if !a.detach {
+        return super::attached::run(
+            client,
+            super::attached::RunSession {
+                id: &id,
+                tty: a.tty,
+                stdin: a.interactive,
+                auto_remove: a.rm,
+                detach_keys: a.detach_keys.as_deref(),
+            },
+        )
+        .await;
+    }
     if let Err(e) = client
         .request(Method::POST, &format!("/containers/{id}/start"), None)
         .await
@@ -363,30 +387,8 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<(), Failure> {
             .await;
         return Err(run_failure(e));
     }
-    if a.detach {
-        println!("{id}");
-        return Ok(());
-    }
-    // Not attached to live streams yet: wait for the end, then show the output.
-    let w: Value = client
-        .post_json(&format!("/containers/{id}/wait"), None)
-        .await
-        .map_err(run_failure)?;
-    let code = w["StatusCode"].as_i64().unwrap_or(0);
-    print_logs(client, &id).await?;
-    if a.rm {
-        let _ = client
-            .request(Method::DELETE, &format!("/containers/{id}?force=1"), None)
-            .await;
-    }
-    if code == 0 {
-        Ok(())
-    } else {
-        Err(Failure {
-            message: None,
-            code: code.clamp(1, 255) as u8,
-        })
-    }
+    println!("{id}");
+    Ok(())
 }
 
 async fn each(
@@ -691,39 +693,32 @@ pub async fn inspect(client: &Client, a: InspectArgs) -> Result<(), Failure> {
 }
 
 /// Splits Docker's multiplexed stream into stdout and stderr.
-fn demux(body: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut rest = body;
-    while rest.len() >= 8 {
-        let size = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
-        let end = (8 + size).min(rest.len());
-        let chunk = &rest[8..end];
-        if rest[0] == 2 {
-            err.extend_from_slice(chunk)
-        } else {
-            out.extend_from_slice(chunk)
-        }
-        rest = &rest[end..];
-    }
-    (out, err)
-}
-
-async fn print_logs(client: &Client, id: &str) -> Result<(), Failure> {
-    let body = client
-        .request(
+/// `logs [-f]`: the log as it is, raw for a terminal, else demultiplexed to stdout and
+/// stderr; with `-f` it goes on until the container exits.
+pub async fn logs(client: &Client, a: LogsArgs) -> Result<(), Failure> {
+    use http_body_util::BodyExt;
+    let c: Value = client
+        .get_json(&format!("/containers/{}/json", encode(&a.container)))
+        .await?;
+    let id = c["Id"].as_str().unwrap_or_default();
+    let follow = if a.follow { "&follow=1" } else { "" };
+    let resp = client
+        .open(
             Method::GET,
-            &format!("/containers/{}/logs?stdout=1&stderr=1", encode(id)),
-            None,
+            &format!("/containers/{id}/logs?stdout=1&stderr=1{follow}"),
         )
         .await?;
-    let (out, err) = demux(&body);
-    let _ = std::io::stdout().write_all(&out);
-    let _ = std::io::stderr().write_all(&err);
+    let mut out = crate::session::Output::new(c["Config"]["Tty"] == json!(true));
+    let mut body = resp.into_body();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        if let Some(data) = frame.data_ref() {
+            if out.show(data).is_err() {
+                break;
+            }
+        }
+    }
     Ok(())
-}
-
-pub async fn logs(client: &Client, a: LogsArgs) -> Result<(), Failure> {
-    print_logs(client, &a.container).await
 }
 
 pub async fn import(client: &Client, a: ImportArgs) -> Result<(), Failure> {
@@ -837,65 +832,4 @@ pub async fn rmi(client: &Client, a: RmiArgs) -> Result<(), Failure> {
         }
     }
     Failure::unless_failed(failed)
-}
-
-#[derive(Debug, Args)]
-pub struct ExecArgs {
-    /// Detached mode: run command in the background.
-    #[arg(short, long)]
-    detach: bool,
-    /// Set environment variables.
-    #[arg(short, long)]
-    env: Vec<String>,
-    /// Working directory inside the container.
-    #[arg(short, long)]
-    workdir: Option<String>,
-    /// Keep STDIN open even if not attached.
-    #[arg(short, long)]
-    interactive: bool,
-    /// Allocate a pseudo-TTY.
-    #[arg(short, long)]
-    tty: bool,
-    container: String,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
-    command: Vec<String>,
-}
-
-pub async fn exec(client: &Client, a: ExecArgs) -> Result<(), Failure> {
-    if a.interactive {
-        return Err(Failure::msg(
-            "berth exec -i is not supported yet (the stock docker CLI's docker exec -i works against berthd)",
-        ));
-    }
-    let body = json!({
-        "AttachStdout": !a.detach, "AttachStderr": !a.detach, "AttachStdin": false,
-        "Tty": a.tty, "Cmd": a.command, "Env": a.env, "WorkingDir": a.workdir.unwrap_or_default(),
-    });
-    let v: Value = client
-        .post_json(
-            &format!("/containers/{}/exec", encode(&a.container)),
-            Some(body.to_string().into_bytes()),
-        )
-        .await?;
-    let id = v["Id"].as_str().unwrap_or_default().to_string();
-    let start = json!({"Detach": a.detach, "Tty": a.tty})
-        .to_string()
-        .into_bytes();
-    let out = client
-        .request(Method::POST, &format!("/exec/{id}/start"), Some(start))
-        .await?;
-    if a.detach {
-        return Ok(());
-    }
-    let (o, e) = demux(&out);
-    let _ = std::io::stdout().write_all(&o);
-    let _ = std::io::stderr().write_all(&e);
-    let info: Value = client.get_json(&format!("/exec/{id}/json")).await?;
-    match info["ExitCode"].as_i64().unwrap_or(0) {
-        0 => Ok(()),
-        code => Err(Failure {
-            message: None,
-            code: code.clamp(1, 255) as u8,
-        }),
-    }
 }

@@ -1,3 +1,4 @@
+pub mod attached;
 pub mod container;
 pub mod network;
 pub mod system;
