@@ -674,7 +674,11 @@ fn exec_in_running_containers_with_berth_and_docker() {
 fn links_are_one_way_hosts_entries_on_the_default_bridge() {
     let h = Host::with_busybox();
     sleeper(&h, "b1", &[]);
-    sleeper(&h, "b2", &[]);
+    sleeper(
+        &h,
+        "b2",
+        &["--expose", "5432", "--expose", "53/udp", "-e", "MODE=prod"],
+    );
     sleeper(&h, "b3", &["--link", "b1", "--link", "b2:db"]);
     let b3 = inspect(&h, "b3");
     let pid = b3["State"]["Pid"].as_u64().unwrap();
@@ -700,6 +704,21 @@ fn links_are_one_way_hosts_entries_on_the_default_bridge() {
         env.contains("B1_NAME=/b3/b1\n") && env.contains("DB_NAME=/b3/db\n"),
         "{env}"
     );
+    // Docker's link variables: every exposed port (the lowest is the default) and the
+    // target's environment.
+    let ip2 = b2["NetworkSettings"]["IPAddress"].as_str().unwrap();
+    for want in [
+        format!("DB_PORT=udp://{ip2}:53"),
+        format!("DB_PORT_5432_TCP=tcp://{ip2}:5432"),
+        format!("DB_PORT_5432_TCP_ADDR={ip2}"),
+        "DB_PORT_5432_TCP_PORT=5432".to_string(),
+        "DB_PORT_5432_TCP_PROTO=tcp".to_string(),
+        format!("DB_PORT_53_UDP=udp://{ip2}:53"),
+        "DB_ENV_MODE=prod".to_string(),
+    ] {
+        assert!(env.lines().any(|l| l == want), "{want} not in {env}");
+    }
+    assert!(!env.contains("B1_PORT"), "{env}");
     // One-way: b1 knows nothing of b3 (its address; its name could hide in b1's hex hostname).
     let b1_hosts = ok(h.berth(&["exec", "b1", "cat", "/etc/hosts"]));
     let b3_ip = b3["NetworkSettings"]["IPAddress"]

@@ -6,6 +6,7 @@ mod connect;
 pub mod etcfiles;
 pub mod exec;
 pub mod image;
+mod links;
 mod load;
 mod names;
 mod runtime;
@@ -20,6 +21,7 @@ use berth_net::{Controller, NetError};
 use berth_store::{Store, Table};
 use chrono::{DateTime, Utc};
 use image::Image;
+use links::link_env;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -779,7 +781,15 @@ impl Engine {
                     t.name, c.name
                 )));
             }
-            links.push(t);
+            let t_img = st.images.get(&t.image_id);
+            let ports = Self::exposed_ports(&t, t_img);
+            let env: Vec<String> = t_img
+                .map(|i| i.env.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .chain(t.spec.env.iter().cloned())
+                .collect();
+            links.push((t, ports, env));
         }
         let link_lines = self.link_lines(&c, &links).await;
         match self
@@ -822,11 +832,11 @@ impl Engine {
     async fn link_lines(
         &self,
         c: &Container,
-        targets: &[Container],
+        targets: &[(Container, Vec<(u16, Proto)>, Vec<String>)],
     ) -> (Vec<(IpAddr, String)>, Vec<String>) {
         let mut hosts = Vec::new();
         let mut env = Vec::new();
-        for (t, (_, alias)) in targets.iter().zip(&c.spec.links) {
+        for ((t, ports, t_env), (_, alias)) in targets.iter().zip(&c.spec.links) {
             let Some(sb) = &t.sandbox_id else { continue };
             let eps = self.ctl.sandbox_endpoints(sb).await;
             let Some(ip) = eps.iter().find_map(|e| e.ipv4.map(|a| a.addr())) else {
@@ -838,8 +848,7 @@ impl Engine {
                 format!("{alias} {} {}", t.hostname, t.name)
             };
             hosts.push((ip, names));
-            let var = alias.to_uppercase().replace(['-', '.'], "_");
-            env.push(format!("{var}_NAME=/{}/{alias}", c.name));
+            env.extend(link_env(&c.name, alias, ip, ports, t_env));
         }
         (hosts, env)
     }

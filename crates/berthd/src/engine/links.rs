@@ -1,0 +1,75 @@
+//! Legacy `--link` environment: what a linking container learns about its target, in the
+//! variables Docker sets (`ALIAS_NAME`, `ALIAS_PORT*` for every exposed port, `ALIAS_ENV_*`).
+
+use berth_net::firewall::Proto;
+use std::net::IpAddr;
+
+/// The variables for one link: `me` links to a container under `alias`, reachable at `ip`,
+/// exposing `ports` (sorted), with environment `env`.
+pub fn link_env(
+    me: &str,
+    alias: &str,
+    ip: IpAddr,
+    ports: &[(u16, Proto)],
+    env: &[String],
+) -> Vec<String> {
+    let var = alias.to_uppercase().replace(['-', '.'], "_");
+    let mut out = Vec::new();
+    // The default port is the lowest; on a tie tcp before udp (the sort order).
+    if let Some((port, proto)) = ports.first() {
+        out.push(format!("{var}_PORT={}://{ip}:{port}", proto.name()));
+    }
+    for (port, proto) in ports {
+        let p = proto.name();
+        let key = format!("{var}_PORT_{port}_{}", p.to_uppercase());
+        out.push(format!("{key}={p}://{ip}:{port}"));
+        out.push(format!("{key}_ADDR={ip}"));
+        out.push(format!("{key}_PORT={port}"));
+        out.push(format!("{key}_PROTO={p}"));
+    }
+    out.push(format!("{var}_NAME=/{me}/{alias}"));
+    for kv in env {
+        let Some((k, v)) = kv.split_once('=') else {
+            continue;
+        };
+        // Docker leaves out what every image sets and says nothing about the target.
+        if k == "HOME" || k == "PATH" {
+            continue;
+        }
+        out.push(format!("{var}_ENV_{k}={v}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_name_and_environment_as_docker() {
+        let ip: IpAddr = "172.17.0.2".parse().expect("ip");
+        let env = link_env(
+            "client",
+            "web-db",
+            ip,
+            &[(53, Proto::Udp), (80, Proto::Tcp)],
+            &["PATH=/bin".into(), "MODE=prod".into(), "junk".into()],
+        );
+        assert_eq!(
+            env,
+            [
+                "WEB_DB_PORT=udp://172.17.0.2:53",
+                "WEB_DB_PORT_53_UDP=udp://172.17.0.2:53",
+                "WEB_DB_PORT_53_UDP_ADDR=172.17.0.2",
+                "WEB_DB_PORT_53_UDP_PORT=53",
+                "WEB_DB_PORT_53_UDP_PROTO=udp",
+                "WEB_DB_PORT_80_TCP=tcp://172.17.0.2:80",
+                "WEB_DB_PORT_80_TCP_ADDR=172.17.0.2",
+                "WEB_DB_PORT_80_TCP_PORT=80",
+                "WEB_DB_PORT_80_TCP_PROTO=tcp",
+                "WEB_DB_NAME=/client/web-db",
+                "WEB_DB_ENV_MODE=prod",
+            ]
+        );
+    }
+}
