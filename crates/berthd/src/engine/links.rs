@@ -4,6 +4,15 @@
 use berth_net::firewall::Proto;
 use std::net::IpAddr;
 
+/// A running container that another links to, with what the link tells about it.
+pub struct LinkTarget {
+    pub container: super::Container,
+    /// Its exposed ports, sorted.
+    pub ports: Vec<(u16, Proto)>,
+    /// Its environment, the image's then its own.
+    pub env: Vec<String>,
+}
+
 /// The variables for one link: `me` links to a container under `alias`, reachable at `ip`,
 /// exposing `ports` (sorted), with environment `env`.
 pub fn link_env(

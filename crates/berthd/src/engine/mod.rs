@@ -21,7 +21,7 @@ use berth_net::{Controller, NetError};
 use berth_store::{Store, Table};
 use chrono::{DateTime, Utc};
 use image::Image;
-use links::link_env;
+use links::{link_env, LinkTarget};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -789,7 +789,11 @@ impl Engine {
                 .into_iter()
                 .chain(t.spec.env.iter().cloned())
                 .collect();
-            links.push((t, ports, env));
+            links.push(LinkTarget {
+                container: t,
+                ports,
+                env,
+            });
         }
         let link_lines = self.link_lines(&c, &links).await;
         match self
@@ -832,11 +836,12 @@ impl Engine {
     async fn link_lines(
         &self,
         c: &Container,
-        targets: &[(Container, Vec<(u16, Proto)>, Vec<String>)],
+        targets: &[LinkTarget],
     ) -> (Vec<(IpAddr, String)>, Vec<String>) {
         let mut hosts = Vec::new();
         let mut env = Vec::new();
-        for ((t, ports, t_env), (_, alias)) in targets.iter().zip(&c.spec.links) {
+        for (lt, (_, alias)) in targets.iter().zip(&c.spec.links) {
+            let t = &lt.container;
             let Some(sb) = &t.sandbox_id else { continue };
             let eps = self.ctl.sandbox_endpoints(sb).await;
             let Some(ip) = eps.iter().find_map(|e| e.ipv4.map(|a| a.addr())) else {
@@ -848,7 +853,7 @@ impl Engine {
                 format!("{alias} {} {}", t.hostname, t.name)
             };
             hosts.push((ip, names));
-            env.extend(link_env(&c.name, alias, ip, ports, t_env));
+            env.extend(link_env(&c.name, alias, ip, &lt.ports, &lt.env));
         }
         (hosts, env)
     }
