@@ -119,10 +119,7 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
     let engine = engine::Engine::start(
         store.clone(),
         ctl.clone(),
-        engine::Runtime {
-            binary: runtime_binary,
-            root: cfg.exec_root.join(&runtime_name),
-        },
+        engine::Runtime::new(runtime_binary, cfg.exec_root.join(&runtime_name)),
         engine::EnginePaths {
             images: cfg.data_root.join("images"),
             containers: containers_dir.clone(),

@@ -17,12 +17,71 @@ pub struct Runtime {
     pub binary: PathBuf,
     /// Private state directory (`--root`), so berth never sees or touches other users' containers.
     pub root: PathBuf,
+    /// Run the runtime where the host's cgroup v2 hierarchy is not mounted (see [`Runtime::new`]).
+    hide_unified_cgroup: bool,
+}
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// Hybrid cgroups: v1 controllers under /sys/fs/cgroup, and a v2 hierarchy without controllers
+/// at /sys/fs/cgroup/unified (systemd's hybrid mode).
+fn cgroups_are_hybrid() -> bool {
+    let is_v2 = |p: &str| {
+        nix::sys::statfs::statfs(p)
+            .map(|f| f.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+            .unwrap_or(false)
+    };
+    !is_v2("/sys/fs/cgroup") && is_v2("/sys/fs/cgroup/unified")
 }
 
 impl Runtime {
+    /// crun refuses hybrid cgroups ("cgroups in hybrid mode not supported"); it manages v1
+    /// well when the v2 hierarchy is out of sight. So on a hybrid host crun runs in a mount
+    /// namespace of its own where /sys/fs/cgroup/unified is unmounted; the host and the
+    /// containers' own mounts are unaffected. runc handles hybrid hosts itself.
+    pub fn new(binary: PathBuf, root: PathBuf) -> Runtime {
+        let is_crun = binary
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("crun"));
+        let hide_unified_cgroup = is_crun && cgroups_are_hybrid();
+        if hide_unified_cgroup {
+            tracing::info!(
+                runtime = %binary.display(),
+                "hybrid cgroups: crun runs with the cgroup v2 hierarchy unmounted in its own mount namespace"
+            );
+        }
+        Runtime {
+            binary,
+            root,
+            hide_unified_cgroup,
+        }
+    }
+
     fn cmd(&self) -> Command {
         let mut c = Command::new(&self.binary);
         c.arg("--root").arg(&self.root);
+        if self.hide_unified_cgroup {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: between fork and exec only raw syscalls, on static strings, no allocation.
+            unsafe {
+                c.pre_exec(|| {
+                    if libc::unshare(libc::CLONE_NEWNS) != 0
+                        || libc::mount(
+                            c"none".as_ptr(),
+                            c"/".as_ptr(),
+                            std::ptr::null(),
+                            libc::MS_REC | libc::MS_PRIVATE,
+                            std::ptr::null(),
+                        ) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // Already gone is as good.
+                    libc::umount2(c"/sys/fs/cgroup/unified".as_ptr(), libc::MNT_DETACH);
+                    Ok(())
+                });
+            }
+        }
         c
     }
 
