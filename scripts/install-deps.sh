@@ -9,6 +9,8 @@ command -v unshare >/dev/null || need+=(util-linux)
 command -v busybox >/dev/null || need+=(busybox-static)
 # Containers run through an OCI runtime (runc by default).
 command -v runc >/dev/null || need+=(runc)
+# crun is the other runtime berth supports (daemon.json default-runtime); a test runs it.
+command -v crun >/dev/null || need+=(crun)
 command -v tar >/dev/null || need+=(tar)
 # The embedded DNS redirect and the firewall are nftables rulesets applied with nft.
 command -v nft >/dev/null || need+=(nftables)

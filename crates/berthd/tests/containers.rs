@@ -953,3 +953,37 @@ fn attached_docker_run_and_logs_follow() {
     assert_eq!(out, "tick 1\ntick 2\ntick 3\n");
     ok(h.berth(&["rm", "-f", "three", "ticker"]));
 }
+
+/// crun refuses this machine's hybrid cgroups by itself; berthd runs it with the cgroup v2
+/// hierarchy out of sight, and it runs containers like runc.
+#[test]
+fn crun_runs_containers_on_hybrid_cgroups() {
+    if std::process::Command::new("crun")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("crun is not installed: scripts/install-deps.sh installs it");
+    }
+    let mut h = Host::bare();
+    std::fs::write(h.config_file(), r#"{"default-runtime": "crun"}"#).expect("daemon.json");
+    h.start_daemon();
+    h.import_busybox();
+    ok(h.berth(&["network", "create", "cnet"]));
+    sleeper(&h, "c1", &["--network", "cnet"]);
+    let (code, out) = run(
+        &h,
+        &["--network", "cnet", "busybox", "ping", "-c1", "-W2", "c1"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let out = ok(h.berth(&["exec", "c1", "cat", "/proc/1/cgroup"]));
+    assert!(!out.is_empty());
+    let (code, _) = run(&h, &["busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(code, 3);
+    // The host's own mount table still has the cgroup v2 hierarchy.
+    assert!(h
+        .sh("cat /proc/self/mounts")
+        .contains("/sys/fs/cgroup/unified"));
+    ok(h.berth(&["rm", "-f", "c1"]));
+    assert_eq!(ok(h.berth(&["ps", "-aq"])), "");
+}

@@ -441,6 +441,13 @@ impl Host {
     /// A host with berthd running and the busybox image imported as busybox:latest.
     pub fn with_busybox() -> Host {
         let h = Host::new();
+        h.import_busybox();
+        h
+    }
+
+    /// Imports the busybox image as busybox:latest into the running daemon.
+    pub fn import_busybox(&self) {
+        let h = self;
         let tar = busybox_tar();
         let out = h.berth(&["import", tar.to_str().expect("utf-8 path"), "busybox"]);
         assert!(
@@ -448,7 +455,6 @@ impl Host {
             "import failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        h
     }
 
     /// Mounts (in this host's mount namespace) whose mount point is below the test's dir.
