@@ -21,14 +21,12 @@ pub struct Runtime {
     hide_unified_cgroup: bool,
 }
 
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-
 /// Hybrid cgroups: v1 controllers under /sys/fs/cgroup, and a v2 hierarchy without controllers
 /// at /sys/fs/cgroup/unified (systemd's hybrid mode).
 fn cgroups_are_hybrid() -> bool {
     let is_v2 = |p: &str| {
         nix::sys::statfs::statfs(p)
-            .map(|f| f.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+            .map(|f| f.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
             .unwrap_or(false)
     };
     !is_v2("/sys/fs/cgroup") && is_v2("/sys/fs/cgroup/unified")
