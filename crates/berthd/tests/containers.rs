@@ -606,6 +606,12 @@ fn removing_many_containers_at_once_leaves_nothing() {
         ]));
         names.push(n);
     }
+    // The daemon's mount table grows by one network namespace pin per container; each root
+    // filesystem is mounted only in its container's own mount namespace.
+    let mounts = h.mounts_below_dir();
+    assert_eq!(mounts.len(), 20, "{mounts:?}");
+    assert!(mounts.iter().all(|m| m.starts_with("nsfs ")), "{mounts:?}");
+    assert!(ok(h.berth(&["exec", "c3", "ls", "/bin/busybox"])).contains("busybox"));
     let mut args = vec!["rm", "-f"];
     args.extend(names.iter().map(String::as_str));
     ok(h.berth(&args));

@@ -972,13 +972,17 @@ impl Engine {
             std::fs::write(&hostname_file, format!("{}\n", c.hostname))
                 .map_err(io("write hostname"))?;
         }
-        let rootfs = dir.join("rootfs");
         let lower = img
             .map(|i| image::rootfs(&self.paths.images, i))
             .ok_or_else(|| {
                 EngineError::NotFound(format!("image {} of this container is gone", c.image_id))
             })?;
-        mount_overlay(&lower, &dir, &rootfs)?;
+        let root = runtime::Overlay {
+            lower,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            target: dir.join("rootfs"),
+        };
         let mut env = img.map(|i| i.env.clone()).unwrap_or_default();
         env.push(format!("HOSTNAME={}", c.hostname));
         env.extend(links.1.iter().cloned());
@@ -1008,7 +1012,7 @@ impl Engine {
                 cwd,
                 hostname: c.hostname.clone(),
                 domainname: c.spec.domainname.clone(),
-                netns: netns.as_deref(),
+                netns: netns.map(|p| self.runtime.ns_path(&p)).as_deref(),
                 etc_files: vec![
                     (etc_dir.join("hosts"), "/etc/hosts"),
                     (etc_dir.join("resolv.conf"), "/etc/resolv.conf"),
@@ -1023,7 +1027,7 @@ impl Engine {
             tty: c.spec.tty,
             stdin: c.spec.open_stdin,
         };
-        tokio::task::spawn_blocking(move || runtime.run(&id, &dir, (&out, &err), io))
+        tokio::task::spawn_blocking(move || runtime.run(&id, &dir, &root, (&out, &err), io))
             .await
             .map_err(|e| EngineError::Runtime(format!("start: {e}")))?
     }
@@ -1479,27 +1483,4 @@ pub(crate) fn reap(pid: u32, known_dead: bool) -> Option<i32> {
         }
         Err(_) => None,
     }
-}
-
-fn mount_overlay(lower: &Path, dir: &Path, rootfs: &Path) -> Result<()> {
-    let upper = dir.join("upper");
-    let work = dir.join("work");
-    for d in [&upper, &work, &rootfs.to_path_buf()] {
-        std::fs::create_dir_all(d).map_err(io(format!("create {}", d.display())))?;
-    }
-    let _ = nix::mount::umount2(rootfs, nix::mount::MntFlags::MNT_DETACH);
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
-        upper.display(),
-        work.display()
-    );
-    nix::mount::mount(
-        Some("overlay"),
-        rootfs,
-        Some("overlay"),
-        nix::mount::MsFlags::empty(),
-        Some(opts.as_str()),
-    )
-    .map_err(|e| EngineError::Io(format!("mount overlay on {}: {e}", rootfs.display())))
 }

@@ -6,10 +6,14 @@
 
 use super::stdio::{self, ConsoleSocket};
 use super::{EngineError, Result};
+use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct Runtime {
@@ -19,6 +23,75 @@ pub struct Runtime {
     pub root: PathBuf,
     /// Run the runtime where the host's cgroup v2 hierarchy is not mounted (see [`Runtime::new`]).
     hide_unified_cgroup: bool,
+    /// A mount namespace copied from the daemon's at its start, where `run` is spawned (see
+    /// [`clean_mount_ns`]); None when it could not be made, and `run` spawns from the host's.
+    spawn_ns: Option<Arc<OwnedFd>>,
+}
+
+/// A container's root filesystem: an overlay of its image under its own writable layer.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    pub lower: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub target: PathBuf,
+}
+
+impl Overlay {
+    fn options(&self) -> String {
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            self.lower.display(),
+            self.upper.display(),
+            self.work.display()
+        )
+    }
+
+    fn prepare(&self) -> Result<()> {
+        for d in [&self.upper, &self.work, &self.target] {
+            std::fs::create_dir_all(d)
+                .map_err(|e| EngineError::Io(format!("create {}: {e}", d.display())))?;
+        }
+        Ok(())
+    }
+
+    /// Mounts it in the daemon's own mount namespace (when there is no spawn namespace).
+    fn mount_here(&self) -> Result<()> {
+        let _ = nix::mount::umount2(&self.target, nix::mount::MntFlags::MNT_DETACH);
+        nix::mount::mount(
+            Some("overlay"),
+            &self.target,
+            Some("overlay"),
+            nix::mount::MsFlags::empty(),
+            Some(self.options().as_str()),
+        )
+        .map_err(|e| EngineError::Io(format!("mount overlay on {}: {e}", self.target.display())))
+    }
+}
+
+/// Why the 1000th container would cost more than the 10th: `runc run` copies the mount table
+/// it starts in into the container's new mount namespace and walks it, and every running
+/// container would add its overlay root and its pinned network namespace to the daemon's
+/// table. So `run` starts in a copy of the daemon's namespace taken once, at start (private, so
+/// later mounts do not reach it), unshared again per container, with that container's overlay
+/// mounted only there. The container keeps its root as its own mount; the daemon's table grows
+/// by the network namespace pin alone, which runc never copies.
+fn clean_mount_ns() -> std::io::Result<OwnedFd> {
+    // A thread of its own unshares its filesystem context, and leaves the daemon's alone.
+    std::thread::spawn(|| -> std::io::Result<OwnedFd> {
+        use nix::mount::{mount, MsFlags};
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )?;
+        Ok(File::open("/proc/thread-self/ns/mnt")?.into())
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the namespace thread panicked"))?
 }
 
 /// Hybrid cgroups: v1 controllers under /sys/fs/cgroup, and a v2 hierarchy without controllers
@@ -48,18 +121,78 @@ impl Runtime {
                 "hybrid cgroups: crun runs with the cgroup v2 hierarchy unmounted in its own mount namespace"
             );
         }
+        let spawn_ns = match clean_mount_ns() {
+            Ok(fd) => Some(Arc::new(fd)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot make a mount namespace to start containers from; they start from the daemon's");
+                None
+            }
+        };
         Runtime {
             binary,
             root,
             hide_unified_cgroup,
+            spawn_ns,
         }
+    }
+
+    /// A namespace path as the runtime, started in the spawn namespace, can open it: through
+    /// the daemon's root, where the pins are mounted.
+    pub fn ns_path(&self, p: &Path) -> PathBuf {
+        match (&self.spawn_ns, p.strip_prefix("/")) {
+            (Some(_), Ok(rel)) => {
+                Path::new(&format!("/proc/{}/root", std::process::id())).join(rel)
+            }
+            _ => p.to_path_buf(),
+        }
+    }
+
+    /// `runc run`'s command: in the spawn namespace, unshared, with `root` mounted there.
+    fn run_cmd(&self, root: &Overlay) -> Result<Command> {
+        let Some(ns) = self.spawn_ns.clone() else {
+            root.prepare()?;
+            root.mount_here()?;
+            return Ok(self.cmd());
+        };
+        root.prepare()?;
+        let cstr = |s: &[u8]| {
+            CString::new(s).map_err(|_| EngineError::Io("a path with a NUL byte".into()))
+        };
+        let target = cstr(root.target.as_os_str().as_bytes())?;
+        let options = cstr(root.options().as_bytes())?;
+        let mut c = Command::new(&self.binary);
+        // SAFETY: between fork and exec only raw syscalls on memory prepared before the fork.
+        unsafe {
+            c.pre_exec(move || {
+                let ok = libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) == 0
+                    && libc::unshare(libc::CLONE_NEWNS) == 0
+                    && libc::mount(
+                        c"overlay".as_ptr(),
+                        target.as_ptr(),
+                        c"overlay".as_ptr(),
+                        0,
+                        options.as_ptr().cast(),
+                    ) == 0;
+                if ok {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        self.finish_cmd(&mut c);
+        Ok(c)
     }
 
     fn cmd(&self) -> Command {
         let mut c = Command::new(&self.binary);
+        self.finish_cmd(&mut c);
+        c
+    }
+
+    fn finish_cmd(&self, c: &mut Command) {
         c.arg("--root").arg(&self.root);
         if self.hide_unified_cgroup {
-            use std::os::unix::process::CommandExt;
             // SAFETY: between fork and exec only raw syscalls, on static strings, no allocation.
             unsafe {
                 c.pre_exec(|| {
@@ -80,7 +213,6 @@ impl Runtime {
                 });
             }
         }
-        c
     }
 
     fn run_quiet(&self, args: &[&str], what: &str) -> Result<()> {
@@ -104,7 +236,14 @@ impl Runtime {
 
     /// Starts the container detached. With `tty` the runtime allocates the terminal and hands
     /// its master back; with `stdin` the container reads a pipe whose write end comes back.
-    pub fn run(&self, id: &str, bundle: &Path, logs: (&Path, &Path), io: RunIo) -> Result<Started> {
+    pub fn run(
+        &self,
+        id: &str,
+        bundle: &Path,
+        root: &Overlay,
+        logs: (&Path, &Path),
+        io: RunIo,
+    ) -> Result<Started> {
         let (stdout, stderr) = logs;
         let open = |p: &Path| {
             File::options()
@@ -129,7 +268,7 @@ impl Runtime {
         } else {
             (Stdio::null(), None)
         };
-        let mut cmd = self.cmd();
+        let mut cmd = self.run_cmd(root)?;
         cmd.args(["run", "-d", "--pid-file"]).arg(&pid_file);
         if let Some(c) = &console {
             cmd.arg("--console-socket").arg(c.path());
