@@ -143,3 +143,32 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// A network controller of the real kernel with its store in `dir`, and one bridge network
+/// `benchnet` on `subnet`: what the in-daemon benchmarks measure against.
+pub async fn controller_with_network(dir: &Path, subnet: &str) -> berth_net::Controller {
+    use berth_net::controller::{CreateNetwork, SubnetRequest};
+    let store =
+        std::sync::Arc::new(berth_store::Store::open(&dir.join("berth.db")).expect("store"));
+    let kernel =
+        std::sync::Arc::new(berth_net::sys::netlink::NetlinkKernel::connect().expect("netlink"));
+    let cfg = berth_net::ControllerConfig {
+        netns_dir: dir.join("netns"),
+        ..Default::default()
+    };
+    let firewall = std::sync::Arc::new(berth_net::firewall::nftables::NftFirewall);
+    let ctl = berth_net::Controller::start(kernel, firewall, store, cfg)
+        .await
+        .expect("controller");
+    ctl.create(CreateNetwork {
+        name: "benchnet".into(),
+        subnets: vec![SubnetRequest {
+            subnet: subnet.into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+    .await
+    .expect("network");
+    ctl
+}

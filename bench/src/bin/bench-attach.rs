@@ -2,14 +2,9 @@
 //! attach = pinned namespace + veth pair + address + routes, detach = unplug + unpin. Runs itself
 //! inside fresh network and mount namespaces. Prints medians and percentiles.
 
-use berth_net::controller::{CreateNetwork, SubnetRequest};
 use berth_net::endpoint::EndpointOptions;
 use berth_net::network::new_id;
-use berth_net::sys::netlink::NetlinkKernel;
-use berth_net::{Controller, ControllerConfig};
-use berth_store::Store;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MARK: &str = "BERTH_BENCH_IN_NS";
@@ -51,26 +46,7 @@ fn main() {
         .expect("runtime");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(Store::open(&dir.path().join("berth.db")).expect("store"));
-        let kernel = Arc::new(NetlinkKernel::connect().expect("netlink"));
-        let cfg = ControllerConfig {
-            netns_dir: dir.path().join("netns"),
-            ..Default::default()
-        };
-        let firewall = Arc::new(berth_net::firewall::nftables::NftFirewall);
-        let ctl = Controller::start(kernel, firewall, store, cfg)
-            .await
-            .expect("controller");
-        ctl.create(CreateNetwork {
-            name: "benchnet".into(),
-            subnets: vec![SubnetRequest {
-                subnet: "10.123.0.0/16".into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("network");
+        let ctl = berth_bench::controller_with_network(dir.path(), "10.123.0.0/16").await;
         let opts = || EndpointOptions {
             owner: "bench".into(),
             name: "bench".into(),

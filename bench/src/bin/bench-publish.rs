@@ -6,15 +6,11 @@
 //! Usage: bench-publish [N] [RUNS]   (defaults 1000 and 200)
 
 use berth_bench::{enter_private_namespaces, pct};
-use berth_net::controller::{CreateNetwork, SubnetRequest};
 use berth_net::endpoint::EndpointOptions;
 use berth_net::firewall::Proto;
 use berth_net::network::new_id;
 use berth_net::portmap::PortRequest;
-use berth_net::sys::netlink::NetlinkKernel;
-use berth_net::{Controller, ControllerConfig};
-use berth_store::Store;
-use std::sync::Arc;
+use berth_net::Controller;
 use std::time::Instant;
 
 fn req(port: u16) -> PortRequest {
@@ -89,26 +85,7 @@ fn main() {
         .expect("runtime");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(Store::open(&dir.path().join("berth.db")).expect("store"));
-        let kernel = Arc::new(NetlinkKernel::connect().expect("netlink"));
-        let cfg = ControllerConfig {
-            netns_dir: dir.path().join("netns"),
-            ..Default::default()
-        };
-        let firewall = Arc::new(berth_net::firewall::nftables::NftFirewall);
-        let ctl = Controller::start(kernel, firewall, store, cfg)
-            .await
-            .expect("controller");
-        ctl.create(CreateNetwork {
-            name: "benchnet".into(),
-            subnets: vec![SubnetRequest {
-                subnet: "10.124.0.0/16".into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("network");
+        let ctl = berth_bench::controller_with_network(dir.path(), "10.124.0.0/16").await;
         let (mut port, mut have) = (20000u16, 0usize);
         let small = measure(&ctl, &mut port, 10, &mut have, runs).await;
         let large = measure(&ctl, &mut port, big, &mut have, runs).await;

@@ -54,6 +54,67 @@ impl Client {
         })
     }
 
+    fn http_error(&self, e: &dyn std::fmt::Display) -> ClientError {
+        ClientError::Http {
+            host: self.url.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Connects, sends one request, and returns the response once its status is in; an error
+    /// status becomes [`ClientError::Daemon`]. With `upgrade` the connection may be taken over.
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        upgrade: bool,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+        let connect = |source| ClientError::Connect {
+            host: self.url.clone(),
+            source,
+        };
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("/v{API_VERSION}{path}"))
+            .header("Host", "berth")
+            .header(
+                "User-Agent",
+                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
+            );
+        if upgrade {
+            req = req.header("Connection", "Upgrade").header("Upgrade", "tcp");
+        }
+        if body.is_some() {
+            req = req.header("Content-Type", "application/json");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| self.http_error(&e))?;
+        let resp = match &self.target {
+            Target::Unix(p) => {
+                let s = tokio::net::UnixStream::connect(p).await.map_err(connect)?;
+                send(TokioIo::new(s), req, upgrade).await
+            }
+            Target::Tcp(a) => {
+                let s = tokio::net::TcpStream::connect(a).await.map_err(connect)?;
+                send(TokioIo::new(s), req, upgrade).await
+            }
+        }
+        .map_err(|e| self.http_error(&e))?;
+        let status = resp.status();
+        if status.is_client_error() || status.is_server_error() {
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| self.http_error(&e))?
+                .to_bytes();
+            return Err(daemon_error(status, &bytes));
+        }
+        Ok(resp)
+    }
+
     /// Sends one request and returns once the daemon has answered with its status, leaving
     /// the body to [`Client::body_json`]: Docker's `wait` answers at once and sends the
     /// exit code when it comes, so a waiter is known to be in place before a start.
@@ -62,46 +123,7 @@ impl Client {
         method: Method,
         path: &str,
     ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
-        let http = |e: &dyn std::fmt::Display| ClientError::Http {
-            host: self.url.clone(),
-            message: e.to_string(),
-        };
-        let connect = |source| ClientError::Connect {
-            host: self.url.clone(),
-            source,
-        };
-        let req = Request::builder()
-            .method(method)
-            .uri(format!("/v{API_VERSION}{path}"))
-            .header("Host", "berth")
-            .header(
-                "User-Agent",
-                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| http(&e))?;
-        let resp = match &self.target {
-            Target::Unix(p) => {
-                let s = tokio::net::UnixStream::connect(p).await.map_err(connect)?;
-                send(TokioIo::new(s), req).await
-            }
-            Target::Tcp(a) => {
-                let s = tokio::net::TcpStream::connect(a).await.map_err(connect)?;
-                send(TokioIo::new(s), req).await
-            }
-        }
-        .map_err(|e| http(&e))?;
-        let status = resp.status();
-        if status.is_client_error() || status.is_server_error() {
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| http(&e))?
-                .to_bytes();
-            return Err(daemon_error(status, &bytes));
-        }
-        Ok(resp)
+        self.exchange(method, path, None, false).await
     }
 
     /// The JSON body of a response from [`Client::open`].
@@ -113,10 +135,7 @@ impl Client {
             .into_body()
             .collect()
             .await
-            .map_err(|e| ClientError::Http {
-                host: self.url.clone(),
-                message: e.to_string(),
-            })?
+            .map_err(|e| self.http_error(&e))?
             .to_bytes();
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
     }
@@ -128,50 +147,13 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Bytes, ClientError> {
-        let http = |e: &dyn std::fmt::Display| ClientError::Http {
-            host: self.url.clone(),
-            message: e.to_string(),
-        };
-        let connect = |source| ClientError::Connect {
-            host: self.url.clone(),
-            source,
-        };
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("/v{API_VERSION}{path}"))
-            .header("Host", "berth")
-            .header(
-                "User-Agent",
-                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
-            );
-        if body.is_some() {
-            req = req.header("Content-Type", "application/json");
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| http(&e))?;
-        let resp = match &self.target {
-            Target::Unix(p) => {
-                let s = tokio::net::UnixStream::connect(p).await.map_err(connect)?;
-                send(TokioIo::new(s), req).await
-            }
-            Target::Tcp(a) => {
-                let s = tokio::net::TcpStream::connect(a).await.map_err(connect)?;
-                send(TokioIo::new(s), req).await
-            }
-        }
-        .map_err(|e| http(&e))?;
-        let status = resp.status();
-        let bytes = resp
+        let resp = self.exchange(method, path, body, false).await?;
+        Ok(resp
             .into_body()
             .collect()
             .await
-            .map_err(|e| http(&e))?
-            .to_bytes();
-        if status.is_client_error() || status.is_server_error() {
-            return Err(daemon_error(status, &bytes));
-        }
-        Ok(bytes)
+            .map_err(|e| self.http_error(&e))?
+            .to_bytes())
     }
 
     /// Sends a request that takes the connection over (`Upgrade: tcp`), as Docker's attach and
@@ -181,52 +163,16 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<hyper::upgrade::Upgraded, ClientError> {
-        let http = |e: &dyn std::fmt::Display| ClientError::Http {
-            host: self.url.clone(),
-            message: e.to_string(),
-        };
-        let connect = |source| ClientError::Connect {
-            host: self.url.clone(),
-            source,
-        };
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(format!("/v{API_VERSION}{path}"))
-            .header("Host", "berth")
-            .header("Connection", "Upgrade")
-            .header("Upgrade", "tcp")
-            .header(
-                "User-Agent",
-                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
-            );
-        if body.is_some() {
-            req = req.header("Content-Type", "application/json");
+        let resp = self.exchange(Method::POST, path, body, true).await?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(self.http_error(&format!(
+                "the daemon did not take the connection over (status {})",
+                resp.status()
+            )));
         }
-        let req = req
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| http(&e))?;
-        let resp = match &self.target {
-            Target::Unix(p) => {
-                let s = tokio::net::UnixStream::connect(p).await.map_err(connect)?;
-                send_upgradable(TokioIo::new(s), req).await
-            }
-            Target::Tcp(a) => {
-                let s = tokio::net::TcpStream::connect(a).await.map_err(connect)?;
-                send_upgradable(TokioIo::new(s), req).await
-            }
-        }
-        .map_err(|e| http(&e))?;
-        let status = resp.status();
-        if status != StatusCode::SWITCHING_PROTOCOLS {
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| http(&e))?
-                .to_bytes();
-            return Err(daemon_error(status, &bytes));
-        }
-        hyper::upgrade::on(resp).await.map_err(|e| http(&e))
+        hyper::upgrade::on(resp)
+            .await
+            .map_err(|e| self.http_error(&e))
     }
 
     pub async fn get_json<T: serde::de::DeserializeOwned>(
@@ -258,27 +204,18 @@ fn daemon_error(status: StatusCode, body: &[u8]) -> ClientError {
 async fn send<IO>(
     io: IO,
     req: Request<Full<Bytes>>,
+    upgrade: bool,
 ) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error>
 where
     IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
     tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    sender.send_request(req).await
-}
-
-async fn send_upgradable<IO>(
-    io: IO,
-    req: Request<Full<Bytes>>,
-) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error>
-where
-    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
-    tokio::spawn(async move {
-        let _ = conn.with_upgrades().await;
+        let _ = if upgrade {
+            conn.with_upgrades().await
+        } else {
+            conn.await
+        };
     });
     sender.send_request(req).await
 }

@@ -70,6 +70,24 @@ fn exit_with(code: i64) -> Result<(), Failure> {
     }
 }
 
+/// Starts a container `run` created; one that cannot start is not left behind (Docker leaves
+/// it "Created").
+pub async fn start_or_remove(client: &Client, id: &str) -> Result<(), Failure> {
+    if let Err(e) = client
+        .request(Method::POST, &format!("/containers/{id}/start"), None)
+        .await
+    {
+        let _ = client
+            .request(Method::DELETE, &format!("/containers/{id}?force=1"), None)
+            .await;
+        return Err(Failure {
+            message: Some(format!("berth: {e}")),
+            code: 125,
+        });
+    }
+    Ok(())
+}
+
 /// What an attached `run` asked for.
 pub struct RunSession<'a> {
     pub id: &'a str,
@@ -108,16 +126,7 @@ pub async fn run(client: &Client, r: RunSession<'_>) -> Result<(), Failure> {
         )
         .await
         .map_err(fail)?;
-    if let Err(e) = client
-        .request(Method::POST, &format!("/containers/{id}/start"), None)
-        .await
-    {
-        // A container that cannot start is not left behind (Docker leaves it "Created").
-        let _ = client
-            .request(Method::DELETE, &format!("/containers/{id}?force=1"), None)
-            .await;
-        return Err(fail(e));
-    }
+    start_or_remove(client, id).await?;
     if r.tty {
         follow_size(client, format!("/containers/{id}/resize"));
     }

@@ -377,16 +377,7 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<(), Failure> {
         )
         .await;
     }
-    if let Err(e) = client
-        .request(Method::POST, &format!("/containers/{id}/start"), None)
-        .await
-    {
-        // A container that cannot start is not left behind (Docker leaves it "Created").
-        let _ = client
-            .request(Method::DELETE, &format!("/containers/{id}?force=1"), None)
-            .await;
-        return Err(run_failure(e));
-    }
+    super::attached::start_or_remove(client, &id).await?;
     println!("{id}");
     Ok(())
 }
