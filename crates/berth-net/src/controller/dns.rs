@@ -52,24 +52,29 @@ impl Controller {
         ep: &Endpoint,
         net: &Network,
     ) -> NetResult<Option<[u16; 2]>> {
-        if !has_dns(net) {
+        self.dns_publish(sb, ep, net);
+        self.dns_serve(sb, net).inspect_err(|_| self.dns_leave(ep))
+    }
+
+    /// Publishes an endpoint's names: peers resolve it from here on, while it is still being
+    /// plumbed (a name that never works is taken back when the attach fails).
+    pub(super) fn dns_publish(&self, sb: &Sandbox, ep: &Endpoint, net: &Network) {
+        if has_dns(net) {
+            self.dns.update(|r| {
+                r.set_upstreams(&sb.id, upstreams(&sb.dns));
+                r.add(Self::record(ep, net));
+            });
+        }
+    }
+
+    /// Starts the sandbox's own resolver once it is on a network with DNS; the ports when they
+    /// are new (to be stored).
+    pub(super) fn dns_serve(&self, sb: &Sandbox, net: &Network) -> NetResult<Option<[u16; 2]>> {
+        if !has_dns(net) || self.dns.is_serving(&sb.id) {
             return Ok(None);
         }
-        // Names first: peers can resolve this endpoint while its own resolver is being set up.
-        self.dns.update(|r| {
-            r.set_upstreams(&sb.id, upstreams(&sb.dns));
-            r.add(Self::record(ep, net));
-        });
-        if self.dns.is_serving(&sb.id) {
-            return Ok(None);
-        }
-        match self.start_resolver(sb) {
-            Ok(ports) => Ok((sb.resolver_ports != Some(ports)).then_some(ports)),
-            Err(e) => {
-                self.dns.update(|r| r.remove(&ep.id));
-                Err(e)
-            }
-        }
+        let ports = self.start_resolver(sb)?;
+        Ok((sb.resolver_ports != Some(ports)).then_some(ports))
     }
 
     pub(super) fn dns_leave(&self, ep: &Endpoint) {

@@ -269,6 +269,7 @@ impl Controller {
             Change::put(NETWORKS, &updated.id, &updated)?,
             Change::put(ENDPOINTS, &ep.id, &ep)?,
         ])?;
+        self.dns_publish(&sb, &ep, &net);
         self.wait_teardown(&format!("sandbox:{}:{}", sb.id, ep.ifname))
             .await;
         let plumbed = match self.sandbox_handle(&sb).await {
@@ -276,10 +277,11 @@ impl Controller {
             Err(e) => Err(e),
         }
         .and_then(|()| self.firewall_join(&ep, &net))
-        .and_then(|()| self.dns_join(&sb, &ep, &net));
+        .and_then(|()| self.dns_serve(&sb, &net));
         let new_ports = match plumbed {
             Ok(p) => p,
             Err(e) => {
+                self.dns_leave(&ep);
                 if let Ok(Some(l)) = self.kernel.link_index(&ep.host_ifname).await {
                     let _ = self.kernel.delete_link(l).await;
                 }
