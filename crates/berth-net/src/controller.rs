@@ -50,6 +50,8 @@ pub struct ControllerConfig {
     /// Whether berth manages the firewall (daemon.json `iptables`); off, the firewall handed
     /// to the controller is `Disabled` and bridges get no firewall sysctls either.
     pub firewall: bool,
+    /// ICC on the default bridge (daemon `--icc`); user networks set their own.
+    pub default_icc: bool,
 }
 
 impl Default for ControllerConfig {
@@ -64,6 +66,7 @@ impl Default for ControllerConfig {
             netns_dir: "/run/berth/netns".into(),
             dns_upstreams: Vec::new(),
             firewall: true,
+            default_icc: true,
         }
     }
 }
@@ -193,7 +196,7 @@ impl Controller {
         let created = previous.map(|n| n.created).unwrap_or_else(Utc::now);
         let options: BTreeMap<String, String> = [
             (bridge::OPT_DEFAULT_BRIDGE, "true".to_string()),
-            (bridge::OPT_ICC, "true".into()),
+            (bridge::OPT_ICC, self.cfg.default_icc.to_string()),
             (bridge::OPT_MASQ, "true".into()),
             (bridge::OPT_HOST_BINDING, "0.0.0.0".into()),
             (bridge::OPT_NAME, self.cfg.default_bridge_name.clone()),
@@ -216,7 +219,7 @@ impl Controller {
             bridge: Some(BridgeConfig {
                 name: self.cfg.default_bridge_name.clone(),
                 mtu: self.cfg.default_mtu,
-                icc: true,
+                icc: self.cfg.default_icc,
                 masquerade: true,
                 host_binding_ipv4: IpAddr::from([0, 0, 0, 0]),
             }),

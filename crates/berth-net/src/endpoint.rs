@@ -23,6 +23,9 @@ pub struct Sandbox {
     /// Published ports, leading to the address of its first network.
     #[serde(default)]
     pub ports: Vec<crate::portmap::Published>,
+    /// `--link` holes in ICC isolation from its bridge ports to its targets'.
+    #[serde(default)]
+    pub links: Vec<crate::firewall::LinkRule>,
 }
 
 /// What the caller wants of a new endpoint.

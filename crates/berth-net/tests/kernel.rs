@@ -204,7 +204,9 @@ fn sandboxes_attach_reach_each_other_and_detach() {
 #[test]
 fn firewall_ruleset_loads_and_elements_change_over_netlink() {
     use berth_net::firewall::nftables::NftFirewall;
-    use berth_net::firewall::{Change, Firewall, FirewallState, NetRule, PortRule, Proto};
+    use berth_net::firewall::{
+        Change, Firewall, FirewallState, LinkRule, NetRule, PortRule, Proto,
+    };
     if !inside_fresh_namespaces("firewall_ruleset_loads_and_elements_change_over_netlink") {
         return;
     }
@@ -226,6 +228,7 @@ fn firewall_ruleset_loads_and_elements_change_over_netlink() {
         networks: vec![net("berth0", false, true)],
         isolated_ports: vec![],
         ports: vec![port.clone()],
+        links: vec![],
     };
     fw.apply(&state).expect("first apply");
     // The user's chain survives a re-apply untouched.
@@ -238,7 +241,14 @@ fn firewall_ruleset_loads_and_elements_change_over_netlink() {
         listing.contains("tcp . 8080 : 172.17.0.2 . 80"),
         "{listing}"
     );
-    // Netlink element changes: a network with icc off, a port on a host address.
+    // Netlink element changes: a network with icc off, a link through it, a port on a host
+    // address.
+    let link = LinkRule {
+        from: "veth7654321".into(),
+        to: "veth1234567".into(),
+        proto: Proto::Udp,
+        port: 6379,
+    };
     let host_port = PortRule {
         host_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         host_port: 5353,
@@ -248,6 +258,7 @@ fn firewall_ruleset_loads_and_elements_change_over_netlink() {
     fw.change(&[
         Change::AddNetwork(net("br-x", true, false)),
         Change::Isolate("veth1234567".into()),
+        Change::AddLinks(vec![link.clone()]),
         Change::AddPorts(vec![host_port.clone()]),
     ])
     .expect("add elements");
@@ -257,12 +268,14 @@ fn firewall_ruleset_loads_and_elements_change_over_netlink() {
         "127.0.0.1 . udp . 5353 : 172.17.0.2 . 80",
         "elements = { \"br-x\" }",
         "elements = { \"veth1234567\" }",
+        "\"veth7654321\" . \"veth1234567\" . udp . 6379",
     ] {
         assert!(listing.contains(want), "missing {want}: {listing}");
     }
     fw.change(&[
         Change::RemoveNetwork(net("br-x", true, false)),
         Change::Unisolate("veth1234567".into()),
+        Change::RemoveLinks(vec![link]),
         Change::RemovePorts(vec![host_port, port]),
     ])
     .expect("remove elements");

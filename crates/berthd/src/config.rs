@@ -35,6 +35,13 @@ pub struct Args {
     /// Log level: debug, info, warn, error, fatal.
     #[arg(short = 'l', long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Whether berth manages the firewall (`--iptables=false` leaves it alone entirely).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub iptables: Option<bool>,
+    /// Whether containers on the default bridge may talk to each other (`--icc=false`: only
+    /// what `--link` opens).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub icc: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -44,6 +51,7 @@ struct DaemonJson {
     default_address_pools: Option<Vec<PoolJson>>,
     dns: Option<Vec<String>>,
     iptables: Option<bool>,
+    icc: Option<bool>,
     ip_forward: Option<bool>,
     hosts: Option<Vec<String>>,
     data_root: Option<PathBuf>,
@@ -200,6 +208,12 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
     if args.log_level.is_some() && file.log_level.is_some() {
         both.push("log-level");
     }
+    if args.iptables.is_some() && file.iptables.is_some() {
+        both.push("iptables");
+    }
+    if args.icc.is_some() && file.icc.is_some() {
+        both.push("icc");
+    }
     if !both.is_empty() {
         return Err(ConfigError::Both(both.join(", ")));
     }
@@ -259,6 +273,7 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
         net.default_mtu = mtu;
     }
     net.ip_forward = file.ip_forward.unwrap_or(true);
+    net.default_icc = args.icc.or(file.icc).unwrap_or(true);
     let dns = file.dns.clone().unwrap_or_default();
     for d in &dns {
         if d.parse::<std::net::IpAddr>().is_err() {
@@ -315,7 +330,7 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
             .unwrap_or_else(|| PathBuf::from("/run/berth")),
         log_level,
         dns,
-        iptables: file.iptables.unwrap_or(true),
+        iptables: args.iptables.or(file.iptables).unwrap_or(true),
         net,
         runtime: (runtime_name, runtime_path),
     })
@@ -391,5 +406,28 @@ mod tests {
         let (_f, mut args) = args_with_file(r#"{"bip":"10.1.0.1/24"}"#);
         args.bip = Some("10.2.0.1/24".into());
         assert!(load(&args).unwrap_err().to_string().contains("bip"));
+    }
+
+    #[test]
+    fn icc_and_iptables_flags_as_docker_writes_them() {
+        let (f, _) = args_with_file("{}");
+        let file = f.path().to_str().unwrap();
+        let args = Args::try_parse_from([
+            "berthd",
+            "--icc=false",
+            "--iptables=false",
+            "--config-file",
+            file,
+        ])
+        .unwrap();
+        let c = load(&args).unwrap();
+        assert!(!c.net.default_icc && !c.iptables);
+        let args = Args::try_parse_from(["berthd", "--icc", "--config-file", file]).unwrap();
+        assert!(load(&args).unwrap().net.default_icc);
+        assert!(Args::try_parse_from(["berthd", "--icc=maybe"]).is_err());
+        let (_f, mut args) = args_with_file(r#"{"icc":false}"#);
+        assert!(!load(&args).unwrap().net.default_icc);
+        args.icc = Some(true);
+        assert!(load(&args).unwrap_err().to_string().contains("icc"));
     }
 }

@@ -632,6 +632,75 @@ fn iptables_false_leaves_the_firewall_alone() {
 }
 
 #[test]
+fn iptables_flag_false_leaves_the_firewall_alone() {
+    let h = Host::with_args(&["--iptables=false"]);
+    ok(h.berth(&["network", "create", "n1"]));
+    let tables = h.sh("nft list tables");
+    assert_eq!(tables.trim(), "", "{tables}");
+}
+
+/// `--icc=false` on the default bridge: containers cannot reach each other, except the exposed
+/// ports of a `--link` target, from the linking container only; a reload keeps the hole and
+/// removing the linking container closes it.
+#[test]
+fn icc_off_default_bridge_opens_only_what_links_expose() {
+    let mut h = Host::with_args(&["--icc=false"]);
+    h.import_busybox();
+    let bridge = ok(h.berth(&["network", "inspect", "bridge"]));
+    assert!(
+        bridge.contains(r#""com.docker.network.bridge.enable_icc": "false""#),
+        "{bridge}"
+    );
+    web(&h, "db", &["--expose", "80"]);
+    sleeper(&h, "app", &["--link", "db:database"]);
+    sleeper(&h, "other", &[]);
+    let db = ip_of(&h, "db");
+    let check = |h: &Host, when: &str| {
+        let hello = Some("hello from db".to_string());
+        assert_eq!(
+            http_in(h, "app", "http://database/"),
+            hello,
+            "{when}: link, exposed port"
+        );
+        assert_eq!(
+            http_in(h, "app", &format!("http://{db}:81/")),
+            None,
+            "{when}: port not exposed"
+        );
+        assert_eq!(
+            http_in(h, "other", &format!("http://{db}/")),
+            None,
+            "{when}: no link"
+        );
+        assert_eq!(
+            pings(h, "app", &[db.clone()]),
+            vec![false],
+            "{when}: ICMP is not a port"
+        );
+        let app = ip_of(h, "app");
+        assert_eq!(
+            pings(h, "db", &[app]),
+            vec![false],
+            "{when}: the link is one-way"
+        );
+    };
+    check(&h, "after run");
+    h.sh("nft flush ruleset");
+    h.sh(&format!("kill -HUP {}", h.daemon_pid()));
+    std::thread::sleep(Duration::from_millis(300));
+    check(&h, "after a flush and reload");
+    h.stop_daemon();
+    h.start_daemon();
+    check(&h, "after a daemon restart");
+    ok(h.berth(&["rm", "-f", "app"]));
+    let set = h.sh("nft list set bridge berth links");
+    assert!(
+        !set.contains("elements"),
+        "the hole outlived its container: {set}"
+    );
+}
+
+#[test]
 fn docker_cli_publishes_and_reports_ports() {
     let h = host_with_outside();
     let out = h.docker(&[

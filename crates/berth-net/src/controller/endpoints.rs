@@ -95,6 +95,7 @@ impl Controller {
             dns: Vec::new(),
             resolver_ports: None,
             ports: Vec::new(),
+            links: Vec::new(),
         };
         self.store.put(SANDBOXES, &sb.id, &sb)?;
         if let Err(e) = self.make_sandbox(&sb).await {
@@ -328,8 +329,10 @@ impl Controller {
         ])?;
         let sb = eps.sandboxes.get(&ep.sandbox_id).cloned();
         let dropped = self.firewall_leave(&nets, std::slice::from_ref(&ep), sb.as_ref());
-        if let Some(mut sb) = sb.filter(|_| !dropped.is_empty()) {
+        let linked = |sb: &Sandbox| sb.links.iter().any(|l| l.from == ep.host_ifname);
+        if let Some(mut sb) = sb.filter(|sb| !dropped.is_empty() || linked(sb)) {
             sb.ports.retain(|p| !dropped.contains(p));
+            sb.links.retain(|l| l.from != ep.host_ifname);
             self.store.put(SANDBOXES, &sb.id, &sb)?;
             eps.sandboxes.insert(sb.id.clone(), sb);
         }

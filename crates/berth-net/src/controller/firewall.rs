@@ -6,7 +6,7 @@ use super::endpoints::EndpointState;
 use super::{Controller, SANDBOXES};
 use crate::endpoint::{Endpoint, Sandbox};
 use crate::error::{NetError, NetResult};
-use crate::firewall::{Change, FirewallState, NetRule, PortRule, Proto};
+use crate::firewall::{Change, FirewallState, LinkRule, NetRule, PortRule, Proto};
 use crate::network::Network;
 use crate::portmap::{host_ips, PortError, PortRequest, Published};
 use std::collections::BTreeMap;
@@ -70,6 +70,12 @@ pub(super) fn full_state(nets: &BTreeMap<String, Network>, eps: &EndpointState) 
         if let Some(ep) = port_endpoint(eps, &sb.id) {
             st.ports.extend(rules_for(ep, &sb.ports));
         }
+        let mine = |l: &&LinkRule| {
+            eps.endpoints
+                .values()
+                .any(|e| e.sandbox_id == sb.id && e.host_ifname == l.from)
+        };
+        st.links.extend(sb.links.iter().filter(mine).cloned());
     }
     st
 }
@@ -168,7 +174,63 @@ impl Controller {
         Ok(())
     }
 
-    /// The firewall changes for endpoints leaving: isolation, and the published ports of a
+    /// Opens ICC isolation for `--link`: where the sandbox shares a network with ICC off with
+    /// a target, its port may reach the target's exposed ports (Docker opens exactly these).
+    /// Recorded with the sandbox, so a reload keeps the holes and its leaving closes them.
+    pub async fn open_links(
+        &self,
+        sandbox_id: &str,
+        targets: &[(String, Vec<(u16, Proto)>)],
+    ) -> NetResult<()> {
+        let nets = self.networks.lock().await;
+        let mut eps = self.eps.lock().await;
+        let mut sb = eps
+            .sandboxes
+            .get(sandbox_id)
+            .cloned()
+            .ok_or_else(|| NetError::NotFound(format!("sandbox {sandbox_id} not found")))?;
+        let isolated = |net_id: &str| {
+            nets.get(net_id)
+                .and_then(|n| n.bridge.as_ref())
+                .is_some_and(|b| !b.icc)
+        };
+        let mut links = Vec::new();
+        for (target, ports) in targets {
+            for me in eps.endpoints.values().filter(|e| e.sandbox_id == sb.id) {
+                let theirs = eps.endpoints.values().filter(|e| {
+                    &e.sandbox_id == target
+                        && e.network_id == me.network_id
+                        && isolated(&e.network_id)
+                });
+                for te in theirs {
+                    links.extend(ports.iter().map(|&(port, proto)| LinkRule {
+                        from: me.host_ifname.clone(),
+                        to: te.host_ifname.clone(),
+                        proto,
+                        port,
+                    }));
+                }
+            }
+        }
+        links.retain(|l| !sb.links.contains(l));
+        if links.is_empty() {
+            return Ok(());
+        }
+        let before = sb.clone();
+        sb.links.extend(links.iter().cloned());
+        self.store.put(SANDBOXES, &sb.id, &sb)?;
+        if let Err(e) = self.firewall.change(&[Change::AddLinks(links)]) {
+            self.store.put(SANDBOXES, &before.id, &before)?;
+            return Err(NetError::Kernel {
+                context: "open --link ports".into(),
+                source: e,
+            });
+        }
+        eps.sandboxes.insert(sb.id.clone(), sb);
+        Ok(())
+    }
+
+    /// The firewall changes for endpoints leaving: isolation, `--link` holes, and the published ports of a
     /// sandbox whose port endpoint goes (its reservations go with them).
     pub(super) fn firewall_leave(
         &self,
@@ -185,6 +247,17 @@ impl Controller {
                 .is_some_and(|b| !b.icc);
             if isolated {
                 changes.push(Change::Unisolate(ep.host_ifname.clone()));
+            }
+            if let Some(sb) = sb {
+                let links: Vec<LinkRule> = sb
+                    .links
+                    .iter()
+                    .filter(|l| l.from == ep.host_ifname)
+                    .cloned()
+                    .collect();
+                if !links.is_empty() {
+                    changes.push(Change::RemoveLinks(links));
+                }
             }
             if let Some(sb) = sb.filter(|_| ep.default_route) {
                 let rules = rules_for(ep, &sb.ports);

@@ -6,7 +6,8 @@
 //!   replies and published ports, so different networks are isolated both ways.
 //! - Internal networks: nothing leaves them and nothing enters.
 //! - Egress is masqueraded unless the network turns it off.
-//! - `enable_icc=false`: a bridge-family rule drops IP traffic between that network's ports.
+//! - `enable_icc=false`: a bridge-family rule drops IP traffic between that network's ports,
+//!   except the exposed ports a `--link` opens (stateless, both directions, as Docker's rules).
 //! - `inet berth user` is evaluated first and never touched: the user's own rules go there.
 
 pub mod nftables;
@@ -62,6 +63,16 @@ pub struct PortRule {
     pub container_port: u16,
 }
 
+/// A `--link` through ICC isolation: the linking container's bridge port `from` may reach
+/// `to` on one exposed port, and `to` may answer from it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct LinkRule {
+    pub from: String,
+    pub to: String,
+    pub proto: Proto,
+    pub port: u16,
+}
+
 /// Everything the firewall holds, to rebuild it at once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FirewallState {
@@ -69,6 +80,7 @@ pub struct FirewallState {
     /// Host ends of the veths of containers on networks with ICC off.
     pub isolated_ports: Vec<String>,
     pub ports: Vec<PortRule>,
+    pub links: Vec<LinkRule>,
 }
 
 /// A change of the firewall's facts.
@@ -80,6 +92,8 @@ pub enum Change {
     Unisolate(String),
     AddPorts(Vec<PortRule>),
     RemovePorts(Vec<PortRule>),
+    AddLinks(Vec<LinkRule>),
+    RemoveLinks(Vec<LinkRule>),
 }
 
 /// The kernel boundary of the firewall.
@@ -125,6 +139,8 @@ impl Firewall for FakeFirewall {
                 Change::Unisolate(v) => st.isolated_ports.retain(|x| x != v),
                 Change::AddPorts(p) => st.ports.extend(p.iter().cloned()),
                 Change::RemovePorts(p) => st.ports.retain(|x| !p.contains(x)),
+                Change::AddLinks(l) => st.links.extend(l.iter().cloned()),
+                Change::RemoveLinks(l) => st.links.retain(|x| !l.contains(x)),
             }
         }
         Ok(())

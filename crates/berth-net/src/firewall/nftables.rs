@@ -22,6 +22,8 @@ impl Firewall for NftFirewall {
                 Change::Unisolate(v) => sets.extend(ruleset::isolated_port_elements(v, false)),
                 Change::AddPorts(p) => sets.extend(ruleset::port_elements(p, true)),
                 Change::RemovePorts(p) => sets.extend(ruleset::port_elements(p, false)),
+                Change::AddLinks(l) => sets.extend(ruleset::link_elements(l, true)),
+                Change::RemoveLinks(l) => sets.extend(ruleset::link_elements(l, false)),
             }
         }
         nftnl::apply(&sets)

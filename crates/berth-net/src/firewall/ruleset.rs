@@ -1,7 +1,7 @@
 //! berth's nftables ruleset as text for `nft -f`, and the element keys the netlink fast path
 //! uses. The rules never change with the number of networks or ports; only elements do.
 
-use super::{FirewallState, NetRule, PortRule};
+use super::{FirewallState, LinkRule, NetRule, PortRule};
 use crate::sys::nftnl::{concat, ifname, Element, Family, SetChange};
 
 pub const TABLE: &str = "berth";
@@ -186,13 +186,18 @@ pub fn full(state: &FirewallState) -> String {
         element(map, items, &mut out);
     }
     // ICC off: the bridge drops IP between the ports of such networks, without br_netfilter
-    // (this kernel has no `meta ibrname`, so the set holds the containers' bridge ports).
+    // (this kernel has no `meta ibrname`, so the set holds the containers' bridge ports);
+    // `--link` opens the target's exposed ports to the linking container, and their answers.
     out.push_str(
         "add table bridge berth\n\
          add set bridge berth no_icc { type ifname; }\n\
+         add set bridge berth links { type ifname . ifname . inet_proto . inet_service; }\n\
          add chain bridge berth forward { type filter hook forward priority 0; policy accept; }\n\
          flush chain bridge berth forward\n\
          flush set bridge berth no_icc\n\
+         flush set bridge berth links\n\
+         add rule bridge berth forward iifname . oifname . meta l4proto . th dport @links accept\n\
+         add rule bridge berth forward oifname . iifname . meta l4proto . th sport @links accept\n\
          add rule bridge berth forward iifname @no_icc oifname @no_icc ether type { ip, ip6 } drop\n",
     );
     let ports: Vec<&str> = state.isolated_ports.iter().map(String::as_str).collect();
@@ -200,6 +205,25 @@ pub fn full(state: &FirewallState) -> String {
         out.push_str(&format!(
             "add element bridge berth no_icc {{ {} }}\n",
             quoted(&ports).join(", ")
+        ));
+    }
+    if !state.links.is_empty() {
+        let items: Vec<String> = state
+            .links
+            .iter()
+            .map(|l| {
+                format!(
+                    "\"{}\" . \"{}\" . {} . {}",
+                    l.from,
+                    l.to,
+                    l.proto.name(),
+                    l.port
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "add element bridge berth links {{ {} }}\n",
+            items.join(", ")
         ));
     }
     out
@@ -240,6 +264,22 @@ pub fn network_elements(n: &NetRule, add: bool) -> Vec<SetChange> {
 /// The element changes that put a bridge port into, or take it out of, ICC isolation.
 pub fn isolated_port_elements(veth: &str, add: bool) -> Vec<SetChange> {
     vec![set(Family::Bridge, "no_icc", add, vec![key(ifname(veth))])]
+}
+
+/// The element changes that open or close `--link` holes in ICC isolation.
+pub fn link_elements(links: &[LinkRule], add: bool) -> Vec<SetChange> {
+    let elements = links
+        .iter()
+        .map(|l| {
+            key(concat(&[
+                &ifname(&l.from),
+                &ifname(&l.to),
+                &[l.proto.number()],
+                &l.port.to_be_bytes(),
+            ]))
+        })
+        .collect();
+    vec![set(Family::Bridge, "links", add, elements)]
 }
 
 /// The element changes that publish or withdraw ports.
@@ -313,6 +353,12 @@ mod tests {
                     container_port: 80,
                 },
             ],
+            links: vec![LinkRule {
+                from: "veth7654321".into(),
+                to: "veth1234567".into(),
+                proto: Proto::Tcp,
+                port: 6379,
+            }],
         };
         let got = full(&state);
         if std::env::var_os("BERTH_UPDATE_GOLDEN").is_some() {

@@ -1,6 +1,7 @@
 //! Legacy `--link` environment: what a linking container learns about its target, in the
 //! variables Docker sets (`ALIAS_NAME`, `ALIAS_PORT*` for every exposed port, `ALIAS_ENV_*`).
 
+use super::{Container, Engine};
 use berth_net::firewall::Proto;
 use std::net::IpAddr;
 
@@ -11,6 +12,49 @@ pub struct LinkTarget {
     pub ports: Vec<(u16, Proto)>,
     /// Its environment, the image's then its own.
     pub env: Vec<String>,
+}
+
+/// What a container's links give it.
+#[derive(Debug, Default)]
+pub struct ResolvedLinks {
+    /// /etc/hosts lines: the target's default-bridge address, then "alias shortid name"
+    /// (Docker's order).
+    pub hosts: Vec<(IpAddr, String)>,
+    /// `ALIAS_NAME`, `ALIAS_PORT*`, `ALIAS_ENV_*`.
+    pub env: Vec<String>,
+    /// Each target's sandbox and exposed ports: what ICC isolation lets through.
+    pub holes: Vec<(String, Vec<(u16, Proto)>)>,
+}
+
+impl Engine {
+    /// Resolves `c`'s links to running `targets` (in `c.spec.links` order).
+    pub(super) async fn resolve_links(
+        &self,
+        c: &Container,
+        targets: &[LinkTarget],
+    ) -> ResolvedLinks {
+        let mut out = ResolvedLinks::default();
+        for (lt, (_, alias)) in targets.iter().zip(&c.spec.links) {
+            let t = &lt.container;
+            let Some(sb) = &t.sandbox_id else { continue };
+            let eps = self.ctl.sandbox_endpoints(sb).await;
+            let Some(ip) = eps.iter().find_map(|e| e.ipv4.map(|a| a.addr())) else {
+                continue;
+            };
+            let names = if alias == &t.name {
+                format!("{} {}", t.name, t.hostname)
+            } else {
+                format!("{alias} {} {}", t.hostname, t.name)
+            };
+            out.hosts.push((ip, names));
+            out.env
+                .extend(link_env(&c.name, alias, ip, &lt.ports, &lt.env));
+            if !lt.ports.is_empty() {
+                out.holes.push((sb.clone(), lt.ports.clone()));
+            }
+        }
+        out
+    }
 }
 
 /// The variables for one link: `me` links to a container under `alias`, reachable at `ip`,

@@ -21,7 +21,7 @@ use berth_net::{Controller, NetError};
 use berth_store::{Store, Table};
 use chrono::{DateTime, Utc};
 use image::Image;
-use links::{link_env, LinkTarget};
+use links::{LinkTarget, ResolvedLinks};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -795,9 +795,9 @@ impl Engine {
                 env,
             });
         }
-        let link_lines = self.link_lines(&c, &links).await;
+        let links = self.resolve_links(&c, &links).await;
         match self
-            .launch(&mut c, img.as_ref(), joined.as_ref(), &link_lines)
+            .launch(&mut c, img.as_ref(), joined.as_ref(), &links)
             .await
         {
             Ok(started) => {
@@ -831,39 +831,12 @@ impl Engine {
     }
 
     /// Network, root filesystem, /etc files, bundle, runtime: returns the init PID.
-    /// `--link` entries: the target's default-bridge address, then "alias shortid name"
-    /// (Docker's order), and the `ALIAS_NAME=/me/alias` variables.
-    async fn link_lines(
-        &self,
-        c: &Container,
-        targets: &[LinkTarget],
-    ) -> (Vec<(IpAddr, String)>, Vec<String>) {
-        let mut hosts = Vec::new();
-        let mut env = Vec::new();
-        for (lt, (_, alias)) in targets.iter().zip(&c.spec.links) {
-            let t = &lt.container;
-            let Some(sb) = &t.sandbox_id else { continue };
-            let eps = self.ctl.sandbox_endpoints(sb).await;
-            let Some(ip) = eps.iter().find_map(|e| e.ipv4.map(|a| a.addr())) else {
-                continue;
-            };
-            let names = if alias == &t.name {
-                format!("{} {}", t.name, t.hostname)
-            } else {
-                format!("{alias} {} {}", t.hostname, t.name)
-            };
-            hosts.push((ip, names));
-            env.extend(link_env(&c.name, alias, ip, &lt.ports, &lt.env));
-        }
-        (hosts, env)
-    }
-
     async fn launch(
         &self,
         c: &mut Container,
         img: Option<&Image>,
         joined: Option<&Container>,
-        links: &(Vec<(IpAddr, String)>, Vec<String>),
+        links: &ResolvedLinks,
     ) -> Result<runtime::Started> {
         let dir = c.dir(&self.paths.containers);
         let mode = c.spec.network_mode.clone();
@@ -931,6 +904,9 @@ impl Engine {
                 let net = self.ctl.get(&ep.network_id).await?;
                 embedded |= !net.predefined;
             }
+            if !links.holes.is_empty() {
+                self.ctl.open_links(&sb.id, &links.holes).await?;
+            }
             let reqs = Self::port_requests(c, img);
             if !reqs.is_empty() {
                 self.ctl.publish(&sb.id, &reqs).await?;
@@ -950,7 +926,7 @@ impl Engine {
                     domainname: &c.spec.domainname,
                     own_ip: first_ip,
                     extra: &extra,
-                    links: &links.0,
+                    links: &links.hosts,
                 })
             };
             std::fs::write(&hosts_file, hosts).map_err(io("write hosts"))?;
@@ -985,7 +961,7 @@ impl Engine {
         };
         let mut env = img.map(|i| i.env.clone()).unwrap_or_default();
         env.push(format!("HOSTNAME={}", c.hostname));
-        env.extend(links.1.iter().cloned());
+        env.extend(links.env.iter().cloned());
         if c.spec.tty {
             // As Docker: a terminal gets a TERM unless the user sets one.
             env.push("TERM=xterm".into());
