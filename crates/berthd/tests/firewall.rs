@@ -673,7 +673,7 @@ fn icc_off_default_bridge_opens_only_what_links_expose() {
             "{when}: no link"
         );
         assert_eq!(
-            pings(h, "app", &[db.clone()]),
+            pings(h, "app", std::slice::from_ref(&db)),
             vec![false],
             "{when}: ICMP is not a port"
         );
