@@ -579,13 +579,9 @@ impl Engine {
                 spec.image
             ))
         })?;
+        let id = new_container_id();
         if spec.name.is_empty() {
-            spec.name = loop {
-                let n = names::generate();
-                if !st.containers.values().any(|c| c.name == n) {
-                    break n;
-                }
-            };
+            spec.name = names::pick(&id, |n| st.containers.values().any(|c| c.name == n));
         }
         spec.name = spec.name.trim_start_matches('/').to_string();
         if !valid_name(&spec.name) {
@@ -696,7 +692,6 @@ impl Engine {
         }
         // A fixed host port berth already publishes fails here, before a container exists.
         self.ctl.check_ports(&spec.ports)?;
-        let id = new_container_id();
         let hostname = if spec.hostname.is_empty() {
             id[..12].to_string()
         } else {
