@@ -66,6 +66,9 @@ pub async fn bind(listen: &[Listen]) -> Result<Vec<Bound>, ServeError> {
     Ok(out)
 }
 
+/// How long a stopping daemon waits for open connections.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves `app` on every listener until `shutdown` resolves; removes unix sockets afterwards.
 pub async fn serve(
     bound: Vec<Bound>,
@@ -109,8 +112,18 @@ pub async fn serve(
     }
     shutdown.await;
     let _ = tx.send(());
-    for t in tasks {
-        let _ = t.await;
+    // Requests in flight get a moment to finish; long-lived streams (logs -f, attach, events)
+    // would hold the stop forever, so they are cut after it.
+    let drain = async {
+        for t in tasks {
+            let _ = t.await;
+        }
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        tracing::warn!(
+            grace_s = SHUTDOWN_GRACE.as_secs(),
+            "connections still open after the grace period: closing them"
+        );
     }
     for s in sockets {
         let _ = std::fs::remove_file(s);

@@ -439,6 +439,44 @@ fn stock_docker_cli_runs_containers() {
     ok(h.docker(&["network", "rm", "dnet"]));
 }
 
+/// A follower (`logs -f`) holds its connection open for ever; SIGTERM must still stop the
+/// daemon promptly (a grace period, then the stream is cut) and the client must end.
+#[test]
+fn sigterm_stops_the_daemon_while_a_log_stream_is_open() {
+    use std::io::BufRead;
+    let mut h = Host::with_busybox();
+    ok(h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo hi; sleep 1; done",
+    ]));
+    let mut follower = h
+        .berth_cmd(&["logs", "-f", "talker"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("berth logs -f");
+    let mut lines = std::io::BufReader::new(follower.stdout.take().expect("stdout")).lines();
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("hi"));
+    // Panics if berthd is still there after 10 s.
+    h.stop_daemon();
+    let t0 = std::time::Instant::now();
+    while follower.try_wait().expect("wait").is_none() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(5),
+            "the follower outlived the daemon"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    h.start_daemon();
+    assert_eq!(inspect(&h, "talker")["State"]["Status"], "running");
+    ok(h.berth(&["rm", "-f", "talker"]));
+}
+
 #[test]
 fn running_containers_survive_a_daemon_restart() {
     let mut h = Host::with_busybox();
