@@ -110,14 +110,17 @@ impl Daemon {
         d
     }
 
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.berth);
+        c.arg("-H")
+            .arg(format!("unix://{}", self.sock.display()))
+            .args(args);
+        c
+    }
+
     /// Runs the berth CLI against this daemon; panics on failure.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(&self.berth)
-            .arg("-H")
-            .arg(format!("unix://{}", self.sock.display()))
-            .args(args)
-            .output()
-            .expect("run berth");
+        let out = self.command(args).output().expect("run berth");
         assert!(
             out.status.success(),
             "berth {args:?}: {}",
@@ -137,7 +140,20 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// Containers outlive their daemon (as with Docker) and would keep the benchmark's
+    /// namespaces alive: they go first, then the daemon.
     fn drop(&mut self) {
+        let ids = self
+            .command(&["ps", "-aq"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            let _ = self.command(&args).output();
+        }
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
