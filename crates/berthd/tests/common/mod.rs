@@ -487,6 +487,27 @@ impl Drop for Host {
                 args.extend(ids.iter().map(String::as_str));
                 let _ = self.berth(&args);
             }
+        } else {
+            // The daemon is gone (a test failed while it was stopped): ask the runtimes.
+            for rt in ["runc", "crun"] {
+                let root = self.dir.path().join("run").join(rt);
+                if !root.exists() {
+                    continue;
+                }
+                let list = Command::new(rt)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["list", "-q"])
+                    .output();
+                let ids = list.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+                for id in ids.unwrap_or_default().split_whitespace() {
+                    let _ = Command::new(rt)
+                        .arg("--root")
+                        .arg(&root)
+                        .args(["delete", "--force", id])
+                        .output();
+                }
+            }
         }
         self.kill_daemon();
         let _ = self.holder.kill();
