@@ -192,6 +192,66 @@ fn tutorial_flows_on_the_default_bridge_and_a_user_network() {
     assert!(left.is_empty(), "pinned namespaces left: {left:?}");
 }
 
+/// IPv6 is off in a sandbox until an endpoint brings an IPv6 address (Docker's containers show
+/// no inet6 on IPv4 networks); on an IPv6 network the container has its static `--ip6`, ::1,
+/// a link-local address, and reaches its peers over IPv6.
+#[test]
+fn ipv6_only_where_the_network_has_it() {
+    let h = Host::with_busybox();
+    let v6_of = |name: &str| ok(h.berth(&["exec", name, "cat", "/proc/net/if_inet6"]));
+    sleeper(&h, "four", &[]);
+    assert_eq!(v6_of("four").trim(), "", "no IPv6 on an IPv4 network");
+    ok(h.berth(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:6::/64",
+        "six",
+    ]));
+    sleeper(&h, "s1", &["--network", "six", "--ip6", "fd00:6::10"]);
+    sleeper(&h, "s2", &["--network", "six"]);
+    let addrs = v6_of("s1");
+    for want in [
+        "fd000006000000000000000000000010",
+        "00000000000000000000000000000001",
+        "fe80",
+    ] {
+        assert!(addrs.contains(want), "{want} missing: {addrs}");
+    }
+    let s1 = inspect(&h, "s1");
+    assert_eq!(
+        s1["NetworkSettings"]["Networks"]["six"]["GlobalIPv6Address"], "fd00:6::10",
+        "{s1}"
+    );
+    // DAD on a fresh address takes a moment; retry the ping for up to 3 s.
+    let mut last = String::new();
+    let reached = (0..6).any(|_| {
+        let out = h.berth(&[
+            "exec",
+            "s2",
+            "ping",
+            "-6",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            "fd00:6::10",
+        ]);
+        last = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        out.status.success() || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            false
+        }
+    });
+    assert!(reached, "s2 cannot ping s1 over IPv6: {last}");
+    // Connecting the IPv4-only container to the IPv6 network turns IPv6 on for that interface.
+    ok(h.berth(&["network", "connect", "six", "four"]));
+    assert!(v6_of("four").contains("fd00"), "{}", v6_of("four"));
+    ok(h.berth(&["rm", "-f", "four", "s1", "s2"]));
+}
+
 #[test]
 fn none_host_and_container_modes() {
     let h = Host::with_busybox();

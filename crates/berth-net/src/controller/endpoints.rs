@@ -111,8 +111,18 @@ impl Controller {
         let ctx =
             |what: &str| NetError::kernel(format!("{what} for sandbox {}", sb.path.display()));
         // Unprivileged ICMP sockets, so that ping works for any user in the container (Docker's).
+        // IPv6 off until an endpoint brings an IPv6 address (Docker's containers show no inet6
+        // either): otherwise every interface's link-local, DAD and MLD packets are flooded to
+        // every port of the bridge, a cost per container that grows with the network.
         self.kernel
-            .create_netns(&sb.path, &[("net/ipv4/ping_group_range", "0 2147483647")])
+            .create_netns(
+                &sb.path,
+                &[
+                    ("net/ipv4/ping_group_range", "0 2147483647"),
+                    ("net/ipv6/conf/default/disable_ipv6", "1"),
+                    ("net/ipv6/conf/lo/disable_ipv6", "1"),
+                ],
+            )
             .map_err(ctx("create network namespace"))?;
         let inner = self.kernel.enter(&sb.path).await.map_err(ctx("enter"))?;
         if let Some(lo) = inner.link_index("lo").await.map_err(ctx("find lo"))? {
@@ -459,6 +469,13 @@ async fn plumb(
         .await
         .map_err(ctx(format!("find {} in sandbox", ep.ifname)))?
         .ok_or_else(|| NetError::NotFound(format!("{} vanished from the sandbox", ep.ifname)))?;
+    if ep.ipv6.is_some() {
+        for dev in ["lo", ep.ifname.as_str()] {
+            inner
+                .set_sysctl(&format!("net/ipv6/conf/{dev}/disable_ipv6"), "0")
+                .map_err(ctx(format!("enable IPv6 on {dev}")))?;
+        }
+    }
     for addr in [ep.ipv4, ep.ipv6].into_iter().flatten() {
         inner
             .add_address(peer, addr)
