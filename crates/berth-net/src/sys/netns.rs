@@ -38,12 +38,9 @@ pub fn create(path: &Path, sysctls: &[(&str, &str)]) -> SysResult<()> {
         )?;
         // This thread is inside the new namespace, so /proc/sys/net is the namespace's own.
         for (k, v) in &settings {
-            // A kernel without a feature (booted with ipv6.disable=1) has no key for it.
-            if !Path::new("/proc/sys").join(k).exists() {
+            if !super::sysctl::write_fresh(k, v).map_err(std::io::Error::other)? {
                 tracing::debug!(key = %k, "no such sysctl in the new namespace; skipped");
-                continue;
             }
-            super::sysctl::write(k, v).map_err(std::io::Error::other)?;
         }
         Ok(())
     })

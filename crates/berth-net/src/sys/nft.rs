@@ -2,7 +2,6 @@
 
 use super::{SysError, SysResult};
 use std::io::Write;
-use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -13,44 +12,38 @@ pub fn apply(netns: Option<&Path>, script: &str) -> SysResult<()> {
         netns: netns.map(|p| p.display().to_string()).unwrap_or_default(),
         message,
     };
-    let mut cmd = Command::new("nft");
-    cmd.args(["-f", "-"])
+    let result = match netns {
+        // A child inherits the namespaces of the thread that spawns it, so nft is started from
+        // a thread inside the sandbox. Without a pre_exec hook std spawns with posix_spawn
+        // (vfork): no copy of the daemon's page tables, whose size grows with its containers.
+        Some(p) => {
+            let script = script.to_string();
+            super::netns::run_in(p, move || Ok(run_nft(&script)))
+                .map_err(|e| err(format!("{e}")))?
+        }
+        None => run_nft(script),
+    };
+    result.map_err(err)
+}
+
+fn run_nft(script: &str) -> Result<(), String> {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let ns = match netns {
-        Some(p) => Some(std::fs::File::open(p).map_err(|e| err(format!("open: {e}")))?),
-        None => None,
-    };
-    if let Some(f) = &ns {
-        let fd = f.as_raw_fd();
-        // SAFETY: runs in the forked child before exec; setns is async-signal-safe and `fd`
-        // stays open in the parent until the spawn returns.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(move || {
-                nix::sched::setns(
-                    BorrowedFd::borrow_raw(fd),
-                    nix::sched::CloneFlags::CLONE_NEWNET,
-                )
-                .map_err(std::io::Error::from)
-            });
-        }
-    }
-    let mut child = cmd
+        .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| err(format!("cannot run nft: {e}")))?;
-    drop(ns);
+        .map_err(|e| format!("cannot run nft: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(script.as_bytes())
-            .map_err(|e| err(format!("write to nft: {e}")))?;
+            .map_err(|e| format!("write to nft: {e}"))?;
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| err(format!("wait for nft: {e}")))?;
+        .map_err(|e| format!("wait for nft: {e}"))?;
     if !out.status.success() {
-        return Err(err(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
     }
     Ok(())
 }
