@@ -98,6 +98,7 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
         )
         .into());
     }
+    engine::reaper::start().map_err(|e| format!("cannot watch for ended children: {e}"))?;
     cfg.net.netns_dir = cfg.exec_root.join("netns");
     cfg.net.dns_upstreams = dns_upstreams(&cfg.dns);
     for dir in [&cfg.data_root, &cfg.exec_root] {

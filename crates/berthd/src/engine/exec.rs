@@ -173,5 +173,5 @@ pub async fn wait_adopted(pid: u32) -> i32 {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
-    super::reap(pid, true).unwrap_or(255)
+    super::reaper::exit_code(pid).await
 }

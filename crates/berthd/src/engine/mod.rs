@@ -9,6 +9,7 @@ pub mod image;
 mod links;
 mod load;
 mod names;
+pub mod reaper;
 mod runtime;
 pub mod stdio;
 
@@ -1087,7 +1088,7 @@ impl Engine {
 
     /// Marks a container exited (if its init is gone) and releases its resources.
     async fn check_exit(self: &Arc<Self>, id: &str, at_start: bool) -> bool {
-        match self.record_exit(id, false).await {
+        match self.record_exit(id, None).await {
             Some(exit) => {
                 self.finish_exit(exit, at_start).await;
                 true
@@ -1097,13 +1098,19 @@ impl Engine {
     }
 
     /// Records the exit of a container whose init is gone; what is left to release comes back.
-    async fn record_exit(&self, id: &str, known_dead: bool) -> Option<Exit> {
+    /// `ended` is the init's PID and exit code when the caller has reaped it already; without
+    /// it the init is reaped here if it has ended.
+    async fn record_exit(&self, id: &str, ended: Option<(u32, i32)>) -> Option<Exit> {
         let mut st = self.state.lock().await;
         let mut c = st.containers.get(id).cloned()?;
         if c.state.status != Status::Running || c.state.pid == 0 {
             return None;
         }
-        let code = reap(c.state.pid, known_dead)?;
+        let code = match ended {
+            Some((pid, code)) if pid == c.state.pid => code,
+            Some(_) => return None,
+            None => reaper::try_reap(c.state.pid)?,
+        };
         self.drop_stdio(id);
         let sandbox = c.sandbox_id.clone();
         c.state.status = Status::Exited;
@@ -1217,8 +1224,9 @@ impl Engine {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
+            let code = reaper::exit_code(pid).await;
             me.drain_stdio(&id).await;
-            if let Some(exit) = me.record_exit(&id, true).await {
+            if let Some(exit) = me.record_exit(&id, Some((pid, code))).await {
                 me.finish_exit(exit, false).await;
             }
         });
@@ -1431,27 +1439,4 @@ pub(crate) async fn wait_exit(pid: u32) -> std::io::Result<()> {
     .map_err(|e| std::io::Error::other(e.to_string()))?;
     let _ready = afd.readable().await?;
     Ok(())
-}
-
-/// The exit code of `pid` if it has ended: reaped when it is our child (adopted as subreaper).
-/// An init adopted by someone else (before a daemon restart) cannot be reaped here: when it is
-/// known dead, or gone from /proc, its code is unknown (255).
-pub(crate) fn reap(pid: u32, known_dead: bool) -> Option<i32> {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    match waitpid(
-        nix::unistd::Pid::from_raw(pid as i32),
-        Some(WaitPidFlag::WNOHANG),
-    ) {
-        Ok(WaitStatus::Exited(_, code)) => Some(code),
-        Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
-        Ok(_) => None,
-        Err(nix::errno::Errno::ECHILD) => {
-            if !known_dead && Path::new(&format!("/proc/{pid}")).exists() {
-                None
-            } else {
-                Some(255)
-            }
-        }
-        Err(_) => None,
-    }
 }
