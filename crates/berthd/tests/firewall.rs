@@ -335,6 +335,14 @@ fn published_ports_work_from_outside_host_loopback_and_containers() {
         http_in(&h, "peer", &format!("http://{HOST_ADDR}:9090/")).as_deref(),
         Some("hello from uweb")
     );
+    // A container reaching its own published port through the host's address (bridged back
+    // out of the port it came in on, and masqueraded so it does not see its own address).
+    assert_eq!(http_in(&h, "web", &url), hello, "own port, default bridge");
+    assert_eq!(
+        http_in(&h, "uweb", &format!("http://{HOST_ADDR}:9090/")).as_deref(),
+        Some("hello from uweb"),
+        "own port, user network"
+    );
     // UDP, from outside, from the host and from a container.
     let udp = Some("web:ping".to_string());
     assert_eq!(udp_from(&outside, &format!("{HOST_ADDR}:5353")), udp);

@@ -25,6 +25,16 @@ pub struct EndpointState {
     pub endpoints: BTreeMap<String, Endpoint>,
 }
 
+impl EndpointState {
+    /// A copy of sandbox `id`'s record, to change and store back.
+    pub fn sandbox(&self, id: &str) -> NetResult<Sandbox> {
+        self.sandboxes
+            .get(id)
+            .cloned()
+            .ok_or_else(|| NetError::NotFound(format!("sandbox {id} not found")))
+    }
+}
+
 fn ipam_error(e: IpamError, net: &Network) -> NetError {
     match e {
         IpamError::InUse(_) => NetError::Conflict("Address already in use".into()),
@@ -154,13 +164,7 @@ impl Controller {
     }
 
     pub async fn sandbox(&self, id: &str) -> NetResult<Sandbox> {
-        self.eps
-            .lock()
-            .await
-            .sandboxes
-            .get(id)
-            .cloned()
-            .ok_or_else(|| NetError::NotFound(format!("sandbox {id} not found")))
+        self.eps.lock().await.sandbox(id)
     }
 
     /// Endpoints of a sandbox, in attach order (eth0 first).
@@ -200,11 +204,7 @@ impl Controller {
     ) -> NetResult<Endpoint> {
         let mut nets = self.networks.lock().await;
         let mut eps = self.eps.lock().await;
-        let sb = eps
-            .sandboxes
-            .get(sandbox_id)
-            .cloned()
-            .ok_or_else(|| NetError::NotFound(format!("sandbox {sandbox_id} not found")))?;
+        let sb = eps.sandbox(sandbox_id)?;
         let net = Self::lookup(&nets, network)?.clone();
         match net.driver {
             DriverKind::Host => {

@@ -184,11 +184,7 @@ impl Controller {
     ) -> NetResult<()> {
         let nets = self.networks.lock().await;
         let mut eps = self.eps.lock().await;
-        let mut sb = eps
-            .sandboxes
-            .get(sandbox_id)
-            .cloned()
-            .ok_or_else(|| NetError::NotFound(format!("sandbox {sandbox_id} not found")))?;
+        let mut sb = eps.sandbox(sandbox_id)?;
         let isolated = |net_id: &str| {
             nets.get(net_id)
                 .and_then(|n| n.bridge.as_ref())
@@ -301,6 +297,25 @@ impl Controller {
         Ok(())
     }
 
+    /// A container reaches its own published ports through a host address only if its bridge
+    /// port may send back what came in on it (as Docker does without its userland proxy).
+    /// Only ports that publish get it: hairpin also reflects the container's own broadcasts.
+    async fn hairpin(&self, ep: &Endpoint) {
+        let why = match self.kernel.link_index(&ep.host_ifname).await {
+            Ok(Some(index)) => match self.kernel.set_hairpin(index, true).await {
+                Ok(()) => return,
+                Err(e) => e.to_string(),
+            },
+            Ok(None) => format!("no link {}", ep.host_ifname),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(
+            endpoint = %ep.id,
+            error = %why,
+            "cannot set hairpin mode: the container will not reach its own published ports through a host address"
+        );
+    }
+
     /// Publishes ports of a sandbox on the address of its first network: reserves the host
     /// ports, records them, then adds the DNAT elements, all or nothing.
     pub async fn publish(
@@ -309,11 +324,7 @@ impl Controller {
         reqs: &[PortRequest],
     ) -> NetResult<Vec<Published>> {
         let mut eps = self.eps.lock().await;
-        let mut sb = eps
-            .sandboxes
-            .get(sandbox_id)
-            .cloned()
-            .ok_or_else(|| NetError::NotFound(format!("sandbox {sandbox_id} not found")))?;
+        let mut sb = eps.sandbox(sandbox_id)?;
         let Some(ep) = port_endpoint(&eps, sandbox_id).cloned() else {
             // `--network none`: nothing to publish to, as Docker.
             return Ok(Vec::new());
@@ -385,6 +396,9 @@ impl Controller {
             });
         }
         clear_udp_conntrack(&got);
+        if !got.is_empty() {
+            self.hairpin(&ep).await;
+        }
         eps.sandboxes.insert(sb.id.clone(), sb);
         Ok(got)
     }

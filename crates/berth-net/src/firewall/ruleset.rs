@@ -13,6 +13,14 @@ const INET_SETS: &[(&str, &str)] = &[
     ("internal", "set inet berth internal { type ifname; }"),
     ("masq", "set inet berth masq { type ifname; }"),
     (
+        "hairpin4",
+        "set inet berth hairpin4 { type ipv4_addr . ipv4_addr; }",
+    ),
+    (
+        "hairpin6",
+        "set inet berth hairpin6 { type ipv6_addr . ipv6_addr; }",
+    ),
+    (
         "ports4",
         "map inet berth ports4 { type inet_proto . inet_service : ipv4_addr . inet_service; }",
     ),
@@ -85,6 +93,17 @@ const RULES: &[(&str, &str)] = &[
         "nat_postrouting",
         "ct status dnat iifname . oifname @same masquerade",
     ),
+    // A container reaching its own published port: it would drop a packet from its own
+    // address. Bridged (br_netfilter) traffic has no input interface here, so the rule above
+    // cannot see it; one element per publishing container does.
+    (
+        "nat_postrouting",
+        "ct status dnat ip saddr . ip daddr @hairpin4 masquerade",
+    ),
+    (
+        "nat_postrouting",
+        "ct status dnat ip6 saddr . ip6 daddr @hairpin6 masquerade",
+    ),
     // The host's 127.0.0.1 reaching a published port (the bridge has route_localnet).
     (
         "nat_postrouting",
@@ -114,6 +133,22 @@ fn port_text(p: &PortRule) -> (&'static str, String) {
             format!("{} . {} : {value}", p.proto.name(), p.host_port),
         ),
     }
+}
+
+/// The containers that publish, each once: the `hairpin4`/`hairpin6` set and its element.
+fn hairpin_targets(ports: &[PortRule]) -> Vec<(&'static str, std::net::IpAddr)> {
+    let mut v: Vec<(&'static str, std::net::IpAddr)> = Vec::new();
+    for p in ports {
+        let set = if p.container_ip.is_ipv6() {
+            "hairpin6"
+        } else {
+            "hairpin4"
+        };
+        if !v.contains(&(set, p.container_ip)) {
+            v.push((set, p.container_ip));
+        }
+    }
+    v
 }
 
 fn ip_bytes(ip: &std::net::IpAddr) -> Vec<u8> {
@@ -184,6 +219,15 @@ pub fn full(state: &FirewallState) -> String {
             .map(|(_, t)| t.clone())
             .collect();
         element(map, items, &mut out);
+    }
+    let hairpins = hairpin_targets(&state.ports);
+    for set in ["hairpin4", "hairpin6"] {
+        let items = hairpins
+            .iter()
+            .filter(|(s, _)| *s == set)
+            .map(|(_, ip)| format!("{ip} . {ip}"))
+            .collect();
+        element(set, items, &mut out);
     }
     // ICC off: the bridge drops IP between the ports of such networks, without br_netfilter
     // (this kernel has no `meta ibrname`, so the set holds the containers' bridge ports);
@@ -300,6 +344,17 @@ pub fn port_elements(ports: &[PortRule], add: bool) -> Vec<SetChange> {
         match maps.iter_mut().find(|(m, _)| *m == map) {
             Some((_, v)) => v.push(Element { key, data }),
             None => maps.push((map, vec![Element { key, data }])),
+        }
+    }
+    for (name, ip) in hairpin_targets(ports) {
+        let b = ip_bytes(&ip);
+        let e = Element {
+            key: concat(&[&b, &b]),
+            data: None,
+        };
+        match maps.iter_mut().find(|(m, _)| *m == name) {
+            Some((_, v)) => v.push(e),
+            None => maps.push((name, vec![e])),
         }
     }
     maps.into_iter()

@@ -26,6 +26,7 @@ struct FakeLink {
     mac: Option<[u8; 6]>,
     /// For a veth end: the namespace and index of its peer.
     peer: Option<(String, u32)>,
+    hairpin: bool,
 }
 
 #[derive(Debug)]
@@ -119,6 +120,18 @@ impl FakeKernel {
         .flatten()
     }
 
+    /// Whether a link's bridge port is in hairpin mode, for assertions.
+    pub fn hairpin(&self, name: &str) -> Option<bool> {
+        self.with_ns(|n| {
+            n.links
+                .values()
+                .find(|l| l.link.name == name)
+                .map(|l| l.hairpin)
+        })
+        .ok()
+        .flatten()
+    }
+
     /// Default routes of this namespace as (link index, gateway).
     pub fn default_routes(&self) -> Vec<(u32, IpAddr)> {
         self.with_ns(|n| n.default_routes.clone())
@@ -148,6 +161,7 @@ fn plain(
         master: None,
         mac: None,
         peer: None,
+        hairpin: false,
     }
 }
 
@@ -408,6 +422,22 @@ impl Kernel for FakeKernel {
                 Ok(())
             }
             None => Err(gone("unplug", index.to_string())),
+        })?
+    }
+
+    async fn set_hairpin(&self, index: u32, on: bool) -> SysResult<()> {
+        self.with_ns(|n| match n.links.get_mut(&index) {
+            Some(l) if l.master.is_some() => {
+                l.hairpin = on;
+                Ok(())
+            }
+            Some(_) => Err(SysError::Netlink {
+                op: "set hairpin",
+                object: index.to_string(),
+                message: "not a bridge port".into(),
+                errno: 95, // EOPNOTSUPP
+            }),
+            None => Err(gone("set hairpin", index.to_string())),
         })?
     }
 

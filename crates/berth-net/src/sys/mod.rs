@@ -130,6 +130,10 @@ pub trait Kernel: Send + Sync + 'static {
     /// Takes a link off its bridge and down: it stops carrying traffic at once, before the
     /// (slow) unregistration.
     async fn unplug(&self, index: u32) -> SysResult<()>;
+    /// Lets a bridge port send a frame back out of the port it came in on. A container that
+    /// reaches its own published port through a host address needs it: with br_netfilter
+    /// loaded, traffic DNAT sends back into the same bridge is bridged, not routed.
+    async fn set_hairpin(&self, index: u32, on: bool) -> SysResult<()>;
     /// Adds a default route via `gateway` out of link `index`.
     async fn add_default_route(&self, index: u32, gateway: IpAddr) -> SysResult<()>;
 

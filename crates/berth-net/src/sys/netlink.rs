@@ -13,7 +13,8 @@ use netlink_packet_route::link::{
 };
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteScope, RouteType};
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
 };
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -405,6 +406,15 @@ impl Kernel for NetlinkKernel {
             .execute()
             .await
             .map_err(|e| nl_err("unplug", index.to_string(), e))
+    }
+
+    async fn set_hairpin(&self, index: u32, on: bool) -> SysResult<()> {
+        self.handle
+            .link()
+            .set_port(LinkBridgePort::new(index).hairpin(on).build())
+            .execute()
+            .await
+            .map_err(|e| nl_err("set hairpin", index.to_string(), e))
     }
 
     async fn add_default_route(&self, index: u32, gateway: IpAddr) -> SysResult<()> {
