@@ -738,3 +738,70 @@ fn docker_cli_publishes_and_reports_ports() {
     assert_eq!(ps.trim(), "0.0.0.0:8080->80/tcp");
     ok(h.docker(&["rm", "-f", "dweb"]));
 }
+
+/// `-p` with IPv6: a dual-stack network's container published on every address (both
+/// families) and on one IPv6 host address, reached from outside and from the host over IPv6.
+#[test]
+fn ipv6_published_ports_from_outside_and_the_host() {
+    let h = host_with_outside();
+    // The test's own link between "outside" and the host: its link-local addresses go through
+    // DAD for about a second, and until then the host sends no neighbour solicitation for
+    // forwarded traffic (replies to the outside client). Wait until they are settled.
+    h.sh(
+        "ip addr add fd99::1/64 dev vout nodad && \
+         ip -n outside addr add fd99::2/64 dev vin nodad && \
+         for i in $(seq 50); do \
+           [ -z \"$(ip -6 addr show dev vout tentative; ip -n outside -6 addr show dev vin tentative)\" ] && break; \
+           sleep 0.1; \
+         done",
+    );
+    ok(h.berth(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.77.0.0/24",
+        "--subnet",
+        "fd00:77::/64",
+        "six",
+    ]));
+    web(
+        &h,
+        "web6",
+        &[
+            "--network",
+            "six",
+            "-p",
+            "8080:80",
+            "-p",
+            "[fd99::1]:8090:80",
+        ],
+    );
+    let hello = Some("hello from web6".to_string());
+    let outside = outside_ns(&h);
+    let host = host_ns(&h);
+    assert_eq!(
+        http_from(&outside, "[fd99::1]:8080"),
+        hello,
+        "v6, all addresses"
+    );
+    assert_eq!(
+        http_from(&outside, "[fd99::1]:8090"),
+        hello,
+        "v6 host address"
+    );
+    assert_eq!(http_from(&outside, &format!("{HOST_ADDR}:8080")), hello);
+    // Bound to the IPv6 address only.
+    assert_eq!(http_from(&outside, &format!("{HOST_ADDR}:8090")), None);
+    assert_eq!(http_from(&host, "[fd99::1]:8080"), hello, "from the host");
+    let port = ok(h.berth(&["port", "web6"]));
+    assert_eq!(
+        port,
+        "80/tcp -> 0.0.0.0:8080\n80/tcp -> [::]:8080\n80/tcp -> [fd99::1]:8090\n"
+    );
+    // Gone with the container, in both families.
+    ok(h.berth(&["rm", "-f", "web6"]));
+    assert_eq!(http_from(&outside, "[fd99::1]:8080"), None);
+    let rules = h.sh("nft list map inet berth ports6; nft list map inet berth hostports6");
+    assert!(!rules.contains("fd00:77"), "{rules}");
+}

@@ -195,6 +195,9 @@ async fn ipv6_network_gets_both_families() {
     assert!(link
         .addrs
         .contains(&"fd00:dead:beef::1/64".parse().unwrap()));
+    // No DAD on the bridge's own addresses: forwarded IPv6 must not wait for it.
+    let key = format!("net/ipv6/conf/{}/accept_dad", link.name);
+    assert_eq!(env.kernel.sysctl(&key).as_deref(), Some("0"));
 }
 
 #[tokio::test]
@@ -217,6 +220,7 @@ async fn restart_restores_and_reconciles() {
             mtu: 1500,
             alias: bridge::owner_alias("0123456789ab"),
             addrs: vec![],
+            ipv6: false,
         })
         .await
         .unwrap();

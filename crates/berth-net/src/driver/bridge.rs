@@ -182,6 +182,7 @@ pub async fn ensure(kernel: &dyn Kernel, net: &Network) -> NetResult<()> {
                 mtu: cfg.mtu,
                 alias,
                 addrs,
+                ipv6: net.enable_ipv6,
             };
             if net.enable_ipv6 {
                 // A new bridge inherits net.ipv6.conf.default; make sure IPv6 is on for it.

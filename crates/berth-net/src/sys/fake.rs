@@ -221,6 +221,12 @@ impl Kernel for FakeKernel {
             if n.links.values().any(|l| l.link.name == spec.name) {
                 return Err(exists("create bridge", spec.name.clone()));
             }
+            if spec.ipv6 {
+                n.sysctls.insert(
+                    format!("net/ipv6/conf/{}/accept_dad", spec.name),
+                    "0".into(),
+                );
+            }
             n.links.insert(
                 index,
                 plain(

@@ -37,6 +37,11 @@ pub struct BridgeSpec {
     pub mtu: u32,
     pub alias: String,
     pub addrs: Vec<IpNet>,
+    /// An IPv6 network: the bridge's addresses skip DAD, decided before it comes up (a
+    /// portless bridge has carrier here, so its link-local is made at once). While its
+    /// link-local is tentative the kernel sends no neighbour solicitation for forwarded
+    /// traffic, and IPv6 from outside, published ports included, stalls for a second.
+    pub ipv6: bool,
 }
 
 /// A veth pair: one end on a bridge in this namespace, the other created directly inside a

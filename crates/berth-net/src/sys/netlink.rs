@@ -254,7 +254,12 @@ impl Kernel for NetlinkKernel {
     async fn create_bridge(&self, spec: &BridgeSpec) -> SysResult<u32> {
         self.handle
             .link()
-            .add(LinkBridge::new(&spec.name).mtu(spec.mtu).build())
+            // Born down: what must be decided before it comes up (accept_dad) is set first.
+            .add(
+                LinkMessageBuilder::<LinkBridge>::new(&spec.name)
+                    .mtu(spec.mtu)
+                    .build(),
+            )
             .execute()
             .await
             .map_err(|e| nl_err("create bridge", &spec.name, e))?;
@@ -267,6 +272,9 @@ impl Kernel for NetlinkKernel {
                 message: "bridge vanished right after creation".into(),
                 errno: libc_enodev(),
             })?;
+        if spec.ipv6 {
+            self.set_sysctl(&format!("net/ipv6/conf/{}/accept_dad", spec.name), "0")?;
+        }
         // The kernel ignores IFLA_IFALIAS on creation, so the ownership mark is a second message.
         self.configure_link(link.index, &spec.alias, spec.mtu)
             .await?;
