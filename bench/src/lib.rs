@@ -172,7 +172,7 @@ pub async fn controller_with_network(dir: &Path, subnet: &str) -> berth_net::Con
         netns_dir: dir.join("netns"),
         ..Default::default()
     };
-    let firewall = std::sync::Arc::new(berth_net::firewall::nftables::NftFirewall);
+    let firewall = std::sync::Arc::new(berth_net::firewall::nftables::NftFirewall::default());
     let ctl = berth_net::Controller::start(kernel, firewall, store, cfg)
         .await
         .expect("controller");

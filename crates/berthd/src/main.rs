@@ -111,7 +111,7 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
     let kernel = Arc::new(NetlinkKernel::connect()?);
     cfg.net.firewall = cfg.iptables;
     let firewall: Arc<dyn berth_net::firewall::Firewall> = if cfg.iptables {
-        Arc::new(berth_net::firewall::nftables::NftFirewall)
+        Arc::new(berth_net::firewall::nftables::NftFirewall::default())
     } else {
         tracing::info!("iptables=false: berth will not manage the firewall");
         Arc::new(berth_net::firewall::Disabled)

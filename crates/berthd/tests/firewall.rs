@@ -585,6 +585,21 @@ fn rules_follow_containers_and_survive_flush_reload_and_the_user_chain() {
         Some("hello from web2"),
         "the port is free for the next container"
     );
+    // Tables gone, and the next change notices: publishing rewrites them whole, web2's
+    // mapping included.
+    h.sh("nft delete table inet berth && nft delete table bridge berth");
+    assert_eq!(http_from(&outside, &url), None);
+    web(&h, "web3", &["-p", "8090:80"]);
+    assert_eq!(
+        http_from(&outside, &format!("{HOST_ADDR}:8090")).as_deref(),
+        Some("hello from web3"),
+        "a change after the tables were deleted puts them back"
+    );
+    assert_eq!(
+        http_from(&outside, &url).as_deref(),
+        Some("hello from web2")
+    );
+    ok(h.berth(&["rm", "-f", "web3"]));
     // Stopping a container withdraws its ports too.
     ok(h.berth(&["stop", "-t", "0", "web2"]));
     assert_eq!(http_from(&outside, &url), None);

@@ -83,6 +83,24 @@ pub struct FirewallState {
     pub links: Vec<LinkRule>,
 }
 
+impl FirewallState {
+    /// The facts after `changes`.
+    pub fn apply_changes(&mut self, changes: &[Change]) {
+        for c in changes {
+            match c {
+                Change::AddNetwork(n) => self.networks.push(n.clone()),
+                Change::RemoveNetwork(n) => self.networks.retain(|x| x.bridge != n.bridge),
+                Change::Isolate(v) => self.isolated_ports.push(v.clone()),
+                Change::Unisolate(v) => self.isolated_ports.retain(|x| x != v),
+                Change::AddPorts(p) => self.ports.extend(p.iter().cloned()),
+                Change::RemovePorts(p) => self.ports.retain(|x| !p.contains(x)),
+                Change::AddLinks(l) => self.links.extend(l.iter().cloned()),
+                Change::RemoveLinks(l) => self.links.retain(|x| !l.contains(x)),
+            }
+        }
+    }
+}
+
 /// A change of the firewall's facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -130,19 +148,10 @@ impl Firewall for FakeFirewall {
     }
 
     fn change(&self, changes: &[Change]) -> SysResult<()> {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        for c in changes {
-            match c {
-                Change::AddNetwork(n) => st.networks.push(n.clone()),
-                Change::RemoveNetwork(n) => st.networks.retain(|x| x.bridge != n.bridge),
-                Change::Isolate(v) => st.isolated_ports.push(v.clone()),
-                Change::Unisolate(v) => st.isolated_ports.retain(|x| x != v),
-                Change::AddPorts(p) => st.ports.extend(p.iter().cloned()),
-                Change::RemovePorts(p) => st.ports.retain(|x| !p.contains(x)),
-                Change::AddLinks(l) => st.links.extend(l.iter().cloned()),
-                Change::RemoveLinks(l) => st.links.retain(|x| !l.contains(x)),
-            }
-        }
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply_changes(changes);
         Ok(())
     }
 }

@@ -4,15 +4,43 @@
 use super::ruleset;
 use super::{Change, Firewall, FirewallState};
 use crate::sys::{nft, nftnl, SysResult};
+use std::sync::{Mutex, MutexGuard};
 
-pub struct NftFirewall;
+/// Keeps what its tables hold, so that when an element change fails (someone flushed the
+/// ruleset or deleted berth's tables) the whole ruleset, with the change, is written again.
+#[derive(Default)]
+pub struct NftFirewall {
+    held: Mutex<FirewallState>,
+}
 
 impl Firewall for NftFirewall {
     fn apply(&self, state: &FirewallState) -> SysResult<()> {
-        nft::apply(None, &ruleset::full(state))
+        let mut held = self.held();
+        nft::apply(None, &ruleset::full(state))?;
+        *held = state.clone();
+        Ok(())
     }
 
     fn change(&self, changes: &[Change]) -> SysResult<()> {
+        let mut held = self.held();
+        let mut next = held.clone();
+        next.apply_changes(changes);
+        if let Err(e) = self.elements(changes) {
+            tracing::warn!(error = %e, "element change failed: rewriting berth's tables");
+            nft::apply(None, &ruleset::full(&next))?;
+        }
+        *held = next;
+        Ok(())
+    }
+}
+
+impl NftFirewall {
+    fn held(&self) -> MutexGuard<'_, FirewallState> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The changes as one batch of element additions and deletions.
+    fn elements(&self, changes: &[Change]) -> SysResult<()> {
         let mut sets = Vec::new();
         for c in changes {
             match c {
