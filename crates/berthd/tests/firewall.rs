@@ -809,6 +809,18 @@ fn ipv6_published_ports_from_outside_and_the_host() {
     // Bound to the IPv6 address only.
     assert_eq!(http_from(&outside, &format!("{HOST_ADDR}:8090")), None);
     assert_eq!(http_from(&host, "[fd99::1]:8080"), hello, "from the host");
+    // From containers over IPv6: another one on the network, and the container itself.
+    sleeper(&h, "peer6", &["--network", "six"]);
+    assert_eq!(
+        http_in(&h, "peer6", "http://[fd99::1]:8080/"),
+        hello,
+        "v6 hairpin"
+    );
+    assert_eq!(
+        http_in(&h, "web6", "http://[fd99::1]:8080/"),
+        hello,
+        "v6, own port"
+    );
     let port = ok(h.berth(&["port", "web6"]));
     assert_eq!(
         port,
