@@ -47,73 +47,82 @@ fn main() {
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let ctl = berth_bench::controller_with_network(dir.path(), "10.123.0.0/16").await;
-        let opts = || EndpointOptions {
-            owner: "bench".into(),
-            name: "bench".into(),
-            ..Default::default()
-        };
-        let (mut attach, mut detach, mut gone) = (Vec::new(), Vec::new(), Vec::new());
-        let mut sandbox = Vec::new();
-        for i in 0..runs + 5 {
-            let t = Instant::now();
-            let sb = ctl.create_sandbox(&new_id()).await.expect("sandbox");
-            let s = t.elapsed();
-            let ep = ctl
-                .attach(&sb.id, "benchnet", opts())
-                .await
-                .expect("attach");
-            let a = t.elapsed();
-            let t = Instant::now();
-            ctl.remove_sandbox(&sb.id).await.expect("remove sandbox");
-            let d = t.elapsed();
-            // The kernel frees the namespace and its veths in the background; wait it out so
-            // runs do not pile up, and report how long it took.
-            while link_exists(&ep.host_ifname) {
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            let g = t.elapsed();
-            if i >= 5 {
-                attach.push(a.as_secs_f64() * 1e3);
-                sandbox.push(s.as_secs_f64() * 1e3);
-                detach.push(d.as_secs_f64() * 1e3);
-                gone.push(g.as_secs_f64() * 1e3);
-            }
+        for (net, what) in [
+            ("bridge", "default bridge: no embedded DNS"),
+            (
+                "benchnet",
+                "user network: also starts the sandbox's resolver and its redirect",
+            ),
+        ] {
+            measure(&ctl, net, what, runs).await;
         }
-        let both: Vec<f64> = {
-            let mut v: Vec<f64> = attach.iter().zip(&detach).map(|(a, d)| a + d).collect();
-            v.sort_by(|a, b| a.total_cmp(b));
-            v
-        };
-        for v in [&mut attach, &mut detach, &mut gone, &mut sandbox] {
-            v.sort_by(|a, b| a.total_cmp(b));
-        }
-        println!("network attach/detach in the network layer, {runs} runs (ms):");
-        println!(
-            "  attach (netns + veth + address + routes): median {:.2}  p90 {:.2}  p99 {:.2}",
-            pct(&attach, 0.5),
-            pct(&attach, 0.9),
-            pct(&attach, 0.99)
-        );
-        println!(
-            "    of which the sandbox (netns, lo up, sysctl): median {:.2}",
-            pct(&sandbox, 0.5)
-        );
-        println!(
-            "  detach (unplug + unpin namespace):        median {:.2}  p90 {:.2}  p99 {:.2}",
-            pct(&detach, 0.5),
-            pct(&detach, 0.9),
-            pct(&detach, 0.99)
-        );
-        println!(
-            "  attach + detach:                          median {:.2}  p90 {:.2}",
-            pct(&both, 0.5),
-            pct(&both, 0.9)
-        );
-        println!(
-            "  detach until the kernel has freed the veth: median {:.2}  p90 {:.2}",
-            pct(&gone, 0.5),
-            pct(&gone, 0.9)
-        );
         println!("  target: attach + detach <= 5 ms (netavark 1.4 here: 80 ms without DNS)");
     });
+}
+
+async fn measure(ctl: &berth_net::Controller, net: &str, what: &str, runs: usize) {
+    let opts = || EndpointOptions {
+        owner: "bench".into(),
+        name: "bench".into(),
+        ..Default::default()
+    };
+    let (mut attach, mut detach, mut gone) = (Vec::new(), Vec::new(), Vec::new());
+    let mut sandbox = Vec::new();
+    for i in 0..runs + 5 {
+        let t = Instant::now();
+        let sb = ctl.create_sandbox(&new_id()).await.expect("sandbox");
+        let s = t.elapsed();
+        let ep = ctl.attach(&sb.id, net, opts()).await.expect("attach");
+        let a = t.elapsed();
+        let t = Instant::now();
+        ctl.remove_sandbox(&sb.id).await.expect("remove sandbox");
+        let d = t.elapsed();
+        // The kernel frees the namespace and its veths in the background; wait it out so
+        // runs do not pile up, and report how long it took.
+        while link_exists(&ep.host_ifname) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let g = t.elapsed();
+        if i >= 5 {
+            attach.push(a.as_secs_f64() * 1e3);
+            sandbox.push(s.as_secs_f64() * 1e3);
+            detach.push(d.as_secs_f64() * 1e3);
+            gone.push(g.as_secs_f64() * 1e3);
+        }
+    }
+    let both: Vec<f64> = {
+        let mut v: Vec<f64> = attach.iter().zip(&detach).map(|(a, d)| a + d).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v
+    };
+    for v in [&mut attach, &mut detach, &mut gone, &mut sandbox] {
+        v.sort_by(|a, b| a.total_cmp(b));
+    }
+    println!("network attach/detach in the network layer, {runs} runs on the {what} (ms):");
+    println!(
+        "  attach (netns + veth + address + routes): median {:.2}  p90 {:.2}  p99 {:.2}",
+        pct(&attach, 0.5),
+        pct(&attach, 0.9),
+        pct(&attach, 0.99)
+    );
+    println!(
+        "    of which the sandbox (netns, lo up, sysctl): median {:.2}",
+        pct(&sandbox, 0.5)
+    );
+    println!(
+        "  detach (unplug + unpin namespace):        median {:.2}  p90 {:.2}  p99 {:.2}",
+        pct(&detach, 0.5),
+        pct(&detach, 0.9),
+        pct(&detach, 0.99)
+    );
+    println!(
+        "  attach + detach:                          median {:.2}  p90 {:.2}",
+        pct(&both, 0.5),
+        pct(&both, 0.9)
+    );
+    println!(
+        "  detach until the kernel has freed the veth: median {:.2}  p90 {:.2}",
+        pct(&gone, 0.5),
+        pct(&gone, 0.9)
+    );
 }
