@@ -14,6 +14,16 @@ pub fn pct(v: &[f64], p: f64) -> f64 {
     s[((s.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// "median M  p90 N  p99 O" of `v`, in its unit, two decimals.
+pub fn spread(v: &[f64]) -> String {
+    format!(
+        "median {:.2}  p90 {:.2}  p99 {:.2}",
+        pct(v, 0.5),
+        pct(v, 0.9),
+        pct(v, 0.99)
+    )
+}
+
 /// Re-runs this benchmark inside fresh network and mount namespaces (everything it makes dies
 /// with them) unless it already runs there; then brings lo up and gives the namespace a
 /// resolv.conf naming only its own loopback, so nothing can reach the machine's resolver.

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 const MARK: &str = "BERTH_BENCH_IN_NS";
 
-fn pct(v: &[f64], p: f64) -> f64 {
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
+use berth_bench::{pct, spread};
 
 fn link_exists(name: &str) -> bool {
     std::fs::read_to_string("/proc/net/dev")
@@ -90,30 +88,19 @@ async fn measure(ctl: &berth_net::Controller, net: &str, what: &str, runs: usize
             gone.push(g.as_secs_f64() * 1e3);
         }
     }
-    let both: Vec<f64> = {
-        let mut v: Vec<f64> = attach.iter().zip(&detach).map(|(a, d)| a + d).collect();
-        v.sort_by(|a, b| a.total_cmp(b));
-        v
-    };
-    for v in [&mut attach, &mut detach, &mut gone, &mut sandbox] {
-        v.sort_by(|a, b| a.total_cmp(b));
-    }
+    let both: Vec<f64> = attach.iter().zip(&detach).map(|(a, d)| a + d).collect();
     println!("network attach/detach in the network layer, {runs} runs on the {what} (ms):");
     println!(
-        "  attach (netns + veth + address + routes): median {:.2}  p90 {:.2}  p99 {:.2}",
-        pct(&attach, 0.5),
-        pct(&attach, 0.9),
-        pct(&attach, 0.99)
+        "  attach (netns + veth + address + routes): {}",
+        spread(&attach)
     );
     println!(
         "    of which the sandbox (netns, lo up, sysctl): median {:.2}",
         pct(&sandbox, 0.5)
     );
     println!(
-        "  detach (unplug + unpin namespace):        median {:.2}  p90 {:.2}  p99 {:.2}",
-        pct(&detach, 0.5),
-        pct(&detach, 0.9),
-        pct(&detach, 0.99)
+        "  detach (unplug + unpin namespace):        {}",
+        spread(&detach)
     );
     println!(
         "  attach + detach:                          median {:.2}  p90 {:.2}",
