@@ -1101,3 +1101,59 @@ fn crun_runs_containers_on_hybrid_cgroups() {
     ok(h.berth(&["rm", "-f", "c1"]));
     assert_eq!(ok(h.berth(&["ps", "-aq"])), "");
 }
+
+/// Without a terminal, a signal sent to an attached `run` or `attach` goes to the container
+/// (Docker's `--sig-proxy`, on by default); with `--sig-proxy=false` it stays with the CLI.
+#[test]
+fn attached_cli_proxies_signals_to_the_container() {
+    use std::io::BufRead;
+    let h = Host::with_busybox();
+    // "ready" over and over: an `attach` sees the next one (it does not replay the log).
+    let script = "trap 'echo got-term; exit 7' TERM; while :; do echo ready; sleep 0.2; done";
+    // Starts the CLI with `args`, waits for the container's "ready", sends `sig` to the CLI.
+    let signalled = |args: &[&str], sig: i32| -> (std::process::ExitStatus, String) {
+        let mut child = h
+            .berth_cmd(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn berth");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("read");
+        assert_eq!(line.trim(), "ready");
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let status = child.wait().expect("wait");
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+        (status, rest)
+    };
+    let (status, out) = signalled(
+        &["run", "--name", "p1", "busybox", "sh", "-c", script],
+        libc::SIGTERM,
+    );
+    assert_eq!(status.code(), Some(7), "run: the container's exit code");
+    assert!(out.contains("got-term"), "{out}");
+    // `attach` to a running container forwards too.
+    ok(h.berth(&["run", "-d", "--name", "p2", "busybox", "sh", "-c", script]));
+    let (status, _) = signalled(&["attach", "p2"], libc::SIGTERM);
+    assert_eq!(status.code(), Some(7), "attach: the container's exit code");
+    // Switched off: the signal ends the CLI, and the container runs on.
+    let (status, _) = signalled(
+        &[
+            "run",
+            "--sig-proxy=false",
+            "--name",
+            "p3",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ],
+        libc::SIGTERM,
+    );
+    assert_eq!(status.code(), None, "killed by the signal");
+    let state = ok(h.berth(&["inspect", "-f", "{{.State.Status}}", "p3"]));
+    assert_eq!(state.trim(), "running");
+}

@@ -35,6 +35,36 @@ fn needs_terminal(tty: bool, stdin: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The signals `--sig-proxy` hands on to the container, as Docker's CLI does (it forwards all
+/// but the ones about the CLI's own children and terminal).
+const PROXIED: &[(libc::c_int, &str)] = &[
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGHUP, "SIGHUP"),
+    (libc::SIGQUIT, "SIGQUIT"),
+    (libc::SIGUSR1, "SIGUSR1"),
+    (libc::SIGUSR2, "SIGUSR2"),
+    (libc::SIGALRM, "SIGALRM"),
+];
+
+/// Without a terminal, signals sent to this process go to the container instead (with one,
+/// the terminal carries ctrl-c itself). Runs until the process ends.
+fn proxy_signals(client: &Client, id: &str) {
+    use tokio::signal::unix::{signal, SignalKind};
+    for &(num, name) in PROXIED {
+        let Ok(mut sig) = signal(SignalKind::from_raw(num)) else {
+            continue;
+        };
+        let client = client.clone();
+        let path = format!("/containers/{id}/kill?signal={name}");
+        tokio::spawn(async move {
+            while sig.recv().await.is_some() {
+                let _ = client.request(Method::POST, &path, None).await;
+            }
+        });
+    }
+}
+
 /// Sizes the remote terminal (`path` is `/containers/ID/resize` or `/exec/ID/resize`) now
 /// and whenever ours changes.
 fn follow_size(client: &Client, path: String) {
@@ -95,6 +125,7 @@ pub struct RunSession<'a> {
     pub stdin: bool,
     pub auto_remove: bool,
     pub detach_keys: Option<&'a str>,
+    pub sig_proxy: bool,
 }
 
 /// `run` without `-d`: attach, start, carry the session; the container's exit code is ours.
@@ -129,6 +160,8 @@ pub async fn run(client: &Client, r: RunSession<'_>) -> Result<(), Failure> {
     start_or_remove(client, id).await?;
     if r.tty {
         follow_size(client, format!("/containers/{id}/resize"));
+    } else if r.sig_proxy {
+        proxy_signals(client, id);
     }
     let session = Session {
         tty: r.tty,
@@ -218,6 +251,9 @@ pub struct AttachArgs {
     /// Do not attach STDIN.
     #[arg(long = "no-stdin")]
     no_stdin: bool,
+    /// Proxy received signals to the process (without a terminal; `--sig-proxy=false` to stop).
+    #[arg(long = "sig-proxy", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    sig_proxy: Option<bool>,
     container: String,
 }
 
@@ -249,6 +285,8 @@ pub async fn attach(client: &Client, a: AttachArgs) -> Result<(), Failure> {
         .await?;
     if tty {
         follow_size(client, format!("/containers/{id}/resize"));
+    } else if a.sig_proxy.unwrap_or(true) {
+        proxy_signals(client, &id);
     }
     let session = Session {
         tty,

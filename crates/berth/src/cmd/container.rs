@@ -94,6 +94,9 @@ pub struct RunArgs {
     /// Override the key sequence for detaching (ctrl-<value> or a character, comma-separated).
     #[arg(long = "detach-keys")]
     detach_keys: Option<String>,
+    /// Proxy received signals to the process (without a terminal; `--sig-proxy=false` to stop).
+    #[arg(long = "sig-proxy", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    sig_proxy: Option<bool>,
     /// Image to run.
     image: String,
     /// Command and arguments.
@@ -373,6 +376,7 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<(), Failure> {
                 stdin: a.interactive,
                 auto_remove: a.rm,
                 detach_keys: a.detach_keys.as_deref(),
+                sig_proxy: a.sig_proxy.unwrap_or(true),
             },
         )
         .await;
