@@ -11,7 +11,7 @@
 
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -32,9 +32,9 @@ struct Record {
 
 /// Also serialises every waitpid the daemon makes on adopted processes, so a sweep and a
 /// targeted reap never race for one status.
-static RECORDS: Mutex<Option<HashMap<u32, Record>>> = Mutex::new(None);
+static RECORDS: Mutex<BTreeMap<u32, Record>> = Mutex::new(BTreeMap::new());
 
-fn records() -> MutexGuard<'static, Option<HashMap<u32, Record>>> {
+fn records() -> MutexGuard<'static, BTreeMap<u32, Record>> {
     RECORDS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -49,8 +49,7 @@ fn code_of(status: WaitStatus) -> Option<i32> {
 /// Reaps every ended child the runtime left in a session of its own; called on SIGCHLD.
 pub fn sweep() {
     let own = nix::unistd::getsid(None).ok();
-    let mut guard = records();
-    let recs = guard.get_or_insert_with(HashMap::new);
+    let mut recs = records();
     loop {
         // Look at the oldest ended child without reaping it.
         // SAFETY: waitid writes only into `info`, which is a zeroed siginfo_t we own.
@@ -101,7 +100,7 @@ pub fn sweep() {
 /// The exit code of `pid` if it has ended and is (or was) the daemon's to reap; None while it
 /// runs, or has ended but still belongs to a parent that has not exited yet.
 pub fn try_reap(pid: u32) -> Option<i32> {
-    let mut guard = records();
+    let mut recs = records();
     match waitpid(Pid::from_raw(pid as i32), Some(WaitPidFlag::WNOHANG)) {
         Ok(status) => code_of(status),
         Err(nix::errno::Errno::ECHILD) => {
@@ -111,7 +110,6 @@ pub fn try_reap(pid: u32) -> Option<i32> {
                 None
             } else {
                 // Gone: reaped by a sweep (its code is recorded) or by someone else.
-                let recs = guard.get_or_insert_with(HashMap::new);
                 Some(recs.remove(&pid).map_or(UNKNOWN, |r| r.code))
             }
         }
