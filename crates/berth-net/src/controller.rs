@@ -582,7 +582,10 @@ impl Controller {
             )));
         }
         let active = {
-            let eps = self.eps.lock().await;
+            let mut eps = self.eps.lock().await;
+            if let Some(b) = &net.bridge {
+                eps.indexes.bridges.remove(&b.name);
+            }
             eps.endpoints
                 .values()
                 .filter(|e| e.network_id == net.id)

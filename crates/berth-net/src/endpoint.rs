@@ -42,6 +42,15 @@ pub struct EndpointOptions {
     pub aliases: Vec<String>,
 }
 
+/// What the caller wants of a new sandbox.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxOptions {
+    /// Upstream DNS servers of its embedded resolver (`--dns`); empty: the daemon's.
+    pub dns: Vec<IpAddr>,
+    /// Networks to attach it to from the start, in order: the first becomes eth0.
+    pub networks: Vec<(String, EndpointOptions)>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub id: String,

@@ -3,7 +3,7 @@
 //! it makes dies with it.
 
 use berth_net::controller::{CreateNetwork, SubnetRequest};
-use berth_net::endpoint::{format_mac, EndpointOptions};
+use berth_net::endpoint::{format_mac, EndpointOptions, SandboxOptions};
 use berth_net::network::new_id;
 use berth_net::sys::netlink::NetlinkKernel;
 use berth_net::{Controller, ControllerConfig};
@@ -179,18 +179,40 @@ fn sandboxes_attach_reach_each_other_and_detach() {
 
         let e = ctl.remove("mynet").await.unwrap_err().to_string();
         assert!(e.contains("has active endpoints"), "{e}");
+        // Something else holds a's namespace for a while (as the kernel's own teardown does),
+        // so a's veth stays on the bridge after the removal.
+        let held = std::fs::File::open(&a.path).expect("open a's namespace");
         ctl.remove_sandbox(&a.id).await.expect("remove a");
         assert!(!a.path.exists(), "namespace file removed");
+        // a's address (and so its MAC) is free again and goes to the next endpoint, while
+        // a's veth may still be on the bridge: b, which still knows that MAC, reaches c at once.
+        let (c, ec) = ctl
+            .create_sandbox_with(
+                &new_id(),
+                SandboxOptions {
+                    dns: Vec::new(),
+                    networks: vec![("mynet".into(), opts("c"))],
+                },
+            )
+            .await
+            .expect("sandbox c on mynet");
+        assert_eq!(ec[0].ipv4, ea.ipv4);
+        assert_eq!(ec[0].mac, ea.mac);
+        let a_held = std::path::PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            std::os::fd::AsRawFd::as_raw_fd(&held)
+        ));
+        // /proc/net/dev is the reader's namespace's (sysfs would show the test's own).
+        let a_rx = || in_sandbox(&a_held, "grep eth0: /proc/net/dev").1;
+        let rx_before = a_rx();
+        let (ok, out) = in_sandbox(&b.path, "busybox ping -c1 -W2 10.123.0.2");
+        assert!(ok, "b -> c, a's successor: {out}");
+        assert_eq!(a_rx(), rx_before, "a's namespace still received traffic");
+        drop(held);
         wait_until("a's host veth to vanish", || {
             !sh(&format!("ip link show {}", ea.host_ifname)).0
         });
-        // a's address is free again and goes to the next endpoint.
-        let c = ctl.create_sandbox(&new_id()).await.expect("sandbox c");
-        let ec = ctl
-            .attach(&c.id, "mynet", opts("c"))
-            .await
-            .expect("attach c");
-        assert_eq!(ec.ipv4, ea.ipv4);
         ctl.remove_sandbox(&b.id).await.expect("remove b");
         ctl.remove_sandbox(&c.id).await.expect("remove c");
         wait_until("b's host veth to vanish", || {

@@ -108,22 +108,6 @@ impl Controller {
             })
     }
 
-    /// `--dns` of a container on a user-defined network: its resolver's upstream servers.
-    pub async fn set_sandbox_dns(&self, sandbox_id: &str, servers: Vec<IpAddr>) -> NetResult<()> {
-        let mut eps = self.eps.lock().await;
-        let sb = eps
-            .sandboxes
-            .get_mut(sandbox_id)
-            .ok_or_else(|| NetError::NotFound(format!("sandbox {sandbox_id} not found")))?;
-        let mut updated = sb.clone();
-        updated.dns = servers;
-        self.store.put(SANDBOXES, &updated.id, &updated)?;
-        self.dns
-            .update(|r| r.set_upstreams(&updated.id, upstreams(&updated.dns)));
-        *sb = updated;
-        Ok(())
-    }
-
     /// At start: records for every surviving endpoint, and resolver sockets in each sandbox
     /// that had them, on the same ports when possible (then the redirect stays as it was).
     pub(super) fn restore_dns(

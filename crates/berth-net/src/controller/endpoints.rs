@@ -1,13 +1,15 @@
 //! Sandboxes and endpoints: attaching a network namespace to networks and detaching it.
 //!
 //! Intent first: the endpoint record and its IPAM allocation are stored in one transaction
-//! before the kernel is touched, and removed again if the kernel refuses. Detaching takes the
+//! before the kernel is touched, and removed again if the kernel refuses. A new sandbox is the
+//! exception: nothing else refers to it until it is stored, so its namespace and first
+//! endpoints are made first and stored together, in one commit instead of one per step. Detaching takes the
 //! host end of the veth off its bridge at once (one message) and leaves the slow unregistration to
 //! the kernel's namespace teardown or a tracked background task.
 
 use super::{Controller, ENDPOINTS, NETWORKS, SANDBOXES};
 use crate::driver::DriverKind;
-use crate::endpoint::{host_ifname, mac_for, Endpoint, EndpointOptions, Sandbox};
+use crate::endpoint::{host_ifname, mac_for, Endpoint, EndpointOptions, Sandbox, SandboxOptions};
 use crate::error::{NetError, NetResult};
 use crate::ipam::IpamError;
 use crate::network::{new_id, Network};
@@ -23,6 +25,32 @@ use std::sync::Arc;
 pub struct EndpointState {
     pub sandboxes: BTreeMap<String, Sandbox>,
     pub endpoints: BTreeMap<String, Endpoint>,
+    pub indexes: KnownIndexes,
+}
+
+/// Interface indexes learned while plumbing, so that the next attach or detach skips a lookup
+/// by name (a netlink round trip each; a bridge's answer is large). Never stored: a daemon
+/// that starts again looks them up. An index outlives its device's name only until the kernel
+/// wraps around 2^31 indexes, so a remembered one cannot name another device.
+#[derive(Debug, Default)]
+pub struct KnownIndexes {
+    /// Bridges by device name.
+    pub bridges: BTreeMap<String, u32>,
+    /// Host ends of veth pairs by device name.
+    pub veths: BTreeMap<String, u32>,
+}
+
+impl Controller {
+    /// The host end of `ep`'s veth pair, if it still exists.
+    async fn host_end(&self, known: &mut KnownIndexes, ep: &Endpoint) -> NetResult<Option<u32>> {
+        if let Some(i) = known.veths.remove(&ep.host_ifname) {
+            return Ok(Some(i));
+        }
+        self.kernel
+            .link_index(&ep.host_ifname)
+            .await
+            .map_err(NetError::kernel(format!("find {}", ep.host_ifname)))
+    }
 }
 
 impl EndpointState {
@@ -92,6 +120,22 @@ impl Controller {
 
     /// Creates a sandbox: a pinned network namespace with lo up and Docker's sysctls.
     pub async fn create_sandbox(&self, id: &str) -> NetResult<Sandbox> {
+        Ok(self
+            .create_sandbox_with(id, SandboxOptions::default())
+            .await?
+            .0)
+    }
+
+    /// Creates a sandbox already attached to `opts.networks` (eth0 first) and returns it with
+    /// its endpoints. Unlike [`Controller::attach`], the kernel work comes first and everything
+    /// is stored in one transaction at the end: a crash before that leaves only a pinned
+    /// namespace that no record explains, which the next start unpins (its veths go with it).
+    pub async fn create_sandbox_with(
+        &self,
+        id: &str,
+        opts: SandboxOptions,
+    ) -> NetResult<(Sandbox, Vec<Endpoint>)> {
+        let mut nets = self.networks.lock().await;
         let mut eps = self.eps.lock().await;
         if let Some(sb) = eps.sandboxes.get(id) {
             return Err(NetError::Conflict(format!(
@@ -99,32 +143,88 @@ impl Controller {
                 sb.id
             )));
         }
-        let sb = Sandbox {
+        let mut sb = Sandbox {
             id: id.to_string(),
             path: self.sandbox_path(id),
-            dns: Vec::new(),
+            dns: opts.dns,
             resolver_ports: None,
             ports: Vec::new(),
             links: Vec::new(),
         };
-        self.store.put(SANDBOXES, &sb.id, &sb)?;
-        if let Err(e) = self.make_sandbox(&sb).await {
+        self.make_sandbox(&sb).await?;
+        let mut made = Vec::new();
+        let mut replaced = Vec::new();
+        let populated = self
+            .populate(
+                &mut nets,
+                &mut eps,
+                &mut sb,
+                opts.networks,
+                &mut made,
+                &mut replaced,
+            )
+            .await;
+        let stored = populated.and_then(|()| {
+            let mut changes = vec![Change::put(SANDBOXES, &sb.id, &sb)?];
+            for ep in &made {
+                changes.push(Change::put(ENDPOINTS, &ep.id, ep)?);
+                if let Some(net) = nets.get(&ep.network_id) {
+                    changes.push(Change::put(NETWORKS, &net.id, net)?);
+                }
+            }
+            Ok(self.store.apply(changes)?)
+        });
+        if let Err(e) = stored {
+            self.firewall_leave(&nets, &made, Some(&sb));
+            for ep in &made {
+                self.dns_leave(ep);
+                eps.endpoints.remove(&ep.id);
+            }
+            for net in replaced {
+                nets.insert(net.id.clone(), net);
+            }
+            self.dns_stop(&sb.id);
+            self.lock_handles().remove(&sb.id);
             let _ = self.kernel.delete_netns(&sb.path);
-            self.store.delete(SANDBOXES, &sb.id)?;
             return Err(e);
         }
         eps.sandboxes.insert(sb.id.clone(), sb.clone());
-        Ok(sb)
+        Ok((sb, made))
     }
 
+    /// Plumbs a new sandbox's endpoints, in memory and in the kernel, not yet stored. What it
+    /// did goes into `made` and the networks it changed, as they were, into `replaced`, so
+    /// that the caller can undo it.
+    async fn populate(
+        &self,
+        nets: &mut BTreeMap<String, Network>,
+        eps: &mut EndpointState,
+        sb: &mut Sandbox,
+        networks: Vec<(String, EndpointOptions)>,
+        made: &mut Vec<Endpoint>,
+        replaced: &mut Vec<Network>,
+    ) -> NetResult<()> {
+        for (network, opts) in networks {
+            let (net, updated, ep) = prepare(nets, eps, sb, &network, opts)?;
+            if let Some(ports) = self.wire(&mut eps.indexes, sb, &ep, &net).await? {
+                sb.resolver_ports = Some(ports);
+            }
+            nets.insert(updated.id.clone(), updated);
+            eps.endpoints.insert(ep.id.clone(), ep.clone());
+            made.push(ep);
+            replaced.push(net);
+        }
+        Ok(())
+    }
+
+    /// The namespace, with lo up and a handle kept for the plumbing to come.
     async fn make_sandbox(&self, sb: &Sandbox) -> NetResult<()> {
-        let ctx =
-            |what: &str| NetError::kernel(format!("{what} for sandbox {}", sb.path.display()));
         // Unprivileged ICMP sockets, so that ping works for any user in the container (Docker's).
         // IPv6 off until an endpoint brings an IPv6 address (Docker's containers show no inet6
         // either): otherwise every interface's link-local, DAD and MLD packets are flooded to
         // every port of the bridge, a cost per container that grows with the network.
-        self.kernel
+        let inner = self
+            .kernel
             .create_netns(
                 &sb.path,
                 &[
@@ -133,11 +233,11 @@ impl Controller {
                     ("net/ipv6/conf/lo/disable_ipv6", "1"),
                 ],
             )
-            .map_err(ctx("create network namespace"))?;
-        let inner = self.kernel.enter(&sb.path).await.map_err(ctx("enter"))?;
-        if let Some(lo) = inner.link_index("lo").await.map_err(ctx("find lo"))? {
-            inner.set_up(lo).await.map_err(ctx("bring up lo"))?;
-        }
+            .await
+            .map_err(NetError::kernel(format!(
+                "create network namespace for sandbox {}",
+                sb.path.display()
+            )))?;
         self.lock_handles().insert(sb.id.clone(), inner);
         Ok(())
     }
@@ -205,97 +305,14 @@ impl Controller {
         let mut nets = self.networks.lock().await;
         let mut eps = self.eps.lock().await;
         let sb = eps.sandbox(sandbox_id)?;
-        let net = Self::lookup(&nets, network)?.clone();
-        match net.driver {
-            DriverKind::Host => {
-                return Err(NetError::Forbidden(
-                    "container cannot be disconnected from host network or connected to host network".into(),
-                ))
-            }
-            DriverKind::Null => {
-                return Err(NetError::Forbidden(
-                    "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
-                ))
-            }
-            DriverKind::Bridge => {}
-        }
-        let mine: Vec<&Endpoint> = eps
-            .endpoints
-            .values()
-            .filter(|e| e.sandbox_id == sb.id)
-            .collect();
-        if mine.iter().any(|e| e.network_id == net.id) {
-            return Err(NetError::Forbidden(format!(
-                "endpoint with name {} already exists in network {}",
-                opts.name, net.name
-            )));
-        }
-        if opts.ipv4.is_some() || opts.ipv6.is_some() {
-            if net.predefined {
-                return Err(NetError::InvalidParameter(
-                    "user specified IP address is supported on user defined networks only".into(),
-                ));
-            }
-            if net.subnets.iter().all(|p| p.auto) {
-                return Err(NetError::InvalidParameter(
-                    "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
-                ));
-            }
-        }
-        let mut updated = net.clone();
-        let v4 = if net.enable_ipv4 {
-            allocate(&mut updated, false, opts.ipv4)?
-        } else {
-            None
-        };
-        let v6 = if net.enable_ipv6 {
-            allocate(&mut updated, true, opts.ipv6)?
-        } else {
-            None
-        };
-        let n = (0..)
-            .find(|n| !mine.iter().any(|e| e.ifname == format!("eth{n}")))
-            .unwrap_or(0);
-        let ep = Endpoint {
-            id: new_id(),
-            owner: opts.owner,
-            name: opts.name,
-            network_id: net.id.clone(),
-            sandbox_id: sb.id.clone(),
-            ifname: format!("eth{n}"),
-            host_ifname: host_ifname(),
-            mac: opts
-                .mac
-                .unwrap_or_else(|| mac_for(v4.map(|(a, _)| a.addr()))),
-            ipv4: v4.map(|(a, _)| a),
-            ipv6: v6.map(|(a, _)| a),
-            gateway4: v4.map(|(_, g)| g),
-            gateway6: v6.map(|(_, g)| g),
-            requested4: opts.ipv4,
-            requested6: opts.ipv6,
-            aliases: opts.aliases,
-            default_route: !mine.iter().any(|e| e.default_route),
-        };
+        let (net, updated, ep) = prepare(&nets, &eps, &sb, network, opts)?;
         self.store.apply(vec![
             Change::put(NETWORKS, &updated.id, &updated)?,
             Change::put(ENDPOINTS, &ep.id, &ep)?,
         ])?;
-        self.dns_publish(&sb, &ep, &net);
-        self.wait_teardown(&format!("sandbox:{}:{}", sb.id, ep.ifname))
-            .await;
-        let plumbed = match self.sandbox_handle(&sb).await {
-            Ok(inner) => plumb(self.kernel.as_ref(), inner.as_ref(), &sb, &ep, &net).await,
-            Err(e) => Err(e),
-        }
-        .and_then(|()| self.firewall_join(&ep, &net))
-        .and_then(|()| self.dns_serve(&sb, &net));
-        let new_ports = match plumbed {
+        let new_ports = match self.wire(&mut eps.indexes, &sb, &ep, &net).await {
             Ok(p) => p,
             Err(e) => {
-                self.dns_leave(&ep);
-                if let Ok(Some(l)) = self.kernel.link_index(&ep.host_ifname).await {
-                    let _ = self.kernel.delete_link(l).await;
-                }
                 self.store.apply(vec![
                     Change::put(NETWORKS, &net.id, &net)?,
                     Change::delete(ENDPOINTS, &ep.id),
@@ -312,6 +329,37 @@ impl Controller {
         nets.insert(updated.id.clone(), updated);
         eps.endpoints.insert(ep.id.clone(), ep.clone());
         Ok(ep)
+    }
+
+    /// Publishes the endpoint's name, plumbs its veth pair and firewall, and starts the
+    /// sandbox's resolver if it needs one (its ports when they are new). Undoes its own work
+    /// when it fails.
+    async fn wire(
+        &self,
+        known: &mut KnownIndexes,
+        sb: &Sandbox,
+        ep: &Endpoint,
+        net: &Network,
+    ) -> NetResult<Option<[u16; 2]>> {
+        self.dns_publish(sb, ep, net);
+        self.wait_teardown(&format!("sandbox:{}:{}", sb.id, ep.ifname))
+            .await;
+        let wired = match self.sandbox_handle(sb).await {
+            Ok(inner) => plumb(self.kernel.as_ref(), inner.as_ref(), known, sb, ep, net).await,
+            Err(e) => Err(e),
+        }
+        .map(|host| {
+            known.veths.insert(ep.host_ifname.clone(), host);
+        })
+        .and_then(|()| self.firewall_join(ep, net))
+        .and_then(|()| self.dns_serve(sb, net));
+        if wired.is_err() {
+            self.dns_leave(ep);
+            if let Ok(Some(l)) = self.host_end(known, ep).await {
+                let _ = self.kernel.delete_link(l).await;
+            }
+        }
+        wired
     }
 
     /// Detaches a sandbox from a network (`network disconnect`): the endpoint stops carrying
@@ -349,12 +397,7 @@ impl Controller {
         nets.insert(updated.id.clone(), updated);
         eps.endpoints.remove(&ep.id);
         self.dns_leave(&ep);
-        if let Some(l) = self
-            .kernel
-            .link_index(&ep.host_ifname)
-            .await
-            .map_err(NetError::kernel(format!("find {}", ep.host_ifname)))?
-        {
+        if let Some(l) = self.host_end(&mut eps.indexes, &ep).await? {
             self.kernel
                 .unplug(l)
                 .await
@@ -408,8 +451,9 @@ impl Controller {
         }
         for ep in &mine {
             eps.endpoints.remove(&ep.id);
-            if let Ok(Some(l)) = self.kernel.link_index(&ep.host_ifname).await {
-                let _ = self.kernel.unplug(l).await;
+            // Its peer's namespace goes next, so the port need not leave its bridge here.
+            if let Ok(Some(l)) = self.host_end(&mut eps.indexes, ep).await {
+                let _ = self.kernel.shut_port(l).await;
             }
         }
         eps.sandboxes.remove(&sb.id);
@@ -428,44 +472,140 @@ impl Controller {
 
 /// The kernel side of an endpoint: a veth pair from the bridge into the sandbox, addresses,
 /// link up, and the default route on the sandbox's first network.
+/// Checks that `sb` may join `network` and allocates its endpoint: the network as it was, as
+/// it is with the allocation, and the endpoint. Nothing is stored or plumbed yet.
+fn prepare(
+    nets: &BTreeMap<String, Network>,
+    eps: &EndpointState,
+    sb: &Sandbox,
+    network: &str,
+    opts: EndpointOptions,
+) -> NetResult<(Network, Network, Endpoint)> {
+    let net = Controller::lookup(nets, network)?.clone();
+    match net.driver {
+        DriverKind::Host => {
+            return Err(NetError::Forbidden(
+                "container cannot be disconnected from host network or connected to host network".into(),
+            ))
+        }
+        DriverKind::Null => {
+            return Err(NetError::Forbidden(
+                "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
+            ))
+        }
+        DriverKind::Bridge => {}
+    }
+    let mine: Vec<&Endpoint> = eps
+        .endpoints
+        .values()
+        .filter(|e| e.sandbox_id == sb.id)
+        .collect();
+    if mine.iter().any(|e| e.network_id == net.id) {
+        return Err(NetError::Forbidden(format!(
+            "endpoint with name {} already exists in network {}",
+            opts.name, net.name
+        )));
+    }
+    if opts.ipv4.is_some() || opts.ipv6.is_some() {
+        if net.predefined {
+            return Err(NetError::InvalidParameter(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        if net.subnets.iter().all(|p| p.auto) {
+            return Err(NetError::InvalidParameter(
+                "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
+            ));
+        }
+    }
+    let mut updated = net.clone();
+    let v4 = if net.enable_ipv4 {
+        allocate(&mut updated, false, opts.ipv4)?
+    } else {
+        None
+    };
+    let v6 = if net.enable_ipv6 {
+        allocate(&mut updated, true, opts.ipv6)?
+    } else {
+        None
+    };
+    let n = (0..)
+        .find(|n| !mine.iter().any(|e| e.ifname == format!("eth{n}")))
+        .unwrap_or(0);
+    let ep = Endpoint {
+        id: new_id(),
+        owner: opts.owner,
+        name: opts.name,
+        network_id: net.id.clone(),
+        sandbox_id: sb.id.clone(),
+        ifname: format!("eth{n}"),
+        host_ifname: host_ifname(),
+        mac: opts
+            .mac
+            .unwrap_or_else(|| mac_for(v4.map(|(a, _)| a.addr()))),
+        ipv4: v4.map(|(a, _)| a),
+        ipv6: v6.map(|(a, _)| a),
+        gateway4: v4.map(|(_, g)| g),
+        gateway6: v6.map(|(_, g)| g),
+        requested4: opts.ipv4,
+        requested6: opts.ipv6,
+        aliases: opts.aliases,
+        default_route: !mine.iter().any(|e| e.default_route),
+    };
+    Ok((net, updated, ep))
+}
+
+/// Makes `ep`'s veth pair with addresses and routes; returns the host end's index.
 async fn plumb(
     kernel: &dyn Kernel,
     inner: &dyn Kernel,
+    known: &mut KnownIndexes,
     sb: &Sandbox,
     ep: &Endpoint,
     net: &Network,
-) -> NetResult<()> {
+) -> NetResult<u32> {
     let ctx = |what: String| NetError::kernel(what);
     let bridge = net
         .bridge
         .as_ref()
         .ok_or_else(|| NetError::InvalidParameter(format!("network {} has no bridge", net.name)))?;
-    let br = kernel
-        .link_index(&bridge.name)
-        .await
-        .map_err(ctx(format!("find bridge {}", bridge.name)))?
-        .ok_or_else(|| {
-            NetError::NotFound(format!(
-                "bridge {} of network {} is missing",
-                bridge.name, net.name
-            ))
-        })?;
-    kernel
-        .create_veth(&VethSpec {
-            host_name: ep.host_ifname.clone(),
-            master: br,
-            mtu: bridge.mtu,
-            peer_name: ep.ifname.clone(),
-            peer_mac: ep.mac,
-            peer_ns: sb.path.clone(),
-        })
-        .await
-        .map_err(ctx(format!(
-            "create veth {} for {}",
-            ep.host_ifname, net.name
-        )))?;
-    let peer = inner
-        .link_index(&ep.ifname)
+    let find_bridge = || async {
+        kernel
+            .link_index(&bridge.name)
+            .await
+            .map_err(ctx(format!("find bridge {}", bridge.name)))?
+            .ok_or_else(|| {
+                NetError::NotFound(format!(
+                    "bridge {} of network {} is missing",
+                    bridge.name, net.name
+                ))
+            })
+    };
+    let remembered = known.bridges.remove(&bridge.name);
+    let mut spec = VethSpec {
+        host_name: ep.host_ifname.clone(),
+        master: match remembered {
+            Some(i) => i,
+            None => find_bridge().await?,
+        },
+        mtu: bridge.mtu,
+        peer_name: ep.ifname.clone(),
+        peer_mac: ep.mac,
+        peer_ns: sb.path.clone(),
+    };
+    let mut made = kernel.create_veth(&spec).await;
+    if made.is_err() && remembered.is_some() {
+        // The bridge may have been made again under the same name: ask once more.
+        spec.master = find_bridge().await?;
+        made = kernel.create_veth(&spec).await;
+    }
+    made.map_err(ctx(format!(
+        "create veth {} for {}",
+        ep.host_ifname, net.name
+    )))?;
+    known.bridges.insert(bridge.name.clone(), spec.master);
+    let (peer, host) = inner
+        .veth_peer(&ep.ifname)
         .await
         .map_err(ctx(format!("find {} in sandbox", ep.ifname)))?
         .ok_or_else(|| NetError::NotFound(format!("{} vanished from the sandbox", ep.ifname)))?;
@@ -494,7 +634,7 @@ async fn plumb(
                 .map_err(ctx(format!("default route via {gw}")))?;
         }
     }
-    Ok(())
+    Ok(host)
 }
 
 impl Controller {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::endpoint::{format_mac, EndpointOptions};
+use crate::endpoint::{format_mac, EndpointOptions, SandboxOptions};
 use crate::firewall::FakeFirewall;
 use crate::sys::fake::FakeKernel;
 use crate::sys::BridgeSpec;
@@ -545,4 +545,75 @@ async fn endpoints_survive_restart_and_dead_sandboxes_are_forgotten() {
     let net = ctl.get("mynet").await.unwrap();
     let held: Vec<IpAddr> = net.subnets[0].allocated.iter().copied().collect();
     assert_eq!(held, vec![ep_keep.ipv4.unwrap().addr()]);
+}
+
+#[tokio::test]
+async fn sandbox_made_with_its_networks_is_stored_whole_or_not_at_all() {
+    let env = Env::new();
+    let dns: IpAddr = "10.9.9.9".parse().unwrap();
+    let made = {
+        let ctl = env.start(ControllerConfig::default()).await;
+        ctl.create(with_subnet("mynet", "10.3.0.0/24", ""))
+            .await
+            .unwrap();
+        ctl.create(with_subnet("other", "10.4.0.0/24", ""))
+            .await
+            .unwrap();
+        let taken = EndpointOptions {
+            ipv4: Some("10.4.0.7".parse().unwrap()),
+            ..opts("t")
+        };
+        let holder = ctl.create_sandbox(&new_id()).await.unwrap();
+        ctl.attach(&holder.id, "other", taken.clone())
+            .await
+            .unwrap();
+        let mynet_before = ctl.get("mynet").await.unwrap();
+        // The second network refuses: the first one's endpoint and the namespace go too.
+        let failed = new_id();
+        let e = ctl
+            .create_sandbox_with(
+                &failed,
+                SandboxOptions {
+                    dns: vec![dns],
+                    networks: vec![("mynet".into(), opts("f")), ("other".into(), taken)],
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.to_string(), "Address already in use");
+        assert!(ctl.sandbox(&failed).await.is_err());
+        assert_eq!(ctl.get("mynet").await.unwrap(), mynet_before);
+        assert_eq!(env.kernel.namespaces().len(), 1, "only the holder's");
+        let (sb, eps) = ctl
+            .create_sandbox_with(
+                &new_id(),
+                SandboxOptions {
+                    dns: vec![dns],
+                    networks: vec![("mynet".into(), opts("a")), ("other".into(), opts("a"))],
+                },
+            )
+            .await
+            .unwrap();
+        let names: Vec<(&str, bool)> = eps
+            .iter()
+            .map(|e| (e.ifname.as_str(), e.default_route))
+            .collect();
+        assert_eq!(names, [("eth0", true), ("eth1", false)]);
+        assert_eq!(eps[0].ipv4.unwrap().to_string(), "10.3.0.2/24");
+        let inner = env.kernel.enter(&sb.path).await.unwrap();
+        assert!(inner.link("lo").await.unwrap().unwrap().up);
+        assert!(inner.link("eth1").await.unwrap().unwrap().up);
+        (sb, eps)
+    };
+    // Everything above was stored: a restart finds the sandbox, its DNS and its endpoints.
+    let ctl = env.start(ControllerConfig::default()).await;
+    let (sb, eps) = made;
+    assert_eq!(ctl.sandbox(&sb.id).await.unwrap().dns, vec![dns]);
+    assert_eq!(ctl.sandbox_endpoints(&sb.id).await, eps);
+    let held: Vec<IpAddr> = ctl.get("mynet").await.unwrap().subnets[0]
+        .allocated
+        .iter()
+        .copied()
+        .collect();
+    assert_eq!(held, vec![eps[0].ipv4.unwrap().addr()]);
 }

@@ -211,6 +211,15 @@ impl Kernel for FakeKernel {
         })
     }
 
+    async fn veth_peer(&self, name: &str) -> SysResult<Option<(u32, u32)>> {
+        self.with_ns(|n| {
+            n.links
+                .values()
+                .find(|l| l.link.name == name)
+                .and_then(|l| l.peer.as_ref().map(|(_, p)| (l.link.index, *p)))
+        })
+    }
+
     async fn create_bridge(&self, spec: &BridgeSpec) -> SysResult<u32> {
         self.with(|w, ns| {
             let index = w.next_index;
@@ -304,7 +313,11 @@ impl Kernel for FakeKernel {
         })
     }
 
-    fn create_netns(&self, path: &Path, sysctls: &[(&str, &str)]) -> SysResult<()> {
+    async fn create_netns(
+        &self,
+        path: &Path,
+        sysctls: &[(&str, &str)],
+    ) -> SysResult<Arc<dyn Kernel>> {
         self.with(|w, _| {
             let key = ns_key(path);
             if w.namespaces.contains_key(&key) {
@@ -318,11 +331,12 @@ impl Kernel for FakeKernel {
             w.next_index += 1;
             ns.links.insert(
                 index,
-                plain(index, "lo", "loopback", 65536, false, vec![], None),
+                plain(index, "lo", "loopback", 65536, true, vec![], None),
             );
             w.namespaces.insert(key, ns);
             Ok(())
-        })
+        })?;
+        self.enter(path).await
     }
 
     fn delete_netns(&self, path: &Path) -> SysResult<()> {
@@ -353,7 +367,7 @@ impl Kernel for FakeKernel {
         }))
     }
 
-    async fn create_veth(&self, spec: &VethSpec) -> SysResult<u32> {
+    async fn create_veth(&self, spec: &VethSpec) -> SysResult<()> {
         let peer_key = ns_key(&spec.peer_ns);
         self.with(|w, ns| {
             let host_index = w.next_index;
@@ -406,7 +420,7 @@ impl Kernel for FakeKernel {
                 h.links.insert(host_index, end);
             }
             w.next_index += 2;
-            Ok(host_index)
+            Ok(())
         })
     }
 
@@ -417,6 +431,17 @@ impl Kernel for FakeKernel {
                 Ok(())
             }
             None => Err(gone("set up", index.to_string())),
+        })?
+    }
+
+    async fn shut_port(&self, index: u32) -> SysResult<()> {
+        self.with_ns(|n| match n.links.get_mut(&index) {
+            Some(l) if l.master.is_some() => {
+                l.link.up = false;
+                Ok(())
+            }
+            Some(_) => Err(gone("disable bridge port", index.to_string())),
+            None => Err(gone("disable bridge port", index.to_string())),
         })?
     }
 

@@ -122,19 +122,32 @@ pub trait Kernel: Send + Sync + 'static {
     fn set_sysctl(&self, key: &str, value: &str) -> SysResult<()>;
 
     /// Creates a network namespace pinned at `path`, with `sysctls` (`net/ipv4/…`, value) set
-    /// inside it.
-    fn create_netns(&self, path: &Path, sysctls: &[(&str, &str)]) -> SysResult<()>;
+    /// inside it and lo up; returns a handle on it, as [`Kernel::enter`] would.
+    async fn create_netns(
+        &self,
+        path: &Path,
+        sysctls: &[(&str, &str)],
+    ) -> SysResult<Arc<dyn Kernel>>;
     /// Unpins the namespace at `path`; its interfaces go when the kernel frees it.
     fn delete_netns(&self, path: &Path) -> SysResult<()>;
     /// A handle on the namespace pinned at `path` (handle-per-namespace, as rtnetlink).
     async fn enter(&self, path: &Path) -> SysResult<Arc<dyn Kernel>>;
-    /// Creates a veth pair whose peer appears inside `spec.peer_ns`; returns the host end's index.
-    async fn create_veth(&self, spec: &VethSpec) -> SysResult<u32>;
+    /// Creates a veth pair whose peer appears inside `spec.peer_ns`.
+    async fn create_veth(&self, spec: &VethSpec) -> SysResult<()>;
+    /// The index of veth `name` and its peer's index (in the peer's namespace), if it exists:
+    /// one request tells a sandbox's side of a pair both ends.
+    async fn veth_peer(&self, name: &str) -> SysResult<Option<(u32, u32)>>;
     /// Sets a link administratively up.
     async fn set_up(&self, index: u32) -> SysResult<()>;
     /// Takes a link off its bridge and down: it stops carrying traffic at once, before the
     /// (slow) unregistration.
     async fn unplug(&self, index: u32) -> SysResult<()>;
+    /// Stops a bridge port carrying traffic at once, cheaper than [`Kernel::unplug`]: the port
+    /// is disabled and the addresses learned on it forgotten, so that a newcomer with the same
+    /// MAC is found by flooding. Taking a link down or off its bridge waits for an RCU grace
+    /// period; this does not. For ports whose peer is gone for good (its namespace is being
+    /// unpinned): anything that brings the peer's carrier back re-enables the port.
+    async fn shut_port(&self, index: u32) -> SysResult<()>;
     /// Lets a bridge port send a frame back out of the port it came in on. A container that
     /// reaches its own published port through a host address needs it: with br_netfilter
     /// loaded, traffic DNAT sends back into the same bridge is bridged, not routed.

@@ -7,11 +7,14 @@ use super::{BridgeSpec, Kernel, Link, SysError, SysResult, VethSpec};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use ipnet::IpNet;
+use netlink_packet_core::DefaultNla;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    LinkProtoInfoBridge,
 };
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteScope, RouteType};
+use netlink_packet_route::AddressFamily;
 use rtnetlink::{
     Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
     RouteMessageBuilder,
@@ -350,8 +353,25 @@ impl Kernel for NetlinkKernel {
         }
     }
 
-    fn create_netns(&self, path: &Path, sysctls: &[(&str, &str)]) -> SysResult<()> {
-        super::netns::create(path, sysctls)
+    async fn create_netns(
+        &self,
+        path: &Path,
+        sysctls: &[(&str, &str)],
+    ) -> SysResult<Arc<dyn Kernel>> {
+        let rt = tokio::runtime::Handle::current();
+        let (conn, handle, _) = super::netns::create(path, sysctls, move || {
+            let _ctx = rt.enter();
+            rtnetlink::new_connection()
+        })?;
+        tokio::spawn(conn);
+        let inner = Self::from_handle(handle, Some(path.to_path_buf()));
+        // A new namespace's loopback always has index 1 (LOOPBACK_IFINDEX): no lookup needed.
+        if let Err(e) = inner.set_up(1).await {
+            drop(inner);
+            let _ = super::netns::delete(path);
+            return Err(e);
+        }
+        Ok(Arc::new(inner))
     }
 
     fn delete_netns(&self, path: &Path) -> SysResult<()> {
@@ -362,7 +382,7 @@ impl Kernel for NetlinkKernel {
         Ok(Arc::new(NetlinkKernel::connect_in(path)?))
     }
 
-    async fn create_veth(&self, spec: &VethSpec) -> SysResult<u32> {
+    async fn create_veth(&self, spec: &VethSpec) -> SysResult<()> {
         let ns = std::fs::File::open(&spec.peer_ns).map_err(|source| SysError::Netns {
             op: "open",
             path: spec.peer_ns.display().to_string(),
@@ -390,7 +410,28 @@ impl Kernel for NetlinkKernel {
             .await
             .map_err(|e| nl_err("create veth", &spec.host_name, e))?;
         drop(ns);
-        self.index_of(&spec.host_name).await
+        Ok(())
+    }
+
+    async fn veth_peer(&self, name: &str) -> SysResult<Option<(u32, u32)>> {
+        let mut stream = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
+        match stream.try_next().await {
+            Ok(Some(msg)) => {
+                let peer = msg.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::Link(i) => Some(*i),
+                    _ => None,
+                });
+                Ok(peer.map(|p| (msg.header.index, p)))
+            }
+            Ok(None) => Ok(None),
+            Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == libc_enodev() => Ok(None),
+            Err(e) => Err(nl_err("find link", name, e)),
+        }
     }
 
     async fn set_up(&self, index: u32) -> SysResult<()> {
@@ -414,6 +455,44 @@ impl Kernel for NetlinkKernel {
             .execute()
             .await
             .map_err(|e| nl_err("unplug", index.to_string(), e))
+    }
+
+    async fn shut_port(&self, index: u32) -> SysResult<()> {
+        // IFLA_BRPORT_* of linux/if_link.h, sent as `bridge link set` does (RTM_SETLINK for
+        // AF_BRIDGE). Through RTM_NEWLINK (`ip link set … type bridge_slave`) the kernel also
+        // signals NETDEV_CHANGE, and the bridge's carrier check enables the port again at once.
+        const STATE: u16 = 1;
+        const LEARNING: u16 = 8;
+        const UNICAST_FLOOD: u16 = 9;
+        const FLUSH: u16 = 24;
+        const MCAST_FLOOD: u16 = 27;
+        const BCAST_FLOOD: u16 = 30;
+        const DISABLED: u8 = 0;
+        let attr = |kind: u16, value: &[u8]| {
+            LinkProtoInfoBridge::Other(DefaultNla::new(kind, value.to_vec()))
+        };
+        let mut msg = LinkMessage::default();
+        msg.header.interface_family = AddressFamily::Bridge;
+        msg.header.index = index;
+        // Disabled, and also nothing flooded to it and nothing learned from it: a carrier
+        // change may enable the port again, and it must still receive nothing.
+        msg.attributes.push(LinkAttribute::ProtoInfoBridge(vec![
+            attr(STATE, &[DISABLED]),
+            attr(LEARNING, &[0]),
+            attr(UNICAST_FLOOD, &[0]),
+            attr(MCAST_FLOOD, &[0]),
+            attr(BCAST_FLOOD, &[0]),
+            attr(FLUSH, &[]),
+        ]));
+        let shut = self.handle.link().set(msg).execute().await;
+        match shut {
+            Ok(()) => Ok(()),
+            // Kernel STP owns port states (EBUSY): take it off the bridge instead.
+            Err(e) => {
+                tracing::debug!(index, error = %e, "cannot disable bridge port; unplugging it");
+                self.unplug(index).await
+            }
+        }
     }
 
     async fn set_hairpin(&self, index: u32, on: bool) -> SysResult<()> {

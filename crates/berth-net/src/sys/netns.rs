@@ -14,8 +14,14 @@ fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> SysError {
     }
 }
 
-/// Creates a new network namespace pinned at `path`, with `sysctls` set inside it.
-pub fn create(path: &Path, sysctls: &[(&str, &str)]) -> SysResult<()> {
+/// Creates a new network namespace pinned at `path`, with `sysctls` set inside it, and returns
+/// what `inside` made there (a socket opened in the namespace keeps talking to it). One thread
+/// does it all: a second one that enters the namespace again costs a spawn and a `setns`.
+pub fn create<T: Send + 'static>(
+    path: &Path,
+    sysctls: &[(&str, &str)],
+    inside: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> SysResult<T> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io_err("create directory for", path, e))?;
     }
@@ -27,7 +33,7 @@ pub fn create(path: &Path, sysctls: &[(&str, &str)]) -> SysResult<()> {
         .collect();
     // unshare(CLONE_NEWNET) moves only the calling thread, so a short-lived thread does it and
     // the daemon's own threads stay where they are.
-    let result = std::thread::spawn(move || -> std::io::Result<()> {
+    let result = std::thread::spawn(move || -> std::io::Result<T> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
         nix::mount::mount(
             Some("/proc/thread-self/ns/net"),
@@ -42,15 +48,15 @@ pub fn create(path: &Path, sysctls: &[(&str, &str)]) -> SysResult<()> {
                 tracing::debug!(key = %k, "no such sysctl in the new namespace; skipped");
             }
         }
-        Ok(())
+        inside()
     })
     .join()
     .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")));
-    if let Err(e) = result {
+    result.map_err(|e| {
+        let _ = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH);
         let _ = std::fs::remove_file(path);
-        return Err(io_err("create network namespace", path, e));
-    }
-    Ok(())
+        io_err("create network namespace", path, e)
+    })
 }
 
 /// Unpins the namespace at `path`; the kernel frees it (and its interfaces) once unused.

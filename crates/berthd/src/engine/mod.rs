@@ -15,7 +15,7 @@ pub mod stdio;
 
 pub use runtime::Runtime;
 
-use berth_net::endpoint::{format_mac, parse_mac, EndpointOptions};
+use berth_net::endpoint::{format_mac, parse_mac, EndpointOptions, SandboxOptions};
 use berth_net::firewall::Proto;
 use berth_net::portmap::{PortRequest, Published};
 use berth_net::{Controller, NetError};
@@ -862,43 +862,44 @@ impl Engine {
             c.sandbox_key = String::new();
         } else {
             // A fresh sandbox per start: the previous one may still be going away.
-            let sb = self.ctl.create_sandbox(&new_container_id()).await?;
+            let networks = c
+                .spec
+                .networks
+                .iter()
+                .enumerate()
+                .map(|(i, (name, req))| {
+                    // --mac-address is the first network's, as in Docker.
+                    let mac = req
+                        .mac
+                        .as_deref()
+                        .or((!c.spec.mac_address.is_empty() && i == 0)
+                            .then_some(c.spec.mac_address.as_str()))
+                        .and_then(parse_mac);
+                    let opts = EndpointOptions {
+                        owner: c.id.clone(),
+                        name: c.name.clone(),
+                        ipv4: req.ipv4,
+                        ipv6: req.ipv6,
+                        mac,
+                        aliases: req.aliases.clone(),
+                    };
+                    (name.clone(), opts)
+                })
+                .collect();
+            let dns = c.spec.dns.iter().filter_map(|d| d.parse().ok()).collect();
+            let (sb, endpoints) = self
+                .ctl
+                .create_sandbox_with(&new_container_id(), SandboxOptions { dns, networks })
+                .await?;
             c.sandbox_id = Some(sb.id.clone());
-            if !c.spec.dns.is_empty() {
-                let servers = c.spec.dns.iter().filter_map(|d| d.parse().ok()).collect();
-                self.ctl.set_sandbox_dns(&sb.id, servers).await?;
-            }
             c.sandbox_key = sb.path.display().to_string();
             netns = Some(sb.path.clone());
-            let mut first_ip = None;
+            let first_ip = endpoints
+                .first()
+                .and_then(|ep| ep.ipv4.map(|a| a.addr()).or(ep.ipv6.map(|a| a.addr())));
             let mut embedded = false;
-            for (name, req) in &c.spec.networks {
-                let mac = req
-                    .mac
-                    .as_deref()
-                    .or((!c.spec.mac_address.is_empty() && first_ip.is_none())
-                        .then_some(c.spec.mac_address.as_str()))
-                    .and_then(parse_mac);
-                let ep = self
-                    .ctl
-                    .attach(
-                        &sb.id,
-                        name,
-                        EndpointOptions {
-                            owner: c.id.clone(),
-                            name: c.name.clone(),
-                            ipv4: req.ipv4,
-                            ipv6: req.ipv6,
-                            mac,
-                            aliases: req.aliases.clone(),
-                        },
-                    )
-                    .await?;
-                if first_ip.is_none() {
-                    first_ip = ep.ipv4.map(|a| a.addr()).or(ep.ipv6.map(|a| a.addr()));
-                }
-                let net = self.ctl.get(&ep.network_id).await?;
-                embedded |= !net.predefined;
+            for ep in &endpoints {
+                embedded |= !self.ctl.get(&ep.network_id).await?.predefined;
             }
             if !links.holes.is_empty() {
                 self.ctl.open_links(&sb.id, &links.holes).await?;
