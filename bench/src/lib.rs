@@ -100,6 +100,8 @@ impl Daemon {
             .arg(dir.path().join("data"))
             .arg("--exec-root")
             .arg(dir.path().join("run"))
+            .arg("--cgroup-parent")
+            .arg(cgroup_parent())
             .args(["--config-file", "/dev/null", "--log-level", "warn"])
             .stdout(Stdio::null())
             .spawn()
@@ -167,7 +169,18 @@ impl Drop for Daemon {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
+        // The containers' cgroups went with them; their parent goes too.
+        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+            for h in hierarchies.flatten() {
+                let _ = std::fs::remove_dir(h.path().join(cgroup_parent().trim_start_matches('/')));
+            }
+        }
     }
+}
+
+/// The benchmark daemon's own cgroup parent, away from any real berthd's `/berth`.
+fn cgroup_parent() -> String {
+    format!("/berth-bench-{}", std::process::id())
 }
 
 /// A network controller of the real kernel with its store in `dir`, and one bridge network

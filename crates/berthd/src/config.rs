@@ -42,6 +42,9 @@ pub struct Args {
     /// what `--link` opens).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub icc: Option<bool>,
+    /// The cgroup every container's cgroups go under (default /berth).
+    #[arg(long, value_name = "PATH")]
+    pub cgroup_parent: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +63,7 @@ struct DaemonJson {
     mtu: Option<u32>,
     default_runtime: Option<String>,
     runtimes: Option<serde_json::Map<String, serde_json::Value>>,
+    cgroup_parent: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +92,8 @@ pub struct Config {
     pub net: ControllerConfig,
     /// The OCI runtime binary (daemon.json `default-runtime` / `runtimes`), and its name.
     pub runtime: (String, PathBuf),
+    /// Absolute cgroup path that containers' cgroups go under (`cgroup-parent`).
+    pub cgroup_parent: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +220,9 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
     if args.icc.is_some() && file.icc.is_some() {
         both.push("icc");
     }
+    if args.cgroup_parent.is_some() && file.cgroup_parent.is_some() {
+        both.push("cgroup-parent");
+    }
     if !both.is_empty() {
         return Err(ConfigError::Both(both.join(", ")));
     }
@@ -316,8 +325,16 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
             )))
         }
     };
+    let cgroup_parent = crate::engine::cgroups::parent(
+        args.cgroup_parent
+            .as_deref()
+            .or(file.cgroup_parent.as_deref())
+            .unwrap_or("/berth"),
+    )
+    .map_err(ConfigError::Invalid)?;
     Ok(Config {
         listen,
+        cgroup_parent,
         data_root: args
             .data_root
             .clone()
@@ -358,6 +375,26 @@ mod tests {
         assert_eq!(c.listen, vec![Listen::Unix("/run/berth/berth.sock".into())]);
         assert_eq!(c.net.bip.to_string(), "172.17.0.1/16");
         assert_eq!(c.net.v4_pools.len(), 16);
+        assert_eq!(c.cgroup_parent, "/berth");
+    }
+
+    #[test]
+    fn cgroup_parent_from_flag_or_file_never_both() {
+        let (_f, args) = args_with_file(r#"{"cgroup-parent": "ci/berth"}"#);
+        assert_eq!(load(&args).unwrap().cgroup_parent, "/ci/berth");
+        let both = Args {
+            cgroup_parent: Some("/x".into()),
+            ..args
+        };
+        let e = load(&both).unwrap_err().to_string();
+        assert!(
+            e.contains("both as a flag and in the configuration file: cgroup-parent"),
+            "{e}"
+        );
+        let (_f, mut args) = args_with_file("{}");
+        args.cgroup_parent = Some("../up".into());
+        let e = load(&args).unwrap_err().to_string();
+        assert!(e.starts_with("invalid cgroup-parent \"../up\""), "{e}");
     }
 
     #[test]

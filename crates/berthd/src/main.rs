@@ -123,7 +123,11 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
     let engine = engine::Engine::start(
         store.clone(),
         ctl.clone(),
-        engine::Runtime::new(runtime_binary, cfg.exec_root.join(&runtime_name)),
+        engine::Runtime::new(
+            runtime_binary,
+            cfg.exec_root.join(&runtime_name),
+            cfg.cgroup_parent.clone(),
+        ),
         engine::EnginePaths {
             images: cfg.data_root.join("images"),
             containers: containers_dir.clone(),

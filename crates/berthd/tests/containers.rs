@@ -579,6 +579,47 @@ fn running_containers_survive_a_daemon_restart() {
 }
 
 #[test]
+fn container_cgroups_live_under_the_parent_and_debris_is_swept_at_start() {
+    let mut h = Host::with_busybox();
+    sleeper(&h, "keep", &[]);
+    let id = inspect(&h, "keep")["Id"].as_str().unwrap().to_string();
+    let parent = h.cgroup_parent();
+    let under = |name: &str| -> Vec<std::path::PathBuf> {
+        common::cgroup_roots()
+            .into_iter()
+            .map(|r| r.join(parent.trim_start_matches('/')).join(name))
+            .filter(|p| p.is_dir())
+            .collect()
+    };
+    let pids = std::path::Path::new("/sys/fs/cgroup/pids")
+        .join(parent.trim_start_matches('/'))
+        .join(&id);
+    let pid = inspect(&h, "keep")["State"]["Pid"].to_string();
+    let procs = std::fs::read_to_string(pids.join("cgroup.procs")).expect("keep's pids cgroup");
+    assert!(procs.split_whitespace().any(|p| p == pid), "{procs}");
+    // What a container killed along with its daemon leaves: empty cgroups nobody knows.
+    let debris = "d".repeat(64);
+    for root in common::cgroup_roots() {
+        let d = root.join(parent.trim_start_matches('/')).join(&debris);
+        if root.join(parent.trim_start_matches('/')).is_dir() {
+            std::fs::create_dir(&d).expect("make a debris cgroup");
+        }
+    }
+    assert!(!under(&debris).is_empty());
+    h.kill_daemon();
+    h.start_daemon();
+    assert!(under(&debris).is_empty(), "{:?}", under(&debris));
+    assert!(h
+        .log()
+        .contains("removed cgroups left by unknown containers"));
+    // The running container's cgroups are untouched; removing it removes them.
+    assert_eq!(inspect(&h, "keep")["State"]["Status"], "running");
+    assert!(pids.is_dir());
+    ok(h.berth(&["rm", "-f", "keep"]));
+    assert!(under(&id).is_empty(), "{:?}", under(&id));
+}
+
+#[test]
 fn network_connect_and_disconnect_live() {
     let h = Host::with_busybox();
     ok(h.berth(&["network", "create", "--subnet", "192.168.0.0/16", "mynet"]));

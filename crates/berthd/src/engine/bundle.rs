@@ -20,6 +20,8 @@ pub struct BundleSpec<'a> {
     pub etc_files: Vec<(PathBuf, &'static str)>,
     /// `-t`: the process gets a terminal from the runtime.
     pub terminal: bool,
+    /// Where the runtime makes the container's cgroups (`/berth/<id>`).
+    pub cgroups_path: String,
 }
 
 fn bind(src: &Path, dst: &str) -> Result<Mount> {
@@ -106,6 +108,7 @@ pub fn write(bundle: &Path, b: &BundleSpec) -> Result<()> {
             namespaces.push(ns(LinuxNamespaceType::Network, Some(path))?);
         }
         linux.set_namespaces(Some(namespaces));
+        linux.set_cgroups_path(Some(PathBuf::from(&b.cgroups_path)));
     }
     spec.save(bundle.join("config.json"))
         .map_err(|e| EngineError::Io(format!("write {}/config.json: {e}", bundle.display())))

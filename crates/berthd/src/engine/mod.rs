@@ -2,6 +2,7 @@
 //! for sandboxes and endpoints, and runs processes through the OCI runtime.
 
 mod bundle;
+pub mod cgroups;
 mod connect;
 pub mod etcfiles;
 pub mod exec;
@@ -334,6 +335,16 @@ impl Engine {
         }
         for (id, c) in store.list::<Container>(CONTAINERS)? {
             st.containers.insert(id, c);
+        }
+        // Before any container can be made: cgroups of containers this daemon does not know.
+        let known = st.containers.keys().cloned().collect();
+        let swept = cgroups::sweep(&runtime.cgroup_parent, &known);
+        if swept > 0 {
+            tracing::info!(
+                parent = %runtime.cgroup_parent,
+                removed = swept,
+                "removed cgroups left by unknown containers"
+            );
         }
         let engine = Arc::new(Engine {
             store,
@@ -992,6 +1003,7 @@ impl Engine {
                     (etc_dir.join("hostname"), "/etc/hostname"),
                 ],
                 terminal: c.spec.tty,
+                cgroups_path: cgroups::container_path(&self.runtime.cgroup_parent, &c.id),
             },
         )?;
         let runtime = self.runtime.clone();

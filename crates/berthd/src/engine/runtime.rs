@@ -23,6 +23,8 @@ pub struct Runtime {
     pub root: PathBuf,
     /// Run the runtime where the host's cgroup v2 hierarchy is not mounted (see [`Runtime::new`]).
     hide_unified_cgroup: bool,
+    /// The cgroup every container's cgroups go under (`cgroup-parent`, see [`super::cgroups`]).
+    pub cgroup_parent: String,
     /// A mount namespace copied from the daemon's at its start, where `run` is spawned (see
     /// [`clean_mount_ns`]); None when it could not be made, and `run` spawns from the host's.
     spawn_ns: Option<Arc<OwnedFd>>,
@@ -110,7 +112,7 @@ impl Runtime {
     /// well when the v2 hierarchy is out of sight. So on a hybrid host crun runs in a mount
     /// namespace of its own where /sys/fs/cgroup/unified is unmounted; the host and the
     /// containers' own mounts are unaffected. runc handles hybrid hosts itself.
-    pub fn new(binary: PathBuf, root: PathBuf) -> Runtime {
+    pub fn new(binary: PathBuf, root: PathBuf, cgroup_parent: String) -> Runtime {
         let is_crun = binary
             .file_name()
             .is_some_and(|n| n.to_string_lossy().contains("crun"));
@@ -132,6 +134,7 @@ impl Runtime {
             binary,
             root,
             hide_unified_cgroup,
+            cgroup_parent,
             spawn_ns,
         }
     }

@@ -125,6 +125,13 @@ impl Host {
         self.dir.path().join("data")
     }
 
+    /// The cgroup this host's containers go under: its own, so that daemons of tests running
+    /// side by side never sweep each other's, and dropping the host removes what is left.
+    pub fn cgroup_parent(&self) -> String {
+        let name = self.dir.path().file_name().unwrap_or_default();
+        format!("/{}", name.to_string_lossy())
+    }
+
     /// berthd's command line, running inside this host's namespace.
     pub fn daemon_command(&self, args: &[String]) -> Command {
         let ns = std::fs::File::open(format!("/proc/{}/ns/net", self.pid())).expect("open netns");
@@ -136,6 +143,8 @@ impl Host {
             .arg(self.data_root())
             .arg("--exec-root")
             .arg(self.dir.path().join("run"))
+            .arg("--cgroup-parent")
+            .arg(self.cgroup_parent())
             .args(args)
             .env("BERTH_LOG", "info");
         if !args.iter().any(|a| a == "--config-file") {
@@ -510,8 +519,55 @@ impl Drop for Host {
             }
         }
         self.kill_daemon();
+        remove_cgroups(&self.cgroup_parent());
         let _ = self.holder.kill();
         let _ = self.holder.wait();
+    }
+}
+
+/// Mount points of the machine's cgroup hierarchies.
+pub fn cgroup_roots() -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let fstype = right.split_whitespace().next()?;
+            (fstype == "cgroup" || fstype == "cgroup2")
+                .then(|| left.split_whitespace().nth(4).map(PathBuf::from))
+                .flatten()
+        })
+        .collect()
+}
+
+/// Kills whatever still runs under cgroup `parent` and removes it from every hierarchy.
+fn remove_cgroups(parent: &str) {
+    fn remove(dir: &Path) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove(&e.path());
+                }
+            }
+        }
+        for _ in 0..50 {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+            {
+                // SAFETY: SIGKILL to a leftover process of this test's own containers.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            match std::fs::remove_dir(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => return,
+            }
+        }
+    }
+    for root in cgroup_roots() {
+        remove(&root.join(parent.trim_start_matches('/')));
     }
 }
 
