@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds release binaries and runs every benchmark. Needs root (private namespaces).
-# Usage: bench/run.sh [network|attach|run|dns|publish|iperf] [RUNS]
+# Usage: bench/run.sh [network|attach|grow|run|dns|publish|iperf] [RUNS]
 # dns needs dnsperf and iperf needs iperf3 (scripts/install-deps.sh --bench installs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ which=${1:-all}
 runs=${2:-200}
 if [ "$which" = all ] || [ "$which" = network ]; then target/release/bench-network "$runs"; fi
 if [ "$which" = all ] || [ "$which" = attach ]; then target/release/bench-attach "$runs"; fi
+if [ "$which" = all ] || [ "$which" = grow ]; then target/release/bench-grow "${2:-1000}"; fi
 if [ "$which" = all ] || [ "$which" = run ]; then target/release/bench-run "${2:-100}"; fi
 if [ "$which" = all ] || [ "$which" = dns ]; then target/release/bench-dns "${2:-1000}"; fi
 if [ "$which" = all ] || [ "$which" = publish ]; then target/release/bench-publish "${2:-1000}"; fi

@@ -152,7 +152,10 @@ pub struct SubnetPool {
     /// `--aux-address name=IP`: reserved, never allocated.
     #[serde(default)]
     pub aux: BTreeMap<String, IpAddr>,
-    #[serde(default)]
+    /// Addresses in use. Not stored: the endpoint records are the truth, and the controller
+    /// rebuilds this from them at start. Storing it would rewrite the whole set, one entry per
+    /// container, with every attach and detach.
+    #[serde(default, skip_serializing)]
     pub allocated: BTreeSet<IpAddr>,
 }
 
@@ -387,14 +390,29 @@ mod tests {
     }
 
     #[test]
-    fn state_round_trips_through_json() {
+    fn configuration_round_trips_through_json_and_allocations_do_not() {
         let s = net("10.0.0.0/24");
         let mut p = SubnetPool::new(s, ip("10.0.0.1"), true);
+        p.aux.insert("host".into(), ip("10.0.0.9"));
         p.allocate(None).unwrap();
         p.allocate(Some(ip("10.0.0.77"))).unwrap();
-        let back: SubnetPool = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
-        assert_eq!(back, p);
-        let mut back = back;
-        assert_eq!(back.allocate(None).unwrap(), ip("10.0.0.3"));
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(!json.contains("10.0.0.77"), "{json}");
+        let back: SubnetPool = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.allocated, BTreeSet::new());
+        assert_eq!(
+            SubnetPool {
+                allocated: p.allocated.clone(),
+                ..back
+            },
+            p
+        );
+        // Records written by an older berth, with the set, still load.
+        let with_set = format!(
+            r#"{},"allocated":["10.0.0.2"]}}"#,
+            json.strip_suffix('}').unwrap()
+        );
+        let old: SubnetPool = serde_json::from_str(&with_set).unwrap();
+        assert_eq!(old.allocated, BTreeSet::from([ip("10.0.0.2")]));
     }
 }

@@ -139,6 +139,14 @@ fn sandboxes_attach_reach_each_other_and_detach() {
         );
         let (_, master) = sh(&format!("ip -o link show {}", ea.host_ifname));
         assert!(master.contains("master br-"), "{master}");
+        // No IPv6 where none is needed: not on the bridge port, not in an IPv4-only sandbox.
+        let (_, v6) = sh(&format!(
+            "cat /proc/sys/net/ipv6/conf/{}/disable_ipv6; ip -6 -o addr show dev {}",
+            ea.host_ifname, ea.host_ifname
+        ));
+        assert_eq!(v6.trim(), "1", "{v6}");
+        let (_, v6) = in_sandbox(&a.path, "ip -6 -o addr");
+        assert!(v6.trim().is_empty(), "{v6}");
 
         // Traffic between the two sandboxes and to the gateway.
         let (ok, out) = in_sandbox(&a.path, "busybox ping -c1 -W2 10.123.0.3");
@@ -319,4 +327,31 @@ fn firewall_ruleset_loads_and_elements_change_over_netlink() {
     ] {
         assert!(listing.contains(want), "missing {want}: {listing}");
     }
+}
+
+#[test]
+fn resolver_redirect_over_netlink_lists_as_nft_wrote_it() {
+    use berth_net::sys::nftnl::resolver_redirect;
+    if !inside_fresh_namespaces("resolver_redirect_over_netlink_lists_as_nft_wrote_it") {
+        return;
+    }
+    let golden = include_str!("testdata/resolver_redirect.nft");
+    let addr = std::net::Ipv4Addr::new(127, 0, 0, 11);
+    let list = || sh("nft list table ip berth_dns");
+    resolver_redirect(addr, 40001, 40002, false).expect("add the redirect");
+    let (ok, out) = list();
+    assert!(ok, "{out}");
+    assert_eq!(out, golden);
+    // A daemon that restarts and cannot bind the same ports swaps the table in one go.
+    resolver_redirect(addr, 40011, 40012, true).expect("replace the redirect");
+    let (_, out) = list();
+    assert_eq!(
+        out,
+        golden.replace("40001", "40011").replace("40002", "40012")
+    );
+    // Without replace the rules go into the chain that is there (callers use it only in a
+    // fresh namespace, where there is none).
+    resolver_redirect(addr, 40011, 40012, false).expect("add again");
+    let (_, out) = list();
+    assert_eq!(out.matches("notrack").count(), 8, "{out}");
 }

@@ -1,13 +1,16 @@
 //! Sandboxes and endpoints: attaching a network namespace to networks and detaching it.
 //!
-//! Intent first: the endpoint record and its IPAM allocation are stored in one transaction
-//! before the kernel is touched, and removed again if the kernel refuses. A new sandbox is the
-//! exception: nothing else refers to it until it is stored, so its namespace and first
-//! endpoints are made first and stored together, in one commit instead of one per step. Detaching takes the
-//! host end of the veth off its bridge at once (one message) and leaves the slow unregistration to
-//! the kernel's namespace teardown or a tracked background task.
+//! Intent first: the endpoint record, which holds its addresses, is stored before the kernel
+//! is touched, and removed again if the kernel refuses. IPAM's view of a network is rebuilt
+//! from the endpoint records at start, so the network record is not rewritten per endpoint.
+//! A new sandbox is the exception: nothing else refers to it until it is stored, so its
+//! namespace and first endpoints are made first and stored together, in one commit.
+//!
+//! Detaching takes the host end of the veth off its bridge at once (one message) and leaves
+//! the slow unregistration to the kernel's namespace teardown or a tracked background task;
+//! removing a sandbox only shuts its ports, since their namespace is about to go.
 
-use super::{Controller, ENDPOINTS, NETWORKS, SANDBOXES};
+use super::{Controller, ENDPOINTS, SANDBOXES};
 use crate::driver::DriverKind;
 use crate::endpoint::{host_ifname, mac_for, Endpoint, EndpointOptions, Sandbox, SandboxOptions};
 use crate::error::{NetError, NetResult};
@@ -168,9 +171,6 @@ impl Controller {
             let mut changes = vec![Change::put(SANDBOXES, &sb.id, &sb)?];
             for ep in &made {
                 changes.push(Change::put(ENDPOINTS, &ep.id, ep)?);
-                if let Some(net) = nets.get(&ep.network_id) {
-                    changes.push(Change::put(NETWORKS, &net.id, net)?);
-                }
             }
             Ok(self.store.apply(changes)?)
         });
@@ -306,17 +306,11 @@ impl Controller {
         let mut eps = self.eps.lock().await;
         let sb = eps.sandbox(sandbox_id)?;
         let (net, updated, ep) = prepare(&nets, &eps, &sb, network, opts)?;
-        self.store.apply(vec![
-            Change::put(NETWORKS, &updated.id, &updated)?,
-            Change::put(ENDPOINTS, &ep.id, &ep)?,
-        ])?;
+        self.store.put(ENDPOINTS, &ep.id, &ep)?;
         let new_ports = match self.wire(&mut eps.indexes, &sb, &ep, &net).await {
             Ok(p) => p,
             Err(e) => {
-                self.store.apply(vec![
-                    Change::put(NETWORKS, &net.id, &net)?,
-                    Change::delete(ENDPOINTS, &ep.id),
-                ])?;
+                self.store.delete(ENDPOINTS, &ep.id)?;
                 return Err(e);
             }
         };
@@ -381,10 +375,7 @@ impl Controller {
             })?;
         let mut updated = net.clone();
         release(&mut updated, &ep);
-        self.store.apply(vec![
-            Change::put(NETWORKS, &updated.id, &updated)?,
-            Change::delete(ENDPOINTS, &ep.id),
-        ])?;
+        self.store.delete(ENDPOINTS, &ep.id)?;
         let sb = eps.sandboxes.get(&ep.sandbox_id).cloned();
         let dropped = self.firewall_leave(&nets, std::slice::from_ref(&ep), sb.as_ref());
         let linked = |sb: &Sandbox| sb.links.iter().any(|l| l.from == ep.host_ifname);
@@ -440,9 +431,6 @@ impl Controller {
                 touched.insert(net.id.clone(), net);
             }
             changes.push(Change::delete(ENDPOINTS, &ep.id));
-        }
-        for net in touched.values() {
-            changes.push(Change::put(NETWORKS, &net.id, net)?);
         }
         self.store.apply(changes)?;
         self.firewall_leave(&nets, &mine, Some(&sb));
@@ -672,20 +660,12 @@ impl Controller {
                 .flatten()
                 .map(|a| a.addr())
                 .collect();
-            let mut changed = false;
             for pool in &mut net.subnets {
-                let want = held
+                pool.allocated = held
                     .iter()
                     .filter(|ip| pool.subnet.contains(*ip))
                     .copied()
                     .collect();
-                if pool.allocated != want {
-                    pool.allocated = want;
-                    changed = true;
-                }
-            }
-            if changed {
-                changes.push(Change::put(NETWORKS, &net.id, &*net)?);
             }
         }
         if let Ok(dir) = std::fs::read_dir(&self.cfg.netns_dir) {

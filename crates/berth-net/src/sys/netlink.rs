@@ -34,6 +34,9 @@ pub struct NetlinkKernel {
     dump: tokio::sync::Mutex<()>,
     /// The pinned namespace this handle talks to; `None` for the daemon's own.
     ns: Option<std::path::PathBuf>,
+    /// net/ipv6/conf of the daemon's namespace, where host ends of veths get IPv6 turned off
+    /// (`None` in sandboxes, and where the kernel has no IPv6).
+    v6_conf: Option<super::sysctl::SysctlDir>,
 }
 
 impl NetlinkKernel {
@@ -41,7 +44,9 @@ impl NetlinkKernel {
     pub fn connect() -> SysResult<Self> {
         let (conn, handle, _) = rtnetlink::new_connection().map_err(SysError::Connect)?;
         tokio::spawn(conn);
-        Ok(Self::from_handle(handle, None))
+        let mut k = Self::from_handle(handle, None);
+        k.v6_conf = super::sysctl::SysctlDir::open("net/ipv6/conf")?;
+        Ok(k)
     }
 
     fn from_handle(handle: Handle, ns: Option<std::path::PathBuf>) -> Self {
@@ -49,6 +54,7 @@ impl NetlinkKernel {
             handle,
             dump: tokio::sync::Mutex::new(()),
             ns,
+            v6_conf: None,
         }
     }
 
@@ -396,20 +402,39 @@ impl Kernel for NetlinkKernel {
             .mtu(spec.mtu)
             .setns_by_fd(ns.as_raw_fd())
             .build();
-        let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        let mut msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
             .name(spec.host_name.clone())
             .mtu(spec.mtu)
-            .controller(spec.master)
-            .up()
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
-            .build();
+            .controller(spec.master);
+        if self.v6_conf.is_none() {
+            msg = msg.up();
+        }
         self.handle
             .link()
-            .add(msg)
+            .add(
+                msg.set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+                    .build(),
+            )
             .execute()
             .await
             .map_err(|e| nl_err("create veth", &spec.host_name, e))?;
         drop(ns);
+        if let Some(conf) = &self.v6_conf {
+            // A bridge port needs no IPv6 of its own. With it, every host end would get a
+            // link-local address (DAD, router solicitations and MLD sent into the container)
+            // and two routes in the daemon's table, which the kernel walks on each new one:
+            // a cost per veth that grows with the number of containers. Off before it is up.
+            let key = format!("{}/disable_ipv6", spec.host_name);
+            if let Err(e) = conf.write(&key, "1") {
+                tracing::warn!(link = %spec.host_name, error = %e, "cannot turn IPv6 off on a veth");
+            }
+            self.handle
+                .link()
+                .set(LinkUnspec::new_with_name(&spec.host_name).up().build())
+                .execute()
+                .await
+                .map_err(|e| nl_err("bring up", &spec.host_name, e))?;
+        }
         Ok(())
     }
 
@@ -534,27 +559,20 @@ impl Kernel for NetlinkKernel {
                 std::net::TcpListener::bind((addr, t))?,
             ))
         };
-        let (again, (udp, tcp)) = super::netns::run_in(netns, move || {
-            if let Some(p) = previous {
-                if let Ok(s) = bind(p) {
-                    return Ok((true, s));
-                }
+        // One thread in the sandbox binds the sockets and, when the ports are new, writes the
+        // redirect to them over netlink there.
+        let (udp, tcp, ports) = super::netns::run_in(netns, move || {
+            let (again, (udp, tcp)) = match previous.map(bind) {
+                Some(Ok(s)) => (true, s),
+                _ => (false, bind([0, 0])?),
+            };
+            let ports = [udp.local_addr()?.port(), tcp.local_addr()?.port()];
+            if !again {
+                super::nftnl::resolver_redirect(addr, ports[0], ports[1], previous.is_some())
+                    .map_err(std::io::Error::other)?;
             }
-            Ok((false, bind([0, 0])?))
+            Ok((udp, tcp, ports))
         })?;
-        let port = |r: std::io::Result<std::net::SocketAddr>| {
-            r.map(|a| a.port()).map_err(|e| SysError::Netns {
-                op: "resolver socket in",
-                path: netns.display().to_string(),
-                source: e,
-            })
-        };
-        let ports = [port(udp.local_addr())?, port(tcp.local_addr())?];
-        if !again {
-            let script =
-                super::nft::resolver_redirect(addr, ports[0], ports[1], previous.is_some());
-            super::nft::apply(Some(netns), &script)?;
-        }
         Ok(super::ResolverSockets { udp, tcp, ports })
     }
 }

@@ -42,9 +42,23 @@ pub fn create<T: Send + 'static>(
             nix::mount::MsFlags::MS_BIND,
             None::<&str>,
         )?;
-        // This thread is inside the new namespace, so /proc/sys/net is the namespace's own.
+        // This thread is inside the new namespace, so the sysctls it opens are the namespace's
+        // own. It opens them through a proc of its own: through the machine's /proc, each key
+        // would be compared with every other namespace's cached entries (see SysctlDir).
+        let proc = super::sysctl::private_proc()
+            .map_err(|e| tracing::debug!(error = %e, "no private proc; using /proc"))
+            .ok();
+        let net = match &proc {
+            Some(p) => super::sysctl::SysctlDir::open_in(p, "net"),
+            None => super::sysctl::SysctlDir::open("net"),
+        }
+        .map_err(std::io::Error::other)?;
         for (k, v) in &settings {
-            if !super::sysctl::write_fresh(k, v).map_err(std::io::Error::other)? {
+            let written = match (&net, k.strip_prefix("net/")) {
+                (Some(dir), Some(rel)) => dir.write(rel, v),
+                _ => super::sysctl::write_fresh(k, v),
+            };
+            if !written.map_err(std::io::Error::other)? {
                 tracing::debug!(key = %k, "no such sysctl in the new namespace; skipped");
             }
         }
