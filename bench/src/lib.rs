@@ -183,6 +183,15 @@ fn cgroup_parent() -> String {
     format!("/berth-bench-{}", std::process::id())
 }
 
+/// A runtime like the daemon's (two workers, one per core here), for the in-daemon benchmarks.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// A network controller of the real kernel with its store in `dir`, and one bridge network
 /// `benchnet` on `subnet`: what the in-daemon benchmarks measure against.
 pub async fn controller_with_network(dir: &Path, subnet: &str) -> berth_net::Controller {

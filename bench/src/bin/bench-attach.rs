@@ -37,12 +37,7 @@ fn main() {
     let _ = Command::new("ip")
         .args(["link", "set", "lo", "up"])
         .status();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    berth_bench::runtime().block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let ctl = berth_bench::controller_with_network(dir.path(), "10.123.0.0/16").await;
         for (net, what) in [

@@ -22,12 +22,7 @@ fn main() {
         .unwrap_or(1000)
         .max(50);
     berth_bench::enter_private_namespaces();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    berth_bench::runtime().block_on(async {
         for (net, what) in [
             ("bridge", "default bridge"),
             ("benchnet", "user network, with the resolver"),

@@ -78,12 +78,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let big: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let runs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    berth_bench::runtime().block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let ctl = berth_bench::controller_with_network(dir.path(), "10.124.0.0/16").await;
         let (mut port, mut have) = (20000u16, 0usize);

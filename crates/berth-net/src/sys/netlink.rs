@@ -70,25 +70,17 @@ impl NetlinkKernel {
         Ok(Self::from_handle(handle, Some(path.to_path_buf())))
     }
 
-    async fn index_of(&self, name: &str) -> SysResult<u32> {
+    /// The link message of `name`, if there is such a link (one request, no dump).
+    async fn link_message(&self, name: &str) -> SysResult<Option<LinkMessage>> {
         let mut stream = self
             .handle
             .link()
             .get()
             .match_name(name.to_string())
             .execute();
-        let missing = || SysError::Netlink {
-            op: "find link",
-            object: name.into(),
-            message: "No such device".into(),
-            errno: libc_enodev(),
-        };
         match stream.try_next().await {
-            Ok(Some(msg)) => Ok(msg.header.index),
-            Ok(None) => Err(missing()),
-            Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == libc_enodev() => {
-                Err(missing())
-            }
+            Ok(msg) => Ok(msg),
+            Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == libc_enodev() => Ok(None),
             Err(e) => Err(nl_err("find link", name, e)),
         }
     }
@@ -230,34 +222,20 @@ impl Kernel for NetlinkKernel {
     }
 
     async fn link(&self, name: &str) -> SysResult<Option<Link>> {
-        let mut stream = self
-            .handle
-            .link()
-            .get()
-            .match_name(name.to_string())
-            .execute();
-        match stream.try_next().await {
-            Ok(Some(msg)) => {
-                let mut link = parse_link(&msg);
-                link.addrs = self
-                    .addresses()
-                    .await?
-                    .remove(&link.index)
-                    .unwrap_or_default();
-                Ok(Some(link))
-            }
-            Ok(None) => Ok(None),
-            Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == libc_enodev() => Ok(None),
-            Err(e) => Err(nl_err("get link", name, e)),
-        }
+        let Some(msg) = self.link_message(name).await? else {
+            return Ok(None);
+        };
+        let mut link = parse_link(&msg);
+        link.addrs = self
+            .addresses()
+            .await?
+            .remove(&link.index)
+            .unwrap_or_default();
+        Ok(Some(link))
     }
 
     async fn link_index(&self, name: &str) -> SysResult<Option<u32>> {
-        match self.index_of(name).await {
-            Ok(i) => Ok(Some(i)),
-            Err(e) if e.errno() == libc_enodev() => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self.link_message(name).await?.map(|m| m.header.index))
     }
 
     async fn create_bridge(&self, spec: &BridgeSpec) -> SysResult<u32> {
@@ -439,24 +417,14 @@ impl Kernel for NetlinkKernel {
     }
 
     async fn veth_peer(&self, name: &str) -> SysResult<Option<(u32, u32)>> {
-        let mut stream = self
-            .handle
-            .link()
-            .get()
-            .match_name(name.to_string())
-            .execute();
-        match stream.try_next().await {
-            Ok(Some(msg)) => {
-                let peer = msg.attributes.iter().find_map(|a| match a {
-                    LinkAttribute::Link(i) => Some(*i),
-                    _ => None,
-                });
-                Ok(peer.map(|p| (msg.header.index, p)))
-            }
-            Ok(None) => Ok(None),
-            Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == libc_enodev() => Ok(None),
-            Err(e) => Err(nl_err("find link", name, e)),
-        }
+        let Some(msg) = self.link_message(name).await? else {
+            return Ok(None);
+        };
+        let peer = msg.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Link(i) => Some(*i),
+            _ => None,
+        });
+        Ok(peer.map(|p| (msg.header.index, p)))
     }
 
     async fn set_up(&self, index: u32) -> SysResult<()> {
