@@ -458,8 +458,6 @@ impl Controller {
     }
 }
 
-/// The kernel side of an endpoint: a veth pair from the bridge into the sandbox, addresses,
-/// link up, and the default route on the sandbox's first network.
 /// Checks that `sb` may join `network` and allocates its endpoint: the network as it was, as
 /// it is with the allocation, and the endpoint. Nothing is stored or plumbed yet.
 fn prepare(
@@ -543,7 +541,8 @@ fn prepare(
     Ok((net, updated, ep))
 }
 
-/// Makes `ep`'s veth pair with addresses and routes; returns the host end's index.
+/// The kernel side of an endpoint: a veth pair from the bridge into the sandbox, addresses,
+/// link up, and the default route on the sandbox's first network. Returns the host end's index.
 async fn plumb(
     kernel: &dyn Kernel,
     inner: &dyn Kernel,
