@@ -849,11 +849,11 @@ fn links_are_one_way_hosts_entries_on_the_default_bridge() {
         env.contains("B1_NAME=/b3/b1\n") && env.contains("DB_NAME=/b3/db\n"),
         "{env}"
     );
-    // Docker's link variables: every exposed port (the lowest is the default) and the
-    // target's environment.
+    // Docker's link variables: every exposed port (the default is the lowest TCP one, even
+    // with a lower UDP port) and the target's environment.
     let ip2 = b2["NetworkSettings"]["IPAddress"].as_str().unwrap();
     for want in [
-        format!("DB_PORT=udp://{ip2}:53"),
+        format!("DB_PORT=tcp://{ip2}:5432"),
         format!("DB_PORT_5432_TCP=tcp://{ip2}:5432"),
         format!("DB_PORT_5432_TCP_ADDR={ip2}"),
         "DB_PORT_5432_TCP_PORT=5432".to_string(),
