@@ -355,3 +355,64 @@ fn resolver_redirect_over_netlink_lists_as_nft_wrote_it() {
     let (_, out) = list();
     assert_eq!(out.matches("notrack").count(), 8, "{out}");
 }
+
+#[test]
+fn a_sandbox_not_yet_stored_when_the_daemon_died_is_cleaned_at_start() {
+    use berth_net::sys::{Kernel, VethSpec};
+    if !inside_fresh_namespaces("a_sandbox_not_yet_stored_when_the_daemon_died_is_cleaned_at_start")
+    {
+        return;
+    }
+    assert!(sh("ip link set lo up").0);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctl = start(dir.path()).await;
+        let net = ctl
+            .create(net("mynet", "10.125.0.0/24"))
+            .await
+            .expect("mynet");
+        // What create_sandbox_with has made when the daemon dies before its commit: a pinned
+        // namespace and a veth from the network's bridge into it, and no record of either.
+        drop(ctl);
+        let kernel = NetlinkKernel::connect().expect("netlink");
+        let pin = dir.path().join("netns").join("0123456789ab");
+        kernel.create_netns(&pin, &[]).await.expect("namespace");
+        let bridge = net.bridge.expect("bridge").name;
+        let master = kernel
+            .link_index(&bridge)
+            .await
+            .expect("lookup")
+            .expect("bridge index");
+        kernel
+            .create_veth(&VethSpec {
+                host_name: "vethdeadbee".into(),
+                master,
+                mtu: 1500,
+                peer_name: "eth0".into(),
+                peer_mac: [2, 0x42, 10, 125, 0, 2],
+                peer_ns: pin.clone(),
+            })
+            .await
+            .expect("veth");
+        assert!(sh("ip link show vethdeadbee").0);
+        drop(kernel);
+        let ctl = start(dir.path()).await;
+        assert!(!pin.exists(), "the orphan namespace is unpinned");
+        wait_until("the orphan's veth to go with its namespace", || {
+            !sh("ip link show vethdeadbee").0
+        });
+        // Its address was never stored, so it is the next one handed out.
+        let (_, eps) = ctl
+            .create_sandbox_with(
+                &new_id(),
+                SandboxOptions {
+                    dns: Vec::new(),
+                    networks: vec![("mynet".into(), opts("a"))],
+                },
+            )
+            .await
+            .expect("sandbox");
+        assert_eq!(eps[0].ipv4.expect("v4").to_string(), "10.125.0.2/24");
+    });
+}
