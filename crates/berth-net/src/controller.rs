@@ -162,6 +162,11 @@ impl Controller {
         let mut networks: BTreeMap<String, Network> =
             store.list::<Network>(NETWORKS)?.into_iter().collect();
         let dns_upstreams = cfg.dns_upstreams.clone();
+        // Without a firewall, published ports are served by proxies on their reservations.
+        let ports = match cfg.firewall {
+            true => PortReservations::new(ephemeral_range()),
+            false => PortReservations::new(ephemeral_range()).proxied(),
+        };
         let ctl = Controller {
             kernel,
             store,
@@ -172,7 +177,7 @@ impl Controller {
             handles: std::sync::Mutex::new(BTreeMap::new()),
             dns: crate::dns::Resolver::new(dns_upstreams),
             firewall,
-            ports: std::sync::Mutex::new(PortReservations::new(ephemeral_range())),
+            ports: std::sync::Mutex::new(ports),
         };
         ctl.ensure_predefined(&mut networks).await?;
         if ctl.cfg.ip_forward {

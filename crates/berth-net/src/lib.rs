@@ -10,6 +10,7 @@ pub mod firewall;
 pub mod ipam;
 pub mod network;
 pub mod portmap;
+pub mod proxy;
 pub mod sys;
 
 pub use controller::{Controller, ControllerConfig};

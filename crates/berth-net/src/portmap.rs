@@ -2,7 +2,9 @@
 //!
 //! A published host port is reserved by a socket bound (not listening) in the daemon's
 //! namespace for as long as it is published, so no other program or container can take it;
-//! the traffic itself never reaches that socket, because DNAT rewrites it first.
+//! the traffic itself never reaches that socket, because DNAT rewrites it first. Without a
+//! firewall (`iptables: false`) that socket is where a userland proxy serves the port instead
+//! ([`crate::proxy`]), and the proxy goes when the port is released.
 
 use crate::firewall::Proto;
 use serde::{Deserialize, Serialize};
@@ -53,11 +55,23 @@ fn addr_text(proto: Proto, ip: IpAddr, port: u16) -> String {
 
 type Key = (Proto, IpAddr, u16);
 
+/// A held port: its socket (None when another program took it while berth was down), and the
+/// proxy serving it, if any.
+struct Held {
+    sock: Option<Socket>,
+    proxy: Option<crate::proxy::Proxy>,
+}
+
 /// Host ports held for published ports, and where the ephemeral search goes on from.
 pub struct PortReservations {
-    held: BTreeMap<Key, Option<Socket>>,
+    held: BTreeMap<Key, Held>,
     next: BTreeMap<Proto, u16>,
     range: (u16, u16),
+    /// Ports are served by proxies: TCP sockets listen, and bind with SO_REUSEADDR so that a
+    /// port given up (or held by a daemon that restarted) can be taken again while connections
+    /// it carried linger in TIME_WAIT. Without proxies they never listen, and go without it:
+    /// another program's SO_REUSEADDR socket could share a port bound that way.
+    proxied: bool,
 }
 
 /// The kernel's ephemeral range, as Docker uses it for published ports.
@@ -86,7 +100,14 @@ impl PortReservations {
             held: BTreeMap::new(),
             next: BTreeMap::new(),
             range,
+            proxied: false,
         }
+    }
+
+    /// Reservations whose ports are served by userland proxies (see [`PortReservations::serve`]).
+    pub fn proxied(mut self) -> Self {
+        self.proxied = true;
+        self
     }
 
     /// Whether berth already holds a port that `(proto, ip, port)` would clash with: the same
@@ -103,7 +124,7 @@ impl PortReservations {
             .map(|(_, h, _)| *h)
     }
 
-    fn bind(proto: Proto, ip: IpAddr, port: u16) -> std::io::Result<Socket> {
+    fn bind(&self, proto: Proto, ip: IpAddr, port: u16) -> std::io::Result<Socket> {
         let domain = if ip.is_ipv4() {
             Domain::IPV4
         } else {
@@ -117,6 +138,9 @@ impl PortReservations {
         if ip.is_ipv6() {
             // `::` holds the IPv6 port only; the IPv4 one is reserved by its own socket.
             s.set_only_v6(true)?;
+        }
+        if self.proxied && proto == Proto::Tcp {
+            s.set_reuse_address(true)?;
         }
         s.bind(&SocketAddr::new(ip, port).into())?;
         Ok(s)
@@ -168,16 +192,23 @@ impl PortReservations {
         if self.clash(proto, ip, port).is_some() {
             return Err(PortError::Allocated(SocketAddr::new(ip, port).to_string()));
         }
-        let sock = Self::bind(proto, ip, port)
+        let sock = self
+            .bind(proto, ip, port)
             .map_err(|e| PortError::Bind(addr_text(proto, ip, port), bind_reason(&e)))?;
-        self.held.insert((proto, ip, port), Some(sock));
+        self.held.insert(
+            (proto, ip, port),
+            Held {
+                sock: Some(sock),
+                proxy: None,
+            },
+        );
         Ok(())
     }
 
     /// Takes back a port published before a daemon restart. If another program took it in
     /// the meantime, berth keeps the mapping (DNAT still wins) without the reservation.
     pub fn restore(&mut self, proto: Proto, ip: IpAddr, port: u16) {
-        let sock = match Self::bind(proto, ip, port) {
+        let sock = match self.bind(proto, ip, port) {
             Ok(s) => Some(s),
             Err(e) => {
                 tracing::warn!(port = %addr_text(proto, ip, port), error = %e,
@@ -185,7 +216,34 @@ impl PortReservations {
                 None
             }
         };
-        self.held.insert((proto, ip, port), sock);
+        self.held
+            .insert((proto, ip, port), Held { sock, proxy: None });
+    }
+
+    /// Serves a held port with a userland proxy to `to`, on the socket that holds it; the
+    /// proxy stops when the port is released. A port held without a socket is not served.
+    pub fn serve(
+        &mut self,
+        proto: Proto,
+        ip: IpAddr,
+        port: u16,
+        to: SocketAddr,
+    ) -> std::io::Result<()> {
+        let Some(held) = self.held.get_mut(&(proto, ip, port)) else {
+            return Err(std::io::Error::other(format!(
+                "{} is not held",
+                addr_text(proto, ip, port)
+            )));
+        };
+        let Some(sock) = &held.sock else {
+            return Ok(());
+        };
+        let sock = sock.try_clone()?;
+        held.proxy = Some(match proto {
+            Proto::Tcp => crate::proxy::tcp(sock, to)?,
+            Proto::Udp => crate::proxy::udp(sock, to)?,
+        });
+        Ok(())
     }
 
     pub fn release(&mut self, proto: Proto, ip: IpAddr, port: u16) {

@@ -662,6 +662,47 @@ fn iptables_flag_false_leaves_the_firewall_alone() {
     assert_eq!(tables.trim(), "", "{tables}");
 }
 
+/// `--iptables=false`: no tables, and published ports are served by a userland proxy, from
+/// outside and from the host, over TCP and UDP, until the container goes; a restarted daemon
+/// serves them again.
+#[test]
+fn iptables_false_publishes_through_a_userland_proxy() {
+    let mut h = Host::bare();
+    h.extra_args = vec!["--iptables=false".into()];
+    h.sh(&format!(
+        "mkdir -p /run/netns && mount -t tmpfs berth-test /run/netns && \
+         ip netns add outside && \
+         ip link add vout type veth peer name vin netns outside && \
+         ip addr add {HOST_ADDR}/24 dev vout && ip link set vout up && \
+         ip -n outside addr add {OUTSIDE_ADDR}/24 dev vin && \
+         ip -n outside link set vin up && ip -n outside link set lo up"
+    ));
+    h.start_daemon();
+    h.import_busybox();
+    web(&h, "web", &["-p", "8080:80", "-p", "5353:53/udp"]);
+    udp_echo(&sandbox(&h, "web"), 53, "web");
+    let (outside, host) = (outside_ns(&h), host_ns(&h));
+    let hello = Some("hello from web".to_string());
+    assert_eq!(http_from(&outside, &format!("{HOST_ADDR}:8080")), hello);
+    assert_eq!(http_from(&host, "127.0.0.1:8080"), hello);
+    let udp = Some("web:ping".to_string());
+    assert_eq!(udp_from(&outside, &format!("{HOST_ADDR}:5353")), udp);
+    assert_eq!(h.sh("nft list tables").trim(), "");
+    assert_eq!(ok(h.berth(&["port", "web", "80"])).trim(), "0.0.0.0:8080");
+    // The daemon restarts: the container keeps running and its ports are served again.
+    h.stop_daemon();
+    h.start_daemon();
+    assert_eq!(http_from(&outside, &format!("{HOST_ADDR}:8080")), hello);
+    assert_eq!(udp_from(&outside, &format!("{HOST_ADDR}:5353")), udp);
+    // Gone with the container: the port is free again.
+    ok(h.berth(&["rm", "-f", "web"]));
+    assert_eq!(http_from(&host, "127.0.0.1:8080"), None);
+    let free = in_netns(&host, || {
+        std::net::TcpListener::bind("0.0.0.0:8080").is_ok()
+    });
+    assert!(free, "port 8080 is free after rm");
+}
+
 /// `--icc=false` on the default bridge: containers cannot reach each other, except the exposed
 /// ports of a `--link` target, from the linking container only; a reload keeps the hole and
 /// removing the linking container closes it.

@@ -30,21 +30,27 @@ fn port_endpoint<'a>(eps: &'a EndpointState, sandbox_id: &str) -> Option<&'a End
         .find(|e| e.sandbox_id == sandbox_id && e.default_route)
 }
 
+/// Where a published port leads: the container's address of the host address's family.
+fn target(ep: &Endpoint, p: &Published) -> Option<std::net::SocketAddr> {
+    let ip = if p.host_ip.is_ipv4() {
+        ep.ipv4?.addr()
+    } else {
+        ep.ipv6?.addr()
+    };
+    Some(std::net::SocketAddr::new(ip, p.container_port))
+}
+
 fn rules_for(ep: &Endpoint, ports: &[Published]) -> Vec<PortRule> {
     ports
         .iter()
         .filter_map(|p| {
-            let container_ip = if p.host_ip.is_ipv4() {
-                ep.ipv4?.addr()
-            } else {
-                ep.ipv6?.addr()
-            };
+            let to = target(ep, p)?;
             Some(PortRule {
                 proto: p.proto,
                 host_ip: (!p.host_ip.is_unspecified()).then_some(p.host_ip),
                 host_port: p.host_port,
-                container_ip,
-                container_port: p.container_port,
+                container_ip: to.ip(),
+                container_port: to.port(),
             })
         })
         .collect()
@@ -102,6 +108,11 @@ impl Controller {
             for sb in eps.sandboxes.values() {
                 for p in &sb.ports {
                     held.restore(p.proto, p.host_ip, p.host_port);
+                }
+                if let Some(ep) = port_endpoint(eps, &sb.id) {
+                    if let Err(e) = self.serve_ports(&mut held, ep, &sb.ports) {
+                        tracing::warn!(sandbox = %sb.id, error = %e, "cannot proxy published ports");
+                    }
                 }
             }
         }
@@ -383,17 +394,33 @@ impl Controller {
         sb.ports.extend(got.iter().cloned());
         self.store.put(SANDBOXES, &sb.id, &sb)?;
         let rules = rules_for(&ep, &got);
-        if let Err(e) = self.firewall.change(&[Change::AddPorts(rules)]) {
+        let served = self
+            .firewall
+            .change(&[Change::AddPorts(rules.clone())])
+            .map_err(|e| NetError::Kernel {
+                context: "add published ports".into(),
+                source: e,
+            })
+            .and_then(|()| {
+                self.serve_ports(&mut self.lock_ports(), &ep, &got)
+                    .map_err(|e| {
+                        NetError::PortAllocation(format!(
+                            "driver failed programming external connectivity on endpoint {} ({}): cannot proxy a published port: {e}",
+                            ep.name, ep.id
+                        ))
+                    })
+            });
+        if let Err(e) = served {
+            if self.cfg.firewall {
+                let _ = self.firewall.change(&[Change::RemovePorts(rules)]);
+            }
             sb.ports.retain(|p| !got.contains(p));
             self.store.put(SANDBOXES, &sb.id, &sb)?;
             let mut held = self.lock_ports();
             for p in &got {
                 held.release(p.proto, p.host_ip, p.host_port);
             }
-            return Err(NetError::Kernel {
-                context: "add published ports".into(),
-                source: e,
-            });
+            return Err(e);
         }
         clear_udp_conntrack(&got);
         if !got.is_empty() {
@@ -401,6 +428,27 @@ impl Controller {
         }
         eps.sandboxes.insert(sb.id.clone(), sb);
         Ok(got)
+    }
+}
+
+impl Controller {
+    /// Without a firewall, published ports are served by userland proxies to the container
+    /// (none with the firewall: kernel NAT does it all).
+    fn serve_ports(
+        &self,
+        held: &mut crate::portmap::PortReservations,
+        ep: &Endpoint,
+        ports: &[Published],
+    ) -> std::io::Result<()> {
+        if self.cfg.firewall {
+            return Ok(());
+        }
+        for p in ports {
+            if let Some(to) = target(ep, p) {
+                held.serve(p.proto, p.host_ip, p.host_port, to)?;
+            }
+        }
+        Ok(())
     }
 }
 
