@@ -4,10 +4,7 @@
 
 use berth_net::endpoint::{EndpointOptions, SandboxOptions};
 use berth_net::network::new_id;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-const MARK: &str = "BERTH_BENCH_IN_NS";
 
 use berth_bench::{pct, spread};
 
@@ -23,20 +20,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
-    if std::env::var_os(MARK).is_none() {
-        let exe = std::env::current_exe().expect("own path");
-        let status = Command::new("unshare")
-            .args(["--net", "--mount", "--propagation", "private", "--"])
-            .arg(exe)
-            .arg(runs.to_string())
-            .env(MARK, "1")
-            .status()
-            .expect("run unshare");
-        std::process::exit(status.code().unwrap_or(1));
-    }
-    let _ = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status();
+    berth_bench::enter_private_namespaces();
     berth_bench::runtime().block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let ctl = berth_bench::controller_with_network(dir.path(), "10.123.0.0/16").await;

@@ -84,6 +84,25 @@ fn opts(name: &str) -> EndpointOptions {
     }
 }
 
+/// A sandbox made on `network` alone, as the daemon makes one for a starting container.
+async fn sandbox_on(
+    ctl: &Controller,
+    network: &str,
+    name: &str,
+) -> (berth_net::endpoint::Sandbox, berth_net::endpoint::Endpoint) {
+    let (sb, mut eps) = ctl
+        .create_sandbox_with(
+            &new_id(),
+            SandboxOptions {
+                dns: Vec::new(),
+                networks: vec![(network.into(), opts(name))],
+            },
+        )
+        .await
+        .expect("sandbox");
+    (sb, eps.remove(0))
+}
+
 async fn start(dir: &Path) -> Controller {
     let store = Arc::new(Store::open(&dir.join("berth.db")).expect("store"));
     let kernel = Arc::new(NetlinkKernel::connect().expect("netlink"));
@@ -194,18 +213,9 @@ fn sandboxes_attach_reach_each_other_and_detach() {
         assert!(!a.path.exists(), "namespace file removed");
         // a's address (and so its MAC) is free again and goes to the next endpoint, while
         // a's veth may still be on the bridge: b, which still knows that MAC, reaches c at once.
-        let (c, ec) = ctl
-            .create_sandbox_with(
-                &new_id(),
-                SandboxOptions {
-                    dns: Vec::new(),
-                    networks: vec![("mynet".into(), opts("c"))],
-                },
-            )
-            .await
-            .expect("sandbox c on mynet");
-        assert_eq!(ec[0].ipv4, ea.ipv4);
-        assert_eq!(ec[0].mac, ea.mac);
+        let (c, ec) = sandbox_on(&ctl, "mynet", "c").await;
+        assert_eq!(ec.ipv4, ea.ipv4);
+        assert_eq!(ec.mac, ea.mac);
         let a_held = std::path::PathBuf::from(format!(
             "/proc/{}/fd/{}",
             std::process::id(),
@@ -403,16 +413,7 @@ fn a_sandbox_not_yet_stored_when_the_daemon_died_is_cleaned_at_start() {
             !sh("ip link show vethdeadbee").0
         });
         // Its address was never stored, so it is the next one handed out.
-        let (_, eps) = ctl
-            .create_sandbox_with(
-                &new_id(),
-                SandboxOptions {
-                    dns: Vec::new(),
-                    networks: vec![("mynet".into(), opts("a"))],
-                },
-            )
-            .await
-            .expect("sandbox");
-        assert_eq!(eps[0].ipv4.expect("v4").to_string(), "10.125.0.2/24");
+        let (_, ep) = sandbox_on(&ctl, "mynet", "a").await;
+        assert_eq!(ep.ipv4.expect("v4").to_string(), "10.125.0.2/24");
     });
 }

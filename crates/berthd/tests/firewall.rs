@@ -18,7 +18,15 @@ const HOST_ADDR: &str = "10.99.0.1";
 const OUTSIDE_ADDR: &str = "10.99.0.2";
 
 fn host_with_outside() -> Host {
-    let h = Host::with_busybox();
+    host_with_outside_and(&[])
+}
+
+/// `host_with_outside` with berthd started with `args`.
+fn host_with_outside_and(args: &[&str]) -> Host {
+    let mut h = Host::bare();
+    h.extra_args = args.iter().map(|a| a.to_string()).collect();
+    h.start_daemon();
+    h.import_busybox();
     h.sh(&format!(
         "mkdir -p /run/netns && mount -t tmpfs berth-test /run/netns && \
          ip netns add outside && \
@@ -667,18 +675,7 @@ fn iptables_flag_false_leaves_the_firewall_alone() {
 /// serves them again.
 #[test]
 fn iptables_false_publishes_through_a_userland_proxy() {
-    let mut h = Host::bare();
-    h.extra_args = vec!["--iptables=false".into()];
-    h.sh(&format!(
-        "mkdir -p /run/netns && mount -t tmpfs berth-test /run/netns && \
-         ip netns add outside && \
-         ip link add vout type veth peer name vin netns outside && \
-         ip addr add {HOST_ADDR}/24 dev vout && ip link set vout up && \
-         ip -n outside addr add {OUTSIDE_ADDR}/24 dev vin && \
-         ip -n outside link set vin up && ip -n outside link set lo up"
-    ));
-    h.start_daemon();
-    h.import_busybox();
+    let mut h = host_with_outside_and(&["--iptables=false"]);
     web(&h, "web", &["-p", "8080:80", "-p", "5353:53/udp"]);
     udp_echo(&sandbox(&h, "web"), 53, "web");
     let (outside, host) = (outside_ns(&h), host_ns(&h));
