@@ -617,3 +617,53 @@ async fn sandbox_made_with_its_networks_is_stored_whole_or_not_at_all() {
         .collect();
     assert_eq!(held, vec![eps[0].ipv4.unwrap().addr()]);
 }
+
+#[tokio::test]
+async fn a_bridge_made_again_under_its_name_is_found_again() {
+    let env = Env::new();
+    let ctl = env.start(ControllerConfig::default()).await;
+    let net = ctl
+        .create(with_subnet("mynet", "10.5.0.0/24", ""))
+        .await
+        .unwrap();
+    let name = net.bridge.clone().unwrap().name;
+    // The first attach remembers the bridge's index.
+    ctl.create_sandbox_with(
+        &new_id(),
+        SandboxOptions {
+            dns: vec![],
+            networks: vec![("mynet".into(), opts("a"))],
+        },
+    )
+    .await
+    .unwrap();
+    // Someone deletes the bridge and makes one of the same name: a new index.
+    let old = env.kernel.link(&name).await.unwrap().unwrap();
+    env.kernel.delete_link(old.index).await.unwrap();
+    let new = env
+        .kernel
+        .create_bridge(&BridgeSpec {
+            name: name.clone(),
+            mtu: 1500,
+            alias: old.alias.clone().unwrap_or_default(),
+            addrs: old.addrs.clone(),
+            ipv6: false,
+        })
+        .await
+        .unwrap();
+    assert_ne!(new, old.index);
+    let (_, eps) = ctl
+        .create_sandbox_with(
+            &new_id(),
+            SandboxOptions {
+                dns: vec![],
+                networks: vec![("mynet".into(), opts("b"))],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        env.kernel.master_and_mac(&eps[0].host_ifname).unwrap().0,
+        Some(new)
+    );
+}
