@@ -15,6 +15,10 @@ use std::time::Instant;
 use tokio::signal::unix::{signal, SignalKind};
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(engine::keeper::SUBCOMMAND) {
+        return engine::keeper::run(&argv[2..]);
+    }
     let args = config::Args::parse();
     let cfg = match config::load(&args) {
         Ok(c) => c,
@@ -133,6 +137,7 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
             containers: containers_dir.clone(),
             host_resolv: "/etc/resolv.conf".into(),
             host_hosts: "/etc/hosts".into(),
+            keep: cfg.exec_root.join("keep"),
         },
         cfg.dns.clone(),
     )

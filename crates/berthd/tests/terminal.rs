@@ -179,3 +179,56 @@ fn berth_detach_keys_and_attach() {
     let h = Host::with_busybox();
     detach_and_attach_again(&h, Host::berth_cmd);
 }
+
+/// Interactive containers outlive a daemon restart: the terminal is not hung up, stdin is not
+/// closed, and both are served again by the new daemon (its keepers held them meanwhile).
+#[test]
+fn interactive_containers_survive_a_daemon_restart() {
+    let mut h = Host::with_busybox();
+    ok(h.docker(&["run", "-dit", "--name", "shell", "busybox", "sh"]));
+    ok(h.docker(&["run", "-di", "--name", "cat", "busybox", "cat"]));
+    h.stop_daemon();
+    // Output the terminal gives while no daemon reads it waits in the terminal.
+    h.start_daemon();
+    assert_eq!(running(&h, "shell"), "true");
+    assert_eq!(running(&h, "cat"), "true");
+    let mut t = OnPty::spawn(h.docker_cmd(&["attach", "shell"]), 24, 80);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    t.send("echo after-$((40+2))\n");
+    t.expect("after-42", 10);
+    // The docker CLI's attach reports a detach as an error, as it does against dockerd.
+    t.send("\x10\x11");
+    t.expect("read escape sequence", 10);
+    t.wait(15);
+    // attach stays while the container runs; it is left once the input is in the log.
+    let mut attached = h
+        .docker_cmd(&["attach", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn attach");
+    attached
+        .stdin
+        .as_mut()
+        .expect("stdin")
+        .write_all(b"fed after the restart\n")
+        .expect("write stdin");
+    let mut logs = String::new();
+    for _ in 0..100 {
+        logs = ok(h.docker(&["logs", "cat"]));
+        if logs.contains("fed after the restart") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = attached.kill();
+    let _ = attached.wait();
+    assert_eq!(logs, "fed after the restart\n");
+    // Twice: the restarted daemon's copies are kept too (the keeper stays).
+    h.stop_daemon();
+    h.start_daemon();
+    assert_eq!(running(&h, "shell"), "true");
+    assert_eq!(running(&h, "cat"), "true");
+    ok(h.docker(&["rm", "-f", "shell", "cat"]));
+}

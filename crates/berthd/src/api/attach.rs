@@ -154,7 +154,7 @@ async fn feed_input(
                         to = engine.input_once_started(&id, since).await;
                     }
                     if let (Some(_), Some(l)) = (to.take(), engine.live(&id)) {
-                        l.stdin.lock().await.take();
+                        l.close_stdin().await;
                     }
                 }
                 return InputEnd::Closed;

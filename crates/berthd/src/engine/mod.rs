@@ -7,6 +7,7 @@ mod connect;
 pub mod etcfiles;
 pub mod exec;
 pub mod image;
+pub mod keeper;
 mod links;
 mod load;
 mod names;
@@ -235,6 +236,8 @@ pub struct EnginePaths {
     pub containers: PathBuf,
     pub host_resolv: PathBuf,
     pub host_hosts: PathBuf,
+    /// Keepers' sockets (runtime state, under the exec root).
+    pub keep: PathBuf,
 }
 
 #[derive(Default)]
@@ -375,9 +378,15 @@ impl Engine {
                     .await
                     .map(|c| c.state.pid)
                     .unwrap_or(0);
+                if let Ok(c) = engine.container(&id).await {
+                    if c.spec.tty || c.spec.open_stdin {
+                        engine.reclaim_stdio(&c).await;
+                    }
+                }
                 engine.watch(id, pid);
             }
         }
+        keeper::sweep(&engine.paths.keep);
         Ok(engine)
     }
 
@@ -809,7 +818,7 @@ impl Engine {
         {
             Ok(started) => {
                 let pid = started.pid;
-                if let Err(e) = self.keep_stdio(&c, started) {
+                if let Err(e) = self.keep_stdio(&c, started).await {
                     tracing::warn!(container = %c.name, error = %e, "cannot keep the container's terminal or stdin");
                 }
                 c.state = State {

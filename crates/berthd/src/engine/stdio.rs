@@ -119,6 +119,9 @@ pub struct Live {
     pub stdin: tokio::sync::Mutex<Option<Arc<Pipe>>>,
     /// Turns true once everything the terminal printed is in the log.
     pub drained: watch::Receiver<bool>,
+    /// The keeper holding copies across a daemon restart: its directory, the container and
+    /// its init (see [`super::keeper`]).
+    keeper: Option<(PathBuf, String, u32)>,
 }
 
 impl Live {
@@ -127,6 +130,23 @@ impl Live {
         match &self.tty {
             Some(t) => Some(t.clone()),
             None => self.stdin.lock().await.clone(),
+        }
+    }
+
+    /// Closes the container's stdin (StdinOnce): the daemon's copy and the keeper's, so that
+    /// the container reads the end.
+    pub async fn close_stdin(&self) {
+        if self.stdin.lock().await.take().is_none() {
+            return;
+        }
+        if let Some((dir, id, pid)) = self.keeper.clone() {
+            let closed =
+                tokio::task::spawn_blocking(move || super::keeper::close_stdin(&dir, &id, pid))
+                    .await
+                    .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+            if let Err(e) = closed {
+                tracing::warn!(error = %e, "cannot close the keeper's copy of the container's stdin");
+            }
         }
     }
 }
@@ -208,16 +228,74 @@ pub fn stdin_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 impl super::Engine {
-    /// Keeps what a started container's stdio left with the daemon. A terminal's output is
-    /// copied into the container's stdout log, where `logs` and `attach` read it.
-    pub(super) fn keep_stdio(
+    /// Keeps what a started container's stdio left with the daemon, and hands copies to a
+    /// keeper so that they outlive the daemon.
+    pub(super) async fn keep_stdio(
         self: &Arc<Self>,
         c: &super::Container,
         started: super::runtime::Started,
     ) -> io::Result<()> {
-        let (done, drained) = watch::channel(started.tty.is_none());
-        let tty = started.tty.map(Pipe::new).transpose()?.map(Arc::new);
-        let stdin = started.stdin.map(Pipe::new).transpose()?.map(Arc::new);
+        if started.tty.is_none() && started.stdin.is_none() {
+            return Ok(());
+        }
+        let copies = (
+            started.tty.as_ref().map(|f| f.try_clone()).transpose()?,
+            started.stdin.as_ref().map(|f| f.try_clone()).transpose()?,
+        );
+        let (dir, id, pid) = (self.paths.keep.clone(), c.id.clone(), started.pid);
+        let kept = tokio::task::spawn_blocking(move || {
+            let (tty, stdin) = copies;
+            use std::os::fd::AsFd;
+            super::keeper::spawn(
+                &dir,
+                &id,
+                pid,
+                tty.as_ref().map(|f| f.as_fd()),
+                stdin.as_ref().map(|f| f.as_fd()),
+            )
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        let keeper = match kept {
+            Ok(()) => Some((self.paths.keep.clone(), c.id.clone(), started.pid)),
+            Err(e) => {
+                tracing::warn!(container = %c.name, error = %e, "no keeper: the container's terminal or stdin will not outlive the daemon");
+                None
+            }
+        };
+        self.install_stdio(c, started.tty, started.stdin, keeper)
+    }
+
+    /// After a daemon restart: takes back what the keeper of a running interactive container
+    /// holds, and copies its terminal into the log again.
+    pub(super) async fn reclaim_stdio(self: &Arc<Self>, c: &super::Container) {
+        let (dir, id, pid) = (self.paths.keep.clone(), c.id.clone(), c.state.pid);
+        let kept = tokio::task::spawn_blocking(move || super::keeper::take_back(&dir, &id, pid))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        let kept = match kept {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(container = %c.name, error = %e, "the container's terminal or stdin was not kept across the restart");
+                return;
+            }
+        };
+        let keeper = Some((self.paths.keep.clone(), c.id.clone(), c.state.pid));
+        if let Err(e) = self.install_stdio(c, kept.tty, kept.stdin, keeper) {
+            tracing::warn!(container = %c.name, error = %e, "cannot take back the container's terminal or stdin");
+        }
+    }
+
+    fn install_stdio(
+        self: &Arc<Self>,
+        c: &super::Container,
+        tty: Option<OwnedFd>,
+        stdin: Option<OwnedFd>,
+        keeper: Option<(PathBuf, String, u32)>,
+    ) -> io::Result<()> {
+        let (done, drained) = watch::channel(tty.is_none());
+        let tty = tty.map(Pipe::new).transpose()?.map(Arc::new);
+        let stdin = stdin.map(Pipe::new).transpose()?.map(Arc::new);
         if tty.is_none() && stdin.is_none() {
             return Ok(());
         }
@@ -249,6 +327,7 @@ impl super::Engine {
             tty,
             stdin: tokio::sync::Mutex::new(stdin),
             drained,
+            keeper,
         });
         self.live
             .lock()
