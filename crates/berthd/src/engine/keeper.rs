@@ -13,7 +13,7 @@
 //! talks over a unix socket one request per connection: `P` hands it descriptors, `G` gets
 //! copies back, `C` closes its copy of stdin (StdinOnce: the container must read the end).
 
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -171,32 +171,8 @@ fn expect_ok(mut conn: UnixStream) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads one message: its bytes and the descriptors it carries (at most `max` kept).
 fn receive(sock: BorrowedFd<'_>, max: usize) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
-    let mut buf = [0u8; 16];
-    let mut iov = [io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 2]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
-    let mut fds = Vec::new();
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(raw) = c {
-            for fd in raw {
-                // SAFETY: received with this message, so owned by nobody else; extras beyond
-                // `max` are closed here rather than leaked.
-                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-                if fds.len() < max {
-                    fds.push(owned);
-                }
-            }
-        }
-    }
-    let n = msg.bytes;
-    Ok((buf[..n].to_vec(), fds))
+    super::stdio::recv_fds(sock, 16, max)
 }
 
 // ------------------------------------------------------------------ keeper side

@@ -181,37 +181,15 @@ impl ConsoleSocket {
     /// The master the runtime sent. Called after the runtime returned: it has connected and
     /// sent by then, or it never will.
     pub fn receive(&self) -> io::Result<OwnedFd> {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
         let (conn, _) = self.listener.accept().map_err(|e| {
             io::Error::other(format!("the runtime did not hand over the terminal: {e}"))
         })?;
         conn.set_nonblocking(false)?;
-        let mut buf = [0u8; 4096];
-        let mut iov = [io::IoSliceMut::new(&mut buf)];
-        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-        let msg = recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(io::Error::from)?;
-        for c in msg.cmsgs().map_err(io::Error::from)? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                if let Some(&fd) = fds.first() {
-                    // Any extra descriptors are closed rather than leaked.
-                    for &extra in &fds[1..] {
-                        // SAFETY: received with this message and owned by nobody else.
-                        drop(unsafe { OwnedFd::from_raw_fd(extra) });
-                    }
-                    // SAFETY: as above.
-                    return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-                }
-            }
-        }
-        Err(io::Error::other(
-            "the runtime's console message carried no terminal",
-        ))
+        // The message's bytes are the terminal's name, which berth does not need.
+        let (_, fds) = recv_fds(std::os::fd::AsFd::as_fd(&conn), 4096, 1)?;
+        fds.into_iter()
+            .next()
+            .ok_or_else(|| io::Error::other("the runtime's console message carried no terminal"))
     }
 }
 
@@ -219,6 +197,40 @@ impl Drop for ConsoleSocket {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Reads one message from a unix socket: its bytes (at most `len`) and the descriptors it
+/// carries, at most `max` of them; any more are closed rather than leaked.
+pub(super) fn recv_fds(
+    sock: std::os::fd::BorrowedFd<'_>,
+    len: usize,
+    max: usize,
+) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = vec![0u8; len];
+    let mut iov = [io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 2]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut fds = Vec::new();
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(raw) = c {
+            for fd in raw {
+                // SAFETY: received with this message, so owned by nobody else.
+                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                if fds.len() < max {
+                    fds.push(owned);
+                }
+            }
+        }
+    }
+    let n = msg.bytes;
+    buf.truncate(n);
+    Ok((buf, fds))
 }
 
 /// A pipe for a container's stdin: (read end for the runtime, write end kept by the daemon).
