@@ -64,4 +64,71 @@ fn main() {
         pct(&last, 0.5) / pct(&first, 0.5)
     );
     println!("  berthd RSS with {n} containers: {rss_full}");
+    interactive(&cli);
+}
+
+/// What an interactive container's keeper costs: `run -dit … sh` against `run -d … sleep`,
+/// alternated on the default bridge, and the keepers' memory.
+fn interactive(cli: &dyn Fn(&[&str]) -> String) {
+    const N: usize = 20;
+    let (mut plain, mut tty) = (Vec::new(), Vec::new());
+    for i in 0..N {
+        let (p, t) = (format!("p{i}"), format!("t{i}"));
+        let start = Instant::now();
+        cli(&["run", "-d", "--name", &p, "busybox", "sleep", "100000"]);
+        plain.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        cli(&["run", "-dit", "--name", &t, "busybox", "sh"]);
+        tty.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let keepers = keepers_rss_kib();
+    println!("interactive containers, {N} of each on the default bridge (ms):");
+    println!(
+        "  run -d … sleep median {:.1}; run -dit … sh (with its keeper) median {:.1}",
+        pct(&plain, 0.5),
+        pct(&tty, 0.5)
+    );
+    let each = |f: fn(&(u64, u64)) -> u64| {
+        keepers.iter().map(f).sum::<u64>() / keepers.len().max(1) as u64
+    };
+    println!(
+        "  keepers: {} processes, each RSS {} KiB, of it private {} KiB (the rest is berthd's binary, shared)",
+        keepers.len(),
+        each(|k| k.0),
+        each(|k| k.1)
+    );
+    let names: Vec<String> = (0..N)
+        .flat_map(|i| [format!("p{i}"), format!("t{i}")])
+        .collect();
+    let mut args = vec!["rm", "-f"];
+    args.extend(names.iter().map(String::as_str));
+    cli(&args);
+}
+
+/// Resident and private memory (KiB) of each running keeper (`berthd keep-stdio`).
+fn keepers_rss_kib() -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for p in procs.flatten() {
+        let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        if !cmdline.split(|&b| b == 0).any(|a| a == b"keep-stdio") {
+            continue;
+        }
+        let rollup = std::fs::read_to_string(p.path().join("smaps_rollup")).unwrap_or_default();
+        let field = |name: &str| -> u64 {
+            rollup
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        out.push((
+            field("Rss:"),
+            field("Private_Clean:") + field("Private_Dirty:"),
+        ));
+    }
+    out
 }
