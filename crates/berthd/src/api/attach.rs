@@ -7,7 +7,8 @@
 //! after the attach began.
 
 use super::{ApiError, AppState};
-use crate::engine::stdio::{parse_detach_keys, DetachScanner, Pipe};
+use crate::engine::fd::Pipe;
+use crate::engine::stdio::{parse_detach_keys, DetachScanner};
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};

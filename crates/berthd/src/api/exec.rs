@@ -6,7 +6,7 @@
 
 use super::{ApiError, AppState};
 use crate::engine::exec::{ExecIo, ExecSpec};
-use crate::engine::stdio::Pipe;
+use crate::engine::fd::Pipe;
 use crate::engine::Engine;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};

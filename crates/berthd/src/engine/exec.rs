@@ -1,8 +1,8 @@
 //! `exec`: another process in a running container, through the runtime's `exec`, with its
 //! stdout and stderr streamed back in Docker's framing, or on a terminal (`-t`).
 
+use super::fd::Pipe;
 use super::runtime::ExecProcess;
-use super::stdio::Pipe;
 use super::{Engine, EngineError, Result, Status};
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -168,7 +168,7 @@ impl Engine {
 
 /// Waits for an adopted process (a detached exec) to end and reaps it: its exit code.
 pub async fn wait_adopted(pid: u32) -> i32 {
-    if super::wait_exit(pid).await.is_err() {
+    if super::exit::wait_exit(pid).await.is_err() {
         while std::path::Path::new(&format!("/proc/{pid}")).exists() {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }

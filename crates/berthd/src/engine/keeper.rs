@@ -172,7 +172,7 @@ fn expect_ok(mut conn: UnixStream) -> io::Result<()> {
 }
 
 fn receive(sock: BorrowedFd<'_>, max: usize) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
-    super::stdio::recv_fds(sock, 16, max)
+    super::fd::recv_fds(sock, 16, max)
 }
 
 // ------------------------------------------------------------------ keeper side

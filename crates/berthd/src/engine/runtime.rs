@@ -4,7 +4,7 @@
 //! so `run -d` hands them straight to the container, and the daemon (a child subreaper) adopts
 //! the container's init and reaps its exit status.
 
-use super::stdio::{self, ConsoleSocket};
+use super::fd::{self, ConsoleSocket};
 use super::{EngineError, Result};
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
@@ -274,7 +274,7 @@ impl Runtime {
             None
         };
         let (stdin, stdin_writer) = if io.stdin && !io.tty {
-            let (r, w) = stdio::stdin_pipe()
+            let (r, w) = fd::stdin_pipe()
                 .map_err(|e| EngineError::Runtime(format!("cannot make a stdin pipe: {e}")))?;
             (Stdio::from(r), Some(w))
         } else {

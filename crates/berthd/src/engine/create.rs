@@ -1,0 +1,202 @@
+//! `create`: a request resolved and checked, then stored; nothing is stored when it is refused.
+
+use super::image;
+use super::model::{Container, ContainerSpec, NetworkRequest, State, Status};
+use super::{io, names, new_container_id, Engine, EngineError, Result, CONTAINERS};
+use berth_net::endpoint::parse_mac;
+use chrono::Utc;
+use std::net::IpAddr;
+
+fn valid_name(name: &str) -> bool {
+    let mut c = name.chars();
+    matches!(c.next(), Some(x) if x.is_ascii_alphanumeric())
+        && c.all(|x| x.is_ascii_alphanumeric() || matches!(x, '_' | '.' | '-'))
+}
+
+/// Parses `NAME:IP` (`host-gateway` stands for the default bridge's gateway).
+pub fn parse_extra_host(entry: &str, host_gateway: IpAddr) -> Result<(String, IpAddr)> {
+    let bad = || {
+        EngineError::BadRequest(format!(
+            "invalid argument \"{entry}\" for \"--add-host\" flag: bad format for add-host: \"{entry}\""
+        ))
+    };
+    let (name, ip) = entry.split_once(':').ok_or_else(bad)?;
+    if name.is_empty() {
+        return Err(bad());
+    }
+    let ip = if ip == "host-gateway" {
+        host_gateway
+    } else {
+        ip.trim_matches(|c| c == '[' || c == ']')
+            .parse()
+            .map_err(|_| bad())?
+    };
+    Ok((name.to_string(), ip))
+}
+
+impl Engine {
+    /// Resolves and checks a create request; nothing is stored when it is refused.
+    pub async fn create(&self, mut spec: ContainerSpec) -> Result<Container> {
+        let mut st = self.state.lock().await;
+        let img = image::find(&st.images, &spec.image).cloned().ok_or_else(|| {
+            EngineError::NotFound(format!(
+                "No such image: {}: berth has no registry to pull from; import or load it first (berth import FILE {})",
+                image::normalize_ref(&spec.image),
+                spec.image
+            ))
+        })?;
+        let id = new_container_id();
+        if spec.name.is_empty() {
+            spec.name = names::pick(&id, |n| st.containers.values().any(|c| c.name == n));
+        }
+        spec.name = spec.name.trim_start_matches('/').to_string();
+        if !valid_name(&spec.name) {
+            return Err(EngineError::BadRequest(format!(
+                "Invalid container name ({}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                spec.name
+            )));
+        }
+        if let Some(other) = st.containers.values().find(|c| c.name == spec.name) {
+            return Err(EngineError::Conflict(format!(
+                "Conflict. The container name \"/{}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                spec.name, other.id
+            )));
+        }
+        if spec.network_mode.is_empty() || spec.network_mode == "default" {
+            spec.network_mode = "bridge".into();
+        }
+        // The docker CLI keys the primary endpoint by the mode's name, which may be "default".
+        for (n, _) in spec.networks.iter_mut() {
+            if n == "default" {
+                *n = "bridge".into();
+            }
+        }
+        let mode = spec.network_mode.clone();
+        if let Some(target) = mode.strip_prefix("container:") {
+            if !spec.hostname.is_empty() {
+                return Err(EngineError::BadRequest(
+                    "conflicting options: hostname and the network mode".into(),
+                ));
+            }
+            if !spec.dns.is_empty() || !spec.dns_search.is_empty() || !spec.dns_options.is_empty() {
+                return Err(EngineError::BadRequest(
+                    "conflicting options: dns and the network mode".into(),
+                ));
+            }
+            if !spec.extra_hosts.is_empty() {
+                return Err(EngineError::BadRequest(
+                    "conflicting options: custom host-to-IP mapping and the network mode".into(),
+                ));
+            }
+            Self::lookup(&st, target)
+                .map_err(|_| EngineError::NotFound(format!("No such container: {target}")))?;
+            spec.networks.clear();
+        } else if mode == "host" || mode == "none" {
+            spec.networks.clear();
+            if mode == "host" {
+                // Docker's "Published ports are discarded when using host network mode".
+                spec.ports.clear();
+                spec.publish_all = false;
+            }
+        } else {
+            // The mode names the first network; it must exist now (Docker's 404).
+            let first = self
+                .ctl
+                .get(&mode)
+                .await
+                .map_err(|_| EngineError::NotFound(format!("network {mode} not found")))?;
+            if !spec
+                .networks
+                .iter()
+                .any(|(n, _)| n == &mode || n == &first.name || n == &first.id)
+            {
+                spec.networks
+                    .insert(0, (mode.clone(), NetworkRequest::default()));
+            }
+            for (n, req) in &spec.networks {
+                let net = self
+                    .ctl
+                    .get(n)
+                    .await
+                    .map_err(|_| EngineError::NotFound(format!("network {n} not found")))?;
+                if (req.ipv4.is_some() || req.ipv6.is_some()) && net.predefined {
+                    return Err(EngineError::BadRequest(
+                        "user specified IP address is supported on user defined networks only"
+                            .into(),
+                    ));
+                }
+                if let Some(mac) = &req.mac {
+                    parse_mac(mac).ok_or_else(|| {
+                        EngineError::BadRequest(format!("invalid MAC address: {mac}"))
+                    })?;
+                }
+            }
+        }
+        if !spec.mac_address.is_empty() && parse_mac(&spec.mac_address).is_none() {
+            return Err(EngineError::BadRequest(format!(
+                "invalid MAC address: {}",
+                spec.mac_address
+            )));
+        }
+        for (target, _) in &spec.links {
+            Self::lookup(&st, target).map_err(|_| {
+                EngineError::NotFound(format!(
+                    "could not get container for {target}: No such container: {target}"
+                ))
+            })?;
+        }
+        let gw = self.host_gateway().await;
+        for h in &spec.extra_hosts {
+            parse_extra_host(h, gw)?;
+        }
+        for d in &spec.dns {
+            d.parse::<IpAddr>().map_err(|_| {
+                EngineError::BadRequest(format!(
+                    "invalid argument \"{d}\" for \"--dns\" flag: {d} is not an ip address"
+                ))
+            })?;
+        }
+        // A fixed host port berth already publishes fails here, before a container exists.
+        self.ctl.check_ports(&spec.ports)?;
+        let hostname = if spec.hostname.is_empty() {
+            id[..12].to_string()
+        } else {
+            spec.hostname.clone()
+        };
+        let c = Container {
+            id: id.clone(),
+            name: spec.name.clone(),
+            created: Utc::now(),
+            image_id: img.id.clone(),
+            spec,
+            hostname,
+            state: State {
+                status: Status::Created,
+                pid: 0,
+                exit_code: 0,
+                started_at: None,
+                finished_at: None,
+                error: String::new(),
+                manually_stopped: false,
+                restart_count: 0,
+                releasing: false,
+            },
+            sandbox_id: None,
+            sandbox_key: String::new(),
+        };
+        let dir = c.dir(&self.paths.containers);
+        std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
+        self.store.put(CONTAINERS, &c.id, &c)?;
+        st.containers.insert(c.id.clone(), c.clone());
+        Ok(c)
+    }
+
+    pub(super) async fn host_gateway(&self) -> IpAddr {
+        self.ctl
+            .get("bridge")
+            .await
+            .ok()
+            .and_then(|b| b.subnets.first().map(|s| s.gateway))
+            .unwrap_or(IpAddr::from([172, 17, 0, 1]))
+    }
+}
