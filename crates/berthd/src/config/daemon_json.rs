@@ -41,6 +41,30 @@ pub struct PoolJson {
     pub size: u8,
 }
 
+/// The keys of [`DaemonJson`], as the file spells them.
+const BERTH_KEYS: &[&str] = &[
+    "bip",
+    "default-address-pools",
+    "dns",
+    "iptables",
+    "icc",
+    "ip-forward",
+    "hosts",
+    "data-root",
+    "exec-root",
+    "log-level",
+    "mtu",
+    "default-runtime",
+    "runtimes",
+    "cgroup-parent",
+    "tls",
+    "tlsverify",
+    "tlscacert",
+    "tlscert",
+    "tlskey",
+    "group",
+];
+
 /// Keys dockerd 20.10 accepts in daemon.json (its configuration's JSON names) that berth has no
 /// use for: images are imported rather than pulled, logs are berth's own, there is no swarm.
 const DOCKERD_ONLY_KEYS: &[&str] = &[
@@ -138,6 +162,17 @@ fn parse(path: &Path, text: &str) -> Result<DaemonJson, ConfigError> {
     let serde_json::Value::Object(mut map) = value else {
         return Err(perr("expected a JSON object".into()));
     };
+    let unknown: Vec<&str> = map
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !BERTH_KEYS.contains(k) && !DOCKERD_ONLY_KEYS.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(perr(format!(
+            "the following directives don't match any configuration option: {}",
+            unknown.join(", ")
+        )));
+    }
     let mut ignored = Vec::new();
     map.retain(|k, _| {
         if DOCKERD_ONLY_KEYS.contains(&k.as_str()) {
@@ -152,14 +187,7 @@ fn parse(path: &Path, text: &str) -> Result<DaemonJson, ConfigError> {
             let key = e.path().to_string();
             let inner = e.into_inner().to_string();
             perr(if key == "." {
-                // serde's "unknown field `x`, expected one of …" lists only berth's keys, which
-                // misleads someone holding a dockerd file: say it as dockerd does.
-                match inner.split('`').nth(1) {
-                    Some(k) if inner.starts_with("unknown field") => format!(
-                        "the following directives don't match any configuration option: {k}"
-                    ),
-                    _ => inner,
-                }
+                inner
             } else {
                 format!("key \"{key}\": {inner}")
             })

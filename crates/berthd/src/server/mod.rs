@@ -214,7 +214,16 @@ async fn handshake(
         let mut first = [0u8; 1];
         if s.peek(&mut first).await? == 1 && first[0] != tls::HANDSHAKE_RECORD {
             let mut s = s;
+            // Read what the client sent first: closing with unread data would reset the
+            // connection and lose the answer.
+            let mut sink = [0u8; 4096];
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_millis(100),
+                tokio::io::AsyncReadExt::read(&mut s, &mut sink),
+            )
+            .await;
             tokio::io::AsyncWriteExt::write_all(&mut s, tls::PLAIN_HTTP_ANSWER).await?;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
             return Err(std::io::Error::other(
                 "the client spoke plain HTTP to the TLS port",
             ));

@@ -123,4 +123,4 @@ pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
 /// is most likely a plain HTTP client, which gets Go's answer so `docker` shows the cause.
 pub const HANDSHAKE_RECORD: u8 = 0x16;
 pub const PLAIN_HTTP_ANSWER: &[u8] =
-    b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+    b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 48\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
