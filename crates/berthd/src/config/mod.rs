@@ -486,4 +486,67 @@ mod tests {
         args.icc = Some(true);
         assert!(load(&args).unwrap_err().to_string().contains("icc"));
     }
+
+    #[test]
+    fn tcp_needs_tls_unless_loopback_or_explicitly_plain() {
+        let (f, _) = args_with_file("{}");
+        let file = f.path().to_str().unwrap();
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["berthd", "--config-file", file];
+            argv.extend_from_slice(extra);
+            load(&Args::try_parse_from(argv).unwrap())
+        };
+        let e = parse(&["-H", "tcp://0.0.0.0:2375"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--tls=false") && e.contains("--tlsverify"),
+            "{e}"
+        );
+        assert!(parse(&["-H", "tcp://127.0.0.1"]).unwrap().tls.is_none());
+        let c = parse(&["-H", "0.0.0.0:2375", "--tls=false"]).unwrap();
+        assert_eq!(c.listen, vec![Listen::Tcp("0.0.0.0:2375".parse().unwrap())]);
+        let c = parse(&[
+            "-H",
+            "tcp://10.0.0.1",
+            "--tlsverify",
+            "--tlscacert",
+            "/c/ca.pem",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.listen,
+            vec![Listen::Tcp("10.0.0.1:2376".parse().unwrap())]
+        );
+        let tls = c.tls.unwrap();
+        assert!(tls.verify);
+        assert_eq!(tls.ca, PathBuf::from("/c/ca.pem"));
+        let c = parse(&["-H", "tcp://10.0.0.1:9", "--tls", "--tlscert", "/c/s.pem"]).unwrap();
+        assert!(!c.tls.unwrap().verify);
+    }
+
+    #[test]
+    fn tls_keys_in_the_file_and_never_both_ways() {
+        let (_f, args) = args_with_file(
+            r#"{"hosts":["tcp://10.0.0.1"],"tlsverify":true,"tlscacert":"/x/ca.pem","tlscert":"/x/c.pem","tlskey":"/x/k.pem","group":"staff"}"#,
+        );
+        let c = load(&args).unwrap();
+        assert_eq!(
+            c.tls,
+            Some(TlsSettings {
+                verify: true,
+                ca: "/x/ca.pem".into(),
+                cert: "/x/c.pem".into(),
+                key: "/x/k.pem".into()
+            })
+        );
+        assert_eq!(c.group.as_deref(), Some("staff"));
+        let both = Args {
+            tlskey: Some("/y".into()),
+            group: Some("g".into()),
+            ..args
+        };
+        let e = load(&both).unwrap_err().to_string();
+        assert!(e.ends_with("tlskey, group"), "{e}");
+    }
 }
