@@ -90,6 +90,11 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    /// As [`Daemon::start`], with further berthd arguments (more listeners, TLS).
+    pub fn start_with(extra: &[String]) -> Daemon {
         let bin = std::env::current_exe().expect("own path");
         let dir = tempfile::tempdir().expect("tempdir");
         let sock = dir.path().join("berth.sock");
@@ -103,6 +108,7 @@ impl Daemon {
             .arg("--cgroup-parent")
             .arg(cgroup_parent())
             .args(["--config-file", "/dev/null", "--log-level", "warn"])
+            .args(extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("start berthd");

@@ -1,4 +1,4 @@
-//! A minimal Docker Engine API client over a unix socket or plain TCP.
+//! A minimal Docker Engine API client over a unix socket, plain TCP or TLS.
 
 use berth_api::{ErrorResponse, API_VERSION};
 use http_body_util::{BodyExt, Full};
@@ -14,8 +14,15 @@ pub enum ClientError {
         host: String,
         source: std::io::Error,
     },
-    #[error("invalid host {0}: use unix:///path/to.sock or tcp://HOST:PORT")]
+    #[error("invalid host {0}: use unix:///path/to.sock, tcp://HOST[:PORT] or HOST:PORT")]
     BadHost(String),
+    #[error("{0}")]
+    TlsSetup(#[from] crate::tls::TlsSetupError),
+    #[error("TLS handshake with the berth daemon at {host} failed: {source}")]
+    Handshake {
+        host: String,
+        source: std::io::Error,
+    },
     #[error("error talking to the daemon at {host}: {message}")]
     Http { host: String, message: String },
     /// The daemon answered with an error; the message is the daemon's.
@@ -25,10 +32,64 @@ pub enum ClientError {
     Decode(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Target {
     Unix(PathBuf),
     Tcp(String),
+    Tls(
+        String,
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    ),
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Unix(p) => write!(f, "unix://{}", p.display()),
+            Target::Tcp(a) => write!(f, "tcp://{a}"),
+            Target::Tls(a, _, _) => write!(f, "tcp://{a} (TLS)"),
+        }
+    }
+}
+
+/// Docker's ports when a TCP host names none.
+const TLS_PORT: u16 = 2376;
+const PLAIN_PORT: u16 = 2375;
+
+/// `HOST[:PORT]` with the default port filled in; an IPv6 address needs brackets for a port.
+fn tcp_address(addr: &str, tls: bool) -> Option<String> {
+    let addr = addr.trim_end_matches('/');
+    let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
+        let (h, after) = rest.split_once(']')?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        (format!("[{h}]"), port)
+    } else if addr.matches(':').count() > 1 {
+        (format!("[{addr}]"), None)
+    } else if let Some((h, p)) = addr.split_once(':') {
+        (h.to_string(), Some(p))
+    } else {
+        (addr.to_string(), None)
+    };
+    let host = if host.is_empty() {
+        "localhost".to_string()
+    } else {
+        host
+    };
+    let port: u16 = match port {
+        None | Some("") => {
+            if tls {
+                TLS_PORT
+            } else {
+                PLAIN_PORT
+            }
+        }
+        Some(p) => p.parse().ok()?,
+    };
+    Some(format!("{host}:{port}"))
 }
 
 #[derive(Debug, Clone)]
@@ -38,15 +99,29 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(url: &str) -> Result<Client, ClientError> {
+    /// A client for `url`; with `tls`, TCP hosts are reached over TLS.
+    pub fn new(url: &str, tls: Option<&crate::tls::TlsOptions>) -> Result<Client, ClientError> {
         let target = if let Some(p) = url.strip_prefix("unix://") {
             Target::Unix(PathBuf::from(p))
-        } else if let Some(a) = url.strip_prefix("tcp://") {
-            Target::Tcp(a.trim_end_matches('/').to_string())
         } else if url.starts_with('/') {
             Target::Unix(PathBuf::from(url))
         } else {
-            return Err(ClientError::BadHost(url.to_string()));
+            // Docker reads a bare `HOST:PORT` as TCP.
+            let rest = match url.split_once("://") {
+                Some(("tcp", rest)) => rest,
+                Some(_) => return Err(ClientError::BadHost(url.to_string())),
+                None => url,
+            };
+            let addr = tcp_address(rest, tls.is_some())
+                .ok_or_else(|| ClientError::BadHost(url.to_string()))?;
+            match tls {
+                None => Target::Tcp(addr),
+                Some(opts) => {
+                    let name = crate::tls::server_name(&addr)?;
+                    let cfg = crate::tls::client_config(opts)?;
+                    Target::Tls(addr, tokio_rustls::TlsConnector::from(cfg), name)
+                }
+            }
         };
         Ok(Client {
             url: url.to_string(),
@@ -98,6 +173,18 @@ impl Client {
             }
             Target::Tcp(a) => {
                 let s = tokio::net::TcpStream::connect(a).await.map_err(connect)?;
+                let _ = s.set_nodelay(true);
+                send(TokioIo::new(s), req, upgrade).await
+            }
+            Target::Tls(a, connector, name) => {
+                let s = tokio::net::TcpStream::connect(a).await.map_err(connect)?;
+                let _ = s.set_nodelay(true);
+                let s = connector.connect(name.clone(), s).await.map_err(|source| {
+                    ClientError::Handshake {
+                        host: self.url.clone(),
+                        source,
+                    }
+                })?;
                 send(TokioIo::new(s), req, upgrade).await
             }
         }
@@ -232,4 +319,29 @@ pub fn encode(value: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_hosts_as_docker_reads_them() {
+        for (addr, tls, want) in [
+            ("10.0.0.1", true, "10.0.0.1:2376"),
+            ("10.0.0.1", false, "10.0.0.1:2375"),
+            ("10.0.0.1:99", true, "10.0.0.1:99"),
+            ("host.example", true, "host.example:2376"),
+            ("[::1]:7", false, "[::1]:7"),
+            ("[::1]", true, "[::1]:2376"),
+            ("::1", true, "[::1]:2376"),
+            (":2375", false, "localhost:2375"),
+            ("10.0.0.1:2375/", false, "10.0.0.1:2375"),
+        ] {
+            assert_eq!(tcp_address(addr, tls).as_deref(), Some(want), "{addr}");
+        }
+        assert!(tcp_address("1.2.3.4:notaport", false).is_none());
+        assert!(Client::new("http://x", None).is_err());
+        assert!(Client::new("1.2.3.4:2375", None).is_ok());
+    }
 }

@@ -4,6 +4,7 @@ mod client;
 mod cmd;
 mod format;
 mod session;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -15,9 +16,26 @@ use std::process::ExitCode;
     about = "Docker-compatible container networking"
 )]
 struct Cli {
-    /// Daemon socket to connect to (unix:///path or tcp://host:port).
-    #[arg(short = 'H', long = "host", env = "BERTH_HOST", default_value = berth_api::DEFAULT_HOST, global = true)]
-    host: String,
+    /// Daemon socket to connect to: unix:///path, tcp://HOST[:PORT] or HOST:PORT (default:
+    /// $BERTH_HOST, then $DOCKER_HOST, then the local socket).
+    #[arg(short = 'H', long = "host", global = true, value_name = "URL")]
+    host: Option<String>,
+    /// Use TLS (without checking the daemon's certificate unless --tlsverify).
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    tls: Option<bool>,
+    /// Use TLS and check the daemon's certificate against the CA (default: set when
+    /// $BERTH_TLS_VERIFY or $DOCKER_TLS_VERIFY is not empty).
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    tlsverify: Option<bool>,
+    /// CA the daemon's certificate must be signed by (default: CERT_DIR/ca.pem).
+    #[arg(long, global = true, value_name = "FILE")]
+    tlscacert: Option<std::path::PathBuf>,
+    /// Client certificate (default: CERT_DIR/cert.pem).
+    #[arg(long, global = true, value_name = "FILE")]
+    tlscert: Option<std::path::PathBuf>,
+    /// Client key (default: CERT_DIR/key.pem).
+    #[arg(long, global = true, value_name = "FILE")]
+    tlskey: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -106,8 +124,60 @@ impl Failure {
     }
 }
 
+/// The first non-empty variable of `names`.
+fn env_first(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .filter_map(|n| std::env::var(n).ok())
+        .find(|v| !v.is_empty())
+}
+
+/// Docker's certificate directory: `$BERTH_CERT_PATH`, `$DOCKER_CERT_PATH`, else `~/.berth`
+/// when it exists, else `~/.docker`.
+fn cert_dir() -> std::path::PathBuf {
+    if let Some(d) = env_first(&["BERTH_CERT_PATH", "DOCKER_CERT_PATH"]) {
+        return d.into();
+    }
+    let home = std::path::PathBuf::from(env_first(&["HOME"]).unwrap_or_else(|| "/root".into()));
+    let berth = home.join(".berth");
+    if berth.is_dir() {
+        berth
+    } else {
+        home.join(".docker")
+    }
+}
+
+/// The daemon address and TLS settings from flags, then the environment, as the docker CLI.
+fn endpoint(cli: &Cli) -> (String, Option<tls::TlsOptions>) {
+    let verify = cli
+        .tlsverify
+        .unwrap_or_else(|| env_first(&["BERTH_TLS_VERIFY", "DOCKER_TLS_VERIFY"]).is_some());
+    let tls = (verify || cli.tls.unwrap_or(false)).then(|| {
+        let dir = cert_dir();
+        tls::TlsOptions {
+            verify,
+            ca: cli.tlscacert.clone().unwrap_or_else(|| dir.join("ca.pem")),
+            cert: cli.tlscert.clone().unwrap_or_else(|| dir.join("cert.pem")),
+            key: cli.tlskey.clone().unwrap_or_else(|| dir.join("key.pem")),
+        }
+    });
+    let host = cli
+        .host
+        .clone()
+        .or_else(|| env_first(&["BERTH_HOST", "DOCKER_HOST"]))
+        .unwrap_or_else(|| {
+            if tls.is_some() {
+                "tcp://localhost:2376".to_string()
+            } else {
+                berth_api::DEFAULT_HOST.to_string()
+            }
+        });
+    (host, tls)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let (host, tls) = endpoint(&cli);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -118,7 +188,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let client = match client::Client::new(&cli.host) {
+    let client = match client::Client::new(&host, tls.as_ref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

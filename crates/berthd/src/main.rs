@@ -3,6 +3,7 @@
 mod api;
 mod config;
 mod engine;
+mod preflight;
 mod server;
 
 use berth_net::sys::netlink::NetlinkKernel;
@@ -31,6 +32,9 @@ fn main() -> ExitCode {
         "fatal" => "error",
         other => other,
     };
+    if args.validate {
+        return validate(&cfg);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -39,6 +43,12 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .init();
+    if !cfg.ignored_keys.is_empty() {
+        tracing::warn!(
+            keys = %cfg.ignored_keys.join(", "),
+            "daemon.json: accepted dockerd settings that berth does not act on"
+        );
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -57,6 +67,40 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
+            eprintln!("berthd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `--validate`: everything `load` and the start check without touching the machine.
+fn validate(cfg: &config::Config) -> ExitCode {
+    let checked = cfg
+        .tls
+        .as_ref()
+        .map(|t| {
+            server::tls::server_config(t)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .unwrap_or(Ok(()))
+        .and_then(|()| {
+            server::socket_group(cfg.group.as_deref())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+    match checked {
+        Ok(()) => {
+            if !cfg.ignored_keys.is_empty() {
+                eprintln!(
+                    "berthd: warning: daemon.json settings accepted but not acted on: {}",
+                    cfg.ignored_keys.join(", ")
+                );
+            }
+            println!("configuration OK");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
             eprintln!("berthd: {e}");
             ExitCode::from(1)
         }
@@ -109,8 +153,15 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
     }
+    preflight::check(&cfg.runtime.1, cfg.iptables)?;
+    let tls = cfg
+        .tls
+        .as_ref()
+        .map(server::tls::server_config)
+        .transpose()?;
+    let gid = server::socket_group(cfg.group.as_deref())?;
     // Bind first: a second daemon on the same socket must fail before it touches anything.
-    let bound = server::bind(&cfg.listen).await?;
+    let bound = server::bind(&cfg.listen, tls.is_some(), gid).await?;
     let store = Arc::new(Store::open(&cfg.data_root.join("berth.db"))?);
     let kernel = Arc::new(NetlinkKernel::connect()?);
     cfg.net.firewall = cfg.iptables;
@@ -174,7 +225,7 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
             _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         }
     };
-    server::serve(bound, api::router(state), shutdown).await;
+    server::serve(bound, api::router(state), tls, shutdown).await;
     ctl.settle().await;
     tracing::info!("berthd stopped");
     Ok(())

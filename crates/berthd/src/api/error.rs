@@ -60,3 +60,30 @@ impl IntoResponse for ApiError {
             .into_response()
     }
 }
+
+/// Rewrites an error response whose body is not JSON into `{"message": …}`, keeping its
+/// status; the text becomes the message (or the status's reason when there is none).
+pub async fn json_error_body(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    // Refusals are a line of text; a bound keeps a misbehaving handler from costing memory.
+    let text = match axum::body::to_bytes(resp.into_body(), 64 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!("request body too large: {text}")
+    } else {
+        text
+    };
+    ApiError { status, message }.into_response()
+}

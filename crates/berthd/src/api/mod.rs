@@ -69,7 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/json", get(exec::inspect))
-        // Image archives are large; every other body keeps axum's 2 MB limit.
+        // Image archives are large; every other body has JSON_BODY_LIMIT.
         .route(
             "/images/create",
             post(containers::image_create).layer(axum::extract::DefaultBodyLimit::disable()),
@@ -85,7 +85,9 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(containers::image_remove),
         )
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(axum::middleware::from_fn(docker_headers))
 }
 
@@ -95,13 +97,26 @@ pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiEr
         .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))
 }
 
+/// The largest request body outside the image routes: a container's create body with a
+/// large environment stays well below it.
+pub const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(format!("page not found: {method} {}", uri.path()))
 }
 
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError {
+        status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        message: format!("method {method} not allowed on {}", uri.path()),
+    }
+}
+
 /// Adds the headers the docker CLI reads to negotiate (`Api-Version`, `Ostype`, `Server`).
+/// Also gives every error Docker's JSON body: axum's own refusals (an oversized body, a bad
+/// query string) answer in plain text.
 async fn docker_headers(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
+    let mut resp = error::json_error_body(next.run(req).await).await;
     let h = resp.headers_mut();
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
     h.insert("Ostype", HeaderValue::from_static("linux"));

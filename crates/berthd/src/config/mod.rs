@@ -5,8 +5,13 @@ use berth_net::ipam::PoolSpec;
 use berth_net::ControllerConfig;
 use clap::Parser;
 use ipnet::IpNet;
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
+
+mod daemon_json;
+mod hosts;
+
+use daemon_json::read_file;
+pub use hosts::Listen;
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 
@@ -45,39 +50,49 @@ pub struct Args {
     /// The cgroup every container's cgroups go under (default /berth).
     #[arg(long, value_name = "PATH")]
     pub cgroup_parent: Option<String>,
+    /// Serve TCP listeners over TLS (`--tls=false`: plain TCP on a non-loopback address,
+    /// accepting that anyone who reaches it controls berthd).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls: Option<bool>,
+    /// Serve TLS and require a client certificate signed by --tlscacert (implies --tls).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tlsverify: Option<bool>,
+    /// CA that client certificates must be signed by (default: CERT_DIR/ca.pem).
+    #[arg(long, value_name = "FILE")]
+    pub tlscacert: Option<PathBuf>,
+    /// The server's certificate chain (default: CERT_DIR/cert.pem).
+    #[arg(long, value_name = "FILE")]
+    pub tlscert: Option<PathBuf>,
+    /// The server's private key (default: CERT_DIR/key.pem).
+    #[arg(long, value_name = "FILE")]
+    pub tlskey: Option<PathBuf>,
+    /// Group that owns the unix socket (name or GID; default `berth` when that group exists).
+    #[arg(short = 'G', long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// Check the configuration (flags, daemon.json, certificates) and exit.
+    #[arg(long)]
+    pub validate: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct DaemonJson {
-    bip: Option<String>,
-    default_address_pools: Option<Vec<PoolJson>>,
-    dns: Option<Vec<String>>,
-    iptables: Option<bool>,
-    icc: Option<bool>,
-    ip_forward: Option<bool>,
-    hosts: Option<Vec<String>>,
-    data_root: Option<PathBuf>,
-    exec_root: Option<PathBuf>,
-    log_level: Option<String>,
-    mtu: Option<u32>,
-    default_runtime: Option<String>,
-    runtimes: Option<serde_json::Map<String, serde_json::Value>>,
-    cgroup_parent: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PoolJson {
-    base: String,
-    size: u8,
-}
-
-/// Where the daemon listens.
+/// The certificates of TCP listeners, when they serve TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Listen {
-    Unix(PathBuf),
-    Tcp(String),
+pub struct TlsSettings {
+    /// Clients must present a certificate signed by `ca`.
+    pub verify: bool,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Where certificates are looked for when no flag names them: `BERTH_CERT_PATH`, then
+/// `DOCKER_CERT_PATH`, then berth's configuration directory.
+fn cert_dir() -> PathBuf {
+    ["BERTH_CERT_PATH", "DOCKER_CERT_PATH"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .find(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/berth"))
 }
 
 /// Everything the daemon needs, resolved.
@@ -94,6 +109,12 @@ pub struct Config {
     pub runtime: (String, PathBuf),
     /// Absolute cgroup path that containers' cgroups go under (`cgroup-parent`).
     pub cgroup_parent: String,
+    /// TLS for every TCP listener, or none.
+    pub tls: Option<TlsSettings>,
+    /// The unix sockets' group, as given (`-G`/`group`); None means `berth` if it exists.
+    pub group: Option<String>,
+    /// dockerd keys in daemon.json that berth accepts without acting on them.
+    pub ignored_keys: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,31 +132,6 @@ pub enum ConfigError {
     Both(String),
     #[error("{0}")]
     Invalid(String),
-}
-
-fn parse_listen(url: &str) -> Result<Listen, ConfigError> {
-    if let Some(path) = url.strip_prefix("unix://") {
-        if path.is_empty() {
-            return Err(ConfigError::Invalid(format!(
-                "invalid host {url}: unix:// needs a socket path"
-            )));
-        }
-        return Ok(Listen::Unix(PathBuf::from(path)));
-    }
-    if let Some(addr) = url.strip_prefix("tcp://") {
-        if addr.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError::Invalid(format!(
-                "invalid host {url}: expected tcp://IP:PORT"
-            )));
-        }
-        return Ok(Listen::Tcp(addr.to_string()));
-    }
-    if url.starts_with('/') {
-        return Ok(Listen::Unix(PathBuf::from(url)));
-    }
-    Err(ConfigError::Invalid(format!(
-        "invalid host {url}: use unix:///path/to.sock or tcp://IP:PORT"
-    )))
 }
 
 fn parse_bip(text: &str) -> Result<IpNet, ConfigError> {
@@ -156,37 +152,6 @@ fn parse_bip(text: &str) -> Result<IpNet, ConfigError> {
             .map_err(|e| ConfigError::Invalid(format!("invalid bip {text}: {e}")));
     }
     Ok(net)
-}
-
-fn read_file(path: &Path, must_exist: bool) -> Result<DaemonJson, ConfigError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
-            return Ok(DaemonJson::default())
-        }
-        Err(source) => {
-            return Err(ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-    };
-    if text.trim().is_empty() {
-        return Ok(DaemonJson::default());
-    }
-    let de = &mut serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().to_string();
-        let inner = e.into_inner();
-        ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: if key == "." {
-                inner.to_string()
-            } else {
-                format!("key \"{key}\": {inner}")
-            },
-        }
-    })
 }
 
 /// Resolves flags plus the configuration file into a [`Config`].
@@ -223,6 +188,26 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
     if args.cgroup_parent.is_some() && file.cgroup_parent.is_some() {
         both.push("cgroup-parent");
     }
+    for (name, flag, key) in [
+        ("tls", args.tls.is_some(), file.tls.is_some()),
+        (
+            "tlsverify",
+            args.tlsverify.is_some(),
+            file.tlsverify.is_some(),
+        ),
+        (
+            "tlscacert",
+            args.tlscacert.is_some(),
+            file.tlscacert.is_some(),
+        ),
+        ("tlscert", args.tlscert.is_some(), file.tlscert.is_some()),
+        ("tlskey", args.tlskey.is_some(), file.tlskey.is_some()),
+        ("group", args.group.is_some(), file.group.is_some()),
+    ] {
+        if flag && key {
+            both.push(name);
+        }
+    }
     if !both.is_empty() {
         return Err(ConfigError::Both(both.join(", ")));
     }
@@ -234,10 +219,41 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
             .clone()
             .unwrap_or_else(|| vec![berth_api::DEFAULT_HOST.to_string()])
     };
+    let tls_flag = args.tls.or(file.tls);
+    let verify = args.tlsverify.or(file.tlsverify).unwrap_or(false);
+    let tls_on = verify || tls_flag.unwrap_or(false);
     let listen = hosts
         .iter()
-        .map(|h| parse_listen(h))
+        .map(|h| hosts::parse_listen(h, tls_on))
         .collect::<Result<Vec<_>, _>>()?;
+    let tls = tls_on.then(|| {
+        let dir = cert_dir();
+        let pick = |flag: &Option<PathBuf>, key: &Option<PathBuf>, name: &str| {
+            flag.clone()
+                .or_else(|| key.clone())
+                .unwrap_or_else(|| dir.join(name))
+        };
+        TlsSettings {
+            verify,
+            ca: pick(&args.tlscacert, &file.tlscacert, "ca.pem"),
+            cert: pick(&args.tlscert, &file.tlscert, "cert.pem"),
+            key: pick(&args.tlskey, &file.tlskey, "key.pem"),
+        }
+    });
+    // Plain TCP on an address others reach hands them root: only an explicit --tls=false
+    // takes that risk (dockerd merely waits 15 s first).
+    if tls.is_none() && tls_flag != Some(false) {
+        if let Some(addr) = listen.iter().find_map(|l| match l {
+            Listen::Tcp(a) if !a.ip().is_loopback() => Some(a),
+            _ => None,
+        }) {
+            return Err(ConfigError::Invalid(format!(
+                "refusing to listen on tcp://{addr} without TLS: anyone who can reach it would control berthd as root. \
+                 Serve it with mutual TLS (--tlsverify --tlscacert ca.pem --tlscert server-cert.pem --tlskey server-key.pem), \
+                 listen on a loopback address, or pass --tls=false to accept the risk"
+            )));
+        }
+    }
 
     let mut net = ControllerConfig::default();
     if let Some(bip) = args.bip.as_deref().or(file.bip.as_deref()) {
@@ -350,6 +366,9 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
         iptables: args.iptables.or(file.iptables).unwrap_or(true),
         net,
         runtime: (runtime_name, runtime_path),
+        tls,
+        group: args.group.clone().or(file.group.clone()),
+        ignored_keys: file.ignored.clone(),
     })
 }
 
@@ -466,5 +485,68 @@ mod tests {
         assert!(!load(&args).unwrap().net.default_icc);
         args.icc = Some(true);
         assert!(load(&args).unwrap_err().to_string().contains("icc"));
+    }
+
+    #[test]
+    fn tcp_needs_tls_unless_loopback_or_explicitly_plain() {
+        let (f, _) = args_with_file("{}");
+        let file = f.path().to_str().unwrap();
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["berthd", "--config-file", file];
+            argv.extend_from_slice(extra);
+            load(&Args::try_parse_from(argv).unwrap())
+        };
+        let e = parse(&["-H", "tcp://0.0.0.0:2375"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--tls=false") && e.contains("--tlsverify"),
+            "{e}"
+        );
+        assert!(parse(&["-H", "tcp://127.0.0.1"]).unwrap().tls.is_none());
+        let c = parse(&["-H", "0.0.0.0:2375", "--tls=false"]).unwrap();
+        assert_eq!(c.listen, vec![Listen::Tcp("0.0.0.0:2375".parse().unwrap())]);
+        let c = parse(&[
+            "-H",
+            "tcp://10.0.0.1",
+            "--tlsverify",
+            "--tlscacert",
+            "/c/ca.pem",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.listen,
+            vec![Listen::Tcp("10.0.0.1:2376".parse().unwrap())]
+        );
+        let tls = c.tls.unwrap();
+        assert!(tls.verify);
+        assert_eq!(tls.ca, PathBuf::from("/c/ca.pem"));
+        let c = parse(&["-H", "tcp://10.0.0.1:9", "--tls", "--tlscert", "/c/s.pem"]).unwrap();
+        assert!(!c.tls.unwrap().verify);
+    }
+
+    #[test]
+    fn tls_keys_in_the_file_and_never_both_ways() {
+        let (_f, args) = args_with_file(
+            r#"{"hosts":["tcp://10.0.0.1"],"tlsverify":true,"tlscacert":"/x/ca.pem","tlscert":"/x/c.pem","tlskey":"/x/k.pem","group":"staff"}"#,
+        );
+        let c = load(&args).unwrap();
+        assert_eq!(
+            c.tls,
+            Some(TlsSettings {
+                verify: true,
+                ca: "/x/ca.pem".into(),
+                cert: "/x/c.pem".into(),
+                key: "/x/k.pem".into()
+            })
+        );
+        assert_eq!(c.group.as_deref(), Some("staff"));
+        let both = Args {
+            tlskey: Some("/y".into()),
+            group: Some("g".into()),
+            ..args
+        };
+        let e = load(&both).unwrap_err().to_string();
+        assert!(e.ends_with("tlskey, group"), "{e}");
     }
 }
