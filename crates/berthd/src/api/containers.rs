@@ -127,6 +127,8 @@ pub async fn create(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let shape: Value = super::json_body(&body)?;
+    crate::engine::validate::create_body(&shape)?;
     let b: CreateBody = super::json_body(&body)?;
     if b.image.is_empty() {
         return Err(ApiError::bad_request(

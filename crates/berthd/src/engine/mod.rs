@@ -15,6 +15,7 @@ mod names;
 pub mod reaper;
 mod runtime;
 pub mod stdio;
+pub mod validate;
 
 pub use runtime::Runtime;
 
@@ -598,6 +599,7 @@ impl Engine {
 
     /// Resolves and checks a create request; nothing is stored when it is refused.
     pub async fn create(&self, mut spec: ContainerSpec) -> Result<Container> {
+        validate::spec(&spec)?;
         let mut st = self.state.lock().await;
         let img = image::find(&st.images, &spec.image).cloned().ok_or_else(|| {
             EngineError::NotFound(format!(
