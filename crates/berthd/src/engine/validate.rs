@@ -120,7 +120,7 @@ pub fn extra_host(entry: &str) -> Result<()> {
         )))
     };
     let Some((name, addr)) = entry.split_once(':') else {
-        return fail("expected NAME:IP");
+        return fail(&format!("bad format for add-host: {}", shown(entry)));
     };
     if name.is_empty()
         || name.len() > 253
@@ -296,7 +296,10 @@ mod tests {
             "at most 253",
         );
         refused(hostname("hostname", &"a".repeat(300)), "300 characters");
-        refused(hostname("hostname", "evil\n1.2.3.4 x"), r#"evil\n1.2.3.4 x"#);
+        refused(
+            hostname("hostname", "evil\n1.2.3.4 x"),
+            r#"evil\n1.2.3.4 x"#,
+        );
         refused(hostname("hostname", "a\0b"), "not allowed");
         refused(hostname("hostname", "a b"), "' '");
         refused(hostname("hostname", "-a"), "dash");
@@ -314,7 +317,7 @@ mod tests {
         refused(extra_host("a:10.0.0.1\nevil"), "IP address");
         refused(extra_host("a:"), "IP address");
         refused(extra_host(":10.0.0.1"), "the name");
-        refused(extra_host("noaddr"), "NAME:IP");
+        refused(extra_host("noaddr"), r#"bad format for add-host: "noaddr""#);
     }
 
     #[test]
