@@ -137,7 +137,11 @@ fn main() {
         for i in 0..3 {
             let (sock, tar) = (&d.sock, &tar);
             s.spawn(move || {
-                post_file(sock, &format!("/images/create?fromSrc=-&repo=par&tag={i}"), tar)
+                post_file(
+                    sock,
+                    &format!("/images/create?fromSrc=-&repo=par&tag={i}"),
+                    tar,
+                )
             });
         }
     });

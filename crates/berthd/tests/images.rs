@@ -453,3 +453,79 @@ fn load_refuses_bad_repo_tags() {
     let (_, err) = fails(h.docker(&["import", archive.to_str().unwrap(), "Bad/Name"]));
     assert!(err.contains("invalid reference format"), "{err}");
 }
+
+#[test]
+fn load_takes_gzip_and_shared_layers_and_restart_sweeps_leftovers() {
+    let mut h = Host::new();
+    let dir = h.dir.path();
+    // Two images sharing a layer: docker save stores it once, the second as a symlink.
+    let base = layer(&[E::Dir("etc"), E::File("etc/base", "base")]);
+    let top = layer(&[E::File("etc/top", "top")]);
+    let mut b = tar::Builder::new(Vec::new());
+    let add = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, path, data).unwrap();
+    };
+    add(&mut b, "a.json", br#"{"config":{"Cmd":["a"]}}"#);
+    add(&mut b, "b.json", br#"{"config":{"Cmd":["b"]}}"#);
+    add(&mut b, "base/layer.tar", &base);
+    add(&mut b, "top/layer.tar", &top);
+    let mut link = tar::Header::new_gnu();
+    link.set_entry_type(tar::EntryType::Symlink);
+    link.set_size(0);
+    b.append_link(&mut link, "shared/layer.tar", "../base/layer.tar")
+        .unwrap();
+    let manifest = serde_json::json!([
+        {"Config": "a.json", "RepoTags": ["a:1"], "Layers": ["base/layer.tar"]},
+        {"Config": "b.json", "RepoTags": ["b:1"], "Layers": ["shared/layer.tar", "top/layer.tar"]},
+    ]);
+    add(&mut b, "manifest.json", manifest.to_string().as_bytes());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &b.into_inner().unwrap()).unwrap();
+    let archive = dir.join("shared.tar.gz");
+    std::fs::write(&archive, gz.finish().unwrap()).unwrap();
+    let out = ok(h.berth(&["load", "-i", archive.to_str().unwrap()]));
+    assert_eq!(out, "Loaded image: a:1\nLoaded image: b:1\n");
+    let root = rootfs(&h, "b:1");
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/base")).unwrap(),
+        "base"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/top")).unwrap(),
+        "top"
+    );
+    // A gzip rootfs imports as well; its ID is the archive's digest.
+    let rootfs_gz = dir.join("root.tar.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &top).unwrap();
+    let bytes = gz.finish().unwrap();
+    std::fs::write(&rootfs_gz, &bytes).unwrap();
+    ok(h.berth(&["import", rootfs_gz.to_str().unwrap(), "gz:1"]));
+    let (_, v) = h.api("GET", "/images/gz:1/json", None);
+    use sha2::Digest;
+    assert_eq!(
+        v["Id"].as_str().unwrap(),
+        format!("sha256:{:x}", sha2::Sha256::digest(&bytes))
+    );
+    // What an interrupted upload or unpack left is gone after a restart; images stay.
+    let images = h.data_root().join("images");
+    std::fs::write(images.join("tmp-upload-dead"), "x").unwrap();
+    std::fs::create_dir_all(images.join("tmp-load-dead/rootfs/etc")).unwrap();
+    h.stop_daemon();
+    h.start_daemon();
+    assert!(!images.join("tmp-upload-dead").exists());
+    assert!(!images.join("tmp-load-dead").exists());
+    assert!(rootfs(&h, "a:1").join("etc/base").exists());
+    // The spooled bodies went with their requests.
+    let left: Vec<String> = std::fs::read_dir(&images)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("tmp-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

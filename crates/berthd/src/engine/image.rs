@@ -117,6 +117,32 @@ impl super::Engine {
     }
 }
 
+/// Removes what a crash left in the images directory: uploads and half-unpacked stagings
+/// (`tmp-*`). Called at daemon start, before any request can be making them.
+pub fn sweep(images_dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(images_dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if !e.file_name().to_string_lossy().starts_with("tmp-") {
+            continue;
+        }
+        let p = e.path();
+        let r = match e.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&p),
+            _ => std::fs::remove_file(&p),
+        };
+        match r {
+            Ok(()) => {
+                tracing::info!(path = %p.display(), "removed what an interrupted import or load left")
+            }
+            Err(e) => {
+                tracing::warn!(path = %p.display(), error = %e, "cannot remove a leftover of an import or load")
+            }
+        }
+    }
+}
+
 /// Hashes and counts what passes through it.
 struct Hashing<R> {
     inner: R,
@@ -138,22 +164,20 @@ impl<R: Read> Read for Hashing<R> {
 /// unpacker as `load`'s layers, hashing what it reads; returns (sha256 hex, bytes).
 pub fn unpack(input: impl Read, dest: &Path) -> Result<(String, u64)> {
     use sha2::Digest;
-    let mut input = Hashing {
+    let input = Hashing {
         inner: input,
         hash: sha2::Sha256::new(),
         len: 0,
     };
     let root = super::layer::Rootfs::open(dest)?;
-    let mut peek = [0u8; 1];
-    let n = input
-        .read(&mut peek)
+    let (head, mut input) = super::layer::sniff(input)
         .map_err(|e| EngineError::BadRequest(format!("cannot read the image archive: {e}")))?;
-    if n == 0 {
+    if head.is_empty() {
         return Err(EngineError::BadRequest(
             "the image archive is empty: import takes a tar or tar.gz of a root filesystem".into(),
         ));
     }
-    let chained = std::io::Read::chain(&peek[..n], &mut input);
+    let chained = std::io::Read::chain(&head[..], &mut input);
     super::layer::apply(&root, chained).map_err(|e| match e {
         EngineError::BadRequest(m) => EngineError::BadRequest(format!(
             "the image archive is not a valid tar or tar.gz root filesystem: {m}"

@@ -13,7 +13,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -166,11 +166,10 @@ enum Kind {
 
 /// Applies one layer tarball (plain or gzip) onto `root`; returns the bytes of the archive read.
 pub fn apply(root: &Rootfs, input: impl Read) -> Result<()> {
-    let mut input = BufReader::new(input);
-    let head = input
-        .fill_buf()
-        .map_err(|e| bad(format!("cannot read a layer: {e}")))?;
-    let reader: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
+    let (head, input) = sniff(input).map_err(|e| bad(format!("cannot read a layer: {e}")))?;
+    let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let input = BufReader::new(std::io::Cursor::new(head).chain(input));
+    let reader: Box<dyn Read> = if gzip {
         Box::new(flate2::read::GzDecoder::new(input))
     } else {
         Box::new(input)
@@ -206,7 +205,9 @@ pub fn apply(root: &Rootfs, input: impl Read) -> Result<()> {
             continue;
         }
         let kind = match entry.header().entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                Kind::File
+            }
             tar::EntryType::Directory => Kind::Dir,
             tar::EntryType::Symlink => Kind::Symlink(link_name(&entry, &raw)?),
             tar::EntryType::Link => Kind::Hardlink(clean(&link_name(&entry, &raw)?)?),
@@ -228,6 +229,22 @@ pub fn apply(root: &Rootfs, input: impl Read) -> Result<()> {
         made.insert(rel);
     }
     Ok(())
+}
+
+/// The first two bytes of `input` (fewer only at its end), for the gzip magic: a reader may
+/// hand them out one at a time.
+pub fn sniff<R: Read>(mut input: R) -> std::io::Result<(Vec<u8>, R)> {
+    let mut head = [0u8; 2];
+    let mut n = 0;
+    while n < head.len() {
+        match input.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((head[..n].to_vec(), input))
 }
 
 fn failed(path: &Path, e: std::io::Error) -> EngineError {
@@ -261,10 +278,13 @@ fn opaque(root: &Rootfs, dir: &Path, made: &HashSet<PathBuf>) -> std::io::Result
         Err(Errno::NOENT) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
+    // What this layer made below the directory keeps its top-level name there (a file of a
+    // subdirectory keeps that subdirectory).
     let keep: HashSet<OsString> = made
         .iter()
-        .filter(|p| p.parent() == Some(dir))
-        .filter_map(|p| p.file_name().map(OsStr::to_os_string))
+        .filter_map(|p| p.strip_prefix(dir).ok())
+        .filter_map(|rest| rest.components().next())
+        .map(|c| c.as_os_str().to_os_string())
         .collect();
     empty(fd.as_fd(), &keep)
 }

@@ -389,6 +389,7 @@ impl Engine {
             }
         }
         keeper::sweep(&engine.paths.keep);
+        image::sweep(&engine.paths.images);
         Ok(engine)
     }
 
