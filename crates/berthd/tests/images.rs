@@ -312,7 +312,7 @@ fn import_never_touches_the_host() {
 }
 
 /// The rootfs of a loaded image, on disk.
-fn rootfs(h: &Host, image: &str) -> PathBuf {
+fn rootfs_of(h: &Host, image: &str) -> PathBuf {
     let (status, v) = h.api("GET", &format!("/images/{image}/json"), None);
     assert_eq!(status, 200, "{v}");
     let id = v["Id"].as_str().unwrap().trim_start_matches("sha256:");
@@ -357,7 +357,7 @@ fn layers_still_unpack_as_docker_does() {
         ok(h.berth(&["load", "-i", archive.to_str().unwrap()])),
         "Loaded image: good:1\n"
     );
-    let root = rootfs(&h, "good:1");
+    let root = rootfs_of(&h, "good:1");
     let read = |p: &str| std::fs::read_to_string(root.join(p)).ok();
     assert_eq!(read("usr/lib/old.so").as_deref(), Some("old"));
     assert_eq!(
@@ -449,6 +449,11 @@ fn load_refuses_bad_repo_tags() {
     );
     let (status, body) = post(&h, "/images/load", &archive);
     assert_eq!(status, 200, "{body}");
+    // The docker CLI's import streams its body as well.
+    let rootfs = h.dir.path().join("plain.tar");
+    std::fs::write(&rootfs, layer(&[E::File("hello", "hi")])).unwrap();
+    ok(h.docker(&["import", rootfs.to_str().unwrap(), "plain:1"]));
+    assert!(rootfs_of(&h, "plain:1").join("hello").is_file());
     // And the docker CLI's import is held to the same grammar.
     let (_, err) = fails(h.docker(&["import", archive.to_str().unwrap(), "Bad/Name"]));
     assert!(err.contains("invalid reference format"), "{err}");
@@ -489,7 +494,7 @@ fn load_takes_gzip_and_shared_layers_and_restart_sweeps_leftovers() {
     std::fs::write(&archive, gz.finish().unwrap()).unwrap();
     let out = ok(h.berth(&["load", "-i", archive.to_str().unwrap()]));
     assert_eq!(out, "Loaded image: a:1\nLoaded image: b:1\n");
-    let root = rootfs(&h, "b:1");
+    let root = rootfs_of(&h, "b:1");
     assert_eq!(
         std::fs::read_to_string(root.join("etc/base")).unwrap(),
         "base"
@@ -519,7 +524,7 @@ fn load_takes_gzip_and_shared_layers_and_restart_sweeps_leftovers() {
     h.start_daemon();
     assert!(!images.join("tmp-upload-dead").exists());
     assert!(!images.join("tmp-load-dead").exists());
-    assert!(rootfs(&h, "a:1").join("etc/base").exists());
+    assert!(rootfs_of(&h, "a:1").join("etc/base").exists());
     // The spooled bodies went with their requests.
     let left: Vec<String> = std::fs::read_dir(&images)
         .unwrap()

@@ -352,6 +352,50 @@ mod tests {
     }
 
     #[test]
+    fn reference_grammar() {
+        for good in [
+            "busybox",
+            "busybox:latest",
+            "my_org/app-1.x:v1.0",
+            "a__b/c---d",
+            "localhost/x",
+            "localhost:5000/bb:1",
+            "registry.example.com/team/app",
+            "Registry.Example:443/app",
+            "[::1]:5000/app:tag",
+            &format!("app@sha256:{}", "a".repeat(64)),
+            &format!("app:{}", "t".repeat(128)),
+        ] {
+            check_reference(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for bad in [
+            "",
+            "UPPER",
+            "evil\nname:1",
+            "../../x:1",
+            "a/../b",
+            "a:b:c",
+            "x:-bad",
+            "x:",
+            "trailing/",
+            "/lead",
+            " x",
+            "a..b",
+            "a___b",
+            "a.-b",
+            "-a",
+            "a-",
+            "host:port/x:y:z",
+            &format!("app:{}", "t".repeat(129)),
+            &"a".repeat(256),
+            "app@sha256:abc",
+            "app@md5:0",
+        ] {
+            assert!(check_reference(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
     fn unpack_plain_and_gzip_and_refuse_garbage() {
         let dir = tempfile::tempdir().unwrap();
         let mut b = tar::Builder::new(Vec::new());
