@@ -46,6 +46,9 @@ pub enum PortError {
         "no free host port for {0} in the ephemeral range {1}-{2} (net.ipv4.ip_local_port_range)"
     )]
     Exhausted(String, u16, u16),
+    /// A HostIp that no interface of the host has.
+    #[error("invalid HostIp {0}: it is not an address of this host")]
+    NotLocal(IpAddr),
 }
 
 fn addr_text(proto: Proto, ip: IpAddr, port: u16) -> String {
@@ -265,6 +268,33 @@ impl PortReservations {
             self.clash(req.proto, ip, lo)
                 .map(|_| SocketAddr::new(ip, lo).to_string())
         })
+    }
+}
+
+impl PortReservations {
+    /// Whether a request's host address and fixed port can be bound now, as start will bind
+    /// them (checked at create): a HostIp the host does not have, or a port another program
+    /// holds, is refused before a container exists. The probe socket closes at once.
+    pub fn probe(&self, req: &PortRequest) -> Result<(), PortError> {
+        let port = match req.host_ports {
+            Some((lo, hi)) if lo == hi => lo,
+            _ => 0,
+        };
+        let ip = match req.host_ip {
+            Some(ip) => ip,
+            None if port != 0 => unspecified(false),
+            None => return Ok(()),
+        };
+        match self.bind(req.proto, ip, port) {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(nix::libc::EADDRNOTAVAIL) => {
+                Err(PortError::NotLocal(ip))
+            }
+            Err(e) => Err(PortError::Bind(
+                addr_text(req.proto, ip, port),
+                bind_reason(&e),
+            )),
+        }
     }
 }
 

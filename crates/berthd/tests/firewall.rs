@@ -461,15 +461,14 @@ fn ephemeral_ports_ranges_and_conflicts() {
         err.contains("Bind for 127.0.0.1:8090 failed: port is already allocated"),
         "{err}"
     );
-    // A port another program holds fails at start, naming the endpoint, and leaves no
-    // sandbox, rule or reservation behind.
+    // A port another program holds is refused at create (409, Docker's words for the bind),
+    // and leaves no container, sandbox, rule or reservation behind.
     let (code, err) = fails(h.berth(&[
         "run", "-d", "--name", "busy", "-p", "15201:80", "busybox", "sleep", "9",
     ]));
     assert_eq!(code, 125);
     assert!(
-        err.contains("driver failed programming external connectivity on endpoint busy (")
-            && err.contains("listen tcp4 0.0.0.0:15201: bind: address already in use"),
+        err.contains("Error starting userland proxy: listen tcp4 0.0.0.0:15201: bind: address already in use"),
         "{err}"
     );
     // berth's `run` removes a container that could not start (Docker leaves it Created).

@@ -294,15 +294,27 @@ impl Controller {
         self.ports.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Refuses a request that would clash with a port berth already publishes (for `create`,
-    /// before a container exists). Other programs' ports are found at start.
+    /// Refuses a request that would clash with a port berth already publishes, a HostIp the
+    /// host does not have (400) or a fixed port another program holds now (409), for `create`,
+    /// before a container exists.
     pub fn check_ports(&self, reqs: &[PortRequest]) -> NetResult<()> {
         let held = self.lock_ports();
         for r in reqs {
             if let Some(addr) = held.would_clash(r) {
-                return Err(NetError::PortAllocation(format!(
+                return Err(NetError::Conflict(format!(
                     "Bind for {addr} failed: port is already allocated"
                 )));
+            }
+            match held.probe(r) {
+                Ok(()) => {}
+                Err(e @ crate::portmap::PortError::NotLocal(_)) => {
+                    return Err(NetError::InvalidParameter(e.to_string()))
+                }
+                Err(e) => {
+                    return Err(NetError::Conflict(format!(
+                        "Error starting userland proxy: {e}"
+                    )))
+                }
             }
         }
         Ok(())

@@ -127,6 +127,8 @@ pub async fn create(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let shape: Value = super::json_body(&body)?;
+    crate::engine::validate::create_body(&shape)?;
     let b: CreateBody = super::json_body(&body)?;
     if b.image.is_empty() {
         return Err(ApiError::bad_request(
@@ -590,7 +592,7 @@ pub async fn resize(
 pub async fn image_create(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     if let Some(from) = q.get("fromImage") {
         return Err(ApiError::not_found(format!(
@@ -608,13 +610,24 @@ pub async fn image_create(
     }
     let repo = q.get("repo").cloned().unwrap_or_default();
     let tag = q.get("tag").cloned().unwrap_or_default();
-    let img = st.engine.import(body.to_vec(), &repo, &tag).await?;
+    if !repo.is_empty() {
+        // Refused before the body is read, so a bad name costs no upload.
+        let full = if tag.is_empty() {
+            repo.clone()
+        } else {
+            format!("{repo}:{tag}")
+        };
+        crate::engine::image::check_reference(&full)?;
+    }
+    let upload = st.engine.upload(body.into_data_stream()).await?;
+    let img = st.engine.import(upload, &repo, &tag).await?;
     let line = format!("{}\n", json!({"status": img.id}));
     Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
 }
 
-pub async fn image_load(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let lines = st.engine.load(body.to_vec()).await?;
+pub async fn image_load(State(st): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let upload = st.engine.upload(body.into_data_stream()).await?;
+    let lines = st.engine.load(upload).await?;
     let mut out = String::new();
     for l in lines {
         out.push_str(&json!({"stream": format!("{l}\n")}).to_string());

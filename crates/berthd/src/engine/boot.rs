@@ -78,6 +78,7 @@ impl Engine {
             }
         }
         keeper::sweep(&engine.paths.keep);
+        super::image::sweep(&engine.paths.images);
         Ok(engine)
     }
 }

@@ -37,6 +37,7 @@ pub fn parse_extra_host(entry: &str, host_gateway: IpAddr) -> Result<(String, Ip
 impl Engine {
     /// Resolves and checks a create request; nothing is stored when it is refused.
     pub async fn create(&self, mut spec: ContainerSpec) -> Result<Container> {
+        super::validate::spec(&spec)?;
         let mut st = self.state.lock().await;
         let img = image::find(&st.images, &spec.image).cloned().ok_or_else(|| {
             EngineError::NotFound(format!(

@@ -50,50 +50,256 @@ pub fn rootfs(images_dir: &Path, image: &Image) -> PathBuf {
         .join("rootfs")
 }
 
-/// Reads a tarball (plain or gzip) into `dest`, hashing what it reads; returns (sha256 hex, bytes).
-pub fn unpack(mut input: impl Read, dest: &Path) -> Result<(String, u64)> {
-    use sha2::{Digest, Sha256};
-    let mut raw = Vec::new();
-    input
-        .read_to_end(&mut raw)
+/// An uploaded image archive, spooled to a file under the images directory so that a large body
+/// never sits in memory; the file goes when this does.
+#[derive(Debug)]
+pub struct Upload {
+    pub path: PathBuf,
+    pub len: u64,
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot remove an upload");
+            }
+        }
+    }
+}
+
+/// Writes a request body to a new file in `dir`, chunk by chunk.
+pub async fn spool<S, B, E>(mut body: S, dir: &Path) -> Result<Upload>
+where
+    S: futures::Stream<Item = std::result::Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| EngineError::Io(format!("create {}: {e}", dir.display())))?;
+    let path = dir.join(format!("tmp-upload-{}", berth_net::network::new_id()));
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .await
+        .map_err(|e| EngineError::Io(format!("create {}: {e}", path.display())))?;
+    // From here on the guard removes the file whatever happens.
+    let mut up = Upload { path, len: 0 };
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk
+            .map_err(|e| EngineError::BadRequest(format!("cannot read the request body: {e}")))?;
+        let chunk = chunk.as_ref();
+        file.write_all(chunk)
+            .await
+            .map_err(|e| EngineError::Io(format!("write {}: {e}", up.path.display())))?;
+        up.len += chunk.len() as u64;
+    }
+    file.flush()
+        .await
+        .map_err(|e| EngineError::Io(format!("write {}: {e}", up.path.display())))?;
+    Ok(up)
+}
+
+impl super::Engine {
+    /// Spools an image archive (import or load body) under the images directory.
+    pub async fn upload<S, B, E>(&self, body: S) -> Result<Upload>
+    where
+        S: futures::Stream<Item = std::result::Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        spool(body, &self.paths.images).await
+    }
+}
+
+/// Removes what a crash left in the images directory: uploads and half-unpacked stagings
+/// (`tmp-*`). Called at daemon start, before any request can be making them.
+pub fn sweep(images_dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(images_dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if !e.file_name().to_string_lossy().starts_with("tmp-") {
+            continue;
+        }
+        let p = e.path();
+        let r = match e.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&p),
+            _ => std::fs::remove_file(&p),
+        };
+        match r {
+            Ok(()) => {
+                tracing::info!(path = %p.display(), "removed what an interrupted import or load left")
+            }
+            Err(e) => {
+                tracing::warn!(path = %p.display(), error = %e, "cannot remove a leftover of an import or load")
+            }
+        }
+    }
+}
+
+/// Hashes and counts what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hash: sha2::Sha256,
+    len: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
+/// Unpacks a root filesystem tarball (plain or gzip) into `dest` through the same confined
+/// unpacker as `load`'s layers, hashing what it reads; returns (sha256 hex, bytes).
+pub fn unpack(input: impl Read, dest: &Path) -> Result<(String, u64)> {
+    use sha2::Digest;
+    let input = Hashing {
+        inner: input,
+        hash: sha2::Sha256::new(),
+        len: 0,
+    };
+    let root = super::layer::Rootfs::open(dest)?;
+    let (head, mut input) = super::layer::sniff(input)
         .map_err(|e| EngineError::BadRequest(format!("cannot read the image archive: {e}")))?;
-    if raw.is_empty() {
+    if head.is_empty() {
         return Err(EngineError::BadRequest(
             "the image archive is empty: import takes a tar or tar.gz of a root filesystem".into(),
         ));
     }
-    let digest = format!("{:x}", Sha256::digest(&raw));
-    let gz = raw.starts_with(&[0x1f, 0x8b]);
-    std::fs::create_dir_all(dest)
-        .map_err(|e| EngineError::Io(format!("create {}: {e}", dest.display())))?;
-    let result = if gz {
-        extract(
-            tar::Archive::new(flate2::read::GzDecoder::new(&raw[..])),
-            dest,
-        )
-    } else {
-        extract(tar::Archive::new(&raw[..]), dest)
-    };
-    result.map_err(|e| {
-        // The tar crate wraps the reason; show the whole chain.
-        let mut msg = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            msg.push_str(&format!(": {s}"));
-            src = s.source();
-        }
-        EngineError::BadRequest(format!(
-            "the image archive is not a valid tar or tar.gz: {msg}"
-        ))
+    let chained = std::io::Read::chain(&head[..], &mut input);
+    super::layer::apply(&root, chained).map_err(|e| match e {
+        EngineError::BadRequest(m) => EngineError::BadRequest(format!(
+            "the image archive is not a valid tar or tar.gz root filesystem: {m}"
+        )),
+        other => other,
     })?;
-    Ok((digest, raw.len() as u64))
+    // The ID is the digest of the whole archive, padding after the end marker included.
+    std::io::copy(&mut input, &mut std::io::sink())
+        .map_err(|e| EngineError::BadRequest(format!("cannot read the image archive: {e}")))?;
+    Ok((format!("{:x}", input.hash.finalize()), input.len))
 }
 
-fn extract<R: Read>(mut archive: tar::Archive<R>, dest: &Path) -> std::io::Result<()> {
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_ownerships(true);
-    archive.set_overwrite(true);
-    archive.unpack(dest)
+/// Docker's reference grammar (distribution/reference): `[domain[:port]/]path[:tag][@digest]`,
+/// path components lowercase alphanumerics joined by `.`, `_`, `__` or dashes, a tag of at most
+/// 128 word characters, dots and dashes, a name of at most 255 characters.
+pub fn check_reference(r: &str) -> Result<()> {
+    let bad = || EngineError::BadRequest(format!("invalid reference format: {r:?}"));
+    let (rest, digest) = match r.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (r, None),
+    };
+    if let Some(d) = digest {
+        let (algo, hex) = d.split_once(':').ok_or_else(bad)?;
+        if algo != "sha256" || hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+    }
+    // A tag is after the last colon that comes after the last slash (a port is before it).
+    let slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let (name, tag) = match rest[slash..].rfind(':') {
+        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(t) = tag {
+        let mut cs = t.chars();
+        let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        if t.len() > 128
+            || !cs.next().is_some_and(word)
+            || !cs.all(|c| word(c) || c == '.' || c == '-')
+        {
+            return Err(bad());
+        }
+    }
+    if name.is_empty() || name.len() > 255 {
+        return Err(bad());
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    let first = parts[0];
+    if parts.len() > 1
+        && (first.contains(['.', ':'])
+            || first == "localhost"
+            || first.bytes().any(|b| b.is_ascii_uppercase()))
+    {
+        if !valid_domain(first) {
+            return Err(bad());
+        }
+        parts.remove(0);
+    }
+    if parts.iter().all(|p| valid_path_component(p)) {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+fn valid_domain(d: &str) -> bool {
+    let (host, port) = match d.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || d.starts_with('[') => (h, Some(p)),
+        _ => (d, None),
+    };
+    if let Some(p) = port {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    !host.is_empty()
+        && host.split('.').all(|c| {
+            !c.is_empty()
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !c.starts_with('-')
+                && !c.ends_with('-')
+        })
+}
+
+fn valid_path_component(p: &str) -> bool {
+    let b = p.as_bytes();
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    let mut after_sep = false;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            after_sep = false;
+            continue;
+        }
+        if after_sep {
+            return false;
+        }
+        after_sep = true;
+        // A separator: one `.`, one or two `_`, or any number of `-`.
+        let start = i;
+        let c = b[i];
+        while i < b.len() && b[i] == c {
+            i += 1;
+        }
+        let ok = match c {
+            b'.' => i - start == 1,
+            b'_' => i - start <= 2,
+            b'-' => true,
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
 }
 
 /// Lookup by `repo:tag`, `repo` (meaning `:latest`), full or short ID, with or without `sha256:`.
@@ -143,6 +349,50 @@ mod tests {
         assert_eq!(find(&map, "abab").map(|i| &i.id), Some(&img.id));
         assert!(find(&map, "alpine").is_none());
         assert_eq!(img.short_id(), "abababababab");
+    }
+
+    #[test]
+    fn reference_grammar() {
+        for good in [
+            "busybox",
+            "busybox:latest",
+            "my_org/app-1.x:v1.0",
+            "a__b/c---d",
+            "localhost/x",
+            "localhost:5000/bb:1",
+            "registry.example.com/team/app",
+            "Registry.Example:443/app",
+            "[::1]:5000/app:tag",
+            &format!("app@sha256:{}", "a".repeat(64)),
+            &format!("app:{}", "t".repeat(128)),
+        ] {
+            check_reference(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for bad in [
+            "",
+            "UPPER",
+            "evil\nname:1",
+            "../../x:1",
+            "a/../b",
+            "a:b:c",
+            "x:-bad",
+            "x:",
+            "trailing/",
+            "/lead",
+            " x",
+            "a..b",
+            "a___b",
+            "a.-b",
+            "-a",
+            "a-",
+            "host:port/x:y:z",
+            &format!("app:{}", "t".repeat(129)),
+            &"a".repeat(256),
+            "app@sha256:abc",
+            "app@md5:0",
+        ] {
+            assert!(check_reference(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

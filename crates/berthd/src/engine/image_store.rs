@@ -5,11 +5,13 @@ use super::{io, load, new_container_id, Engine, EngineError, Result, Status, IMA
 use chrono::Utc;
 
 impl Engine {
-    pub async fn import(&self, body: Vec<u8>, repo: &str, tag: &str) -> Result<Image> {
-        if !repo.is_empty() && (repo.contains(char::is_whitespace) || repo.ends_with(':')) {
-            return Err(EngineError::BadRequest(format!(
-                "invalid reference format: {repo}"
-            )));
+    pub async fn import(&self, body: image::Upload, repo: &str, tag: &str) -> Result<Image> {
+        if !repo.is_empty() {
+            image::check_reference(&if tag.is_empty() {
+                repo.to_string()
+            } else {
+                format!("{repo}:{tag}")
+            })?;
         }
         let staging = self
             .paths
@@ -17,9 +19,12 @@ impl Engine {
             .join(format!("tmp-{}", new_container_id()));
         let unpacked = {
             let staging = staging.clone();
-            tokio::task::spawn_blocking(move || image::unpack(&body[..], &staging.join("rootfs")))
-                .await
-                .map_err(|e| EngineError::Io(format!("import: {e}")))?
+            tokio::task::spawn_blocking(move || {
+                let file = std::fs::File::open(&body.path).map_err(io("open upload"))?;
+                image::unpack(std::io::BufReader::new(file), &staging.join("rootfs"))
+            })
+            .await
+            .map_err(|e| EngineError::Io(format!("import: {e}")))?
         };
         let (digest, size) = match unpacked {
             Ok(v) => v,
@@ -83,7 +88,7 @@ impl Engine {
     }
 
     /// Loads the images of a `docker save` archive; returns their names (or IDs).
-    pub async fn load(&self, body: Vec<u8>) -> Result<Vec<String>> {
+    pub async fn load(&self, body: image::Upload) -> Result<Vec<String>> {
         let dir = self.paths.images.clone();
         let loaded = tokio::task::spawn_blocking(move || load::load(&body, &dir))
             .await

@@ -1,14 +1,16 @@
 //! `load`: images from a `docker save` archive (manifest.json + config + layer tarballs, in the
-//! classic layout or the OCI one). Layers are applied in order with overlay whiteouts: a
-//! `.wh.NAME` entry deletes NAME, a `.wh..wh..opq` entry empties its directory.
+//! classic layout or the OCI one). The archive is a file on disk (the upload); layers are read in
+//! place and applied in order by the confined unpacker in `layer`, whiteouts included.
 
-use super::image::Image;
+use super::image::{self, Image, Upload};
+use super::layer::Rootfs;
 use super::{EngineError, Result};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::io::Read;
-use std::path::{Component, Path};
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::Path;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -46,157 +48,162 @@ fn bad(msg: impl Into<String>) -> EngineError {
     EngineError::BadRequest(msg.into())
 }
 
-/// Reads every file of the outer archive (layers are tarballs inside it).
-fn read_archive(raw: &[u8]) -> Result<HashMap<String, Vec<u8>>> {
-    let mut files = HashMap::new();
-    let gz = raw.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read> = if gz {
-        Box::new(flate2::read::GzDecoder::new(raw))
-    } else {
-        Box::new(raw)
-    };
-    let mut ar = tar::Archive::new(reader);
-    let entries = ar
-        .entries()
-        .map_err(|e| bad(format!("the archive is not a tar file: {e}")))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| bad(format!("the archive is damaged: {e}")))?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let path = entry
-            .path()
-            .map_err(|e| bad(format!("bad path in the archive: {e}")))?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_string();
-        let mut data = Vec::new();
-        entry
-            .read_to_end(&mut data)
-            .map_err(|e| bad(format!("cannot read {path} from the archive: {e}")))?;
-        files.insert(path, data);
-    }
-    Ok(files)
+/// JSON files of the archive (manifest, configs) are read whole; beyond this they are refused.
+const MAX_JSON: u64 = 64 << 20;
+
+/// Where each file of the outer archive lies in it, so layers are read in place, never copied.
+#[derive(Default)]
+struct Index {
+    files: HashMap<String, (u64, u64)>,
+    /// `docker save` stores a layer shared by two images once, the second as a symlink.
+    links: HashMap<String, String>,
 }
 
-/// A path inside the rootfs, refusing anything that climbs out of it.
-fn inside(root: &Path, rel: &Path) -> Option<std::path::PathBuf> {
-    let mut out = root.to_path_buf();
-    for c in rel.components() {
-        match c {
-            Component::Normal(p) => out.push(p),
-            Component::CurDir | Component::RootDir => {}
-            _ => return None,
-        }
-    }
-    Some(out)
-}
-
-fn remove_any(p: &Path) {
-    match std::fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => {
-            let _ = std::fs::remove_dir_all(p);
-        }
-        Ok(_) => {
-            let _ = std::fs::remove_file(p);
-        }
-        Err(_) => {}
-    }
-}
-
-/// Applies one layer tarball (plain or gzip) onto `root`.
-fn apply_layer(root: &Path, layer: &[u8]) -> Result<()> {
-    let reader: Box<dyn Read> = if layer.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::GzDecoder::new(layer))
-    } else {
-        Box::new(layer)
-    };
-    let mut ar = tar::Archive::new(reader);
-    ar.set_preserve_permissions(true);
-    ar.set_preserve_ownerships(true);
-    ar.set_overwrite(true);
-    for entry in ar
-        .entries()
-        .map_err(|e| bad(format!("a layer is not a tar file: {e}")))?
-    {
-        let mut entry = entry.map_err(|e| bad(format!("a layer is damaged: {e}")))?;
-        let path = entry
-            .path()
-            .map_err(|e| bad(format!("bad path in a layer: {e}")))?
-            .into_owned();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let parent = path.parent().unwrap_or(Path::new(""));
-        if name == ".wh..wh..opq" {
-            if let Some(dir) = inside(root, parent) {
-                if let Ok(rd) = std::fs::read_dir(&dir) {
-                    for e in rd.flatten() {
-                        remove_any(&e.path());
+impl Index {
+    fn build(tar_path: &Path) -> Result<Index> {
+        let file =
+            File::open(tar_path).map_err(|e| EngineError::Io(format!("open upload: {e}")))?;
+        let mut ar = tar::Archive::new(BufReader::new(file));
+        let entries = ar
+            .entries()
+            .map_err(|e| bad(format!("the archive is not a tar file: {e}")))?;
+        let mut ix = Index::default();
+        for entry in entries {
+            let entry = entry.map_err(|e| bad(format!("the archive is damaged: {e}")))?;
+            let raw = entry
+                .path()
+                .map_err(|e| bad(format!("bad path in the archive: {e}")))?
+                .into_owned();
+            let Ok(rel) = super::layer::clean(&raw) else {
+                continue;
+            };
+            let key = rel.to_string_lossy().into_owned();
+            match entry.header().entry_type() {
+                t if t.is_file() => {
+                    ix.files
+                        .insert(key, (entry.raw_file_position(), entry.size()));
+                }
+                tar::EntryType::Symlink => {
+                    if let Ok(Some(target)) = entry.link_name() {
+                        let joined = rel.parent().unwrap_or(Path::new("")).join(target);
+                        if let Ok(t) = super::layer::clean(&joined) {
+                            ix.links.insert(key, t.to_string_lossy().into_owned());
+                        }
                     }
                 }
-            }
-            continue;
-        }
-        if let Some(target) = name.strip_prefix(".wh.") {
-            if let Some(p) = inside(root, &parent.join(target)) {
-                remove_any(&p);
-            }
-            continue;
-        }
-        // A file replacing a directory (or the reverse) replaces it whole.
-        if let Some(dest) = inside(root, &path) {
-            if let Ok(m) = std::fs::symlink_metadata(&dest) {
-                if m.is_dir() != entry.header().entry_type().is_dir() {
-                    remove_any(&dest);
-                }
+                _ => {}
             }
         }
-        entry.unpack_in(root).map_err(|e| {
-            bad(format!(
-                "cannot unpack {} from a layer: {e}",
-                path.display()
-            ))
-        })?;
+        Ok(ix)
     }
-    Ok(())
+
+    fn find(&self, name: &str) -> Option<(u64, u64)> {
+        let mut name = super::layer::clean(Path::new(name))
+            .ok()?
+            .to_string_lossy()
+            .into_owned();
+        for _ in 0..8 {
+            if let Some(f) = self.files.get(&name) {
+                return Some(*f);
+            }
+            name = self.links.get(&name)?.clone();
+        }
+        None
+    }
 }
 
-/// One image of the archive, unpacked into `images_dir/<hex>/rootfs`.
-pub fn load(raw: &[u8], images_dir: &Path) -> Result<Vec<Image>> {
+/// A file of the archive as a reader of its bytes only.
+fn open_member(tar_path: &Path, (offset, size): (u64, u64)) -> Result<impl Read> {
+    let mut f = File::open(tar_path).map_err(|e| EngineError::Io(format!("open upload: {e}")))?;
+    f.seek(SeekFrom::Start(offset))
+        .map_err(|e| EngineError::Io(format!("seek in upload: {e}")))?;
+    Ok(BufReader::new(f.take(size)))
+}
+
+fn read_json(tar_path: &Path, ix: &Index, name: &str, what: &str) -> Result<Vec<u8>> {
+    let at = ix
+        .find(name)
+        .ok_or_else(|| bad(format!("the archive lacks {what} {name}")))?;
+    if at.1 > MAX_JSON {
+        return Err(bad(format!(
+            "{what} {name} is {} bytes: at most {MAX_JSON} are allowed",
+            at.1
+        )));
+    }
+    let mut data = Vec::with_capacity(at.1 as usize);
+    open_member(tar_path, at)?
+        .read_to_end(&mut data)
+        .map_err(|e| bad(format!("cannot read {name} from the archive: {e}")))?;
+    Ok(data)
+}
+
+/// A gzip archive is inflated next to the upload once, so layers can be read by offset.
+fn plain_tar(upload: &Upload) -> Result<Option<Upload>> {
+    let mut head = [0u8; 2];
+    let mut f =
+        File::open(&upload.path).map_err(|e| EngineError::Io(format!("open upload: {e}")))?;
+    let n = f
+        .read(&mut head)
+        .map_err(|e| EngineError::Io(format!("read upload: {e}")))?;
+    if n < 2 || head != [0x1f, 0x8b] {
+        return Ok(None);
+    }
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| EngineError::Io(format!("seek in upload: {e}")))?;
+    let path = upload.path.with_extension("tar");
+    let out = File::create(&path)
+        .map_err(|e| EngineError::Io(format!("create {}: {e}", path.display())))?;
+    let mut up = Upload { path, len: 0 };
+    let mut w = std::io::BufWriter::new(out);
+    up.len = std::io::copy(&mut flate2::read::GzDecoder::new(BufReader::new(f)), &mut w)
+        .map_err(|e| bad(format!("the archive is not a valid gzip file: {e}")))?;
+    w.flush()
+        .map_err(|e| EngineError::Io(format!("write {}: {e}", up.path.display())))?;
+    Ok(Some(up))
+}
+
+/// The images of a `docker save` archive, each unpacked into `images_dir/<hex>/rootfs`.
+pub fn load(upload: &Upload, images_dir: &Path) -> Result<Vec<Image>> {
     use sha2::{Digest, Sha256};
-    let files = read_archive(raw)?;
-    let manifest = files.get("manifest.json").ok_or_else(|| {
-        bad("not a docker save archive: manifest.json is missing (use import for a root filesystem tarball)")
-    })?;
-    let entries: Vec<ManifestEntry> = serde_json::from_slice(manifest)
+    if upload.len == 0 {
+        return Err(bad(
+            "the archive is empty: load takes the output of docker save",
+        ));
+    }
+    let inflated = plain_tar(upload)?;
+    let tar_path = inflated.as_ref().unwrap_or(upload).path.as_path();
+    let ix = Index::build(tar_path)?;
+    if ix.find("manifest.json").is_none() {
+        return Err(bad(
+            "not a docker save archive: manifest.json is missing (use import for a root filesystem tarball)",
+        ));
+    }
+    let manifest = read_json(tar_path, &ix, "manifest.json", "the manifest")?;
+    let entries: Vec<ManifestEntry> = serde_json::from_slice(&manifest)
         .map_err(|e| bad(format!("manifest.json is not valid: {e}")))?;
+    // Every name is checked before anything is unpacked: a refused load changes nothing.
+    for m in &entries {
+        for t in m.repo_tags.iter().flatten() {
+            image::check_reference(t)?;
+        }
+    }
     let mut images = Vec::new();
     for m in entries {
-        let config_raw = files
-            .get(m.config.trim_start_matches("./"))
-            .ok_or_else(|| bad(format!("the archive lacks the image config {}", m.config)))?;
-        let config: ImageConfigFile = serde_json::from_slice(config_raw)
+        let config_raw = read_json(tar_path, &ix, &m.config, "the image config")?;
+        let config: ImageConfigFile = serde_json::from_slice(&config_raw)
             .map_err(|e| bad(format!("image config {} is not valid: {e}", m.config)))?;
-        let hex = format!("{:x}", Sha256::digest(config_raw));
+        let hex = format!("{:x}", Sha256::digest(&config_raw));
         let dir = images_dir.join(&hex);
         let staging = images_dir.join(format!("tmp-load-{hex}"));
-        let root = staging.join("rootfs");
         let _ = std::fs::remove_dir_all(&staging);
-        std::fs::create_dir_all(&root)
-            .map_err(|e| EngineError::Io(format!("create {}: {e}", root.display())))?;
-        let mut size = 0u64;
-        for layer in &m.layers {
-            let data = files
-                .get(layer.trim_start_matches("./"))
-                .ok_or_else(|| bad(format!("the archive lacks layer {layer}")))?;
-            size += data.len() as u64;
-            if let Err(e) = apply_layer(&root, data) {
+        let unpacked = unpack_layers(tar_path, &ix, &m.layers, &staging.join("rootfs"));
+        let size = match unpacked {
+            Ok(size) => size,
+            Err(e) => {
                 let _ = std::fs::remove_dir_all(&staging);
                 return Err(e);
             }
-        }
+        };
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::rename(&staging, &dir)
             .map_err(|e| EngineError::Io(format!("store image: {e}")))?;
@@ -205,7 +212,12 @@ pub fn load(raw: &[u8], images_dir: &Path) -> Result<Vec<Image>> {
         ports.sort();
         images.push(Image {
             id: format!("sha256:{hex}"),
-            repo_tags: m.repo_tags.unwrap_or_default(),
+            repo_tags: m
+                .repo_tags
+                .unwrap_or_default()
+                .iter()
+                .map(|t| image::normalize_ref(t))
+                .collect(),
             created: config.created.unwrap_or_else(Utc::now),
             size,
             cmd: rc.cmd.unwrap_or_default(),
@@ -216,4 +228,17 @@ pub fn load(raw: &[u8], images_dir: &Path) -> Result<Vec<Image>> {
         });
     }
     Ok(images)
+}
+
+fn unpack_layers(tar_path: &Path, ix: &Index, layers: &[String], root: &Path) -> Result<u64> {
+    let rootfs = Rootfs::open(root)?;
+    let mut size = 0;
+    for layer in layers {
+        let at = ix
+            .find(layer)
+            .ok_or_else(|| bad(format!("the archive lacks layer {layer}")))?;
+        size += at.1;
+        super::layer::apply(&rootfs, open_member(tar_path, at)?)?;
+    }
+    Ok(size)
 }

@@ -14,6 +14,7 @@ pub mod fd;
 pub mod image;
 mod image_store;
 pub mod keeper;
+mod layer;
 mod launch;
 mod links;
 mod load;
@@ -26,6 +27,7 @@ mod restart;
 mod runtime;
 pub mod stdio;
 mod stop;
+pub mod validate;
 mod wait;
 
 pub use error::{EngineError, Result};
