@@ -595,9 +595,12 @@ impl Drop for Bounded {
 }
 
 fn bounded(timeout_s: &str, max: &str) -> Bounded {
-    let host = Host::bare();
+    bounded_with(Host::bare(), timeout_s, max, &[])
+}
+
+fn bounded_with(host: Host, timeout_s: &str, max: &str, args: &[String]) -> Bounded {
     let daemon = host
-        .daemon_command(&[])
+        .daemon_command(args)
         .env("BERTH_HEADER_READ_TIMEOUT", timeout_s)
         .env("BERTH_MAX_CONNECTIONS", max)
         .stdout(Stdio::null())
@@ -722,4 +725,38 @@ fn every_refusal_is_json_with_dockers_status() {
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
     // Nothing of it stopped the daemon.
     assert_eq!(h.try_api("GET", "/_ping", None).expect("ping").0, 200);
+}
+
+#[test]
+fn a_tls_handshake_that_never_comes_is_cut() {
+    let host = Host::bare();
+    let p = pki(&host);
+    let args: Vec<String> = ["-H", TLS_HOST, "--tlsverify", "--tlscacert", &s(&p.ca)]
+        .into_iter()
+        .map(String::from)
+        .chain([
+            "--tlscert".into(),
+            s(&p.server.0),
+            "--tlskey".into(),
+            s(&p.server.1),
+        ])
+        .collect();
+    let b = bounded_with(host, "1", "8", &args);
+    // The TCP port lives in the test's namespace: a shell there holds a silent connection
+    // open and reports how long it lasted.
+    let script = "exec 3<>/dev/tcp/127.0.0.1/2376 2>/dev/null || exit 9; s=$(date +%s); cat <&3 >/dev/null; echo $(( $(date +%s) - s ))";
+    let out = b.host.sh_out(&format!("timeout 10 bash -c '{script}'"));
+    assert!(out.status.success(), "connection not cut: {out:?}");
+    let held: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("seconds");
+    assert!(held <= 3, "a silent TLS client was held {held} s");
+    let flags = tls_flags(&p);
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    args.extend(["network", "ls", "-q"]);
+    assert_eq!(
+        ok(run(in_ns(&b.host, &berth_bin(), &args))).lines().count(),
+        3
+    );
 }

@@ -64,3 +64,24 @@ pub async fn bind_tcp(addr: SocketAddr, tls: bool) -> Result<TcpListener, ServeE
             source,
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_by_name_or_number_and_a_missing_one_is_named() {
+        assert_eq!(socket_group(Some("root")).unwrap(), Some(0));
+        assert_eq!(socket_group(Some("4242")).unwrap(), Some(4242));
+        let e = socket_group(Some("no-such-group-here"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no-such-group-here") && e.contains("-G"), "{e}");
+        // Without a setting, `berth` is used exactly when it exists.
+        let exists = nix::unistd::Group::from_name(DEFAULT_GROUP)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw());
+        assert_eq!(socket_group(None).unwrap(), exists);
+    }
+}
