@@ -207,11 +207,16 @@ impl Watch {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // ENOBUFS: the queue overflowed and notifications are gone.
-                    tracing::warn!(error = %e, "nf_tables events lost: checking berth's tables");
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOBUFS) => {
+                    // The queue overflowed and notifications are gone: what they said is
+                    // unknown.
+                    tracing::warn!("nf_tables notifications lost: rewriting berth's tables");
                     self.sorter.lost();
                     continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read nf_tables notifications");
+                    return;
                 }
             };
             let mut off = 0;
