@@ -189,6 +189,9 @@ impl Controller {
         let mut eps = ctl.reconcile_endpoints(&mut networks).await?;
         ctl.restore_dns(&networks, &mut eps)?;
         ctl.restore_firewall(&networks, &eps)?;
+        if let Err(e) = ctl.firewall.clone().watch() {
+            tracing::warn!(error = %e, "cannot watch the firewall: tables changed by others stay changed until SIGHUP");
+        }
         *ctl.networks.lock().await = networks;
         *ctl.eps.lock().await = eps;
         Ok(ctl)

@@ -131,8 +131,38 @@ pub fn next_free_subnet(pools: &[PoolSpec], in_use: &[IpNet], v6: bool) -> Optio
     pools
         .iter()
         .filter(|p| p.base.addr().is_ipv6() == v6)
-        .flat_map(|p| p.subnets())
-        .find(|candidate| !in_use.iter().any(|used| overlaps(candidate, used)))
+        .find_map(|p| first_free(p, in_use))
+}
+
+/// The first subnet of `pool` that overlaps nothing in `in_use`. A taken candidate skips past
+/// everything that overlaps it, so the search takes steps in the number of networks in use, not
+/// in the pool's size (a /48 carved into /73s is 2^25 candidates).
+fn first_free(pool: &PoolSpec, in_use: &[IpNet]) -> Option<IpNet> {
+    let v6 = pool.base.addr().is_ipv6();
+    let host_bits = u32::from(pool.base.max_prefix_len()) - u32::from(pool.size);
+    // The size of one candidate, less one (a /0 of IPv6 is all of u128).
+    let span = u128::MAX.checked_shr(128 - host_bits).unwrap_or(0);
+    let start = as_u128(pool.base.network());
+    let end = as_u128(pool.base.broadcast());
+    let mut at = start;
+    loop {
+        let candidate = IpNet::new(from_u128(v6, at), pool.size).ok()?;
+        let Some(last) = in_use
+            .iter()
+            .filter(|used| overlaps(&candidate, used))
+            .map(|used| as_u128(used.broadcast()))
+            .max()
+        else {
+            return Some(candidate);
+        };
+        // The next candidate after both this one and what overlaps it.
+        let after = last.max(at + span).checked_add(1)?;
+        let offset = (after - start).checked_add(span)? / (span + 1) * (span + 1);
+        at = start.checked_add(offset)?;
+        if at > end {
+            return None;
+        }
+    }
 }
 
 /// Addresses of one subnet: which are reserved (gateway, aux) and which are allocated.
@@ -263,6 +293,46 @@ mod tests {
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn next_free_subnet_skips_what_is_taken_without_walking_the_pool() {
+        let pool = |b: &str, size| PoolSpec::new(net(b), size).unwrap();
+        // Found by fuzzing (fuzz/ cidr): a /48 in /73s under a /4 in use was a scan of 2^25
+        // candidates, seconds inside the networks lock.
+        let big = [pool("d0f::/48", 73)];
+        let started = std::time::Instant::now();
+        assert_eq!(
+            next_free_subnet(&big, &[net("fd00::/64"), net("::/4")], true),
+            None
+        );
+        let all = [pool("::/0", 128)];
+        assert_eq!(next_free_subnet(&all, &[net("::/0")], true), None);
+        assert_eq!(
+            next_free_subnet(&all, &[net("::/1")], true),
+            Some(net("8000::/128"))
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // Smaller networks in use inside a candidate, larger ones over several.
+        let p = [pool("10.0.0.0/8", 24)];
+        let used = [net("10.0.0.0/16"), net("10.1.0.128/25"), net("10.1.1.7/32")];
+        assert_eq!(next_free_subnet(&p, &used, false), Some(net("10.1.2.0/24")));
+        let whole = [pool("0.0.0.0/0", 0)];
+        assert_eq!(next_free_subnet(&whole, &[], false), Some(net("0.0.0.0/0")));
+        assert_eq!(next_free_subnet(&whole, &used, false), None);
+        let last = [pool("255.255.255.0/24", 25)];
+        assert_eq!(
+            next_free_subnet(&last, &[net("255.255.255.0/25")], false),
+            Some(net("255.255.255.128/25"))
+        );
+        assert_eq!(
+            next_free_subnet(
+                &last,
+                &[net("255.255.255.128/25"), net("255.255.255.0/26")],
+                false
+            ),
+            None
+        );
     }
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -12,10 +12,11 @@
 
 pub mod nftables;
 pub mod ruleset;
+pub mod watch;
 
 use crate::sys::SysResult;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// A network as the firewall sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +122,10 @@ pub trait Firewall: Send + Sync + 'static {
     fn apply(&self, state: &FirewallState) -> SysResult<()>;
     /// Applies element changes in one transaction.
     fn change(&self, changes: &[Change]) -> SysResult<()>;
+    /// Starts noticing changes others make to berth's tables, and undoing them.
+    fn watch(self: Arc<Self>) -> SysResult<()> {
+        Ok(())
+    }
 }
 
 /// `iptables: false`: berth leaves the firewall alone entirely.

@@ -56,6 +56,12 @@ fn err(message: String) -> SysError {
 /// element that exists or deleting one that does not is an error from the kernel, so callers
 /// keep their own record of what is there.
 pub fn apply(changes: &[SetChange]) -> SysResult<()> {
+    apply_reporting(changes, &mut |_| {})
+}
+
+/// `apply`, telling `writer` the netlink port of the socket that writes (nf_tables names it in
+/// the notifications of the transaction, so the firewall knows its own writes).
+pub fn apply_reporting(changes: &[SetChange], writer: &mut dyn FnMut(u32)) -> SysResult<()> {
     let changes: Vec<&SetChange> = changes.iter().filter(|c| !c.elements.is_empty()).collect();
     if changes.is_empty() {
         return Ok(());
@@ -93,7 +99,7 @@ pub fn apply(changes: &[SetChange]) -> SysResult<()> {
         };
         msgs.push(request(family, inner, c.add));
     }
-    transact(msgs, |i| {
+    transact(msgs, writer, |i| {
         changes
             .get(i)
             .map(|c| {
@@ -126,6 +132,7 @@ fn request(
 /// namespace, and waits for each one's acknowledgement. `what(i)` names request `i` in errors.
 fn transact(
     mut msgs: Vec<NetlinkMessage<NetfilterMessage>>,
+    writer: &mut dyn FnMut(u32),
     what: impl Fn(usize) -> String,
 ) -> SysResult<()> {
     let control = |m: ControlMessage| {
@@ -150,8 +157,10 @@ fn transact(
     }
     let mut sock =
         Socket::new(NETLINK_NETFILTER).map_err(|e| err(format!("netlink socket: {e}")))?;
-    sock.bind_auto()
+    let local = sock
+        .bind_auto()
         .map_err(|e| err(format!("bind netlink socket: {e}")))?;
+    writer(local.port_number());
     sock.connect(&SocketAddr::new(0, 0))
         .map_err(|e| err(format!("connect netlink socket: {e}")))?;
     sock.send(&buf, 0)
@@ -384,7 +393,7 @@ pub fn resolver_redirect(
         msgs.push(m);
         names.push("add rule");
     }
-    transact(msgs, |i| {
+    transact(msgs, &mut |_| {}, |i| {
         format!("{} ip {TABLE}", names.get(i).copied().unwrap_or("request"))
     })
 }
