@@ -493,7 +493,21 @@ impl Kernel for NetlinkKernel {
                 format!("{} ({})", spec.name, spec.kind.type_name()),
                 e,
             )
-        })
+        })?;
+        // The kernel ignores IFLA_IFALIAS on creation, so the ownership mark is a second message.
+        if let (Some(alias), None) = (&spec.alias, &spec.netns) {
+            let set = LinkUnspec::new_with_name(&spec.name)
+                .alias(alias.clone())
+                .build();
+            if let Err(e) = self.handle.link().set(set).execute().await {
+                let err = nl_err("mark", &spec.name, e);
+                if let Ok(Some(i)) = self.link_index(&spec.name).await {
+                    let _ = self.delete_link(i).await;
+                }
+                return Err(err);
+            }
+        }
+        Ok(())
     }
 
     async fn fork(&self) -> SysResult<Arc<dyn Kernel>> {
