@@ -47,7 +47,9 @@ fn main() {
 async fn macvlan_network(ctl: &berth_net::Controller) {
     use berth_net::controller::{CreateNetwork, SubnetRequest};
     let made = std::process::Command::new("ip")
-        .args(["link", "add", "mvparent", "type", "veth", "peer", "name", "mvpeer"])
+        .args([
+            "link", "add", "mvparent", "type", "veth", "peer", "name", "mvpeer",
+        ])
         .status()
         .expect("run ip");
     assert!(made.success(), "cannot make the macvlan parent");

@@ -142,7 +142,8 @@ fn main() {
     let mut pair_bridges = Vec::with_capacity(30);
     let pairs_start = Instant::now();
     for i in 0..30 {
-        let body = format!(r#"{{"Name":"pair{i}","IPAM":{{"Config":[{{"Subnet":"10.201.{i}.0/24"}}]}}}}"#);
+        let body =
+            format!(r#"{{"Name":"pair{i}","IPAM":{{"Config":[{{"Subnet":"10.201.{i}.0/24"}}]}}}}"#);
         let t = Instant::now();
         let (c, b) = request(&sock, "POST", "/v1.51/networks/create", &body);
         assert_eq!(c, 201, "{b}");
@@ -160,7 +161,10 @@ fn main() {
     // rm leaves nothing once settled: every bridge of the 30 goes.
     let settle_deadline = Instant::now() + Duration::from_secs(10);
     while pair_bridges.iter().any(|b| has_link(pid, b)) {
-        assert!(Instant::now() < settle_deadline, "bridges left after rm: {pair_bridges:?}");
+        assert!(
+            Instant::now() < settle_deadline,
+            "bridges left after rm: {pair_bridges:?}"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     let pairs_settled = pairs_start.elapsed().as_secs_f64() * 1e3;

@@ -30,7 +30,11 @@ fn subnets_that_break_the_host_are_refused_and_change_nothing() {
         ("127.0.0.0/8", "", "loopback"),
         ("169.254.0.0/16", "", "link-local"),
         ("10.9.9.9/32", "", "no address for containers"),
-        ("10.9.9.8/31", r#","AuxiliaryAddresses":{"x":"10.9.9.9"}"#, "no address for containers"),
+        (
+            "10.9.9.8/31",
+            r#","AuxiliaryAddresses":{"x":"10.9.9.9"}"#,
+            "no address for containers",
+        ),
         ("10.50.0.0/24\n", "", "whitespace"),
         ("10.123.0.0/24", "", "reaches through one of its own links"),
         ("10.123.0.128/25", "", "10.123.0.0/24"),
@@ -43,19 +47,39 @@ fn subnets_that_break_the_host_are_refused_and_change_nothing() {
         let msg = body["message"].as_str().unwrap_or_default().to_string();
         assert_eq!(status, 400, "{subnet:?}: {body}");
         assert!(msg.contains(needle), "{subnet:?}: {msg}");
-        assert!(msg.contains(subnet.trim()), "{subnet:?} is not named: {msg}");
+        assert!(
+            msg.contains(subnet.trim()),
+            "{subnet:?} is not named: {msg}"
+        );
         assert_eq!(links(&h), before, "{subnet:?}: nothing made");
-        assert_eq!(ok(h.berth(&["network", "ls", "-q"])), nets, "{subnet:?}: nothing stored");
+        assert_eq!(
+            ok(h.berth(&["network", "ls", "-q"])),
+            nets,
+            "{subnet:?}: nothing stored"
+        );
     }
     // The same refusals through both CLIs.
     let (_, err) = fails(h.docker(&["network", "create", "--subnet", "224.0.0.0/4", "m"]));
-    assert!(err.contains("224.0.0.0/4") && err.contains("multicast"), "{err}");
+    assert!(
+        err.contains("224.0.0.0/4") && err.contains("multicast"),
+        "{err}"
+    );
     let (_, err) = fails(h.berth(&["network", "create", "--subnet", "127.0.0.0/8", "l"]));
-    assert!(err.contains("127.0.0.0/8") && err.contains("loopback"), "{err}");
+    assert!(
+        err.contains("127.0.0.0/8") && err.contains("loopback"),
+        "{err}"
+    );
     // A macvlan network lives on its parent's LAN: the host's subnet there is the point.
     ok(h.berth(&[
-        "network", "create", "-d", "macvlan", "--subnet", "10.123.0.0/24", "-o",
-        "parent=hostlan", "onlan",
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--subnet",
+        "10.123.0.0/24",
+        "-o",
+        "parent=hostlan",
+        "onlan",
     ]));
     // A subnet freed by a network just removed is free again at once, while its bridge is
     // still being unregistered.

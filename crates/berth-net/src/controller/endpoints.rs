@@ -301,35 +301,37 @@ impl Controller {
         self.wait_teardown(&format!("sandbox:{}:{}", sb.id, ep.ifname))
             .await;
         let drv = driver::of(&net.driver);
-        let inner = self.sandbox_handle(sb).await;
-        let wired = match &inner {
-            Ok(inner) => {
-                drv.join(Join {
-                    kernel: self.kernel.as_ref(),
-                    inner: inner.as_ref(),
-                    known,
-                    sb,
-                    ep,
-                    net,
-                })
-                .await
+        let inner = match self.sandbox_handle(sb).await {
+            Ok(inner) => inner,
+            Err(e) => {
+                self.dns_leave(ep);
+                return Err(e);
             }
-            Err(e) => Err(NetError::InvalidParameter(e.to_string())),
-        }
-        .map(|host| {
-            if let Some(host) = host {
-                known.veths.insert(ep.host_ifname.clone(), host);
-            }
-        })
-        .and_then(|()| self.firewall_join(ep, net))
-        .and_then(|()| self.dns_serve(sb, net));
+        };
+        let wired = drv
+            .join(Join {
+                kernel: self.kernel.as_ref(),
+                inner: inner.as_ref(),
+                known,
+                sb,
+                ep,
+                net,
+            })
+            .await
+            .map(|host| {
+                if let Some(host) = host {
+                    known.veths.insert(ep.host_ifname.clone(), host);
+                }
+            })
+            .and_then(|()| self.firewall_join(ep, net))
+            .and_then(|()| self.dns_serve(sb, net));
         if wired.is_err() {
             self.dns_leave(ep);
             let undone = drv
                 .leave(Leave {
                     kernel: self.kernel.as_ref(),
                     teardown: &self.teardown_kernel,
-                    inner: inner.ok(),
+                    inner: Some(inner),
                     known,
                     ep,
                     sandbox_gone: false,
@@ -372,8 +374,10 @@ impl Controller {
         }
         eps.endpoints.remove(&ep.id);
         self.dns_leave(&ep);
+        // The record is gone already: without a handle on the sandbox, its interface goes
+        // with the namespace.
         let inner = match eps.sandboxes.get(&ep.sandbox_id) {
-            Some(sb) => Some(self.sandbox_handle(sb).await?),
+            Some(sb) => self.sandbox_handle(sb).await.ok(),
             None => None,
         };
         let rest = driver::of(&net.driver)

@@ -511,10 +511,33 @@ impl Kernel for NetlinkKernel {
     }
 
     async fn fork(&self) -> SysResult<Arc<dyn Kernel>> {
-        Ok(Arc::new(match &self.ns {
-            Some(path) => NetlinkKernel::connect_in(path)?,
-            None => NetlinkKernel::connect()?,
-        }))
+        // The kernel does a request's work inside sendmsg, and unregistering a device waits
+        // there for RCU (tens of milliseconds): the connection runs on a thread of its own, so
+        // that wait blocks none of the daemon's workers.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(SysError::Connect)?;
+        let io = rt.handle().clone();
+        let (conn, handle, _) = match &self.ns {
+            Some(path) => super::netns::run_in(path, move || {
+                let _ctx = io.enter();
+                rtnetlink::new_connection()
+            })?,
+            None => {
+                let _ctx = io.enter();
+                rtnetlink::new_connection().map_err(SysError::Connect)?
+            }
+        };
+        std::thread::Builder::new()
+            .name("berth-netlink-teardown".into())
+            .spawn(move || rt.block_on(conn))
+            .map_err(SysError::Connect)?;
+        let mut k = Self::from_handle(handle, self.ns.clone());
+        if self.ns.is_none() {
+            k.v6_conf = super::sysctl::SysctlDir::open("net/ipv6/conf")?;
+        }
+        Ok(Arc::new(k))
     }
 
     async fn veth_peer(&self, name: &str) -> SysResult<Option<(u32, u32)>> {
