@@ -2,29 +2,31 @@
 //! writes intent to the store before touching the kernel, and at start makes the kernel match
 //! the store (recreating what is missing, removing what is berth's and unexplained).
 
-use crate::driver::bridge::{self, BridgeConfig};
-use crate::driver::DriverKind;
+use crate::driver::{self, bridge, NewNetwork};
 use crate::error::{NetError, NetResult};
 use crate::firewall::Firewall;
+use crate::ipam::plan::{self, Plan};
 use crate::ipam::{self, PoolSpec, SubnetPool};
 use crate::network::{new_id, Network, PREDEFINED};
 use crate::portmap::{ephemeral_range, PortReservations};
 use crate::sys::Kernel;
 use berth_store::{Store, Table};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use ipnet::IpNet;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 mod dns;
 mod endpoints;
+mod filters;
 mod firewall;
+mod reconcile;
 
+pub use crate::ipam::plan::SubnetRequest;
 pub use endpoints::EndpointState;
+use filters::{check_filter_keys, label_filters_match, matches_filters, parse_until};
 
 const NETWORKS: Table = Table("networks");
 const SANDBOXES: Table = Table("sandboxes");
@@ -71,15 +73,6 @@ impl Default for ControllerConfig {
     }
 }
 
-/// One subnet of a create request, as the user wrote it.
-#[derive(Debug, Clone, Default)]
-pub struct SubnetRequest {
-    pub subnet: String,
-    pub gateway: String,
-    pub ip_range: String,
-    pub aux_addresses: BTreeMap<String, String>,
-}
-
 /// A `network create`, independent of the API's wire shape.
 #[derive(Debug, Clone, Default)]
 pub struct CreateNetwork {
@@ -106,11 +99,15 @@ pub struct Controller {
     kernel: Arc<dyn Kernel>,
     store: Arc<Store>,
     cfg: ControllerConfig,
+    /// The daemon's namespace on a netlink socket of its own, for deletions: unregistering a
+    /// netdev waits for RCU grace periods (about 40 ms here), and on the shared socket every
+    /// request behind it would wait too.
+    teardown_kernel: Arc<dyn Kernel>,
     /// Networks by ID. The lock serialises every change so IPAM decisions see a settled state.
     networks: Mutex<BTreeMap<String, Network>>,
-    /// Bridges of removed networks still being unregistered by the kernel, by device name.
-    /// Unregistering a netdev waits for RCU grace periods (about 40 ms here), so `remove`
-    /// answers once the record is gone and this finishes in the background.
+    /// Links of removed networks and endpoints still being unregistered by the kernel, by
+    /// device name (`sandbox:<id>:<ifname>` inside sandboxes): `remove` answers once the record
+    /// is gone and this finishes in the background; a new user of the name waits for it.
     teardown: std::sync::Mutex<BTreeMap<String, JoinHandle<()>>>,
     /// Sandboxes and endpoints; locked after `networks` when both are needed.
     eps: Mutex<EndpointState>,
@@ -135,21 +132,6 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-fn parse_subnet(text: &str) -> NetResult<IpNet> {
-    IpNet::from_str(text.trim())
-        .map(|n| n.trunc())
-        .map_err(|_| {
-            bad(format!(
-                "Invalid subnet {text} : invalid CIDR address: {text}"
-            ))
-        })
-}
-
-fn parse_ip(what: &str, text: &str) -> NetResult<IpAddr> {
-    IpAddr::from_str(text.trim())
-        .map_err(|_| bad(format!("invalid {what} address {text}: not an IP address")))
-}
-
 impl Controller {
     /// Loads networks from the store, makes sure the predefined ones exist, sets the sysctls berth
     /// relies on, and reconciles the kernel with the store.
@@ -159,16 +141,21 @@ impl Controller {
         store: Arc<Store>,
         cfg: ControllerConfig,
     ) -> NetResult<Controller> {
-        let mut networks: BTreeMap<String, Network> =
-            store.list::<Network>(NETWORKS)?.into_iter().collect();
+        let networks = reconcile::load_networks(&store)?;
+        let teardown_kernel = kernel
+            .fork()
+            .await
+            .map_err(NetError::kernel("open a netlink socket for teardown"))?;
         let dns_upstreams = cfg.dns_upstreams.clone();
         // Without a firewall, published ports are served by proxies on their reservations.
         let ports = match cfg.firewall {
             true => PortReservations::new(ephemeral_range()),
             false => PortReservations::new(ephemeral_range()).proxied(),
         };
+        let mut networks = networks;
         let ctl = Controller {
             kernel,
+            teardown_kernel,
             store,
             cfg,
             networks: Mutex::new(BTreeMap::new()),
@@ -186,7 +173,7 @@ impl Controller {
                 .map_err(NetError::kernel("enable IPv4 forwarding"))?;
         }
         ctl.reconcile(&networks).await?;
-        let mut eps = ctl.reconcile_endpoints(&mut networks).await?;
+        let mut eps = ctl.reconcile_endpoints(&networks).await?;
         ctl.restore_dns(&networks, &mut eps)?;
         ctl.restore_firewall(&networks, &eps)?;
         if let Err(e) = ctl.firewall.clone().watch() {
@@ -195,124 +182,6 @@ impl Controller {
         *ctl.networks.lock().await = networks;
         *ctl.eps.lock().await = eps;
         Ok(ctl)
-    }
-
-    /// The default bridge from the configuration, keeping the ID and creation time it had.
-    fn default_bridge(&self, previous: Option<&Network>) -> NetResult<Network> {
-        let bip = self.cfg.bip;
-        let id = previous.map(|n| n.id.clone()).unwrap_or_else(new_id);
-        let created = previous.map(|n| n.created).unwrap_or_else(Utc::now);
-        let options: BTreeMap<String, String> = [
-            (bridge::OPT_DEFAULT_BRIDGE, "true".to_string()),
-            (bridge::OPT_ICC, self.cfg.default_icc.to_string()),
-            (bridge::OPT_MASQ, "true".into()),
-            (bridge::OPT_HOST_BINDING, "0.0.0.0".into()),
-            (bridge::OPT_NAME, self.cfg.default_bridge_name.clone()),
-            (bridge::OPT_MTU, self.cfg.default_mtu.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let mut pool = SubnetPool::new(bip.trunc(), bip.addr(), true);
-        if let Some(prev) = previous.and_then(|p| p.subnets.first()) {
-            if prev.subnet == pool.subnet && prev.gateway == pool.gateway {
-                pool = prev.clone();
-            }
-        }
-        Ok(Network {
-            id,
-            created,
-            subnets: vec![pool],
-            options,
-            bridge: Some(BridgeConfig {
-                name: self.cfg.default_bridge_name.clone(),
-                mtu: self.cfg.default_mtu,
-                icc: self.cfg.default_icc,
-                masquerade: true,
-                host_binding_ipv4: IpAddr::from([0, 0, 0, 0]),
-            }),
-            ..Self::simple_predefined("bridge", DriverKind::Bridge)
-        })
-    }
-
-    fn simple_predefined(name: &str, driver: DriverKind) -> Network {
-        Network {
-            id: new_id(),
-            name: name.into(),
-            driver,
-            created: Utc::now(),
-            scope: "local".into(),
-            enable_ipv4: true,
-            enable_ipv6: false,
-            internal: false,
-            attachable: false,
-            ipam_driver: "default".into(),
-            ipam_options: BTreeMap::new(),
-            subnets: vec![],
-            options: BTreeMap::new(),
-            labels: BTreeMap::new(),
-            predefined: true,
-            bridge: None,
-        }
-    }
-
-    async fn ensure_predefined(&self, networks: &mut BTreeMap<String, Network>) -> NetResult<()> {
-        let find = |nets: &BTreeMap<String, Network>, name: &str| {
-            nets.values()
-                .find(|n| n.predefined && n.name == name)
-                .cloned()
-        };
-        let previous = find(networks, "bridge");
-        let wanted = self.default_bridge(previous.as_ref())?;
-        if previous.as_ref() != Some(&wanted) {
-            if let Some(prev) = &previous {
-                // bip or the device name changed: the old bridge goes, the new one is made below.
-                if prev.bridge != wanted.bridge || prev.subnets != wanted.subnets {
-                    bridge::remove(self.kernel.as_ref(), prev).await?;
-                }
-            }
-            self.store.put(NETWORKS, &wanted.id, &wanted)?;
-            networks.insert(wanted.id.clone(), wanted);
-        }
-        for (name, driver) in [("host", DriverKind::Host), ("none", DriverKind::Null)] {
-            if find(networks, name).is_none() {
-                let n = Self::simple_predefined(name, driver);
-                self.store.put(NETWORKS, &n.id, &n)?;
-                networks.insert(n.id.clone(), n);
-            }
-        }
-        Ok(())
-    }
-
-    async fn reconcile(&self, networks: &BTreeMap<String, Network>) -> NetResult<()> {
-        let links = self
-            .kernel
-            .links()
-            .await
-            .map_err(NetError::kernel("list links"))?;
-        for link in &links {
-            let Some(owner) = bridge::owner(link) else {
-                continue;
-            };
-            let explained = networks.get(owner).and_then(|n| n.bridge.as_ref());
-            if explained.map(|b| b.name.as_str()) != Some(link.name.as_str()) {
-                tracing::info!(link = %link.name, network = owner, "removing orphaned berth bridge");
-                self.kernel
-                    .delete_link(link.index)
-                    .await
-                    .map_err(NetError::kernel(format!(
-                        "delete orphaned bridge {}",
-                        link.name
-                    )))?;
-            }
-        }
-        for net in networks.values() {
-            if let Err(e) = bridge::ensure(self.kernel.as_ref(), net).await {
-                // One broken network must not keep the daemon (and every other network) down.
-                tracing::error!(network = %net.name, error = %e, "cannot restore network");
-            }
-        }
-        Ok(())
     }
 
     fn lookup<'a>(nets: &'a BTreeMap<String, Network>, key: &str) -> NetResult<&'a Network> {
@@ -369,14 +238,18 @@ impl Controller {
     pub async fn create(&self, req: CreateNetwork) -> NetResult<Network> {
         let mut nets = self.networks.lock().await;
         let net = self.plan(&nets, req).await?;
-        if let Some(b) = &net.bridge {
-            self.wait_teardown(&b.name).await;
+        let drv = driver::of(&net.driver);
+        for name in drv.host_links(&net) {
+            self.wait_teardown(&name).await;
         }
         self.store.put(NETWORKS, &net.id, &net)?;
-        let made = bridge::ensure(self.kernel.as_ref(), &net).await;
+        let made = drv.create(self.kernel.as_ref(), &net).await;
         if let Err(e) = made.and_then(|()| self.firewall_add_network(&net)) {
             self.store.delete(NETWORKS, &net.id)?;
-            let _ = bridge::remove(self.kernel.as_ref(), &net).await;
+            if let Err(undo) = drv.delete(self.kernel.as_ref(), &net).await {
+                // The record is gone: the next start removes what is left as an orphan.
+                tracing::warn!(network = %net.name, error = %undo, "cannot undo a failed create");
+            }
             return Err(e);
         }
         tracing::info!(network = %net.name, id = %net.short_id(), "network created");
@@ -410,7 +283,7 @@ impl Controller {
                 req.name
             )));
         }
-        let driver = DriverKind::for_create(&req.driver)?;
+        let drv = driver::for_create(&req.driver)?;
         if !matches!(req.scope.as_str(), "" | "local") {
             return Err(bad(format!(
                 "invalid scope \"{}\": berth networks are local (swarm and global scopes are not supported)",
@@ -433,26 +306,27 @@ impl Controller {
             return Err(bad("a network needs IPv4 or IPv6: both are disabled"));
         }
         let id = new_id();
-        let bridge_cfg = bridge::parse_options(&req.options, &id)?;
-        if let Some(other) = nets
-            .values()
-            .find(|n| n.bridge.as_ref().map(|b| &b.name) == Some(&bridge_cfg.name))
-        {
-            return Err(NetError::Conflict(format!(
-                "bridge name {} is already used by network {}",
-                bridge_cfg.name, other.name
-            )));
-        }
-        let subnets = self.plan_subnets(nets, &req, enable_ipv4).await?;
+        let subnets = self
+            .plan_subnets(nets, &req, enable_ipv4, drv.routes_on_host())
+            .await?;
+        let config = drv.configure(&NewNetwork {
+            id: &id,
+            name: &req.name,
+            options: &req.options,
+            internal: req.internal,
+            subnets: &subnets,
+            existing: nets,
+        })?;
+        let internal = req.internal || drv.forces_internal(&config);
         Ok(Network {
             id,
             name: req.name,
-            driver,
+            driver: config,
             created: Utc::now(),
             scope: "local".into(),
             enable_ipv4,
             enable_ipv6: req.enable_ipv6,
-            internal: req.internal,
+            internal,
             attachable: req.attachable,
             ipam_driver: "default".into(),
             ipam_options: req.ipam_options,
@@ -460,7 +334,6 @@ impl Controller {
             options: req.options,
             labels: req.labels,
             predefined: false,
-            bridge: Some(bridge_cfg),
         })
     }
 
@@ -469,108 +342,40 @@ impl Controller {
         nets: &BTreeMap<String, Network>,
         req: &CreateNetwork,
         enable_ipv4: bool,
+        refuse_host_routes: bool,
     ) -> NetResult<Vec<SubnetPool>> {
-        let mut in_use: Vec<(IpNet, String)> = nets
+        let in_use: Vec<(IpNet, String)> = nets
             .values()
             .flat_map(|n| n.subnets.iter().map(move |s| (s.subnet, n.name.clone())))
             .collect();
-        let mut pools = Vec::new();
-        for s in &req.subnets {
-            if s.subnet.trim().is_empty() {
-                if !s.gateway.is_empty() || !s.ip_range.is_empty() || !s.aux_addresses.is_empty() {
-                    return Err(bad(
-                        "every ip-range or gateway must have a corresponding subnet",
-                    ));
+        let mut settled = false;
+        loop {
+            let routes = self
+                .kernel
+                .onlink_routes()
+                .await
+                .map_err(NetError::kernel("list host routes"))?;
+            let planned = plan::plan(Plan {
+                name: &req.name,
+                subnets: &req.subnets,
+                enable_ipv4,
+                enable_ipv6: req.enable_ipv6,
+                in_use: &in_use,
+                host_routes: &routes,
+                refuse_host_routes,
+                v4_pools: &self.cfg.v4_pools,
+                v6_pools: &self.cfg.v6_pools,
+            });
+            match planned {
+                // A removed network's bridge may still hold its route while it goes: the
+                // answer counts once every teardown has finished.
+                Err(_) if !settled && !self.lock_teardown().is_empty() => {
+                    self.settle().await;
+                    settled = true;
                 }
-                continue;
-            }
-            let subnet = parse_subnet(&s.subnet)?;
-            if subnet.addr().is_ipv6() && !req.enable_ipv6 {
-                return Err(bad(format!(
-                    "subnet {subnet} is IPv6 but IPv6 is not enabled on this network (add --ipv6)"
-                )));
-            }
-            if subnet.addr().is_ipv4() && !enable_ipv4 {
-                return Err(bad(format!(
-                    "subnet {subnet} is IPv4 but IPv4 is disabled on this network"
-                )));
-            }
-            if let Some((used, owner)) = in_use.iter().find(|(u, _)| ipam::overlaps(u, &subnet)) {
-                return Err(NetError::Forbidden(format!(
-                    "Pool overlaps with other one on this address space: {subnet} overlaps {used} of network {owner}"
-                )));
-            }
-            let (gateway, given) = if s.gateway.trim().is_empty() {
-                (SubnetPool::first_host(&subnet), false)
-            } else {
-                let gw = parse_ip("gateway", &s.gateway)?;
-                if !subnet.contains(&gw) {
-                    return Err(bad(format!("no matching subnet for gateway {}", s.gateway)));
-                }
-                (gw, true)
-            };
-            if gateway == subnet.network() && subnet.prefix_len() < subnet.max_prefix_len() - 1
-                || (gateway.is_ipv4() && gateway == subnet.broadcast() && subnet.prefix_len() < 31)
-            {
-                return Err(bad(format!(
-                    "invalid gateway {gateway}: it is the network or broadcast address of {subnet}"
-                )));
-            }
-            let mut pool = SubnetPool::new(subnet, gateway, given);
-            if !s.ip_range.trim().is_empty() {
-                let range = IpNet::from_str(s.ip_range.trim())
-                    .map_err(|_| bad(format!("invalid ip-range {}: not a CIDR", s.ip_range)))?;
-                if !subnet.contains(&range) {
-                    return Err(bad(format!("no matching subnet for range {}", s.ip_range)));
-                }
-                pool.ip_range = Some(range.trunc());
-            }
-            for (name, addr) in &s.aux_addresses {
-                let ip = parse_ip("auxiliary", addr)?;
-                if !subnet.contains(&ip) {
-                    return Err(bad(format!(
-                        "no matching subnet for aux-address {name}={addr}"
-                    )));
-                }
-                pool.aux.insert(name.clone(), ip);
-            }
-            in_use.push((subnet, req.name.clone()));
-            pools.push(pool);
-        }
-        let has_v4 = pools.iter().any(|p| p.subnet.addr().is_ipv4());
-        let has_v6 = pools.iter().any(|p| p.subnet.addr().is_ipv6());
-        let need_v4 = enable_ipv4 && !has_v4;
-        let need_v6 = req.enable_ipv6 && !has_v6;
-        if need_v4 || need_v6 {
-            let mut taken: Vec<IpNet> = in_use.iter().map(|(n, _)| *n).collect();
-            taken.extend(
-                self.kernel
-                    .onlink_routes()
-                    .await
-                    .map_err(NetError::kernel("list host routes"))?,
-            );
-            for (need, v6, pools_cfg) in [
-                (need_v4, false, &self.cfg.v4_pools),
-                (need_v6, true, &self.cfg.v6_pools),
-            ] {
-                if !need {
-                    continue;
-                }
-                let subnet = ipam::next_free_subnet(pools_cfg, &taken, v6).ok_or_else(|| {
-                    bad(format!(
-                        "could not find an available, non-overlapping IPv{} address pool among the defaults to assign to the network ({} pools configured, all in use or overlapping host routes)",
-                        if v6 { 6 } else { 4 },
-                        pools_cfg.iter().filter(|p| p.base.addr().is_ipv6() == v6).count()
-                    ))
-                })?;
-                taken.push(subnet);
-                let mut pool = SubnetPool::new(subnet, SubnetPool::first_host(&subnet), false);
-                pool.auto = true;
-                pools.push(pool);
+                other => return other,
             }
         }
-        pools.sort_by_key(|p| p.subnet.addr().is_ipv6());
-        Ok(pools)
     }
 
     /// Removes a user-defined network: its record first, then its bridge. If the kernel step
@@ -589,10 +394,12 @@ impl Controller {
                 net.name
             )));
         }
+        let drv = driver::of(&net.driver);
+        let links = drv.host_links(&net);
         let active = {
             let mut eps = self.eps.lock().await;
-            if let Some(b) = &net.bridge {
-                eps.indexes.bridges.remove(&b.name);
+            for name in &links {
+                eps.indexes.bridges.remove(name);
             }
             eps.endpoints
                 .values()
@@ -607,18 +414,26 @@ impl Controller {
         }
         self.store.delete(NETWORKS, &net.id)?;
         nets.remove(&net.id);
+        self.eps.lock().await.ipam.forget(&net.id);
         self.firewall_remove_network(&net);
-        if let Some(b) = &net.bridge {
-            let kernel = self.kernel.clone();
-            let gone = net.clone();
-            let task = tokio::spawn(async move {
-                if let Err(e) = bridge::remove(kernel.as_ref(), &gone).await {
-                    // The record is gone, so the next start removes the bridge as an orphan.
-                    tracing::warn!(network = %gone.name, error = %e, "bridge teardown failed");
-                }
-            });
-            self.lock_teardown().insert(b.name.clone(), task);
-        }
+        let kernel = self.teardown_kernel.clone();
+        let gone = net.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = driver::of(&gone.driver)
+                .delete(kernel.as_ref(), &gone)
+                .await
+            {
+                // The record is gone, so the next start removes its links as orphans.
+                tracing::warn!(network = %gone.name, error = %e, "network teardown failed");
+            }
+        });
+        // Filed under its first link's name: a bridge name is the one a new network may reuse
+        // (the names of other drivers' links hold the network's own ID).
+        let key = links
+            .first()
+            .cloned()
+            .unwrap_or_else(|| format!("network:{}", net.id));
+        self.lock_teardown().insert(key, task);
         tracing::info!(network = %net.name, id = %net.short_id(), "network removed");
         Ok(net)
     }
@@ -675,97 +490,7 @@ impl Controller {
     }
 }
 
-fn check_filter_keys(filters: &Filters, allowed: &[&str]) -> NetResult<()> {
-    for key in filters.keys() {
-        if !allowed.contains(&key.as_str()) {
-            return Err(bad(format!(
-                "invalid filter '{key}'; allowed filters: {}",
-                allowed.join(", ")
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn label_matches(n: &Network, spec: &str) -> bool {
-    match spec.split_once('=') {
-        Some((k, v)) => n.labels.get(k).is_some_and(|have| have == v),
-        None => n.labels.contains_key(spec),
-    }
-}
-
-fn label_filters_match(n: &Network, filters: &Filters) -> bool {
-    filters
-        .get("label")
-        .is_none_or(|want| want.iter().all(|l| label_matches(n, l)))
-        && filters
-            .get("label!")
-            .is_none_or(|deny| !deny.iter().any(|l| label_matches(n, l)))
-}
-
-fn matches_filters(n: &Network, filters: &Filters, in_use: bool) -> NetResult<bool> {
-    let any = |key: &str, pred: &dyn Fn(&str) -> bool| -> bool {
-        filters
-            .get(key)
-            .is_none_or(|vals| vals.is_empty() || vals.iter().any(|v| pred(v)))
-    };
-    if let Some(types) = filters.get("type") {
-        for t in types {
-            if t != "custom" && t != "builtin" {
-                return Err(bad(format!(
-                    "invalid filter: 'type'='{t}'; allowed types are custom and builtin"
-                )));
-            }
-        }
-    }
-    if let Some(d) = filters.get("dangling") {
-        for v in d {
-            if !matches!(v.as_str(), "true" | "false" | "1" | "0") {
-                return Err(bad(format!(
-                    "invalid filter 'dangling={v}': expected true or false"
-                )));
-            }
-        }
-    }
-    Ok(any("driver", &|v| n.driver.name() == v)
-        && any("id", &|v| n.id.starts_with(v))
-        && any("name", &|v| n.name.contains(v))
-        && any("scope", &|v| n.scope == v)
-        && any("type", &|v| (v == "builtin") == n.predefined)
-        // Docker's dangling: user-defined and without endpoints.
-        && any("dangling", &|v| matches!(v, "true" | "1") == (!n.predefined && !in_use))
-        && label_filters_match(n, filters))
-}
-
-/// Docker's `until` filter: a duration back from now (`24h`, `90m`), a Unix time, or RFC 3339.
-fn parse_until(text: &str) -> NetResult<DateTime<Utc>> {
-    let err = || {
-        bad(format!(
-            "invalid until filter '{text}': expected a duration (10m, 24h), a Unix timestamp or an RFC 3339 time"
-        ))
-    };
-    if let Some((num, unit)) = text
-        .char_indices()
-        .last()
-        .map(|(i, c)| (&text[..i], c))
-        .filter(|(_, c)| matches!(c, 's' | 'm' | 'h'))
-    {
-        if let Ok(n) = num.parse::<i64>() {
-            let secs = match unit {
-                's' => n,
-                'm' => n * 60,
-                _ => n * 3600,
-            };
-            return Ok(Utc::now() - chrono::Duration::seconds(secs));
-        }
-    }
-    if let Ok(secs) = text.parse::<i64>() {
-        return DateTime::from_timestamp(secs, 0).ok_or_else(err);
-    }
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| err())
-}
-
+#[cfg(test)]
+mod driver_tests;
 #[cfg(test)]
 mod tests;

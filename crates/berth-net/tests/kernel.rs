@@ -388,7 +388,7 @@ fn a_sandbox_not_yet_stored_when_the_daemon_died_is_cleaned_at_start() {
         let kernel = NetlinkKernel::connect().expect("netlink");
         let pin = dir.path().join("netns").join("0123456789ab");
         kernel.create_netns(&pin, &[]).await.expect("namespace");
-        let bridge = net.bridge.expect("bridge").name;
+        let bridge = net.bridge().expect("bridge").name.clone();
         let master = kernel
             .link_index(&bridge)
             .await

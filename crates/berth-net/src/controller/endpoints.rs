@@ -11,48 +11,36 @@
 //! removing a sandbox only shuts its ports, since their namespace is about to go.
 
 use super::{Controller, ENDPOINTS, SANDBOXES};
-use crate::driver::DriverKind;
-use crate::endpoint::{host_ifname, mac_for, Endpoint, EndpointOptions, Sandbox, SandboxOptions};
+use crate::driver::{self, Join, KnownIndexes, Leave};
+use crate::endpoint::{mac_for, Endpoint, EndpointOptions, Sandbox, SandboxOptions};
 use crate::error::{NetError, NetResult};
-use crate::ipam::IpamError;
+use crate::ipam::{AddressAllocator, Allocations, IpamError, Lease};
 use crate::network::{new_id, Network};
-use crate::sys::{Kernel, VethSpec};
+use crate::sys::Kernel;
 use berth_store::Change;
-use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// Sandboxes and endpoints by ID. Locked after `networks` when both are needed.
-#[derive(Debug, Default)]
+/// Sandboxes and endpoints by ID, and the addresses they hold. Locked after `networks` when
+/// both are needed.
+#[derive(Debug)]
 pub struct EndpointState {
     pub sandboxes: BTreeMap<String, Sandbox>,
     pub endpoints: BTreeMap<String, Endpoint>,
     pub indexes: KnownIndexes,
+    /// Addresses in use, by network: rebuilt from `endpoints` at start.
+    pub ipam: Box<dyn AddressAllocator>,
 }
 
-/// Interface indexes learned while plumbing, so that the next attach or detach skips a lookup
-/// by name (a netlink round trip each; a bridge's answer is large). Never stored: a daemon
-/// that starts again looks them up. An index outlives its device's name only until the kernel
-/// wraps around 2^31 indexes, so a remembered one cannot name another device.
-#[derive(Debug, Default)]
-pub struct KnownIndexes {
-    /// Bridges by device name.
-    pub bridges: BTreeMap<String, u32>,
-    /// Host ends of veth pairs by device name.
-    pub veths: BTreeMap<String, u32>,
-}
-
-impl Controller {
-    /// The host end of `ep`'s veth pair, if it still exists.
-    async fn host_end(&self, known: &mut KnownIndexes, ep: &Endpoint) -> NetResult<Option<u32>> {
-        if let Some(i) = known.veths.remove(&ep.host_ifname) {
-            return Ok(Some(i));
+impl Default for EndpointState {
+    fn default() -> Self {
+        EndpointState {
+            sandboxes: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
+            indexes: KnownIndexes::default(),
+            ipam: Box::new(Allocations::default()),
         }
-        self.kernel
-            .link_index(&ep.host_ifname)
-            .await
-            .map_err(NetError::kernel(format!("find {}", ep.host_ifname)))
     }
 }
 
@@ -80,39 +68,19 @@ fn ipam_error(e: IpamError, net: &Network) -> NetError {
 
 /// Takes an address of one family for an endpoint from `net`'s pools.
 fn allocate(
-    net: &mut Network,
+    ipam: &mut dyn AddressAllocator,
+    net: &Network,
     v6: bool,
     requested: Option<IpAddr>,
-) -> NetResult<Option<(IpNet, IpAddr)>> {
-    let snapshot = net.clone();
-    let idx = match requested {
-        Some(ip) => match net.subnets.iter().position(|p| p.subnet.contains(&ip)) {
-            Some(i) => i,
-            None => return Err(ipam_error(IpamError::OutOfSubnet(ip), &snapshot)),
-        },
-        None => match net
-            .subnets
-            .iter()
-            .position(|p| p.subnet.addr().is_ipv6() == v6)
-        {
-            Some(i) => i,
-            None => return Ok(None),
-        },
-    };
-    let pool = &mut net.subnets[idx];
-    let ip = pool
-        .allocate(requested)
-        .map_err(|e| ipam_error(e, &snapshot))?;
-    let addr = IpNet::new(ip, pool.subnet.prefix_len())
-        .map_err(|e| NetError::InvalidParameter(e.to_string()))?;
-    Ok(Some((addr, pool.gateway)))
+) -> NetResult<Option<Lease>> {
+    ipam.allocate(net, v6, requested)
+        .map_err(|e| ipam_error(e, net))
 }
 
-fn release(net: &mut Network, ep: &Endpoint) {
+/// Gives an endpoint's addresses back.
+fn release(ipam: &mut dyn AddressAllocator, ep: &Endpoint) {
     for ip in [ep.ipv4, ep.ipv6].into_iter().flatten() {
-        for pool in &mut net.subnets {
-            pool.release(ip.addr());
-        }
+        ipam.release(&ep.network_id, ip.addr());
     }
 }
 
@@ -138,7 +106,7 @@ impl Controller {
         id: &str,
         opts: SandboxOptions,
     ) -> NetResult<(Sandbox, Vec<Endpoint>)> {
-        let mut nets = self.networks.lock().await;
+        let nets = self.networks.lock().await;
         let mut eps = self.eps.lock().await;
         if let Some(sb) = eps.sandboxes.get(id) {
             return Err(NetError::Conflict(format!(
@@ -156,16 +124,8 @@ impl Controller {
         };
         self.make_sandbox(&sb).await?;
         let mut made = Vec::new();
-        let mut replaced = Vec::new();
         let populated = self
-            .populate(
-                &mut nets,
-                &mut eps,
-                &mut sb,
-                opts.networks,
-                &mut made,
-                &mut replaced,
-            )
+            .populate(&nets, &mut eps, &mut sb, opts.networks, &mut made)
             .await;
         let stored = populated.and_then(|()| {
             let mut changes = vec![Change::put(SANDBOXES, &sb.id, &sb)?];
@@ -179,9 +139,7 @@ impl Controller {
             for ep in &made {
                 self.dns_leave(ep);
                 eps.endpoints.remove(&ep.id);
-            }
-            for net in replaced {
-                nets.insert(net.id.clone(), net);
+                release(eps.ipam.as_mut(), ep);
             }
             self.dns_stop(&sb.id);
             self.lock_handles().remove(&sb.id);
@@ -193,26 +151,27 @@ impl Controller {
     }
 
     /// Plumbs a new sandbox's endpoints, in memory and in the kernel, not yet stored. What it
-    /// did goes into `made` and the networks it changed, as they were, into `replaced`, so
-    /// that the caller can undo it.
+    /// did goes into `made`, so that the caller can undo it.
     async fn populate(
         &self,
-        nets: &mut BTreeMap<String, Network>,
+        nets: &BTreeMap<String, Network>,
         eps: &mut EndpointState,
         sb: &mut Sandbox,
         networks: Vec<(String, EndpointOptions)>,
         made: &mut Vec<Endpoint>,
-        replaced: &mut Vec<Network>,
     ) -> NetResult<()> {
         for (network, opts) in networks {
-            let (net, updated, ep) = prepare(nets, eps, sb, &network, opts)?;
-            if let Some(ports) = self.wire(&mut eps.indexes, sb, &ep, &net).await? {
-                sb.resolver_ports = Some(ports);
+            let (net, ep) = prepare(nets, eps, sb, &network, opts)?;
+            match self.wire(&mut eps.indexes, sb, &ep, &net).await {
+                Ok(Some(ports)) => sb.resolver_ports = Some(ports),
+                Ok(None) => {}
+                Err(e) => {
+                    release(eps.ipam.as_mut(), &ep);
+                    return Err(e);
+                }
             }
-            nets.insert(updated.id.clone(), updated);
             eps.endpoints.insert(ep.id.clone(), ep.clone());
             made.push(ep);
-            replaced.push(net);
         }
         Ok(())
     }
@@ -302,14 +261,18 @@ impl Controller {
         network: &str,
         opts: EndpointOptions,
     ) -> NetResult<Endpoint> {
-        let mut nets = self.networks.lock().await;
+        let nets = self.networks.lock().await;
         let mut eps = self.eps.lock().await;
         let sb = eps.sandbox(sandbox_id)?;
-        let (net, updated, ep) = prepare(&nets, &eps, &sb, network, opts)?;
-        self.store.put(ENDPOINTS, &ep.id, &ep)?;
+        let (net, ep) = prepare(&nets, &mut eps, &sb, network, opts)?;
+        if let Err(e) = self.store.put(ENDPOINTS, &ep.id, &ep) {
+            release(eps.ipam.as_mut(), &ep);
+            return Err(e.into());
+        }
         let new_ports = match self.wire(&mut eps.indexes, &sb, &ep, &net).await {
             Ok(p) => p,
             Err(e) => {
+                release(eps.ipam.as_mut(), &ep);
                 self.store.delete(ENDPOINTS, &ep.id)?;
                 return Err(e);
             }
@@ -320,7 +283,6 @@ impl Controller {
             self.store.put(SANDBOXES, &sb.id, &sb)?;
             eps.sandboxes.insert(sb.id.clone(), sb);
         }
-        nets.insert(updated.id.clone(), updated);
         eps.endpoints.insert(ep.id.clone(), ep.clone());
         Ok(ep)
     }
@@ -338,19 +300,45 @@ impl Controller {
         self.dns_publish(sb, ep, net);
         self.wait_teardown(&format!("sandbox:{}:{}", sb.id, ep.ifname))
             .await;
-        let wired = match self.sandbox_handle(sb).await {
-            Ok(inner) => plumb(self.kernel.as_ref(), inner.as_ref(), known, sb, ep, net).await,
-            Err(e) => Err(e),
-        }
-        .map(|host| {
-            known.veths.insert(ep.host_ifname.clone(), host);
-        })
-        .and_then(|()| self.firewall_join(ep, net))
-        .and_then(|()| self.dns_serve(sb, net));
+        let drv = driver::of(&net.driver);
+        let inner = match self.sandbox_handle(sb).await {
+            Ok(inner) => inner,
+            Err(e) => {
+                self.dns_leave(ep);
+                return Err(e);
+            }
+        };
+        let wired = drv
+            .join(Join {
+                kernel: self.kernel.as_ref(),
+                inner: inner.as_ref(),
+                known,
+                sb,
+                ep,
+                net,
+            })
+            .await
+            .map(|host| {
+                if let Some(host) = host {
+                    known.veths.insert(ep.host_ifname.clone(), host);
+                }
+            })
+            .and_then(|()| self.firewall_join(ep, net))
+            .and_then(|()| self.dns_serve(sb, net));
         if wired.is_err() {
             self.dns_leave(ep);
-            if let Ok(Some(l)) = self.host_end(known, ep).await {
-                let _ = self.kernel.delete_link(l).await;
+            let undone = drv
+                .leave(Leave {
+                    kernel: self.kernel.as_ref(),
+                    teardown: &self.teardown_kernel,
+                    inner: Some(inner),
+                    known,
+                    ep,
+                    sandbox_gone: false,
+                })
+                .await;
+            if let Ok(Some(rest)) = undone {
+                rest.await;
             }
         }
         wired
@@ -359,7 +347,7 @@ impl Controller {
     /// Detaches a sandbox from a network (`network disconnect`): the endpoint stops carrying
     /// traffic at once and its interface disappears from the sandbox shortly after.
     pub async fn detach(&self, sandbox_id: &str, network: &str) -> NetResult<Endpoint> {
-        let mut nets = self.networks.lock().await;
+        let nets = self.networks.lock().await;
         let mut eps = self.eps.lock().await;
         let net = Self::lookup(&nets, network)?.clone();
         let ep = eps
@@ -373,9 +361,8 @@ impl Controller {
                     net.name
                 ))
             })?;
-        let mut updated = net.clone();
-        release(&mut updated, &ep);
         self.store.delete(ENDPOINTS, &ep.id)?;
+        release(eps.ipam.as_mut(), &ep);
         let sb = eps.sandboxes.get(&ep.sandbox_id).cloned();
         let dropped = self.firewall_leave(&nets, std::slice::from_ref(&ep), sb.as_ref());
         let linked = |sb: &Sandbox| sb.links.iter().any(|l| l.from == ep.host_ifname);
@@ -385,23 +372,29 @@ impl Controller {
             self.store.put(SANDBOXES, &sb.id, &sb)?;
             eps.sandboxes.insert(sb.id.clone(), sb);
         }
-        nets.insert(updated.id.clone(), updated);
         eps.endpoints.remove(&ep.id);
         self.dns_leave(&ep);
-        if let Some(l) = self.host_end(&mut eps.indexes, &ep).await? {
-            self.kernel
-                .unplug(l)
-                .await
-                .map_err(NetError::kernel(format!("unplug {}", ep.host_ifname)))?;
-            let kernel = self.kernel.clone();
-            let name = ep.host_ifname.clone();
-            let task = tokio::spawn(async move {
-                if let Err(e) = kernel.delete_link(l).await {
-                    tracing::warn!(link = %name, error = %e, "veth teardown failed");
-                }
-            });
-            self.lock_teardown()
-                .insert(format!("sandbox:{}:{}", ep.sandbox_id, ep.ifname), task);
+        // The record is gone already: without a handle on the sandbox, its interface goes
+        // with the namespace.
+        let inner = match eps.sandboxes.get(&ep.sandbox_id) {
+            Some(sb) => self.sandbox_handle(sb).await.ok(),
+            None => None,
+        };
+        let rest = driver::of(&net.driver)
+            .leave(Leave {
+                kernel: self.kernel.as_ref(),
+                teardown: &self.teardown_kernel,
+                inner,
+                known: &mut eps.indexes,
+                ep: &ep,
+                sandbox_gone: false,
+            })
+            .await?;
+        if let Some(rest) = rest {
+            self.lock_teardown().insert(
+                format!("sandbox:{}:{}", ep.sandbox_id, ep.ifname),
+                tokio::spawn(rest),
+            );
         }
         Ok(ep)
     }
@@ -409,7 +402,7 @@ impl Controller {
     /// Removes a sandbox and all its endpoints. The namespace is unpinned; the kernel frees it
     /// and the veths inside it on its own time, after they were taken off their bridges here.
     pub async fn remove_sandbox(&self, sandbox_id: &str) -> NetResult<()> {
-        let mut nets = self.networks.lock().await;
+        let nets = self.networks.lock().await;
         let mut eps = self.eps.lock().await;
         let Some(sb) = eps.sandboxes.get(sandbox_id).cloned() else {
             return Ok(());
@@ -421,27 +414,30 @@ impl Controller {
             .cloned()
             .collect();
         let mut changes = vec![Change::delete(SANDBOXES, &sb.id)];
-        let mut touched: BTreeMap<String, Network> = BTreeMap::new();
         for ep in &mine {
-            let net = touched
-                .remove(&ep.network_id)
-                .or_else(|| nets.get(&ep.network_id).cloned());
-            if let Some(mut net) = net {
-                release(&mut net, ep);
-                touched.insert(net.id.clone(), net);
-            }
             changes.push(Change::delete(ENDPOINTS, &ep.id));
         }
         self.store.apply(changes)?;
         self.firewall_leave(&nets, &mine, Some(&sb));
-        for (id, net) in touched {
-            nets.insert(id, net);
-        }
         for ep in &mine {
             eps.endpoints.remove(&ep.id);
-            // Its peer's namespace goes next, so the port need not leave its bridge here.
-            if let Ok(Some(l)) = self.host_end(&mut eps.indexes, ep).await {
-                let _ = self.kernel.shut_port(l).await;
+            release(eps.ipam.as_mut(), ep);
+            let Some(net) = nets.get(&ep.network_id) else {
+                continue;
+            };
+            // The namespace goes next and takes what is inside with it.
+            let left = driver::of(&net.driver)
+                .leave(Leave {
+                    kernel: self.kernel.as_ref(),
+                    teardown: &self.teardown_kernel,
+                    inner: None,
+                    known: &mut eps.indexes,
+                    ep,
+                    sandbox_gone: true,
+                })
+                .await;
+            if let Err(e) = left {
+                tracing::debug!(endpoint = %ep.id, error = %e, "endpoint leave before sandbox removal");
             }
         }
         eps.sandboxes.remove(&sb.id);
@@ -458,29 +454,18 @@ impl Controller {
     }
 }
 
-/// Checks that `sb` may join `network` and allocates its endpoint: the network as it was, as
-/// it is with the allocation, and the endpoint. Nothing is stored or plumbed yet.
+/// Checks that `sb` may join `network` and allocates its endpoint: the network and the
+/// endpoint. Nothing is stored or plumbed yet; the caller releases the addresses on failure.
 fn prepare(
     nets: &BTreeMap<String, Network>,
-    eps: &EndpointState,
+    eps: &mut EndpointState,
     sb: &Sandbox,
     network: &str,
     opts: EndpointOptions,
-) -> NetResult<(Network, Network, Endpoint)> {
+) -> NetResult<(Network, Endpoint)> {
     let net = Controller::lookup(nets, network)?.clone();
-    match net.driver {
-        DriverKind::Host => {
-            return Err(NetError::Forbidden(
-                "container cannot be disconnected from host network or connected to host network".into(),
-            ))
-        }
-        DriverKind::Null => {
-            return Err(NetError::Forbidden(
-                "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
-            ))
-        }
-        DriverKind::Bridge => {}
-    }
+    let drv = driver::of(&net.driver);
+    drv.check_join(&net)?;
     let mine: Vec<&Endpoint> = eps
         .endpoints
         .values()
@@ -504,20 +489,28 @@ fn prepare(
             ));
         }
     }
-    let mut updated = net.clone();
+    let n = (0..)
+        .find(|n| !mine.iter().any(|e| e.ifname == format!("eth{n}")))
+        .unwrap_or(0);
+    let default_route = !mine.iter().any(|e| e.default_route);
     let v4 = if net.enable_ipv4 {
-        allocate(&mut updated, false, opts.ipv4)?
+        allocate(eps.ipam.as_mut(), &net, false, opts.ipv4)?
     } else {
         None
     };
     let v6 = if net.enable_ipv6 {
-        allocate(&mut updated, true, opts.ipv6)?
+        match allocate(eps.ipam.as_mut(), &net, true, opts.ipv6) {
+            Ok(v6) => v6,
+            Err(e) => {
+                if let Some(l) = v4 {
+                    eps.ipam.release(&net.id, l.addr.addr());
+                }
+                return Err(e);
+            }
+        }
     } else {
         None
     };
-    let n = (0..)
-        .find(|n| !mine.iter().any(|e| e.ifname == format!("eth{n}")))
-        .unwrap_or(0);
     let ep = Endpoint {
         id: new_id(),
         owner: opts.owner,
@@ -525,160 +518,18 @@ fn prepare(
         network_id: net.id.clone(),
         sandbox_id: sb.id.clone(),
         ifname: format!("eth{n}"),
-        host_ifname: host_ifname(),
+        host_ifname: drv.host_ifname().unwrap_or_default(),
         mac: opts
             .mac
-            .unwrap_or_else(|| mac_for(v4.map(|(a, _)| a.addr()))),
-        ipv4: v4.map(|(a, _)| a),
-        ipv6: v6.map(|(a, _)| a),
-        gateway4: v4.map(|(_, g)| g),
-        gateway6: v6.map(|(_, g)| g),
+            .unwrap_or_else(|| mac_for(v4.map(|l| l.addr.addr()))),
+        ipv4: v4.map(|l| l.addr),
+        ipv6: v6.map(|l| l.addr),
+        gateway4: v4.map(|l| l.gateway),
+        gateway6: v6.map(|l| l.gateway),
         requested4: opts.ipv4,
         requested6: opts.ipv6,
         aliases: opts.aliases,
-        default_route: !mine.iter().any(|e| e.default_route),
+        default_route,
     };
-    Ok((net, updated, ep))
-}
-
-/// The kernel side of an endpoint: a veth pair from the bridge into the sandbox, addresses,
-/// link up, and the default route on the sandbox's first network. Returns the host end's index.
-async fn plumb(
-    kernel: &dyn Kernel,
-    inner: &dyn Kernel,
-    known: &mut KnownIndexes,
-    sb: &Sandbox,
-    ep: &Endpoint,
-    net: &Network,
-) -> NetResult<u32> {
-    let ctx = |what: String| NetError::kernel(what);
-    let bridge = net
-        .bridge
-        .as_ref()
-        .ok_or_else(|| NetError::InvalidParameter(format!("network {} has no bridge", net.name)))?;
-    let find_bridge = || async {
-        kernel
-            .link_index(&bridge.name)
-            .await
-            .map_err(ctx(format!("find bridge {}", bridge.name)))?
-            .ok_or_else(|| {
-                NetError::NotFound(format!(
-                    "bridge {} of network {} is missing",
-                    bridge.name, net.name
-                ))
-            })
-    };
-    let remembered = known.bridges.remove(&bridge.name);
-    let mut spec = VethSpec {
-        host_name: ep.host_ifname.clone(),
-        master: match remembered {
-            Some(i) => i,
-            None => find_bridge().await?,
-        },
-        mtu: bridge.mtu,
-        peer_name: ep.ifname.clone(),
-        peer_mac: ep.mac,
-        peer_ns: sb.path.clone(),
-    };
-    let mut made = kernel.create_veth(&spec).await;
-    if made.is_err() && remembered.is_some() {
-        // The bridge may have been made again under the same name: ask once more.
-        spec.master = find_bridge().await?;
-        made = kernel.create_veth(&spec).await;
-    }
-    made.map_err(ctx(format!(
-        "create veth {} for {}",
-        ep.host_ifname, net.name
-    )))?;
-    known.bridges.insert(bridge.name.clone(), spec.master);
-    let (peer, host) = inner
-        .veth_peer(&ep.ifname)
-        .await
-        .map_err(ctx(format!("find {} in sandbox", ep.ifname)))?
-        .ok_or_else(|| NetError::NotFound(format!("{} vanished from the sandbox", ep.ifname)))?;
-    if ep.ipv6.is_some() {
-        for dev in ["lo", ep.ifname.as_str()] {
-            inner
-                .set_sysctl(&format!("net/ipv6/conf/{dev}/disable_ipv6"), "0")
-                .map_err(ctx(format!("enable IPv6 on {dev}")))?;
-        }
-    }
-    for addr in [ep.ipv4, ep.ipv6].into_iter().flatten() {
-        inner
-            .add_address(peer, addr)
-            .await
-            .map_err(ctx(format!("add {addr} to {}", ep.ifname)))?;
-    }
-    inner
-        .set_up(peer)
-        .await
-        .map_err(ctx(format!("bring up {}", ep.ifname)))?;
-    if ep.default_route {
-        for gw in [ep.gateway4, ep.gateway6].into_iter().flatten() {
-            inner
-                .add_default_route(peer, gw)
-                .await
-                .map_err(ctx(format!("default route via {gw}")))?;
-        }
-    }
-    Ok(host)
-}
-
-impl Controller {
-    /// At start: keeps sandboxes whose namespace is still alive and their endpoints, drops the
-    /// rest, rebuilds IPAM allocations from the endpoints that remain, and unpins namespaces in
-    /// berth's directory that no sandbox explains.
-    pub(super) async fn reconcile_endpoints(
-        &self,
-        networks: &mut BTreeMap<String, Network>,
-    ) -> NetResult<EndpointState> {
-        let mut st = EndpointState::default();
-        let mut changes = Vec::new();
-        for (id, sb) in self.store.list::<Sandbox>(SANDBOXES)? {
-            if self.kernel.enter(&sb.path).await.is_ok() {
-                st.sandboxes.insert(id, sb);
-            } else {
-                tracing::warn!(sandbox = %id, "sandbox namespace is gone; forgetting it");
-                let _ = self.kernel.delete_netns(&sb.path);
-                changes.push(Change::delete(SANDBOXES, id));
-            }
-        }
-        for (id, ep) in self.store.list::<Endpoint>(ENDPOINTS)? {
-            if st.sandboxes.contains_key(&ep.sandbox_id) && networks.contains_key(&ep.network_id) {
-                st.endpoints.insert(id, ep);
-            } else {
-                changes.push(Change::delete(ENDPOINTS, id));
-            }
-        }
-        for net in networks.values_mut() {
-            let held: Vec<IpAddr> = st
-                .endpoints
-                .values()
-                .filter(|e| e.network_id == net.id)
-                .flat_map(|e| [e.ipv4, e.ipv6])
-                .flatten()
-                .map(|a| a.addr())
-                .collect();
-            for pool in &mut net.subnets {
-                pool.allocated = held
-                    .iter()
-                    .filter(|ip| pool.subnet.contains(*ip))
-                    .copied()
-                    .collect();
-            }
-        }
-        if let Ok(dir) = std::fs::read_dir(&self.cfg.netns_dir) {
-            for entry in dir.flatten() {
-                let path = entry.path();
-                if !st.sandboxes.values().any(|s| s.path == path) {
-                    tracing::info!(path = %path.display(), "removing orphaned sandbox namespace");
-                    let _ = self.kernel.delete_netns(&path);
-                }
-            }
-        }
-        if !changes.is_empty() {
-            self.store.apply(changes)?;
-        }
-        Ok(st)
-    }
+    Ok((net, ep))
 }

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 /// How a bridge network appears to the firewall.
 pub(super) fn net_rule(net: &Network) -> Option<NetRule> {
-    let b = net.bridge.as_ref()?;
+    let b = net.bridge()?;
     Some(NetRule {
         bridge: b.name.clone(),
         internal: net.internal,
@@ -142,7 +142,7 @@ impl Controller {
             return;
         }
         for net in nets {
-            if let Some(b) = &net.bridge {
+            if let Some(b) = net.bridge() {
                 let key = format!("net/ipv4/conf/{}/route_localnet", b.name);
                 if let Err(e) = self.kernel.set_sysctl(&key, "1") {
                     tracing::warn!(bridge = %b.name, error = %e, "cannot set route_localnet");
@@ -174,7 +174,7 @@ impl Controller {
 
     /// An endpoint joins ICC isolation if its network has ICC off.
     pub(super) fn firewall_join(&self, ep: &Endpoint, net: &Network) -> NetResult<()> {
-        if net.bridge.as_ref().is_some_and(|b| !b.icc) {
+        if net.bridge().is_some_and(|b| !b.icc) {
             self.firewall
                 .change(&[Change::Isolate(ep.host_ifname.clone())])
                 .map_err(NetError::kernel(format!(
@@ -198,7 +198,7 @@ impl Controller {
         let mut sb = eps.sandbox(sandbox_id)?;
         let isolated = |net_id: &str| {
             nets.get(net_id)
-                .and_then(|n| n.bridge.as_ref())
+                .and_then(|n| n.bridge())
                 .is_some_and(|b| !b.icc)
         };
         let mut links = Vec::new();
@@ -250,7 +250,7 @@ impl Controller {
         for ep in leaving {
             let isolated = nets
                 .get(&ep.network_id)
-                .and_then(|n| n.bridge.as_ref())
+                .and_then(|n| n.bridge())
                 .is_some_and(|b| !b.icc);
             if isolated {
                 changes.push(Change::Unisolate(ep.host_ifname.clone()));
@@ -346,12 +346,20 @@ impl Controller {
         sandbox_id: &str,
         reqs: &[PortRequest],
     ) -> NetResult<Vec<Published>> {
+        let nets = self.networks.lock().await;
         let mut eps = self.eps.lock().await;
         let mut sb = eps.sandbox(sandbox_id)?;
         let Some(ep) = port_endpoint(&eps, sandbox_id).cloned() else {
             // `--network none`: nothing to publish to, as Docker.
             return Ok(Vec::new());
         };
+        if let Some(net) = nets.get(&ep.network_id) {
+            if !crate::driver::of(&net.driver).publishes_ports() {
+                // Containers there are reached at their own addresses, as Docker.
+                tracing::warn!(network = %net.name, "{} driver does not support port mappings; published ports are ignored", net.driver.name());
+                return Ok(Vec::new());
+            }
+        }
         let mut got: Vec<Published> = Vec::new();
         let failed = {
             let mut held = self.lock_ports();

@@ -3,6 +3,7 @@ use crate::endpoint::{format_mac, EndpointOptions, SandboxOptions};
 use crate::firewall::FakeFirewall;
 use crate::sys::fake::FakeKernel;
 use crate::sys::BridgeSpec;
+use std::net::IpAddr;
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -188,7 +189,7 @@ async fn ipv6_network_gets_both_families() {
     assert_eq!(subnets, ["172.18.0.0/16", "fd00:dead:beef::/64"]);
     let link = env
         .kernel
-        .link(&n.bridge.unwrap().name)
+        .link(&n.bridge().unwrap().name.clone())
         .await
         .unwrap()
         .unwrap();
@@ -209,7 +210,7 @@ async fn restart_restores_and_reconciles() {
             .create(with_subnet("keep", "10.70.0.0/24", ""))
             .await
             .unwrap();
-        (n.id.clone(), n.bridge.unwrap().name)
+        (n.id.clone(), n.bridge().unwrap().name.clone())
     };
     // Someone deletes the bridge, and an orphan berth bridge appears.
     let link = env.kernel.link(&bridge_name).await.unwrap().unwrap();
@@ -360,7 +361,7 @@ async fn attach_plumbs_veths_addresses_macs_and_routes() {
         .unwrap();
     let bridge = env
         .kernel
-        .link(&net.bridge.clone().unwrap().name)
+        .link(&net.bridge().unwrap().name.clone())
         .await
         .unwrap()
         .unwrap();
@@ -517,9 +518,12 @@ async fn detach_and_sandbox_removal_release_everything() {
         env.kernel.namespaces()
     );
     assert!(env.kernel.link(&again.host_ifname).await.unwrap().is_none());
-    assert!(ctl.get(&net.id).await.unwrap().subnets[0]
-        .allocated
-        .is_empty());
+    assert!(!ctl
+        .eps
+        .lock()
+        .await
+        .ipam
+        .is_taken(&net.id, again.ipv4.unwrap().addr()));
     ctl.remove("mynet").await.unwrap();
 }
 
@@ -543,8 +547,10 @@ async fn endpoints_survive_restart_and_dead_sandboxes_are_forgotten() {
     assert_eq!(ctl.sandbox_endpoints(&keep.id).await, vec![ep_keep.clone()]);
     assert!(ctl.sandbox(&lost.id).await.is_err());
     let net = ctl.get("mynet").await.unwrap();
-    let held: Vec<IpAddr> = net.subnets[0].allocated.iter().copied().collect();
-    assert_eq!(held, vec![ep_keep.ipv4.unwrap().addr()]);
+    let ipam = &ctl.eps.lock().await.ipam;
+    assert!(ipam.is_taken(&net.id, ep_keep.ipv4.unwrap().addr()));
+    // The lost sandbox's address was given back: the next endpoint gets it.
+    assert!(!ipam.is_taken(&net.id, "10.2.0.3".parse().unwrap()));
 }
 
 #[tokio::test]
@@ -610,12 +616,10 @@ async fn sandbox_made_with_its_networks_is_stored_whole_or_not_at_all() {
     let (sb, eps) = made;
     assert_eq!(ctl.sandbox(&sb.id).await.unwrap().dns, vec![dns]);
     assert_eq!(ctl.sandbox_endpoints(&sb.id).await, eps);
-    let held: Vec<IpAddr> = ctl.get("mynet").await.unwrap().subnets[0]
-        .allocated
-        .iter()
-        .copied()
-        .collect();
-    assert_eq!(held, vec![eps[0].ipv4.unwrap().addr()]);
+    let net = ctl.get("mynet").await.unwrap();
+    let ipam = &ctl.eps.lock().await.ipam;
+    assert!(ipam.is_taken(&net.id, eps[0].ipv4.unwrap().addr()));
+    assert!(!ipam.is_taken(&net.id, "10.3.0.3".parse().unwrap()));
 }
 
 #[tokio::test]
@@ -626,7 +630,7 @@ async fn a_bridge_made_again_under_its_name_is_found_again() {
         .create(with_subnet("mynet", "10.5.0.0/24", ""))
         .await
         .unwrap();
-    let name = net.bridge.clone().unwrap().name;
+    let name = net.bridge().unwrap().name.clone();
     // The first attach remembers the bridge's index.
     ctl.create_sandbox_with(
         &new_id(),

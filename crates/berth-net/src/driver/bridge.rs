@@ -3,9 +3,11 @@
 //! berth marks every bridge it makes with the interface alias `berth:<network id>`. That mark, not
 //! the name, is how it knows a bridge is its own: it never deletes or adopts one without it.
 
+use super::{Deferred, DriverConfig, Join, Leave, NetworkDriver, NewNetwork};
 use crate::error::{NetError, NetResult};
 use crate::network::Network;
-use crate::sys::{BridgeSpec, Kernel, Link};
+use crate::sys::{BridgeSpec, Kernel, VethSpec};
+use async_trait::async_trait;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -27,7 +29,6 @@ const ALLOWED: &[&str] = &[
     OPT_MTU,
     OPT_IFACE_PREFIX,
 ];
-const ALIAS_PREFIX: &str = "berth:";
 pub const DEFAULT_MTU: u32 = 1500;
 
 /// The bridge driver's settings of one network.
@@ -40,26 +41,8 @@ pub struct BridgeConfig {
     pub host_binding_ipv4: IpAddr,
 }
 
-/// The alias that marks a link as belonging to network `id`.
-pub fn owner_alias(id: &str) -> String {
-    format!("{ALIAS_PREFIX}{id}")
-}
-
-/// The network ID a link belongs to, if berth made it.
-pub fn owner(link: &Link) -> Option<&str> {
-    link.alias.as_deref()?.strip_prefix(ALIAS_PREFIX)
-}
-
-/// Go's strconv.ParseBool, which Docker uses for these options.
-fn parse_bool(key: &str, value: &str) -> NetResult<bool> {
-    match value {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        _ => Err(NetError::InvalidParameter(format!(
-            "invalid value \"{value}\" for option {key}: expected true or false"
-        ))),
-    }
-}
+use super::parse_bool;
+pub use super::{owner, owner_alias};
 
 /// Whether `name` can be a Linux interface name.
 pub fn valid_ifname(name: &str) -> bool {
@@ -72,15 +55,20 @@ pub fn valid_ifname(name: &str) -> bool {
             .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
 }
 
-/// Parses and checks bridge options; `id` names the default bridge device (`br-<12 hex>`).
-pub fn parse_options(opts: &BTreeMap<String, String>, id: &str) -> NetResult<BridgeConfig> {
-    let mut cfg = BridgeConfig {
-        name: format!("br-{}", &id[..12]),
+/// A bridge with Docker's defaults for network `id` (device `br-<12 hex>`).
+pub fn defaults(id: &str) -> BridgeConfig {
+    BridgeConfig {
+        name: format!("br-{}", &id[..12.min(id.len())]),
         mtu: DEFAULT_MTU,
         icc: true,
         masquerade: true,
         host_binding_ipv4: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-    };
+    }
+}
+
+/// Parses and checks bridge options; `id` names the default bridge device (`br-<12 hex>`).
+pub fn parse_options(opts: &BTreeMap<String, String>, id: &str) -> NetResult<BridgeConfig> {
+    let mut cfg = defaults(id);
     for (key, value) in opts {
         match key.as_str() {
             OPT_NAME => {
@@ -142,7 +130,7 @@ pub fn bridge_addrs(net: &Network) -> Vec<IpNet> {
 
 /// Makes the kernel match `net`: the bridge exists, is ours, is up, has its MTU and addresses.
 pub async fn ensure(kernel: &dyn Kernel, net: &Network) -> NetResult<()> {
-    let Some(cfg) = &net.bridge else {
+    let Some(cfg) = net.driver.bridge() else {
         return Ok(());
     };
     let alias = owner_alias(&net.id);
@@ -209,22 +197,158 @@ pub async fn ensure(kernel: &dyn Kernel, net: &Network) -> NetResult<()> {
 
 /// Deletes the bridge of `net` if it exists and is ours.
 pub async fn remove(kernel: &dyn Kernel, net: &Network) -> NetResult<()> {
-    let Some(cfg) = &net.bridge else {
-        return Ok(());
-    };
-    if let Some(link) = kernel
-        .link(&cfg.name)
-        .await
-        .map_err(NetError::kernel(format!("look up bridge {}", cfg.name)))?
-    {
-        if owner(&link) == Some(net.id.as_str()) {
-            kernel
-                .delete_link(link.index)
-                .await
-                .map_err(NetError::kernel(format!("delete bridge {}", cfg.name)))?;
-        }
+    match net.driver.bridge() {
+        Some(cfg) => super::delete_owned(kernel, &cfg.name, &net.id).await,
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The bridge driver.
+pub struct Bridge;
+
+#[async_trait]
+impl NetworkDriver for Bridge {
+    fn name(&self) -> &'static str {
+        "bridge"
+    }
+
+    fn configure(&self, new: &NewNetwork<'_>) -> NetResult<DriverConfig> {
+        let cfg = parse_options(new.options, new.id)?;
+        if let Some(other) = new
+            .existing
+            .values()
+            .find(|n| n.driver.bridge().map(|b| &b.name) == Some(&cfg.name))
+        {
+            return Err(NetError::Conflict(format!(
+                "bridge name {} is already used by network {}",
+                cfg.name, other.name
+            )));
+        }
+        Ok(DriverConfig::Bridge(cfg))
+    }
+
+    fn routes_on_host(&self) -> bool {
+        true
+    }
+
+    fn publishes_ports(&self) -> bool {
+        true
+    }
+
+    fn host_ifname(&self) -> Option<String> {
+        Some(crate::endpoint::host_ifname())
+    }
+
+    fn host_links(&self, net: &Network) -> Vec<String> {
+        net.driver
+            .bridge()
+            .map(|b| b.name.clone())
+            .into_iter()
+            .collect()
+    }
+
+    async fn create(&self, kernel: &dyn Kernel, net: &Network) -> NetResult<()> {
+        ensure(kernel, net).await
+    }
+
+    async fn delete(&self, kernel: &dyn Kernel, net: &Network) -> NetResult<()> {
+        remove(kernel, net).await
+    }
+
+    async fn join(&self, cx: Join<'_>) -> NetResult<Option<u32>> {
+        plumb(cx).await.map(Some)
+    }
+
+    async fn leave(&self, cx: Leave<'_>) -> NetResult<Option<Deferred>> {
+        let ep = cx.ep;
+        let index = match cx.known.veths.remove(&ep.host_ifname) {
+            Some(i) => Some(i),
+            None => cx
+                .kernel
+                .link_index(&ep.host_ifname)
+                .await
+                .map_err(NetError::kernel(format!("find {}", ep.host_ifname)))?,
+        };
+        let Some(l) = index else {
+            return Ok(None);
+        };
+        if cx.sandbox_gone {
+            // Its peer's namespace goes next, so the port need not leave its bridge here.
+            let _ = cx.kernel.shut_port(l).await;
+            return Ok(None);
+        }
+        cx.kernel
+            .unplug(l)
+            .await
+            .map_err(NetError::kernel(format!("unplug {}", ep.host_ifname)))?;
+        let teardown = cx.teardown.clone();
+        let name = ep.host_ifname.clone();
+        Ok(Some(Box::pin(async move {
+            if let Err(e) = teardown.delete_link(l).await {
+                tracing::warn!(link = %name, error = %e, "veth teardown failed");
+            }
+        })))
+    }
+}
+
+/// The kernel side of an endpoint: a veth pair from the bridge into the sandbox, addresses,
+/// link up, and the default route on the sandbox's first network. Returns the host end's index.
+async fn plumb(cx: Join<'_>) -> NetResult<u32> {
+    let Join {
+        kernel,
+        inner,
+        known,
+        sb,
+        ep,
+        net,
+    } = cx;
+    let ctx = |what: String| NetError::kernel(what);
+    let bridge = net
+        .driver
+        .bridge()
+        .ok_or_else(|| NetError::InvalidParameter(format!("network {} has no bridge", net.name)))?;
+    let find_bridge = || async {
+        kernel
+            .link_index(&bridge.name)
+            .await
+            .map_err(ctx(format!("find bridge {}", bridge.name)))?
+            .ok_or_else(|| {
+                NetError::NotFound(format!(
+                    "bridge {} of network {} is missing",
+                    bridge.name, net.name
+                ))
+            })
+    };
+    let remembered = known.bridges.remove(&bridge.name);
+    let mut spec = VethSpec {
+        host_name: ep.host_ifname.clone(),
+        master: match remembered {
+            Some(i) => i,
+            None => find_bridge().await?,
+        },
+        mtu: bridge.mtu,
+        peer_name: ep.ifname.clone(),
+        peer_mac: ep.mac,
+        peer_ns: sb.path.clone(),
+    };
+    let mut made = kernel.create_veth(&spec).await;
+    if made.is_err() && remembered.is_some() {
+        // The bridge may have been made again under the same name: ask once more.
+        spec.master = find_bridge().await?;
+        made = kernel.create_veth(&spec).await;
+    }
+    made.map_err(ctx(format!(
+        "create veth {} for {}",
+        ep.host_ifname, net.name
+    )))?;
+    known.bridges.insert(bridge.name.clone(), spec.master);
+    let (peer, host) = inner
+        .veth_peer(&ep.ifname)
+        .await
+        .map_err(ctx(format!("find {} in sandbox", ep.ifname)))?
+        .ok_or_else(|| NetError::NotFound(format!("{} vanished from the sandbox", ep.ifname)))?;
+    super::stacked::configure_inside(inner, peer, ep, ep.default_route).await?;
+    Ok(host)
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! An in-memory kernel for unit tests of the layers above `sys`: namespaces, links, addresses,
 //! routes and sysctls, with interface indexes unique across namespaces as in Linux.
 
-use super::{BridgeSpec, Kernel, Link, SysError, SysResult, VethSpec};
+use super::{BridgeSpec, ChildKind, ChildSpec, Kernel, Link, SysError, SysResult, VethSpec};
 use async_trait::async_trait;
 use ipnet::IpNet;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -27,12 +27,18 @@ struct FakeLink {
     /// For a veth end: the namespace and index of its peer.
     peer: Option<(String, u32)>,
     hairpin: bool,
+    /// For a macvlan, ipvlan or VLAN link: the namespace and index of its parent.
+    parent: Option<(String, u32)>,
+    /// For a stacked link: what it is.
+    child: Option<ChildKind>,
 }
 
 #[derive(Debug)]
 struct World {
     next_index: u32,
     namespaces: BTreeMap<String, Ns>,
+    /// Link types this kernel has no driver for (`create_child` answers EOPNOTSUPP).
+    unsupported: BTreeSet<&'static str>,
 }
 
 /// A handle on one namespace of a shared fake world.
@@ -56,6 +62,7 @@ impl FakeKernel {
             world: Arc::new(Mutex::new(World {
                 next_index: 2,
                 namespaces,
+                unsupported: BTreeSet::new(),
             })),
             ns: HOST.into(),
         }
@@ -73,6 +80,33 @@ impl FakeKernel {
                 .map(f)
                 .ok_or_else(|| gone("use namespace", ns.to_string()))
         })
+    }
+
+    /// A handle on the namespace pinned at `path`, with the fake's own assertions.
+    pub fn inside(&self, path: &Path) -> Option<FakeKernel> {
+        let key = ns_key(path);
+        self.with(|w, _| w.namespaces.contains_key(&key))
+            .then(|| FakeKernel {
+                world: self.world.clone(),
+                ns: key,
+            })
+    }
+
+    /// Pretends the kernel has no driver for the link type `kind` (`ipvlan`, `vlan`, …).
+    pub fn without(&self, kind: &'static str) {
+        self.with(|w, _| w.unsupported.insert(kind));
+    }
+
+    /// What a stacked link is and the index of its parent, for assertions.
+    pub fn child(&self, name: &str) -> Option<(ChildKind, u32, Option<[u8; 6]>)> {
+        self.with_ns(|n| {
+            n.links
+                .values()
+                .find(|l| l.link.name == name)
+                .and_then(|l| Some((l.child?, l.parent.as_ref()?.1, l.mac)))
+        })
+        .ok()
+        .flatten()
     }
 
     /// Pretends the host has an on-link route to `net`.
@@ -162,6 +196,8 @@ fn plain(
         mac: None,
         peer: None,
         hairpin: false,
+        parent: None,
+        child: None,
     }
 }
 
@@ -292,6 +328,11 @@ impl Kernel for FakeKernel {
                 if let Some(pn) = w.namespaces.get_mut(&peer_ns) {
                     pn.links.remove(&peer);
                 }
+            }
+            // So do the links stacked on a parent, wherever they are.
+            let parent = (ns.to_string(), index);
+            for n in w.namespaces.values_mut() {
+                n.links.retain(|_, c| c.parent.as_ref() != Some(&parent));
             }
             Ok(())
         })
@@ -424,6 +465,56 @@ impl Kernel for FakeKernel {
         })
     }
 
+    async fn create_child(&self, spec: &ChildSpec) -> SysResult<()> {
+        let target = spec.netns.as_deref().map(ns_key);
+        self.with(|w, ns| {
+            let kind = spec.kind.type_name();
+            if w.unsupported.contains(kind) {
+                return Err(SysError::Netlink {
+                    op: "create link",
+                    object: format!("{} ({kind})", spec.name),
+                    message: "Operation not supported".into(),
+                    errno: super::EOPNOTSUPP,
+                });
+            }
+            let here = w
+                .namespaces
+                .get(ns)
+                .ok_or_else(|| gone("use namespace", ns.into()))?;
+            if !here.links.contains_key(&spec.parent) {
+                return Err(gone("create link on parent", spec.parent.to_string()));
+            }
+            let target = target.unwrap_or_else(|| ns.to_string());
+            let index = w.next_index;
+            let dest = w
+                .namespaces
+                .get_mut(&target)
+                .ok_or_else(|| gone("open", target.clone()))?;
+            if dest.links.values().any(|l| l.link.name == spec.name) {
+                return Err(exists("create link", spec.name.clone()));
+            }
+            let mut l = plain(
+                index,
+                &spec.name,
+                kind,
+                1500,
+                spec.up,
+                vec![],
+                spec.alias.clone(),
+            );
+            l.mac = spec.mac;
+            l.parent = Some((ns.to_string(), spec.parent));
+            l.child = Some(spec.kind);
+            dest.links.insert(index, l);
+            w.next_index += 1;
+            Ok(())
+        })
+    }
+
+    async fn fork(&self) -> SysResult<Arc<dyn Kernel>> {
+        Ok(Arc::new(self.clone()))
+    }
+
     async fn set_up(&self, index: u32) -> SysResult<()> {
         self.with_ns(|n| match n.links.get_mut(&index) {
             Some(l) => {
@@ -469,6 +560,19 @@ impl Kernel for FakeKernel {
                 errno: 95, // EOPNOTSUPP
             }),
             None => Err(gone("set hairpin", index.to_string())),
+        })?
+    }
+
+    async fn add_route(&self, index: u32, dest: IpNet) -> SysResult<()> {
+        self.with_ns(|n| {
+            if !n.links.contains_key(&index) {
+                return Err(gone("add route", index.to_string()));
+            }
+            if n.routes.contains(&dest) {
+                return Err(exists("add route to", dest.to_string()));
+            }
+            n.routes.push(dest);
+            Ok(())
         })?
     }
 

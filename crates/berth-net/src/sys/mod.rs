@@ -57,6 +57,73 @@ pub struct VethSpec {
     pub peer_ns: PathBuf,
 }
 
+/// macvlan modes (`-o macvlan_mode`), as the kernel names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MacvlanMode {
+    Bridge,
+    Private,
+    Vepa,
+    Passthru,
+}
+
+/// ipvlan modes (`-o ipvlan_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpvlanMode {
+    L2,
+    L3,
+    L3s,
+}
+
+/// ipvlan flags (`-o ipvlan_flag`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpvlanFlag {
+    Bridge,
+    Private,
+    Vepa,
+}
+
+/// What a link stacked on a parent link is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildKind {
+    Macvlan(MacvlanMode),
+    Ipvlan(IpvlanMode, IpvlanFlag),
+    /// An 802.1q sub-interface with this VLAN ID.
+    Vlan(u16),
+}
+
+impl ChildKind {
+    /// The kernel's name of the link type (`ip link add … type NAME`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ChildKind::Macvlan(_) => "macvlan",
+            ChildKind::Ipvlan(..) => "ipvlan",
+            ChildKind::Vlan(_) => "vlan",
+        }
+    }
+}
+
+/// A link stacked on `parent` (a link of this namespace), made directly inside `netns` under
+/// its final name when that is set, else here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSpec {
+    pub name: String,
+    pub parent: u32,
+    pub kind: ChildKind,
+    pub mac: Option<[u8; 6]>,
+    /// IFLA_IFALIAS, for links of the daemon's namespace that berth must find again.
+    pub alias: Option<String>,
+    pub netns: Option<PathBuf>,
+    /// Set administratively up at once (links that stay here; one inside a sandbox is brought up
+    /// after its addresses).
+    pub up: bool,
+}
+
+/// EOPNOTSUPP: what the kernel answers for a link type it has no driver for.
+pub const EOPNOTSUPP: i32 = 95;
+
 /// Errors from the kernel, naming the object and the operation.
 #[derive(Debug, thiserror::Error)]
 pub enum SysError {
@@ -132,6 +199,12 @@ pub trait Kernel: Send + Sync + 'static {
     fn delete_netns(&self, path: &Path) -> SysResult<()>;
     /// A handle on the namespace pinned at `path` (handle-per-namespace, as rtnetlink).
     async fn enter(&self, path: &Path) -> SysResult<Arc<dyn Kernel>>;
+    /// Creates a macvlan, ipvlan or VLAN link on a parent of this namespace. A link type the
+    /// kernel lacks fails with errno [`EOPNOTSUPP`].
+    async fn create_child(&self, spec: &ChildSpec) -> SysResult<()>;
+    /// Another handle on the same namespace with a socket of its own, so that a slow request
+    /// (deleting a link waits for RCU grace periods) does not hold up the requests behind it.
+    async fn fork(&self) -> SysResult<Arc<dyn Kernel>>;
     /// Creates a veth pair whose peer appears inside `spec.peer_ns`.
     async fn create_veth(&self, spec: &VethSpec) -> SysResult<()>;
     /// The index of veth `name` and its peer's index (in the peer's namespace), if it exists:
@@ -152,6 +225,8 @@ pub trait Kernel: Send + Sync + 'static {
     /// reaches its own published port through a host address needs it: with br_netfilter
     /// loaded, traffic DNAT sends back into the same bridge is bridged, not routed.
     async fn set_hairpin(&self, index: u32, on: bool) -> SysResult<()>;
+    /// Adds an on-link route to `dest` out of link `index`.
+    async fn add_route(&self, index: u32, dest: IpNet) -> SysResult<()>;
     /// Adds a default route via `gateway` out of link `index`.
     async fn add_default_route(&self, index: u32, gateway: IpAddr) -> SysResult<()>;
 

@@ -3,21 +3,24 @@
 //! One netlink connection serves every request; each operation is a handful of messages, so a
 //! bridge costs well under a millisecond of kernel time instead of a process per `ip` call.
 
-use super::{BridgeSpec, Kernel, Link, SysError, SysResult, VethSpec};
+use super::{
+    BridgeSpec, ChildKind, ChildSpec, IpvlanFlag, IpvlanMode, Kernel, Link, MacvlanMode, SysError,
+    SysResult, VethSpec,
+};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_core::DefaultNla;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    LinkProtoInfoBridge,
+    InfoData, InfoKind, InfoVeth, IpVlanFlags, IpVlanMode, LinkAttribute, LinkFlags, LinkInfo,
+    LinkMessage, LinkProtoInfoBridge, MacVlanMode,
 };
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteScope, RouteType};
 use netlink_packet_route::AddressFamily;
 use rtnetlink::{
-    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
-    RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkIpVlan, LinkMacVlan, LinkMessageBuilder, LinkUnspec,
+    LinkVeth, LinkVlan, RouteMessageBuilder,
 };
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -129,6 +132,28 @@ fn parse_link(msg: &LinkMessage) -> Link {
         }
     }
     link
+}
+
+/// The options every stacked link shares, on the builder of its type.
+fn child_message<T>(
+    b: LinkMessageBuilder<T>,
+    spec: &ChildSpec,
+    ns: Option<&std::fs::File>,
+) -> LinkMessage {
+    let mut b = b;
+    if let Some(mac) = spec.mac {
+        b = b.address(mac.to_vec());
+    }
+    if let Some(alias) = &spec.alias {
+        b = b.alias(alias.clone());
+    }
+    if let Some(f) = ns {
+        b = b.setns_by_fd(f.as_raw_fd());
+    }
+    if spec.up {
+        b = b.up();
+    }
+    b.build()
 }
 
 fn kind_name(kind: &InfoKind) -> String {
@@ -416,6 +441,105 @@ impl Kernel for NetlinkKernel {
         Ok(())
     }
 
+    async fn create_child(&self, spec: &ChildSpec) -> SysResult<()> {
+        let ns = match &spec.netns {
+            Some(path) => Some(std::fs::File::open(path).map_err(|source| SysError::Netns {
+                op: "open",
+                path: path.display().to_string(),
+                source,
+            })?),
+            None => None,
+        };
+        let msg = match spec.kind {
+            ChildKind::Macvlan(mode) => {
+                let mode = match mode {
+                    MacvlanMode::Bridge => MacVlanMode::Bridge,
+                    MacvlanMode::Private => MacVlanMode::Private,
+                    MacvlanMode::Vepa => MacVlanMode::Vepa,
+                    MacvlanMode::Passthru => MacVlanMode::Passthrough,
+                };
+                child_message(
+                    LinkMacVlan::new(&spec.name, spec.parent, mode),
+                    spec,
+                    ns.as_ref(),
+                )
+            }
+            ChildKind::Ipvlan(mode, flag) => {
+                let mode = match mode {
+                    IpvlanMode::L2 => IpVlanMode::L2,
+                    IpvlanMode::L3 => IpVlanMode::L3,
+                    IpvlanMode::L3s => IpVlanMode::L3S,
+                };
+                let flag = match flag {
+                    IpvlanFlag::Bridge => IpVlanFlags::empty(),
+                    IpvlanFlag::Private => IpVlanFlags::Private,
+                    IpvlanFlag::Vepa => IpVlanFlags::Vepa,
+                };
+                child_message(
+                    LinkIpVlan::new(&spec.name, spec.parent, mode).flag(flag),
+                    spec,
+                    ns.as_ref(),
+                )
+            }
+            ChildKind::Vlan(id) => child_message(
+                LinkVlan::new(&spec.name, spec.parent, id),
+                spec,
+                ns.as_ref(),
+            ),
+        };
+        self.handle.link().add(msg).execute().await.map_err(|e| {
+            nl_err(
+                "create link",
+                format!("{} ({})", spec.name, spec.kind.type_name()),
+                e,
+            )
+        })?;
+        // The kernel ignores IFLA_IFALIAS on creation, so the ownership mark is a second message.
+        if let (Some(alias), None) = (&spec.alias, &spec.netns) {
+            let set = LinkUnspec::new_with_name(&spec.name)
+                .alias(alias.clone())
+                .build();
+            if let Err(e) = self.handle.link().set(set).execute().await {
+                let err = nl_err("mark", &spec.name, e);
+                if let Ok(Some(i)) = self.link_index(&spec.name).await {
+                    let _ = self.delete_link(i).await;
+                }
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    async fn fork(&self) -> SysResult<Arc<dyn Kernel>> {
+        // The kernel does a request's work inside sendmsg, and unregistering a device waits
+        // there for RCU (tens of milliseconds): the connection runs on a thread of its own, so
+        // that wait blocks none of the daemon's workers.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(SysError::Connect)?;
+        let io = rt.handle().clone();
+        let (conn, handle, _) = match &self.ns {
+            Some(path) => super::netns::run_in(path, move || {
+                let _ctx = io.enter();
+                rtnetlink::new_connection()
+            })?,
+            None => {
+                let _ctx = io.enter();
+                rtnetlink::new_connection().map_err(SysError::Connect)?
+            }
+        };
+        std::thread::Builder::new()
+            .name("berth-netlink-teardown".into())
+            .spawn(move || rt.block_on(conn))
+            .map_err(SysError::Connect)?;
+        let mut k = Self::from_handle(handle, self.ns.clone());
+        if self.ns.is_none() {
+            k.v6_conf = super::sysctl::SysctlDir::open("net/ipv6/conf")?;
+        }
+        Ok(Arc::new(k))
+    }
+
     async fn veth_peer(&self, name: &str) -> SysResult<Option<(u32, u32)>> {
         let Some(msg) = self.link_message(name).await? else {
             return Ok(None);
@@ -495,6 +619,26 @@ impl Kernel for NetlinkKernel {
             .execute()
             .await
             .map_err(|e| nl_err("set hairpin", index.to_string(), e))
+    }
+
+    async fn add_route(&self, index: u32, dest: IpNet) -> SysResult<()> {
+        let msg = match dest {
+            IpNet::V4(d) => RouteMessageBuilder::<Ipv4Addr>::new()
+                .destination_prefix(d.network(), d.prefix_len())
+                .output_interface(index)
+                .scope(RouteScope::Link)
+                .build(),
+            IpNet::V6(d) => RouteMessageBuilder::<Ipv6Addr>::new()
+                .destination_prefix(d.network(), d.prefix_len())
+                .output_interface(index)
+                .build(),
+        };
+        self.handle
+            .route()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| nl_err("add route to", dest.to_string(), e))
     }
 
     async fn add_default_route(&self, index: u32, gateway: IpAddr) -> SysResult<()> {

@@ -58,7 +58,7 @@ pub struct DisconnectArgs {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// Driver to manage the network.
+    /// Driver to manage the network: bridge, macvlan or ipvlan.
     #[arg(short, long, default_value = "bridge")]
     driver: String,
     /// Subnet in CIDR format that represents a network segment.
@@ -91,7 +91,12 @@ pub struct CreateArgs {
     /// Set metadata on a network (key=value).
     #[arg(long)]
     label: Vec<String>,
-    /// Set driver specific options (key=value).
+    /// Set driver specific options (key=value). macvlan: parent=IFACE[.VLAN],
+    /// macvlan_mode=bridge|private|vepa|passthru; ipvlan: parent=IFACE[.VLAN],
+    /// ipvlan_mode=l2|l3|l3s, ipvlan_flag=bridge|private|vepa. Without a parent the network is
+    /// internal. The host cannot reach its own macvlan containers through the parent (the
+    /// kernel's rule): berth.macvlan.host_link=true gives it a macvlan link of its own on the
+    /// parent, with the address of --aux-address host=IP.
     #[arg(short = 'o', long = "opt")]
     opt: Vec<String>,
     /// IP Address Management Driver.

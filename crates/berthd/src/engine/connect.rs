@@ -37,10 +37,10 @@ impl Engine {
             .get(network)
             .await
             .map_err(|_| EngineError::NotFound(format!("network {network} not found")))?;
-        if let Some(e) = Self::network_mode_refusal(&c, net.driver == DriverKind::Host) {
+        if let Some(e) = Self::network_mode_refusal(&c, net.kind() == DriverKind::Host) {
             return Err(e);
         }
-        if net.driver == DriverKind::Null {
+        if net.kind() == DriverKind::Null {
             return Err(EngineError::Net(NetError::Forbidden(
                 "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
             )));
@@ -113,7 +113,7 @@ impl Engine {
                 return Err(e);
             }
         };
-        if net.driver == DriverKind::Host || c.spec.network_mode == "host" {
+        if net.kind() == DriverKind::Host || c.spec.network_mode == "host" {
             return Err(EngineError::Net(NetError::Forbidden(
                 "container cannot be disconnected from host network or connected to host network"
                     .into(),

@@ -3,7 +3,17 @@
 //! Subnets come from the user or from address pools (Docker's defaults unless the daemon is
 //! configured otherwise), skipping any pool that overlaps a network or an on-link route of the host.
 //! Inside a subnet addresses are handed out lowest free first, and a freed one is reused at once,
-//! as Docker does. The allocator state is plain data stored with its network, so it survives restarts.
+//! as Docker does.
+//!
+//! The seam: [`SubnetPool`] is configuration, stored with its network; which addresses are taken
+//! is runtime state behind [`AddressAllocator`] ([`alloc::Allocations`] on one host), keyed by
+//! network ID and rebuilt from the endpoint records at start. A cluster-wide allocator takes its
+//! place without the controller changing. [`plan`] decides and checks a new network's subnets.
+
+pub mod alloc;
+pub mod plan;
+
+pub use alloc::{AddressAllocator, Allocations, Lease};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
@@ -182,11 +192,6 @@ pub struct SubnetPool {
     /// `--aux-address name=IP`: reserved, never allocated.
     #[serde(default)]
     pub aux: BTreeMap<String, IpAddr>,
-    /// Addresses in use. Not stored: the endpoint records are the truth, and the controller
-    /// rebuilds this from them at start. Storing it would rewrite the whole set, one entry per
-    /// container, with every attach and detach.
-    #[serde(default, skip_serializing)]
-    pub allocated: BTreeSet<IpAddr>,
 }
 
 fn as_u128(ip: IpAddr) -> u128 {
@@ -213,7 +218,6 @@ impl SubnetPool {
             auto: false,
             ip_range: None,
             aux: BTreeMap::new(),
-            allocated: BTreeSet::new(),
         }
     }
 
@@ -229,7 +233,7 @@ impl SubnetPool {
     }
 
     /// Whether `ip` can never be handed out: network or broadcast address, gateway, aux.
-    fn is_reserved(&self, ip: IpAddr) -> bool {
+    pub fn is_reserved(&self, ip: IpAddr) -> bool {
         let small = self.subnet.prefix_len() >= self.subnet.max_prefix_len() - 1;
         (!small && ip == self.subnet.network())
             || (!small && ip.is_ipv4() && ip == self.subnet.broadcast())
@@ -237,16 +241,34 @@ impl SubnetPool {
             || self.aux.values().any(|a| *a == ip)
     }
 
-    /// Allocates `requested` or else the lowest free address of the range.
-    pub fn allocate(&mut self, requested: Option<IpAddr>) -> Result<IpAddr, IpamError> {
+    /// How many addresses of the range can be handed out at all (saturating).
+    pub fn usable(&self) -> u128 {
+        let range = self.ip_range.unwrap_or(self.subnet);
+        let size = (as_u128(range.broadcast()) - as_u128(range.network())).saturating_add(1);
+        let mut reserved: BTreeSet<IpAddr> = self.aux.values().copied().collect();
+        reserved.extend([self.gateway, self.subnet.network(), self.subnet.broadcast()]);
+        let held = reserved
+            .iter()
+            .filter(|ip| range.contains(*ip) && self.is_reserved(**ip))
+            .count() as u128;
+        size.saturating_sub(held)
+    }
+
+    /// Allocates `requested` or else the lowest free address of the range; `allocated` holds
+    /// the addresses of the pool's network already in use.
+    pub fn allocate(
+        &self,
+        allocated: &mut BTreeSet<IpAddr>,
+        requested: Option<IpAddr>,
+    ) -> Result<IpAddr, IpamError> {
         if let Some(ip) = requested {
             if !self.subnet.contains(&ip) {
                 return Err(IpamError::OutOfSubnet(ip));
             }
-            if self.is_reserved(ip) || self.allocated.contains(&ip) {
+            if self.is_reserved(ip) || allocated.contains(&ip) {
                 return Err(IpamError::InUse(ip));
             }
-            self.allocated.insert(ip);
+            allocated.insert(ip);
             return Ok(ip);
         }
         let range = self.ip_range.unwrap_or(self.subnet);
@@ -254,8 +276,7 @@ impl SubnetPool {
         let (first, last) = (as_u128(range.network()), as_u128(range.broadcast()));
         let mut n = first;
         // Walk allocated addresses in order alongside the candidate: O(allocated) per call.
-        let mut taken = self
-            .allocated
+        let mut taken = allocated
             .range(from_u128(v6, first)..=from_u128(v6, last))
             .map(|ip| as_u128(*ip))
             .peekable();
@@ -265,7 +286,8 @@ impl SubnetPool {
                 taken.next();
             }
             if taken.peek() != Some(&n) && !self.is_reserved(ip) {
-                self.allocated.insert(ip);
+                drop(taken);
+                allocated.insert(ip);
                 return Ok(ip);
             }
             n = match n.checked_add(1) {
@@ -274,10 +296,6 @@ impl SubnetPool {
             };
         }
         Err(IpamError::Full(range))
-    }
-
-    pub fn release(&mut self, ip: IpAddr) -> bool {
-        self.allocated.remove(&ip)
     }
 }
 
@@ -392,67 +410,78 @@ mod tests {
     #[test]
     fn lowest_free_first_and_reuse() {
         let s = net("10.0.0.0/29");
-        let mut p = SubnetPool::new(s, SubnetPool::first_host(&s), false);
+        let p = SubnetPool::new(s, SubnetPool::first_host(&s), false);
+        let mut held = BTreeSet::new();
         assert_eq!(p.gateway, ip("10.0.0.1"));
-        let got: Vec<IpAddr> = (0..5).map(|_| p.allocate(None).unwrap()).collect();
+        let got: Vec<IpAddr> = (0..5)
+            .map(|_| p.allocate(&mut held, None).unwrap())
+            .collect();
         assert_eq!(
             got,
             ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"].map(ip)
         );
         // .0 is the network, .1 the gateway, .7 broadcast: the /29 is full.
-        assert_eq!(p.allocate(None), Err(IpamError::Full(s)));
-        assert!(p.release(ip("10.0.0.3")));
-        assert_eq!(p.allocate(None).unwrap(), ip("10.0.0.3"));
+        assert_eq!(p.allocate(&mut held, None), Err(IpamError::Full(s)));
+        assert!(held.remove(&ip("10.0.0.3")));
+        assert_eq!(p.allocate(&mut held, None).unwrap(), ip("10.0.0.3"));
     }
 
     #[test]
     fn static_requests_are_checked() {
         let s = net("192.168.0.0/16");
         let mut p = SubnetPool::new(s, ip("192.168.0.1"), true);
+        let mut held = BTreeSet::new();
         p.aux.insert("router".into(), ip("192.168.0.2"));
         assert_eq!(
-            p.allocate(Some(ip("10.0.0.5"))),
+            p.allocate(&mut held, Some(ip("10.0.0.5"))),
             Err(IpamError::OutOfSubnet(ip("10.0.0.5")))
         );
         assert_eq!(
-            p.allocate(Some(ip("192.168.0.1"))),
+            p.allocate(&mut held, Some(ip("192.168.0.1"))),
             Err(IpamError::InUse(ip("192.168.0.1")))
         );
         assert_eq!(
-            p.allocate(Some(ip("192.168.255.255"))),
+            p.allocate(&mut held, Some(ip("192.168.255.255"))),
             Err(IpamError::InUse(ip("192.168.255.255")))
         );
         assert_eq!(
-            p.allocate(Some(ip("192.168.10.10"))),
+            p.allocate(&mut held, Some(ip("192.168.10.10"))),
             Ok(ip("192.168.10.10"))
         );
         assert_eq!(
-            p.allocate(Some(ip("192.168.10.10"))),
+            p.allocate(&mut held, Some(ip("192.168.10.10"))),
             Err(IpamError::InUse(ip("192.168.10.10")))
         );
         // The aux address is skipped by dynamic allocation.
-        assert_eq!(p.allocate(None), Ok(ip("192.168.0.3")));
+        assert_eq!(p.allocate(&mut held, None), Ok(ip("192.168.0.3")));
     }
 
     #[test]
     fn ip_range_limits_dynamic_allocation() {
         let s = net("10.1.0.0/16");
         let mut p = SubnetPool::new(s, ip("10.1.0.1"), false);
+        let mut held = BTreeSet::new();
         p.ip_range = Some(net("10.1.5.0/30"));
-        let got: Vec<IpAddr> = (0..4).map(|_| p.allocate(None).unwrap()).collect();
+        let got: Vec<IpAddr> = (0..4)
+            .map(|_| p.allocate(&mut held, None).unwrap())
+            .collect();
         assert_eq!(
             got,
             ["10.1.5.0", "10.1.5.1", "10.1.5.2", "10.1.5.3"].map(ip)
         );
-        assert!(matches!(p.allocate(None), Err(IpamError::Full(_))));
+        assert!(matches!(
+            p.allocate(&mut held, None),
+            Err(IpamError::Full(_))
+        ));
     }
 
     #[test]
     fn ipv6_allocation() {
         let s = net("fd00:1::/64");
-        let mut p = SubnetPool::new(s, SubnetPool::first_host(&s), false);
+        let p = SubnetPool::new(s, SubnetPool::first_host(&s), false);
+        let mut held = BTreeSet::new();
         assert_eq!(p.gateway, ip("fd00:1::1"));
-        assert_eq!(p.allocate(None).unwrap(), ip("fd00:1::2"));
+        assert_eq!(p.allocate(&mut held, None).unwrap(), ip("fd00:1::2"));
         assert_eq!(
             next_free_subnet(&default_v6_pools(), &[], true),
             Some(net("fd42:b3e7:c0de::/64"))
@@ -460,29 +489,36 @@ mod tests {
     }
 
     #[test]
-    fn configuration_round_trips_through_json_and_allocations_do_not() {
+    fn configuration_round_trips_through_json_and_old_allocations_are_ignored() {
         let s = net("10.0.0.0/24");
         let mut p = SubnetPool::new(s, ip("10.0.0.1"), true);
         p.aux.insert("host".into(), ip("10.0.0.9"));
-        p.allocate(None).unwrap();
-        p.allocate(Some(ip("10.0.0.77"))).unwrap();
         let json = serde_json::to_string(&p).unwrap();
-        assert!(!json.contains("10.0.0.77"), "{json}");
         let back: SubnetPool = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.allocated, BTreeSet::new());
-        assert_eq!(
-            SubnetPool {
-                allocated: p.allocated.clone(),
-                ..back
-            },
-            p
-        );
-        // Records written by an older berth, with the set, still load.
+        assert_eq!(back, p);
+        // Records written by an older berth, with the set inside, still load.
         let with_set = format!(
             r#"{},"allocated":["10.0.0.2"]}}"#,
             json.strip_suffix('}').unwrap()
         );
         let old: SubnetPool = serde_json::from_str(&with_set).unwrap();
-        assert_eq!(old.allocated, BTreeSet::from([ip("10.0.0.2")]));
+        assert_eq!(old, p);
+    }
+
+    #[test]
+    fn usable_counts_what_can_be_handed_out() {
+        let pool = |s: &str| {
+            let n = net(s);
+            SubnetPool::new(n, SubnetPool::first_host(&n), false)
+        };
+        assert_eq!(pool("10.0.0.0/24").usable(), 253);
+        assert_eq!(pool("10.0.0.0/30").usable(), 1);
+        assert_eq!(pool("10.0.0.0/31").usable(), 1);
+        assert_eq!(pool("10.0.0.5/32").usable(), 0);
+        assert_eq!(pool("fd00::/127").usable(), 1);
+        assert_eq!(pool("fd00::1/128").usable(), 0);
+        let mut p = pool("10.0.0.0/31");
+        p.aux.insert("x".into(), ip("10.0.0.1"));
+        assert_eq!(p.usable(), 0);
     }
 }
