@@ -109,9 +109,20 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
     }
+    // Private state, as Docker's /var/lib/docker (0710) and its configs (0600).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cfg.data_root, std::fs::Permissions::from_mode(0o710))
+            .map_err(|e| format!("cannot make {} private: {e}", cfg.data_root.display()))?;
+    }
     // Bind first: a second daemon on the same socket must fail before it touches anything.
     let bound = server::bind(&cfg.listen).await?;
     let store = Arc::new(Store::open(&cfg.data_root.join("berth.db"))?);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot make {} private: {e}", store.path().display()))?;
+    }
     let kernel = Arc::new(NetlinkKernel::connect()?);
     cfg.net.firewall = cfg.iptables;
     let firewall: Arc<dyn berth_net::firewall::Firewall> = if cfg.iptables {
@@ -127,7 +138,7 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
     let engine = engine::Engine::start(
         store.clone(),
         ctl.clone(),
-        engine::Runtime::new(
+        engine::OciRuntime::new(
             runtime_binary,
             cfg.exec_root.join(&runtime_name),
             cfg.cgroup_parent.clone(),

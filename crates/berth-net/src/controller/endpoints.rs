@@ -406,6 +406,35 @@ impl Controller {
         Ok(ep)
     }
 
+    /// Removes every sandbox whose ID is not in `keep`: for the engine at its start, after a
+    /// crash left sandboxes that no container record explains (a start that never recorded
+    /// its sandbox, a removal cut short). Returns the IDs removed; one that cannot be removed
+    /// is logged and the rest still go.
+    pub async fn reconcile_sandboxes(
+        &self,
+        keep: &std::collections::BTreeSet<String>,
+    ) -> Vec<String> {
+        let orphans: Vec<String> = self
+            .eps
+            .lock()
+            .await
+            .sandboxes
+            .keys()
+            .filter(|id| !keep.contains(*id))
+            .cloned()
+            .collect();
+        let mut removed = Vec::new();
+        for id in orphans {
+            match self.remove_sandbox(&id).await {
+                Ok(()) => removed.push(id),
+                Err(e) => {
+                    tracing::error!(sandbox = %id, error = %e, "cannot remove an orphaned sandbox")
+                }
+            }
+        }
+        removed
+    }
+
     /// Removes a sandbox and all its endpoints. The namespace is unpinned; the kernel frees it
     /// and the veths inside it on its own time, after they were taken off their bridges here.
     pub async fn remove_sandbox(&self, sandbox_id: &str) -> NetResult<()> {

@@ -101,7 +101,16 @@ async fn not_found(method: Method, uri: Uri) -> ApiError {
 
 /// Adds the headers the docker CLI reads to negotiate (`Api-Version`, `Ostype`, `Server`).
 async fn docker_headers(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
+    use tracing::Instrument;
+    // A span per request, so that every line it logs (engine and network layer included)
+    // says which request it belongs to.
+    let span = tracing::info_span!(
+        "request",
+        id = rand::random::<u32>(),
+        method = %req.method(),
+        path = %req.uri().path()
+    );
+    let mut resp = next.run(req).instrument(span).await;
     let h = resp.headers_mut();
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
     h.insert("Ostype", HeaderValue::from_static("linux"));

@@ -26,19 +26,22 @@ mod restart;
 mod runtime;
 pub mod stdio;
 mod stop;
+#[cfg(test)]
+mod tests;
 mod wait;
 
 pub use error::{EngineError, Result};
 pub use model::{Container, ContainerSpec, NetworkRequest, Status};
 pub use restart::RestartPolicy;
-pub use runtime::Runtime;
+pub use runtime::oci::OciRuntime;
+pub use runtime::{Runtime, RuntimeError};
 pub use wait::WaitCondition;
 
 use berth_net::endpoint::format_mac;
 use berth_net::Controller;
 use berth_store::{Store, Table};
 use image::Image;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{Mutex, Notify};
@@ -61,6 +64,9 @@ pub struct EnginePaths {
 struct EngineState {
     images: BTreeMap<String, Image>,
     containers: BTreeMap<String, Container>,
+    /// Exited containers their restart policy brings back after its delay: decided when the
+    /// exit is recorded, so that a `stop` landing in the delay finds it and makes it final.
+    restarting: BTreeSet<String>,
 }
 
 /// An exit recorded, with what is still to release.
@@ -75,7 +81,7 @@ struct Exit {
 pub struct Engine {
     store: Arc<Store>,
     pub ctl: Arc<Controller>,
-    runtime: Runtime,
+    runtime: Arc<dyn Runtime>,
     paths: EnginePaths,
     /// Daemon-wide upstream DNS (daemon.json `dns`).
     dns: Vec<String>,
@@ -90,6 +96,10 @@ pub struct Engine {
     live: std::sync::Mutex<BTreeMap<String, Arc<stdio::Live>>>,
     /// Woken when a terminal's output reaches its log, so followers need not poll.
     pub output: Notify,
+    /// One lock per container, held across its start, stop and removal: those take a runtime
+    /// process and kernel work, so they serialise per container while the map lock above is
+    /// only ever held for moments.
+    ops: std::sync::Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
 }
 
 fn new_container_id() -> String {
@@ -97,7 +107,8 @@ fn new_container_id() -> String {
 }
 
 fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> EngineError {
-    move |e| EngineError::Io(format!("{what}: {e}"))
+    let context = what.to_string();
+    move |source| EngineError::Os { context, source }
 }
 
 impl Engine {
@@ -138,6 +149,23 @@ impl Engine {
             .collect();
         v.sort_by_key(|x| std::cmp::Reverse(x.created));
         v
+    }
+
+    /// The lock that serialises `id`'s start, stop and removal.
+    fn op_lock(&self, id: &str) -> Arc<Mutex<()>> {
+        self.ops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn forget_op_lock(&self, id: &str) {
+        self.ops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     async fn save(&self, st: &mut EngineState, c: Container) -> Result<()> {
