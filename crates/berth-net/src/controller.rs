@@ -373,7 +373,10 @@ impl Controller {
         let made = bridge::ensure(self.kernel.as_ref(), &net).await;
         if let Err(e) = made.and_then(|()| self.firewall_add_network(&net)) {
             self.store.delete(NETWORKS, &net.id)?;
-            let _ = bridge::remove(self.kernel.as_ref(), &net).await;
+            if let Err(re) = bridge::remove(self.kernel.as_ref(), &net).await {
+                // Its mark makes it an orphan the next start removes.
+                tracing::warn!(network = %net.name, error = %re, "cannot remove the bridge of a failed create");
+            }
             return Err(e);
         }
         tracing::info!(network = %net.name, id = %net.short_id(), "network created");

@@ -185,7 +185,10 @@ impl Controller {
             }
             self.dns_stop(&sb.id);
             self.lock_handles().remove(&sb.id);
-            let _ = self.kernel.delete_netns(&sb.path);
+            if let Err(ne) = self.kernel.delete_netns(&sb.path) {
+                // Unpinned at the next start, as every pin no record explains.
+                tracing::warn!(sandbox = %sb.id, error = %ne, "cannot unpin a sandbox whose create failed");
+            }
             return Err(e);
         }
         eps.sandboxes.insert(sb.id.clone(), sb.clone());
@@ -350,7 +353,9 @@ impl Controller {
         if wired.is_err() {
             self.dns_leave(ep);
             if let Ok(Some(l)) = self.host_end(known, ep).await {
-                let _ = self.kernel.delete_link(l).await;
+                if let Err(e) = self.kernel.delete_link(l).await {
+                    tracing::warn!(link = l, error = %e, "cannot delete the veth of a failed attach");
+                }
             }
         }
         wired
@@ -668,7 +673,9 @@ impl Controller {
                 st.sandboxes.insert(id, sb);
             } else {
                 tracing::warn!(sandbox = %id, "sandbox namespace is gone; forgetting it");
-                let _ = self.kernel.delete_netns(&sb.path);
+                if let Err(e) = self.kernel.delete_netns(&sb.path) {
+                    tracing::debug!(sandbox = %id, error = %e, "unpin a sandbox whose namespace is gone");
+                }
                 changes.push(Change::delete(SANDBOXES, id));
             }
         }
@@ -701,7 +708,9 @@ impl Controller {
                 let path = entry.path();
                 if !st.sandboxes.values().any(|s| s.path == path) {
                     tracing::info!(path = %path.display(), "removing orphaned sandbox namespace");
-                    let _ = self.kernel.delete_netns(&path);
+                    if let Err(e) = self.kernel.delete_netns(&path) {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot remove an orphaned sandbox namespace");
+                    }
                 }
             }
         }

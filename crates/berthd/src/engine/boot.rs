@@ -15,6 +15,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio::sync::{Mutex, Notify};
 
+/// How many repairs run at once after a restart: enough to overlap runtime processes, few
+/// enough not to crowd out the API.
+const REPAIRS_AT_ONCE: usize = 8;
+
+/// What a container needs after a crash.
+enum Repair {
+    /// Its exit happened while the daemon was away: release and restart policy.
+    Exit(super::Exit),
+    /// A removal was cut short: finish it.
+    Removal,
+    /// An exit's release was cut short: finish it.
+    Release,
+}
+
 fn is_container_id(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -90,40 +104,41 @@ impl Engine {
             .values()
             .cloned()
             .collect();
-        let mut repaired = 0usize;
+        // The slow repairs (a runtime process and kernel work each) run in the background, a
+        // few at a time, each under the container's op lock, so the API answers at once and a
+        // client's `rm -f` of a container being repaired waits for it rather than racing it.
+        let slots = Arc::new(tokio::sync::Semaphore::new(REPAIRS_AT_ONCE));
+        let mut repairs = 0usize;
         for c in all {
-            if c.state.removing {
-                // The runtime's forced delete ends what still runs (never a bare PID: after a
-                // restart it may name another process).
-                let mut c = c;
-                self.cleanup(&mut c).await;
-                let code = c.state.exit_code;
-                match self.discard(&c, c.spec.auto_remove.then_some(code)).await {
-                    Ok(()) => {
-                        tracing::info!(container = %c.id, "finished a removal a restart cut short")
-                    }
-                    Err(e) => {
-                        tracing::error!(container = %c.id, error = %e, "cannot finish a removal")
-                    }
-                }
-                repaired += 1;
+            let repair = if c.state.removing {
+                Repair::Removal
             } else if c.state.status == Status::Running {
-                if !self.check_exit(&c.id, true).await {
-                    if c.spec.tty || c.spec.open_stdin {
-                        self.reclaim_stdio(&c).await;
+                match self.record_exit(&c.id, None).await {
+                    Some(exit) => Repair::Exit(exit),
+                    None => {
+                        if c.spec.tty || c.spec.open_stdin {
+                            self.reclaim_stdio(&c).await;
+                        }
+                        self.watch(c.id.clone(), c.state.pid);
+                        continue;
                     }
-                    self.watch(c.id.clone(), c.state.pid);
                 }
             } else if c.state.releasing || c.sandbox_id.is_some() {
-                let mut c = c;
-                self.cleanup(&mut c).await;
-                c.state.releasing = false;
-                let mut st = self.state.lock().await;
-                if let Err(e) = self.save(&mut st, c.clone()).await {
-                    tracing::error!(container = %c.id, error = %e, "cannot record a finished release");
-                }
-                repaired += 1;
-            }
+                Repair::Release
+            } else {
+                continue;
+            };
+            repairs += 1;
+            let (me, slots) = (self.clone(), slots.clone());
+            tokio::spawn(async move {
+                let Ok(_slot) = slots.acquire_owned().await else {
+                    return;
+                };
+                me.repair_one(&c.id, repair).await;
+            });
+        }
+        if repairs > 0 {
+            tracing::info!(repairs, "repairing what the previous daemon left half-done");
         }
         let (running, sandboxes, ids) = {
             let st = self.state.lock().await;
@@ -178,12 +193,44 @@ impl Engine {
             );
         }
         let swept = self.sweep_dirs(&ids);
-        if repaired + swept > 0 {
+        if swept > 0 {
             tracing::info!(
-                repaired,
                 directories = swept,
-                "repaired what the previous daemon left"
+                "removed container directories without a record"
             );
+        }
+    }
+
+    /// One container's repair, under its op lock.
+    #[tracing::instrument(name = "repair", skip(self, repair), fields(container = %id))]
+    async fn repair_one(self: &Arc<Self>, id: &str, repair: Repair) {
+        let op = self.op_lock(id);
+        let _op = op.lock().await;
+        match repair {
+            Repair::Exit(exit) => self.finish_exit(exit, true).await,
+            Repair::Removal | Repair::Release => {
+                let Ok(mut c) = self.container(id).await else {
+                    return;
+                };
+                // The runtime's forced delete ends what still runs (never a signal to a bare
+                // PID: after a restart it may name another process).
+                self.cleanup(&mut c).await;
+                if matches!(repair, Repair::Removal) {
+                    let code = c.spec.auto_remove.then_some(c.state.exit_code);
+                    match self.discard(&c, code).await {
+                        Ok(()) => tracing::info!("finished a removal a restart cut short"),
+                        Err(e) => tracing::error!(error = %e, "cannot finish a removal"),
+                    }
+                } else {
+                    c.state.releasing = false;
+                    let mut st = self.state.lock().await;
+                    if let Err(e) = self.save(&mut st, c).await {
+                        tracing::error!(error = %e, "cannot record a finished release");
+                    }
+                    drop(st);
+                    self.exited.notify_waiters();
+                }
+            }
         }
     }
 

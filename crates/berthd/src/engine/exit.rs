@@ -77,17 +77,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Marks a container exited (if its init is gone) and releases its resources.
-    pub(super) async fn check_exit(self: &Arc<Self>, id: &str, at_start: bool) -> bool {
-        match self.record_exit(id, None).await {
-            Some(exit) => {
-                self.finish_exit(exit, at_start).await;
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Records the exit of a container whose init is gone; what is left to release comes back.
     /// `ended` is the init's PID and exit code when the caller has reaped it already; without
     /// it the init is reaped here if it has ended. Whether the restart policy brings it back

@@ -478,6 +478,14 @@ fn a_restarted_daemon_repairs_every_state() {
     let rt = env.runtime.clone();
     let dir = env.dir.path().to_path_buf();
     d.run(|e| async move {
+        // Repairs run in the background after the start; the removal's ends with the record.
+        until_gone(&e, &removing).await;
+        for _ in 0..500 {
+            if !e.container(&releasing).await.unwrap().state.releasing {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert_eq!(
             status(&e, &created).await,
             Some((Status::Created, 0, false))
