@@ -72,6 +72,7 @@ impl Engine {
                 "removed cgroups left by unknown containers"
             );
         }
+        let view = std::sync::RwLock::new(st.containers.clone());
         let engine = Arc::new(Engine {
             store,
             ctl,
@@ -85,6 +86,7 @@ impl Engine {
             live: std::sync::Mutex::new(BTreeMap::new()),
             output: Notify::new(),
             ops: std::sync::Mutex::new(BTreeMap::new()),
+            view,
         });
         engine.repair().await;
         keeper::sweep(&engine.paths.keep);

@@ -203,6 +203,7 @@ impl Engine {
                 .map_err(io(format!("create {}", dir.display())))?;
         }
         self.store.put(CONTAINERS, &c.id, &c)?;
+        self.publish(&c.id, Some(&c));
         st.containers.insert(c.id.clone(), c.clone());
         Ok(c)
     }

@@ -64,6 +64,7 @@ impl Engine {
             let mut st = self.state.lock().await;
             self.store.delete(CONTAINERS, &c.id)?;
             st.containers.remove(&c.id);
+            self.publish(&c.id, None);
             st.restarting.remove(&c.id);
         }
         if let Some(code) = code {

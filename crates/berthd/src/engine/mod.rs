@@ -100,6 +100,10 @@ pub struct Engine {
     /// process and kernel work, so they serialise per container while the map lock above is
     /// only ever held for moments.
     ops: std::sync::Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
+    /// What readers see: a copy of the containers, updated under the map lock once each change
+    /// is stored. Reads (`ps`, `inspect`) take only this short, never-awaited lock, so they do
+    /// not queue behind the store's fsyncs that writers make under the map lock.
+    view: std::sync::RwLock<BTreeMap<String, Container>>,
 }
 
 fn new_container_id() -> String {
@@ -113,15 +117,18 @@ fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> EngineErro
 
 impl Engine {
     fn lookup<'a>(st: &'a EngineState, key: &str) -> Result<&'a Container> {
+        Self::lookup_in(&st.containers, key)
+    }
+
+    fn lookup_in<'a>(all: &'a BTreeMap<String, Container>, key: &str) -> Result<&'a Container> {
         let key = key.trim_start_matches('/');
-        if let Some(c) = st.containers.get(key) {
+        if let Some(c) = all.get(key) {
             return Ok(c);
         }
-        if let Some(c) = st.containers.values().find(|c| c.name == key) {
+        if let Some(c) = all.values().find(|c| c.name == key) {
             return Ok(c);
         }
-        let hits: Vec<&Container> = st
-            .containers
+        let hits: Vec<&Container> = all
             .values()
             .filter(|c| !key.is_empty() && c.id.starts_with(key))
             .collect();
@@ -134,15 +141,30 @@ impl Engine {
         }
     }
 
+    fn read_view(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Container>> {
+        self.view.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Mirrors a change of the map into the readers' view; called with the map lock held.
+    fn publish(&self, id: &str, c: Option<&Container>) {
+        let mut v = self.view.write().unwrap_or_else(|p| p.into_inner());
+        match c {
+            Some(c) => {
+                v.insert(id.to_string(), c.clone());
+            }
+            None => {
+                v.remove(id);
+            }
+        }
+    }
+
     pub async fn container(&self, key: &str) -> Result<Container> {
-        let st = self.state.lock().await;
-        Self::lookup(&st, key).cloned()
+        Self::lookup_in(&self.read_view(), key).cloned()
     }
 
     pub async fn containers(&self, all: bool) -> Vec<Container> {
-        let st = self.state.lock().await;
-        let mut v: Vec<Container> = st
-            .containers
+        let mut v: Vec<Container> = self
+            .read_view()
             .values()
             .filter(|c| all || c.state.status == Status::Running)
             .cloned()
@@ -170,6 +192,7 @@ impl Engine {
 
     async fn save(&self, st: &mut EngineState, c: Container) -> Result<()> {
         self.store.put(CONTAINERS, &c.id, &c)?;
+        self.publish(&c.id, Some(&c));
         st.containers.insert(c.id.clone(), c);
         Ok(())
     }
