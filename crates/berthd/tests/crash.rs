@@ -604,3 +604,38 @@ fn crash_storm() {
     assert_eq!(leftovers(&h), Vec::<String>::new(), "seed {seed}");
     let _ = fails;
 }
+
+/// berth's state is private, as Docker's: the data root and container directories 0710, the
+/// store, container configs (their `Env` holds secrets) and logs 0600.
+#[test]
+fn private_state_is_not_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Host::with_busybox();
+    let id = ok(h.berth(&[
+        "run",
+        "-d",
+        "-e",
+        "SECRET=hunter2",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let id = id.trim();
+    let mode = |p: std::path::PathBuf| {
+        std::fs::metadata(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let data = h.data_root();
+    let dir = data.join("containers").join(id);
+    assert_eq!(mode(data.clone()), 0o710);
+    assert_eq!(mode(data.join("berth.db")), 0o600);
+    assert_eq!(mode(data.join("containers")), 0o710);
+    assert_eq!(mode(dir.clone()), 0o710);
+    assert_eq!(mode(dir.join("config.json")), 0o600);
+    assert_eq!(mode(dir.join("stdout.log")), 0o600);
+    assert_eq!(mode(dir.join("stderr.log")), 0o600);
+    ok(h.berth(&["rm", "-f", id]));
+}
