@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds release binaries and runs every benchmark. Needs root (private namespaces).
-# Usage: bench/run.sh [network|attach|grow|run|dns|publish|iperf|tls|import] [RUNS]
+# Usage: bench/run.sh [network|attach|grow|run|dns|publish|iperf|tls|import|engine] [RUNS]
 # dns needs dnsperf and iperf needs iperf3 (scripts/install-deps.sh --bench installs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,3 +17,4 @@ if [ "$which" = all ] || [ "$which" = publish ]; then target/release/bench-publi
 if [ "$which" = all ] || [ "$which" = iperf ]; then target/release/bench-iperf "${2:-5}" 5; fi
 if [ "$which" = all ] || [ "$which" = tls ]; then target/release/bench-tls "${2:-100}"; fi
 if [ "$which" = all ] || [ "$which" = import ]; then target/release/bench-import "${2:-300}"; fi
+if [ "$which" = all ] || [ "$which" = engine ]; then target/release/bench-engine "${2:-100}"; fi

@@ -18,8 +18,8 @@ pub enum NetError {
     /// The operation is refused on this object, such as removing a predefined network (HTTP 403).
     #[error("{0}")]
     Forbidden(String),
-    /// A host port cannot be published (HTTP 500, as Docker's "driver failed programming
-    /// external connectivity").
+    /// A host port cannot be published: berth or another program holds it (HTTP 409, with
+    /// Docker's "port is already allocated").
     #[error("{0}")]
     PortAllocation(String),
     /// The kernel refused (HTTP 500).
@@ -36,7 +36,37 @@ pub enum NetError {
 
 pub type NetResult<T> = Result<T, NetError>;
 
+/// What kind of failure an error is, whatever layer it comes from: the one thing the API edge
+/// needs to pick Docker's status code, so that the mapping exists once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed or asks for something not allowed (400).
+    InvalidParameter,
+    /// The object named does not exist (404).
+    NotFound,
+    /// The request clashes with existing state (409).
+    Conflict,
+    /// The operation is refused on this object (403).
+    Forbidden,
+    /// Nothing to do (304).
+    NotModified,
+    /// Berth, the kernel or the store failed (500).
+    Internal,
+}
+
 impl NetError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            NetError::InvalidParameter(_) => ErrorKind::InvalidParameter,
+            NetError::NotFound(_) => ErrorKind::NotFound,
+            NetError::Conflict(_) => ErrorKind::Conflict,
+            NetError::Forbidden(_) => ErrorKind::Forbidden,
+            // A port someone else holds is a clash with the host's state, not berth failing.
+            NetError::PortAllocation(_) => ErrorKind::Conflict,
+            NetError::Kernel { .. } | NetError::Store(_) => ErrorKind::Internal,
+        }
+    }
+
     pub fn kernel(context: impl Into<String>) -> impl FnOnce(SysError) -> NetError {
         let context = context.into();
         move |source| NetError::Kernel { context, source }

@@ -14,5 +14,5 @@ pub mod proxy;
 pub mod sys;
 
 pub use controller::{Controller, ControllerConfig};
-pub use error::{NetError, NetResult};
+pub use error::{ErrorKind, NetError, NetResult};
 pub use network::Network;

@@ -160,9 +160,20 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
         .map(server::tls::server_config)
         .transpose()?;
     let gid = server::socket_group(cfg.group.as_deref())?;
+    // Private state, as Docker's /var/lib/docker (0710) and its configs (0600).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cfg.data_root, std::fs::Permissions::from_mode(0o710))
+            .map_err(|e| format!("cannot make {} private: {e}", cfg.data_root.display()))?;
+    }
     // Bind first: a second daemon on the same socket must fail before it touches anything.
     let bound = server::bind(&cfg.listen, tls.is_some(), gid).await?;
     let store = Arc::new(Store::open(&cfg.data_root.join("berth.db"))?);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot make {} private: {e}", store.path().display()))?;
+    }
     let kernel = Arc::new(NetlinkKernel::connect()?);
     cfg.net.firewall = cfg.iptables;
     let firewall: Arc<dyn berth_net::firewall::Firewall> = if cfg.iptables {
@@ -178,7 +189,7 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
     let engine = engine::Engine::start(
         store.clone(),
         ctl.clone(),
-        engine::Runtime::new(
+        engine::OciRuntime::new(
             runtime_binary,
             cfg.exec_root.join(&runtime_name),
             cfg.cgroup_parent.clone(),

@@ -143,7 +143,10 @@ impl Controller {
             }
             self.dns_stop(&sb.id);
             self.lock_handles().remove(&sb.id);
-            let _ = self.kernel.delete_netns(&sb.path);
+            if let Err(ne) = self.kernel.delete_netns(&sb.path) {
+                // Unpinned at the next start, as every pin no record explains.
+                tracing::warn!(sandbox = %sb.id, error = %ne, "cannot unpin a sandbox whose create failed");
+            }
             return Err(e);
         }
         eps.sandboxes.insert(sb.id.clone(), sb.clone());
@@ -337,8 +340,12 @@ impl Controller {
                     sandbox_gone: false,
                 })
                 .await;
-            if let Ok(Some(rest)) = undone {
-                rest.await;
+            match undone {
+                Ok(Some(rest)) => rest.await,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take apart the endpoint of a failed attach")
+                }
             }
         }
         wired
@@ -397,6 +404,35 @@ impl Controller {
             );
         }
         Ok(ep)
+    }
+
+    /// Removes every sandbox whose ID is not in `keep`: for the engine at its start, after a
+    /// crash left sandboxes that no container record explains (a start that never recorded
+    /// its sandbox, a removal cut short). Returns the IDs removed; one that cannot be removed
+    /// is logged and the rest still go.
+    pub async fn reconcile_sandboxes(
+        &self,
+        keep: &std::collections::BTreeSet<String>,
+    ) -> Vec<String> {
+        let orphans: Vec<String> = self
+            .eps
+            .lock()
+            .await
+            .sandboxes
+            .keys()
+            .filter(|id| !keep.contains(*id))
+            .cloned()
+            .collect();
+        let mut removed = Vec::new();
+        for id in orphans {
+            match self.remove_sandbox(&id).await {
+                Ok(()) => removed.push(id),
+                Err(e) => {
+                    tracing::error!(sandbox = %id, error = %e, "cannot remove an orphaned sandbox")
+                }
+            }
+        }
+        removed
     }
 
     /// Removes a sandbox and all its endpoints. The namespace is unpinned; the kernel frees it

@@ -432,7 +432,11 @@ impl Controller {
             });
         if let Err(e) = served {
             if self.cfg.firewall {
-                let _ = self.firewall.change(&[Change::RemovePorts(rules)]);
+                if let Err(re) = self.firewall.change(&[Change::RemovePorts(rules)]) {
+                    // Left in place they would forward a port nothing serves; the next
+                    // firewall restore (start, SIGHUP) rebuilds the ruleset from the records.
+                    tracing::error!(sandbox = %sb.id, error = %re, "cannot roll back published ports");
+                }
             }
             sb.ports.retain(|p| !got.contains(p));
             self.store.put(SANDBOXES, &sb.id, &sb)?;

@@ -178,7 +178,9 @@ impl Controller {
                 st.sandboxes.insert(id, sb);
             } else {
                 tracing::warn!(sandbox = %id, "sandbox namespace is gone; forgetting it");
-                let _ = self.kernel.delete_netns(&sb.path);
+                if let Err(e) = self.kernel.delete_netns(&sb.path) {
+                    tracing::debug!(sandbox = %id, error = %e, "unpin a sandbox whose namespace is gone");
+                }
                 changes.push(Change::delete(SANDBOXES, id));
             }
         }
@@ -201,7 +203,9 @@ impl Controller {
                 let path = entry.path();
                 if !st.sandboxes.values().any(|s| s.path == path) {
                     tracing::info!(path = %path.display(), "removing orphaned sandbox namespace");
-                    let _ = self.kernel.delete_netns(&path);
+                    if let Err(e) = self.kernel.delete_netns(&path) {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot remove an orphaned sandbox namespace");
+                    }
                 }
             }
         }

@@ -110,12 +110,29 @@ pub async fn start_or_remove(client: &Client, id: &str) -> Result<(), Failure> {
         let _ = client
             .request(Method::DELETE, &format!("/containers/{id}?force=1"), None)
             .await;
+        let message = format!("berth: {e}");
+        let code = start_failure_code(&message);
         return Err(Failure {
-            message: Some(format!("berth: {e}")),
-            code: 125,
+            message: Some(message),
+            code,
         });
     }
     Ok(())
+}
+
+/// Docker's exit codes for a container that could not start: 127 when its command is
+/// missing, 126 when it cannot be executed, 125 for anything else (the daemon's words decide,
+/// as in the docker CLI).
+fn start_failure_code(message: &str) -> u8 {
+    if message.contains("executable file not found")
+        || message.contains("no such file or directory")
+    {
+        127
+    } else if message.contains("permission denied") {
+        126
+    } else {
+        125
+    }
 }
 
 /// What an attached `run` asked for.

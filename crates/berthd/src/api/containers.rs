@@ -14,31 +14,6 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-impl From<EngineError> for ApiError {
-    fn from(e: EngineError) -> Self {
-        let status = match &e {
-            EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            EngineError::NotFound(_) => StatusCode::NOT_FOUND,
-            EngineError::Conflict(_) => StatusCode::CONFLICT,
-            EngineError::NotModified(_) => StatusCode::NOT_MODIFIED,
-            EngineError::Net(_) => {
-                let EngineError::Net(n) = e else {
-                    unreachable!()
-                };
-                return ApiError::from(n);
-            }
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if status.is_server_error() {
-            tracing::error!(error = %e, "request failed");
-        }
-        ApiError {
-            status,
-            message: e.to_string(),
-        }
-    }
-}
-
 // ------------------------------------------------------------------ create
 
 #[derive(Debug, Default, Deserialize)]

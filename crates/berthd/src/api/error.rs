@@ -1,8 +1,9 @@
+use crate::engine::EngineError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_api::ErrorResponse;
-use berth_net::NetError;
+use berth_net::{ErrorKind, NetError};
 
 /// An error as the Docker API returns it: a status code and `{"message": …}`.
 #[derive(Debug)]
@@ -27,24 +28,48 @@ impl ApiError {
     }
 }
 
-impl From<NetError> for ApiError {
-    fn from(e: NetError) -> Self {
-        let status = match &e {
-            NetError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
-            NetError::NotFound(_) => StatusCode::NOT_FOUND,
-            NetError::Conflict(_) => StatusCode::CONFLICT,
-            NetError::Forbidden(_) => StatusCode::FORBIDDEN,
-            NetError::Kernel { .. } | NetError::Store(_) | NetError::PortAllocation(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+/// The one mapping from an error's kind to Docker's status code.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::InvalidParameter => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl ApiError {
+    /// An error of any layer, by its kind; a server error is logged with its causes.
+    pub fn from_error(kind: ErrorKind, e: &(dyn std::error::Error + 'static)) -> Self {
+        let status = status_of(kind);
         if status.is_server_error() {
-            tracing::error!(error = %e, "request failed");
+            let mut causes = String::new();
+            let mut next = e.source();
+            while let Some(c) = next {
+                causes.push_str(": ");
+                causes.push_str(&c.to_string());
+                next = c.source();
+            }
+            tracing::error!(error = %e, causes = %causes, "request failed");
         }
         ApiError {
             status,
             message: e.to_string(),
         }
+    }
+}
+
+impl From<NetError> for ApiError {
+    fn from(e: NetError) -> Self {
+        ApiError::from_error(e.kind(), &e)
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        ApiError::from_error(e.kind(), &e)
     }
 }
 

@@ -116,7 +116,16 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 /// Also gives every error Docker's JSON body: axum's own refusals (an oversized body, a bad
 /// query string) answer in plain text.
 async fn docker_headers(req: Request, next: Next) -> Response {
-    let mut resp = error::json_error_body(next.run(req).await).await;
+    use tracing::Instrument;
+    // A span per request, so that every line it logs (engine and network layer included)
+    // says which request it belongs to.
+    let span = tracing::info_span!(
+        "request",
+        id = rand::random::<u32>(),
+        method = %req.method(),
+        path = %req.uri().path()
+    );
+    let mut resp = error::json_error_body(next.run(req).instrument(span).await).await;
     let h = resp.headers_mut();
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
     h.insert("Ostype", HeaderValue::from_static("linux"));

@@ -110,6 +110,15 @@ pub fn write(bundle: &Path, b: &BundleSpec) -> Result<()> {
         linux.set_namespaces(Some(namespaces));
         linux.set_cgroups_path(Some(PathBuf::from(&b.cgroups_path)));
     }
-    spec.save(bundle.join("config.json"))
-        .map_err(|e| EngineError::Io(format!("write {}/config.json: {e}", bundle.display())))
+    let path = bundle.join("config.json");
+    spec.save(&path)
+        .map_err(|e| EngineError::Io(format!("write {}: {e}", path.display())))?;
+    // The container's environment is in it, secrets included: the daemon's alone.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        EngineError::Os {
+            context: format!("make {} private", path.display()),
+            source,
+        }
+    })
 }

@@ -36,10 +36,12 @@ pub fn parse_extra_host(entry: &str, host_gateway: IpAddr) -> Result<(String, Ip
 
 impl Engine {
     /// Resolves and checks a create request; nothing is stored when it is refused.
+    #[tracing::instrument(name = "create", skip_all, fields(name = %spec.name, image = %spec.image))]
     pub async fn create(&self, mut spec: ContainerSpec) -> Result<Container> {
         super::validate::spec(&spec)?;
-        let mut st = self.state.lock().await;
-        let img = image::find(&st.images, &spec.image).cloned().ok_or_else(|| {
+        // The map lock is taken for moments only: the network checks below wait on the
+        // network layer, which may be busy making another container's sandbox.
+        let img = image::find(&self.state.lock().await.images, &spec.image).cloned().ok_or_else(|| {
             EngineError::NotFound(format!(
                 "No such image: {}: berth has no registry to pull from; import or load it first (berth import FILE {})",
                 image::normalize_ref(&spec.image),
@@ -47,20 +49,11 @@ impl Engine {
             ))
         })?;
         let id = new_container_id();
-        if spec.name.is_empty() {
-            spec.name = names::pick(&id, |n| st.containers.values().any(|c| c.name == n));
-        }
         spec.name = spec.name.trim_start_matches('/').to_string();
-        if !valid_name(&spec.name) {
+        if !spec.name.is_empty() && !valid_name(&spec.name) {
             return Err(EngineError::BadRequest(format!(
                 "Invalid container name ({}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
                 spec.name
-            )));
-        }
-        if let Some(other) = st.containers.values().find(|c| c.name == spec.name) {
-            return Err(EngineError::Conflict(format!(
-                "Conflict. The container name \"/{}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                spec.name, other.id
             )));
         }
         if spec.network_mode.is_empty() || spec.network_mode == "default" {
@@ -73,7 +66,7 @@ impl Engine {
             }
         }
         let mode = spec.network_mode.clone();
-        if let Some(target) = mode.strip_prefix("container:") {
+        if mode.starts_with("container:") {
             if !spec.hostname.is_empty() {
                 return Err(EngineError::BadRequest(
                     "conflicting options: hostname and the network mode".into(),
@@ -89,8 +82,6 @@ impl Engine {
                     "conflicting options: custom host-to-IP mapping and the network mode".into(),
                 ));
             }
-            Self::lookup(&st, target)
-                .map_err(|_| EngineError::NotFound(format!("No such container: {target}")))?;
             spec.networks.clear();
         } else if mode == "host" || mode == "none" {
             spec.networks.clear();
@@ -139,13 +130,6 @@ impl Engine {
                 spec.mac_address
             )));
         }
-        for (target, _) in &spec.links {
-            Self::lookup(&st, target).map_err(|_| {
-                EngineError::NotFound(format!(
-                    "could not get container for {target}: No such container: {target}"
-                ))
-            })?;
-        }
         let gw = self.host_gateway().await;
         for h in &spec.extra_hosts {
             parse_extra_host(h, gw)?;
@@ -159,6 +143,29 @@ impl Engine {
         }
         // A fixed host port berth already publishes fails here, before a container exists.
         self.ctl.check_ports(&spec.ports)?;
+        // From here to the insert, under the map lock: the name, and the containers this one
+        // refers to, are checked against the same state the record joins.
+        let mut st = self.state.lock().await;
+        if spec.name.is_empty() {
+            spec.name = names::pick(&id, |n| st.containers.values().any(|c| c.name == n));
+        }
+        if let Some(other) = st.containers.values().find(|c| c.name == spec.name) {
+            return Err(EngineError::Conflict(format!(
+                "Conflict. The container name \"/{}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                spec.name, other.id
+            )));
+        }
+        if let Some(target) = spec.network_mode.strip_prefix("container:") {
+            Self::lookup(&st, target)
+                .map_err(|_| EngineError::NotFound(format!("No such container: {target}")))?;
+        }
+        for (target, _) in &spec.links {
+            Self::lookup(&st, target).map_err(|_| {
+                EngineError::NotFound(format!(
+                    "could not get container for {target}: No such container: {target}"
+                ))
+            })?;
+        }
         let hostname = if spec.hostname.is_empty() {
             id[..12].to_string()
         } else {
@@ -181,13 +188,23 @@ impl Engine {
                 manually_stopped: false,
                 restart_count: 0,
                 releasing: false,
+                removing: false,
             },
             sandbox_id: None,
             sandbox_key: String::new(),
         };
         let dir = c.dir(&self.paths.containers);
-        std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            // Its config and logs may hold secrets: the daemon's group may pass, no one else.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o710)
+                .create(&dir)
+                .map_err(io(format!("create {}", dir.display())))?;
+        }
         self.store.put(CONTAINERS, &c.id, &c)?;
+        self.publish(&c.id, Some(&c));
         st.containers.insert(c.id.clone(), c.clone());
         Ok(c)
     }

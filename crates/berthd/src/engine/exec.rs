@@ -110,37 +110,32 @@ impl Engine {
                 )
             })
             .await
-            .map_err(|e| EngineError::Runtime(format!("exec: {e}")))??;
-            let master = Arc::new(
-                Pipe::new(master)
-                    .map_err(|e| EngineError::Runtime(format!("exec terminal: {e}")))?,
-            );
+            .map_err(EngineError::task("exec"))??;
+            let master = Arc::new(Pipe::new(master).map_err(super::io("exec terminal"))?);
             ex.running = true;
             ex.pid = pid;
             ex.tty = Some(master.clone());
             return Ok(ExecIo::Tty { pid, master });
         }
-        let mut cmd = tokio::process::Command::new(&self.runtime.binary);
-        cmd.arg("--root").arg(&self.runtime.root).arg("exec");
-        for e in &ex.spec.env {
-            cmd.arg("--env").arg(e);
-        }
-        if !ex.spec.working_dir.is_empty() {
-            cmd.arg("--cwd").arg(&ex.spec.working_dir);
-        }
-        cmd.arg(&c.id)
-            .args(&ex.spec.cmd)
-            .stdin(if ex.spec.attach_stdin {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let child = cmd.spawn().map_err(|e| {
-            EngineError::Runtime(format!("cannot run {}: {e}", self.runtime.binary.display()))
-        })?;
+        let mut cmd = self.runtime.exec_command(
+            &c.id,
+            &ExecProcess {
+                args: &ex.spec.cmd,
+                env: &ex.spec.env,
+                cwd: &ex.spec.working_dir,
+            },
+        );
+        cmd.stdin(if ex.spec.attach_stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+        let child = cmd
+            .spawn()
+            .map_err(super::io("cannot run the runtime's exec"))?;
         ex.running = true;
         ex.pid = child.id().unwrap_or(0);
         Ok(ExecIo::Pipes(child))
@@ -158,9 +153,9 @@ impl Engine {
     pub async fn exec_resize(&self, id: &str, rows: u16, cols: u16) -> Result<()> {
         let ex = self.exec_inspect(id).await?;
         if let Some(t) = ex.tty {
-            t.resize(rows, cols).map_err(|e| {
-                EngineError::Runtime(format!("cannot resize the terminal of exec {id}: {e}"))
-            })?;
+            t.resize(rows, cols).map_err(super::io(format!(
+                "cannot resize the terminal of exec {id}"
+            )))?;
         }
         Ok(())
     }
@@ -168,7 +163,7 @@ impl Engine {
 
 /// Waits for an adopted process (a detached exec) to end and reaps it: its exit code.
 pub async fn wait_adopted(pid: u32) -> i32 {
-    if super::exit::wait_exit(pid).await.is_err() {
+    if super::reaper::wait_exit(pid).await.is_err() {
         while std::path::Path::new(&format!("/proc/{pid}")).exists() {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }

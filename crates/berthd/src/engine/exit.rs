@@ -1,11 +1,20 @@
-//! A container's end: its init watched through a pidfd, the exit recorded, what it held released.
+//! A container's end: its init watched through the runtime, the exit recorded, what it held
+//! released, and a removed container's last traces.
 
 use super::model::{Container, Status};
-use super::{reaper, Engine, Exit, CONTAINERS};
+use super::{Engine, Exit, Result, CONTAINERS};
 use chrono::Utc;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+
+/// Unmounts a container's root where the daemon itself mounted it; none there is as good.
+pub(super) fn unmount_root(rootfs: &Path) {
+    if let Err(e) = nix::mount::umount2(rootfs, nix::mount::MntFlags::MNT_DETACH) {
+        if e != nix::errno::Errno::EINVAL && e != nix::errno::Errno::ENOENT {
+            tracing::warn!(rootfs = %rootfs.display(), error = %e, "cannot unmount the container's root");
+        }
+    }
+}
 
 impl Engine {
     /// Releases what a started container held: runtime state, network, root filesystem.
@@ -14,19 +23,24 @@ impl Engine {
         let runtime = self.runtime.clone();
         let rid = id.to_string();
         // A plain delete of a stopped container is quick; --force polls, so it is the fallback.
-        let _ = tokio::task::spawn_blocking(move || {
+        let deleted = tokio::task::spawn_blocking(move || {
             runtime
                 .delete(&rid, false)
                 .or_else(|_| runtime.delete(&rid, true))
         })
         .await;
+        match deleted {
+            Ok(Ok(())) => {}
+            // Never made, or forgotten already (a failed start deletes its own).
+            Ok(Err(e)) => tracing::debug!(container = %name, error = %e, "runtime delete"),
+            Err(e) => tracing::warn!(container = %name, error = %e, "runtime delete"),
+        }
         if let Some(sb) = sandbox {
             if let Err(e) = self.ctl.remove_sandbox(&sb).await {
                 tracing::warn!(container = %name, error = %e, "cannot remove sandbox");
             }
         }
-        let rootfs = self.paths.containers.join(id).join("rootfs");
-        let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
+        unmount_root(&self.paths.containers.join(id).join("rootfs"));
     }
 
     /// `release` for a container record, clearing its network fields.
@@ -36,20 +50,38 @@ impl Engine {
         self.release(&c.id, sb, &c.name).await;
     }
 
-    /// Marks a container exited (if its init is gone) and releases its resources.
-    pub(super) async fn check_exit(self: &Arc<Self>, id: &str, at_start: bool) -> bool {
-        match self.record_exit(id, None).await {
-            Some(exit) => {
-                self.finish_exit(exit, at_start).await;
-                true
-            }
-            None => false,
+    /// The last step of a removal: the container's directory, then its record. The record goes
+    /// last so that a daemon that dies before finds the removal (`removing`) and ends it.
+    pub(super) async fn discard(&self, c: &Container, code: Option<i32>) -> Result<()> {
+        let dir = c.dir(&self.paths.containers);
+        unmount_root(&dir.join("rootfs"));
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(super::io(format!("remove {}", dir.display()))(e)),
         }
+        {
+            let mut st = self.state.lock().await;
+            self.store.delete(CONTAINERS, &c.id)?;
+            st.containers.remove(&c.id);
+            self.publish(&c.id, None);
+            st.restarting.remove(&c.id);
+        }
+        if let Some(code) = code {
+            self.removed_codes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(c.id.clone(), code);
+        }
+        self.forget_op_lock(&c.id);
+        self.exited.notify_waiters();
+        Ok(())
     }
 
     /// Records the exit of a container whose init is gone; what is left to release comes back.
     /// `ended` is the init's PID and exit code when the caller has reaped it already; without
-    /// it the init is reaped here if it has ended.
+    /// it the init is reaped here if it has ended. Whether the restart policy brings it back
+    /// is decided here, under the same lock as the exit, so that a stop can never miss it.
     pub(super) async fn record_exit(&self, id: &str, ended: Option<(u32, i32)>) -> Option<Exit> {
         let mut st = self.state.lock().await;
         let mut c = st.containers.get(id).cloned()?;
@@ -59,7 +91,7 @@ impl Engine {
         let code = match ended {
             Some((pid, code)) if pid == c.state.pid => code,
             Some(_) => return None,
-            None => reaper::try_reap(c.state.pid)?,
+            None => self.runtime.try_reap(c.state.pid)?,
         };
         self.drop_stdio(id);
         let sandbox = c.sandbox_id.clone();
@@ -70,13 +102,15 @@ impl Engine {
         c.state.finished_at = Some(Utc::now());
         let (cid, name, auto_remove) = (c.id.clone(), c.name.clone(), c.spec.auto_remove);
         if auto_remove {
-            st.containers.remove(&cid);
-            let _ = self.store.delete(CONTAINERS, &cid);
-            self.removed_codes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(cid.clone(), code);
-        } else if let Err(e) = self.save(&mut st, c).await {
+            c.state.removing = true;
+        } else if c.spec.restart.wants_restart(
+            code,
+            c.state.restart_count,
+            c.state.manually_stopped,
+        ) {
+            st.restarting.insert(cid.clone());
+        }
+        if let Err(e) = self.save(&mut st, c).await {
             tracing::error!(container = %cid, error = %e, "cannot record exit");
         }
         Some(Exit {
@@ -88,67 +122,46 @@ impl Engine {
         })
     }
 
+    #[tracing::instrument(name = "exit", skip(self, exit), fields(container = %exit.id, code = exit.code))]
     pub(super) async fn finish_exit(self: &Arc<Self>, exit: Exit, at_start: bool) {
         self.release(&exit.id, exit.sandbox, &exit.name).await;
-        {
+        if exit.auto_remove {
+            let c = self.state.lock().await.containers.get(&exit.id).cloned();
+            if let Some(c) = c {
+                if let Err(e) = self.discard(&c, Some(exit.code)).await {
+                    tracing::error!(error = %e, "cannot remove the container after its exit; the next daemon start does");
+                }
+            }
+        } else {
             let mut st = self.state.lock().await;
             if let Some(mut c) = st.containers.get(&exit.id).cloned() {
                 c.sandbox_id = None;
                 c.sandbox_key.clear();
                 c.state.releasing = false;
-                let _ = self.save(&mut st, c).await;
+                if let Err(e) = self.save(&mut st, c).await {
+                    tracing::error!(error = %e, "cannot record that the exit's release is done");
+                }
             }
         }
-        if exit.auto_remove {
-            let _ = std::fs::remove_dir_all(self.paths.containers.join(&exit.id));
-        }
         if !at_start {
-            tracing::debug!(container = %exit.id, code = exit.code, "container exited");
+            tracing::debug!("container exited");
         }
         self.exited.notify_waiters();
         self.apply_restart_policy(&exit.id).await;
     }
 
-    /// Watches one container's init through a pidfd: the kernel wakes exactly this task when
-    /// that process ends, so the cost of an exit does not grow with the number of containers.
+    /// Watches one container's init through the runtime (a pidfd for the real one): the
+    /// kernel wakes exactly this task when that process ends, so the cost of an exit does not
+    /// grow with the number of containers.
     pub(super) fn watch(self: &Arc<Self>, id: String, pid: u32) {
         let me = self.clone();
+        let ended = self.runtime.wait_exit(pid);
         tokio::spawn(async move {
-            if let Err(e) = wait_exit(pid).await {
-                tracing::warn!(container = %id, error = %e, "cannot watch the container's init; polling");
-                while Path::new(&format!("/proc/{pid}")).exists() {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-            let code = reaper::exit_code(pid).await;
+            let code = ended.await;
             me.drain_stdio(&id).await;
             if let Some(exit) = me.record_exit(&id, Some((pid, code))).await {
                 me.finish_exit(exit, false).await;
             }
         });
     }
-}
-
-/// Resolves when process `pid` has ended (at once if it is already gone).
-pub(crate) async fn wait_exit(pid: u32) -> std::io::Result<()> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return if e.raw_os_error() == Some(libc::ESRCH) {
-            Ok(())
-        } else {
-            Err(e)
-        };
-    }
-    // SAFETY: the descriptor was just returned to us and is owned by nothing else.
-    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
-    // SAFETY: `owned` is a valid open pidfd, moved into the AsyncFd that keeps it until dropped.
-    let afd = unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)
-    }
-    .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let _ready = afd.readable().await?;
-    Ok(())
 }

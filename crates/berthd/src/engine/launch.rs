@@ -13,58 +13,105 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Who asks for a start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StartBy {
+    /// The API: a start by hand, which supersedes a restart the policy has pending.
+    Api,
+    /// The restart policy after its delay; it stands down when the container was stopped,
+    /// removed or started by hand in the meantime.
+    Policy { restart_count: u32 },
+}
+
 impl Engine {
     /// Starts a created or exited container.
+    #[tracing::instrument(name = "start", skip(self), fields(container = %key))]
     pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<()> {
-        let mut st = self.state.lock().await;
-        let mut c = Self::lookup(&st, key)?.clone();
-        if c.state.status == Status::Running {
-            return Err(EngineError::NotModified("container already started".into()));
-        }
-        let img = st.images.get(&c.image_id).cloned();
-        let joined = match c.spec.network_mode.strip_prefix("container:") {
-            Some(target) => {
+        let id = self.container(key).await?.id;
+        let op = self.op_lock(&id);
+        let _op = op.lock().await;
+        self.start_locked(&id, StartBy::Api).await
+    }
+
+    /// A start, with the container's op lock held by the caller. The map lock is held only to
+    /// read the container and to record the outcome, never across the network, the root
+    /// filesystem or the runtime: other containers' starts and every read go on meanwhile.
+    pub(super) async fn start_locked(self: &Arc<Self>, id: &str, by: StartBy) -> Result<()> {
+        let (mut c, img, joined, targets) = {
+            let mut st = self.state.lock().await;
+            let mut c = Self::lookup(&st, id)?.clone();
+            if c.state.removing {
+                return Err(EngineError::Conflict(format!(
+                    "removal of container {} is already in progress",
+                    c.id
+                )));
+            }
+            match by {
+                StartBy::Policy { restart_count } => {
+                    let pending = st.restarting.remove(&c.id);
+                    if !pending || c.state.status != Status::Exited || c.state.manually_stopped {
+                        return Ok(());
+                    }
+                    c.state.restart_count = restart_count;
+                }
+                StartBy::Api => {
+                    if c.state.status == Status::Running {
+                        return Err(EngineError::NotModified("container already started".into()));
+                    }
+                    st.restarting.remove(&c.id);
+                }
+            }
+            let img = st.images.get(&c.image_id).cloned();
+            let joined = match c.spec.network_mode.strip_prefix("container:") {
+                Some(target) => {
+                    let t = Self::lookup(&st, target)?.clone();
+                    if t.state.status != Status::Running {
+                        return Err(EngineError::Conflict(format!(
+                            "cannot join network namespace of a non running container: {}",
+                            t.name
+                        )));
+                    }
+                    Some(t)
+                }
+                None => None,
+            };
+            let mut targets = Vec::new();
+            for (target, alias) in &c.spec.links {
                 let t = Self::lookup(&st, target)?.clone();
                 if t.state.status != Status::Running {
                     return Err(EngineError::Conflict(format!(
-                        "cannot join network namespace of a non running container: {}",
-                        t.name
+                        "Cannot link to a non running container: /{} AS /{}/{alias}",
+                        t.name, c.name
                     )));
                 }
-                Some(t)
+                let t_img = st.images.get(&t.image_id);
+                let ports = Self::exposed_ports(&t, t_img);
+                let env: Vec<String> = t_img
+                    .map(|i| i.env.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .chain(t.spec.env.iter().cloned())
+                    .collect();
+                targets.push(LinkTarget {
+                    container: t,
+                    ports,
+                    env,
+                });
             }
-            None => None,
+            (c, img, joined, targets)
         };
         if c.state.started_at.is_some() {
             // Started before: make sure the runtime has forgotten the previous run.
             let runtime = self.runtime.clone();
             let rid = c.id.clone();
-            let _ = tokio::task::spawn_blocking(move || runtime.delete(&rid, true)).await;
-        }
-        let mut links = Vec::new();
-        for (target, alias) in &c.spec.links {
-            let t = Self::lookup(&st, target)?.clone();
-            if t.state.status != Status::Running {
-                return Err(EngineError::Conflict(format!(
-                    "Cannot link to a non running container: /{} AS /{}/{alias}",
-                    t.name, c.name
-                )));
+            match tokio::task::spawn_blocking(move || runtime.delete(&rid, true)).await {
+                Ok(Ok(())) => {}
+                // Forgotten already, the usual case.
+                Ok(Err(e)) => tracing::debug!(error = %e, "runtime delete before a start"),
+                Err(e) => tracing::warn!(error = %e, "runtime delete before a start"),
             }
-            let t_img = st.images.get(&t.image_id);
-            let ports = Self::exposed_ports(&t, t_img);
-            let env: Vec<String> = t_img
-                .map(|i| i.env.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .chain(t.spec.env.iter().cloned())
-                .collect();
-            links.push(LinkTarget {
-                container: t,
-                ports,
-                env,
-            });
         }
-        let links = self.resolve_links(&c, &links).await;
+        let links = self.resolve_links(&c, &targets).await;
         match self
             .launch(&mut c, img.as_ref(), joined.as_ref(), &links)
             .await
@@ -72,7 +119,7 @@ impl Engine {
             Ok(started) => {
                 let pid = started.pid;
                 if let Err(e) = self.keep_stdio(&c, started).await {
-                    tracing::warn!(container = %c.name, error = %e, "cannot keep the container's terminal or stdin");
+                    tracing::warn!(error = %e, "cannot keep the container's terminal or stdin");
                 }
                 c.state = State {
                     status: Status::Running,
@@ -84,19 +131,52 @@ impl Engine {
                     manually_stopped: false,
                     restart_count: c.state.restart_count,
                     releasing: false,
+                    removing: false,
                 };
-                let id = c.id.clone();
-                self.save(&mut st, c).await?;
-                self.watch(id, pid);
+                let saved = {
+                    let mut st = self.state.lock().await;
+                    self.save(&mut st, c.clone()).await
+                };
+                if let Err(e) = saved {
+                    // Running without a record would outlive every later start and removal.
+                    tracing::error!(error = %e, "cannot record the start; stopping the container again");
+                    self.abandon(&mut c).await;
+                    return Err(e);
+                }
+                self.watch(c.id.clone(), pid);
+                tracing::debug!(pid, "started");
                 Ok(())
             }
             Err(e) => {
+                tracing::info!(error = %e, "start failed");
                 self.cleanup(&mut c).await;
                 c.state.error = e.to_string();
-                self.save(&mut st, c).await?;
+                if let EngineError::Exec { exit_code, .. } = &e {
+                    c.state.exit_code = *exit_code;
+                }
+                if c.spec.auto_remove {
+                    // As Docker: a container removed at its exit is removed when it cannot
+                    // start, so nothing is left and whoever waits for its removal returns.
+                    let code = c.state.exit_code;
+                    self.discard(&c, Some(code)).await?;
+                } else {
+                    let mut st = self.state.lock().await;
+                    self.save(&mut st, c).await?;
+                }
                 Err(e)
             }
         }
+    }
+
+    /// Ends and releases a container whose start could not be recorded.
+    async fn abandon(&self, c: &mut Container) {
+        if let Err(e) = self
+            .runtime
+            .signal(c.state.pid, nix::sys::signal::Signal::SIGKILL)
+        {
+            tracing::warn!(error = %e, "cannot end an unrecorded container");
+        }
+        self.cleanup(c).await;
     }
 
     /// Network, root filesystem, /etc files, bundle, runtime: returns the init PID.
@@ -245,6 +325,7 @@ impl Engine {
         if args.is_empty() {
             return Err(EngineError::BadRequest("no command specified".into()));
         }
+        let arg0 = args[0].clone();
         let cwd = if c.spec.working_dir.is_empty() {
             img.map(|i| i.working_dir.clone()).unwrap_or_default()
         } else {
@@ -265,17 +346,56 @@ impl Engine {
                     (etc_dir.join("hostname"), "/etc/hostname"),
                 ],
                 terminal: c.spec.tty,
-                cgroups_path: cgroups::container_path(&self.runtime.cgroup_parent, &c.id),
+                cgroups_path: cgroups::container_path(self.runtime.cgroup_parent(), &c.id),
             },
         )?;
         let runtime = self.runtime.clone();
-        let (id, out, err) = (c.id.clone(), dir.join("stdout.log"), dir.join("stderr.log"));
-        let io = runtime::RunIo {
-            tty: c.spec.tty,
-            stdin: c.spec.open_stdin,
+        let req = runtime::RunRequest {
+            id: c.id.clone(),
+            stdout: dir.join("stdout.log"),
+            stderr: dir.join("stderr.log"),
+            bundle: dir,
+            root,
+            io: runtime::RunIo {
+                tty: c.spec.tty,
+                stdin: c.spec.open_stdin,
+            },
         };
-        tokio::task::spawn_blocking(move || runtime.run(&id, &dir, &root, (&out, &err), io))
+        match tokio::task::spawn_blocking(move || runtime.run(&req))
             .await
-            .map_err(|e| EngineError::Runtime(format!("start: {e}")))?
+            .map_err(EngineError::task("start"))?
+        {
+            Ok(started) => Ok(started),
+            Err(runtime::RuntimeError::Start(words)) => Err(exec_failure(&words, &arg0)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A process the runtime could not start, as Docker reports it: a missing executable is 127,
+/// one that cannot be executed 126 (the CLIs take the code from these words), anything else
+/// the runtime's own words.
+pub(super) fn exec_failure(words: &str, arg0: &str) -> EngineError {
+    let lower = words.to_lowercase();
+    let (code, cause) = if lower.contains("permission denied") {
+        (126, "permission denied")
+    } else if lower.contains("no such file or directory")
+        || lower.contains("executable file not found")
+        || lower.contains("not found in $path")
+    {
+        (127, "no such file or directory")
+    } else {
+        return EngineError::Runtime(runtime::RuntimeError::Start(words.to_string()));
+    };
+    let detail = if words.contains(cause) {
+        words.to_string()
+    } else {
+        format!("{words}: exec: \"{arg0}\": {cause}")
+    };
+    EngineError::Exec {
+        message: format!(
+            "failed to create task for container: OCI runtime create failed: {detail}: unknown"
+        ),
+        exit_code: code,
     }
 }

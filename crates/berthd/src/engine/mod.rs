@@ -27,20 +27,23 @@ mod restart;
 mod runtime;
 pub mod stdio;
 mod stop;
+#[cfg(test)]
+mod tests;
 pub mod validate;
 mod wait;
 
 pub use error::{EngineError, Result};
 pub use model::{Container, ContainerSpec, NetworkRequest, Status};
 pub use restart::RestartPolicy;
-pub use runtime::Runtime;
+pub use runtime::oci::OciRuntime;
+pub use runtime::{Runtime, RuntimeError};
 pub use wait::WaitCondition;
 
 use berth_net::endpoint::format_mac;
 use berth_net::Controller;
 use berth_store::{Store, Table};
 use image::Image;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{Mutex, Notify};
@@ -63,6 +66,9 @@ pub struct EnginePaths {
 struct EngineState {
     images: BTreeMap<String, Image>,
     containers: BTreeMap<String, Container>,
+    /// Exited containers their restart policy brings back after its delay: decided when the
+    /// exit is recorded, so that a `stop` landing in the delay finds it and makes it final.
+    restarting: BTreeSet<String>,
 }
 
 /// An exit recorded, with what is still to release.
@@ -77,7 +83,7 @@ struct Exit {
 pub struct Engine {
     store: Arc<Store>,
     pub ctl: Arc<Controller>,
-    runtime: Runtime,
+    runtime: Arc<dyn Runtime>,
     paths: EnginePaths,
     /// Daemon-wide upstream DNS (daemon.json `dns`).
     dns: Vec<String>,
@@ -92,6 +98,14 @@ pub struct Engine {
     live: std::sync::Mutex<BTreeMap<String, Arc<stdio::Live>>>,
     /// Woken when a terminal's output reaches its log, so followers need not poll.
     pub output: Notify,
+    /// One lock per container, held across its start, stop and removal: those take a runtime
+    /// process and kernel work, so they serialise per container while the map lock above is
+    /// only ever held for moments.
+    ops: std::sync::Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
+    /// What readers see: a copy of the containers, updated under the map lock once each change
+    /// is stored. Reads (`ps`, `inspect`) take only this short, never-awaited lock, so they do
+    /// not queue behind the store's fsyncs that writers make under the map lock.
+    view: std::sync::RwLock<BTreeMap<String, Container>>,
 }
 
 fn new_container_id() -> String {
@@ -99,20 +113,24 @@ fn new_container_id() -> String {
 }
 
 fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> EngineError {
-    move |e| EngineError::Io(format!("{what}: {e}"))
+    let context = what.to_string();
+    move |source| EngineError::Os { context, source }
 }
 
 impl Engine {
     fn lookup<'a>(st: &'a EngineState, key: &str) -> Result<&'a Container> {
+        Self::lookup_in(&st.containers, key)
+    }
+
+    fn lookup_in<'a>(all: &'a BTreeMap<String, Container>, key: &str) -> Result<&'a Container> {
         let key = key.trim_start_matches('/');
-        if let Some(c) = st.containers.get(key) {
+        if let Some(c) = all.get(key) {
             return Ok(c);
         }
-        if let Some(c) = st.containers.values().find(|c| c.name == key) {
+        if let Some(c) = all.values().find(|c| c.name == key) {
             return Ok(c);
         }
-        let hits: Vec<&Container> = st
-            .containers
+        let hits: Vec<&Container> = all
             .values()
             .filter(|c| !key.is_empty() && c.id.starts_with(key))
             .collect();
@@ -125,15 +143,30 @@ impl Engine {
         }
     }
 
+    fn read_view(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Container>> {
+        self.view.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Mirrors a change of the map into the readers' view; called with the map lock held.
+    fn publish(&self, id: &str, c: Option<&Container>) {
+        let mut v = self.view.write().unwrap_or_else(|p| p.into_inner());
+        match c {
+            Some(c) => {
+                v.insert(id.to_string(), c.clone());
+            }
+            None => {
+                v.remove(id);
+            }
+        }
+    }
+
     pub async fn container(&self, key: &str) -> Result<Container> {
-        let st = self.state.lock().await;
-        Self::lookup(&st, key).cloned()
+        Self::lookup_in(&self.read_view(), key).cloned()
     }
 
     pub async fn containers(&self, all: bool) -> Vec<Container> {
-        let st = self.state.lock().await;
-        let mut v: Vec<Container> = st
-            .containers
+        let mut v: Vec<Container> = self
+            .read_view()
             .values()
             .filter(|c| all || c.state.status == Status::Running)
             .cloned()
@@ -142,8 +175,26 @@ impl Engine {
         v
     }
 
+    /// The lock that serialises `id`'s start, stop and removal.
+    fn op_lock(&self, id: &str) -> Arc<Mutex<()>> {
+        self.ops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn forget_op_lock(&self, id: &str) {
+        self.ops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
     async fn save(&self, st: &mut EngineState, c: Container) -> Result<()> {
         self.store.put(CONTAINERS, &c.id, &c)?;
+        self.publish(&c.id, Some(&c));
         st.containers.insert(c.id.clone(), c);
         Ok(())
     }

@@ -46,6 +46,10 @@ pub struct State {
     /// Exited, but its network and mounts are still being released.
     #[serde(default)]
     pub releasing: bool,
+    /// Being removed: stored before anything of it is taken apart, so that a daemon that dies
+    /// half-way finishes the removal at its next start.
+    #[serde(default)]
+    pub removing: bool,
 }
 
 /// A network a container asks for, with its per-network settings.

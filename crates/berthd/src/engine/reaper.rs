@@ -150,3 +150,27 @@ pub fn start() -> std::io::Result<()> {
     });
     Ok(())
 }
+
+/// Resolves when process `pid` has ended (at once if it is already gone).
+pub async fn wait_exit(pid: u32) -> std::io::Result<()> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ESRCH) {
+            Ok(())
+        } else {
+            Err(e)
+        };
+    }
+    // SAFETY: the descriptor was just returned to us and is owned by nothing else.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: `owned` is a valid open pidfd, moved into the AsyncFd that keeps it until dropped.
+    let afd = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)
+    }
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let _ready = afd.readable().await?;
+    Ok(())
+}

@@ -1,53 +1,48 @@
-//! `rm`: a container and everything it held.
+//! `rm`: a container and everything it held. The intent is stored first (`removing`), so a
+//! daemon that dies half-way finishes the removal at its next start.
 
 use super::model::Status;
-use super::{io, Engine, EngineError, Result, CONTAINERS};
+use super::{Engine, EngineError, Result};
 use std::time::Duration;
 
 impl Engine {
     /// Removes a container; a running one only with `force` (killed first).
+    #[tracing::instrument(name = "remove", skip(self), fields(container = %key))]
     pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
-        let c = self.container(key).await?;
-        if c.state.status == Status::Running {
-            if !force {
+        let id = self.container(key).await?.id;
+        let op = self.op_lock(&id);
+        let _op = op.lock().await;
+        let c = {
+            let mut st = self.state.lock().await;
+            let mut c = Self::lookup(&st, &id)?.clone();
+            if c.state.status == Status::Running && !force {
                 return Err(EngineError::Conflict(format!(
                     "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
                     c.id
                 )));
             }
-            let _ = self.kill(&c.id, "SIGKILL").await;
+            st.restarting.remove(&id);
+            c.state.removing = true;
+            if c.state.status == Status::Running {
+                c.state.manually_stopped = true;
+            }
+            self.save(&mut st, c.clone()).await?;
+            c
+        };
+        if c.state.status == Status::Running {
+            if let Err(e) = self.signal_init(&c, nix::sys::signal::Signal::SIGKILL) {
+                tracing::debug!(error = %e, "SIGKILL for the removal (it may have ended)");
+            }
         }
         // Also lets an exit's release finish, so that nothing of it outlives the record.
-        self.wait(&c.id, Some(Duration::from_secs(10))).await?;
-        let removed = {
-            let mut st = self.state.lock().await;
-            let gone = st.containers.remove(&c.id);
-            if gone.is_some() {
-                self.store.delete(CONTAINERS, &c.id)?;
-            }
-            gone
+        self.wait(&id, Some(Duration::from_secs(10))).await?;
+        let Ok(mut c) = self.container(&id).await else {
+            // Removed on its exit (--rm) meanwhile.
+            return Ok(());
         };
-        if let Some(mut c) = removed {
-            if c.sandbox_id.is_some() {
-                self.cleanup(&mut c).await;
-            } else {
-                // Exited containers were released when they exited; only the mount point may be left.
-                let _ = nix::mount::umount2(
-                    &c.dir(&self.paths.containers).join("rootfs"),
-                    nix::mount::MntFlags::MNT_DETACH,
-                );
-            }
-            let dir = c.dir(&self.paths.containers);
-            std::fs::remove_dir_all(&dir)
-                .or_else(|e| {
-                    if e.kind() == std::io::ErrorKind::NotFound {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                })
-                .map_err(io(format!("remove {}", dir.display())))?;
+        if c.sandbox_id.is_some() {
+            self.cleanup(&mut c).await;
         }
-        Ok(())
+        self.discard(&c, None).await
     }
 }

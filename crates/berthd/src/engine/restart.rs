@@ -1,5 +1,6 @@
 //! Restart policies: which exits bring a container back, and after what delay.
 
+use super::launch::StartBy;
 use super::{Engine, EngineError, Result, Status};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -43,47 +44,40 @@ impl RestartPolicy {
 }
 
 impl Engine {
-    /// Restarts an exited container when its policy says so, with Docker's doubling delay
-    /// (100 ms, 200 ms, … capped at a minute; back to 100 ms after a run of 10 s or more).
+    /// Restarts an exited container its exit marked for a restart, with Docker's doubling
+    /// delay (100 ms, 200 ms, … capped at a minute; back to 100 ms after a run of 10 s or
+    /// more). The start after the delay takes the container's op lock and stands down if a
+    /// stop, a removal or a start by hand came first.
     pub(super) async fn apply_restart_policy(self: &Arc<Self>, id: &str) {
-        let Ok(c) = self.container(id).await else {
-            return;
+        let count = {
+            let st = self.state.lock().await;
+            let Some(c) = st.containers.get(id) else {
+                return;
+            };
+            if !st.restarting.contains(id) || c.state.status != Status::Exited {
+                return;
+            }
+            let ran = match (c.state.started_at, c.state.finished_at) {
+                (Some(s), Some(f)) => (f - s).num_seconds(),
+                _ => 0,
+            };
+            if ran >= 10 {
+                0
+            } else {
+                c.state.restart_count
+            }
         };
-        if c.state.status != Status::Exited
-            || !c.spec.restart.wants_restart(
-                c.state.exit_code,
-                c.state.restart_count,
-                c.state.manually_stopped,
-            )
-        {
-            return;
-        }
-        let ran = match (c.state.started_at, c.state.finished_at) {
-            (Some(s), Some(f)) => (f - s).num_seconds(),
-            _ => 0,
-        };
-        let count = if ran >= 10 { 0 } else { c.state.restart_count };
         let delay = Duration::from_millis(100u64 << count.min(9)).min(Duration::from_secs(60));
         let me = self.clone();
         let id = id.to_string();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            {
-                let mut st = me.state.lock().await;
-                let Some(c) = st.containers.get(&id).cloned() else {
-                    return;
-                };
-                // Stopped, removed or started by hand in the meantime: the policy stands down.
-                if c.state.status != Status::Exited || c.state.manually_stopped {
-                    return;
-                }
-                let mut c = c;
-                c.state.restart_count = count + 1;
-                if me.save(&mut st, c).await.is_err() {
-                    return;
-                }
-            }
-            if let Err(e) = me.start_container(&id).await {
+            let op = me.op_lock(&id);
+            let _op = op.lock().await;
+            let by = StartBy::Policy {
+                restart_count: count + 1,
+            };
+            if let Err(e) = me.start_locked(&id, by).await {
                 tracing::warn!(container = %id, error = %e, "restart policy: start failed");
             }
         });

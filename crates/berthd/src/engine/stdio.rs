@@ -223,12 +223,10 @@ impl super::Engine {
             )));
         }
         if let Some(t) = self.live(&c.id).and_then(|l| l.tty.clone()) {
-            t.resize(rows, cols).map_err(|e| {
-                super::EngineError::Runtime(format!(
-                    "cannot resize the terminal of {}: {e}",
-                    c.name
-                ))
-            })?;
+            t.resize(rows, cols).map_err(super::io(format!(
+                "cannot resize the terminal of {}",
+                c.name
+            )))?;
         }
         Ok(())
     }

@@ -5,44 +5,96 @@ use super::{Engine, EngineError, Result};
 use std::time::Duration;
 
 impl Engine {
-    pub(super) async fn mark_manually_stopped(&self, id: &str) {
+    /// Marks a container stopped by hand, so that no restart policy brings it back; one
+    /// between restarts stays exited. Stored before the signal that stops it.
+    pub(super) async fn mark_manually_stopped(&self, id: &str) -> Result<()> {
         let mut st = self.state.lock().await;
+        st.restarting.remove(id);
         if let Some(mut c) = st.containers.get(id).cloned() {
-            c.state.manually_stopped = true;
-            let _ = self.save(&mut st, c).await;
+            if !c.state.manually_stopped {
+                c.state.manually_stopped = true;
+                self.save(&mut st, c).await?;
+            }
         }
+        Ok(())
     }
 
-    /// Sends a signal (`SIGTERM`, `KILL`, `9` …) to the container's init. The PID cannot be
-    /// reused while the init is unreaped, and the daemon is the one that reaps it.
+    /// Sends a signal (`SIGTERM`, `KILL`, `9` …) to the container's init.
+    #[tracing::instrument(name = "kill", skip(self), fields(container = %key))]
     pub async fn kill(&self, key: &str, signal: &str) -> Result<()> {
         let c = self.container(key).await?;
-        if c.state.status != Status::Running || c.state.pid == 0 {
-            return Err(EngineError::Conflict(format!(
+        let not_running = || {
+            EngineError::Conflict(format!(
                 "Cannot kill container: {}: container {} is not running",
                 key, c.id
-            )));
+            ))
+        };
+        if c.state.status != Status::Running || c.state.pid == 0 {
+            return Err(not_running());
         }
         let sig = normalize_signal(signal)?;
         if sig == nix::sys::signal::Signal::SIGKILL {
             // As Docker: a kill by hand is a manual stop for the restart policy.
-            self.mark_manually_stopped(&c.id).await;
+            self.mark_manually_stopped(&c.id).await?;
         }
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid as i32), sig)
-            .map_err(|e| EngineError::Runtime(format!("cannot signal container {}: {e}", c.name)))
+        self.signal_init(&c, sig).map_err(|e| match e {
+            super::RuntimeError::Signal {
+                source: nix::errno::Errno::ESRCH,
+                ..
+            } => not_running(),
+            e => e.into(),
+        })
     }
 
-    /// SIGTERM, then SIGKILL after `timeout`; returns once the container has exited.
+    pub(super) fn signal_init(
+        &self,
+        c: &super::Container,
+        sig: nix::sys::signal::Signal,
+    ) -> std::result::Result<(), super::RuntimeError> {
+        self.runtime.signal(c.state.pid, sig)
+    }
+
+    /// SIGTERM, then SIGKILL after `timeout`; returns once the container has exited. A
+    /// container between restarts stays exited.
+    #[tracing::instrument(name = "stop", skip(self), fields(container = %key))]
     pub async fn stop(&self, key: &str, timeout: Duration) -> Result<()> {
-        let c = self.container(key).await?;
-        if c.state.status != Status::Running {
-            return Err(EngineError::NotModified("container already stopped".into()));
+        let id = self.container(key).await?.id;
+        let op = self.op_lock(&id);
+        let _op = op.lock().await;
+        let c = {
+            let mut st = self.state.lock().await;
+            let mut c = Self::lookup(&st, &id)?.clone();
+            if c.state.status != Status::Running {
+                if st.restarting.remove(&id) {
+                    c.state.manually_stopped = true;
+                    self.save(&mut st, c).await?;
+                    return Ok(());
+                }
+                return Err(EngineError::NotModified("container already stopped".into()));
+            }
+            c.state.manually_stopped = true;
+            self.save(&mut st, c.clone()).await?;
+            c
+        };
+        let ended = |e: &super::RuntimeError| {
+            matches!(
+                e,
+                super::RuntimeError::Signal {
+                    source: nix::errno::Errno::ESRCH,
+                    ..
+                }
+            )
+        };
+        match self.signal_init(&c, nix::sys::signal::Signal::SIGTERM) {
+            Err(e) if !ended(&e) => tracing::warn!(error = %e, "cannot send SIGTERM"),
+            _ => {}
         }
-        self.mark_manually_stopped(&c.id).await;
-        let _ = self.kill(&c.id, "SIGTERM").await;
-        if self.wait(&c.id, Some(timeout)).await.is_err() {
-            let _ = self.kill(&c.id, "SIGKILL").await;
-            self.wait(&c.id, Some(Duration::from_secs(10))).await?;
+        if self.wait(&id, Some(timeout)).await.is_err() {
+            match self.signal_init(&c, nix::sys::signal::Signal::SIGKILL) {
+                Err(e) if !ended(&e) => return Err(e.into()),
+                _ => {}
+            }
+            self.wait(&id, Some(Duration::from_secs(10))).await?;
         }
         Ok(())
     }

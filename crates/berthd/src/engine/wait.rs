@@ -61,7 +61,7 @@ impl Engine {
             match deadline {
                 Some(d) => {
                     if tokio::time::timeout_at(d, notified).await.is_err() {
-                        return Err(EngineError::Runtime(
+                        return Err(EngineError::Timeout(
                             "timed out waiting for the container".into(),
                         ));
                     }

@@ -596,7 +596,7 @@ pub fn fails(out: Output) -> (i32, String) {
     )
 }
 
-fn http(
+pub fn http(
     socket: &Path,
     method: &str,
     path: &str,

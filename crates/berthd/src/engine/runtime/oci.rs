@@ -4,8 +4,9 @@
 //! so `run -d` hands them straight to the container, and the daemon (a child subreaper) adopts
 //! the container's init and reaps its exit status.
 
-use super::fd::{self, ConsoleSocket};
-use super::{EngineError, Result};
+use super::super::fd::{self, ConsoleSocket};
+use super::super::reaper;
+use super::{ExecProcess, ExitFuture, Overlay, RunRequest, Runtime, RuntimeError, Started};
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
@@ -13,8 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+type Result<T> = std::result::Result<T, RuntimeError>;
+
 #[derive(Debug, Clone)]
-pub struct Runtime {
+pub struct OciRuntime {
     /// The runtime binary (`runc`).
     pub binary: PathBuf,
     /// Private state directory (`--root`), so berth never sees or touches other users' containers.
@@ -26,15 +29,6 @@ pub struct Runtime {
     /// A mount namespace copied from the daemon's at its start, where `run` is spawned (see
     /// [`clean_mount_ns`]); None when it could not be made, and `run` spawns from the host's.
     spawn_ns: Option<Arc<OwnedFd>>,
-}
-
-/// A container's root filesystem: an overlay of its image under its own writable layer.
-#[derive(Debug, Clone)]
-pub struct Overlay {
-    pub lower: PathBuf,
-    pub upper: PathBuf,
-    pub work: PathBuf,
-    pub target: PathBuf,
 }
 
 impl Overlay {
@@ -50,14 +44,19 @@ impl Overlay {
     fn prepare(&self) -> Result<()> {
         for d in [&self.upper, &self.work, &self.target] {
             std::fs::create_dir_all(d)
-                .map_err(|e| EngineError::Io(format!("create {}: {e}", d.display())))?;
+                .map_err(RuntimeError::io(format!("create {}", d.display())))?;
         }
         Ok(())
     }
 
     /// Mounts it in the daemon's own mount namespace (when there is no spawn namespace).
     fn mount_here(&self) -> Result<()> {
-        let _ = nix::mount::umount2(&self.target, nix::mount::MntFlags::MNT_DETACH);
+        // A mount left by an earlier run would sit under the new one; none there is as good.
+        if let Err(e) = nix::mount::umount2(&self.target, nix::mount::MntFlags::MNT_DETACH) {
+            if e != nix::errno::Errno::EINVAL && e != nix::errno::Errno::ENOENT {
+                tracing::warn!(target = %self.target.display(), error = %e, "cannot unmount an earlier root");
+            }
+        }
         nix::mount::mount(
             Some("overlay"),
             &self.target,
@@ -65,7 +64,10 @@ impl Overlay {
             nix::mount::MsFlags::empty(),
             Some(self.options().as_str()),
         )
-        .map_err(|e| EngineError::Io(format!("mount overlay on {}: {e}", self.target.display())))
+        .map_err(|e| RuntimeError::Io {
+            context: format!("mount overlay on {}", self.target.display()),
+            source: e.into(),
+        })
     }
 }
 
@@ -105,12 +107,12 @@ fn cgroups_are_hybrid() -> bool {
     !is_v2("/sys/fs/cgroup") && is_v2("/sys/fs/cgroup/unified")
 }
 
-impl Runtime {
+impl OciRuntime {
     /// crun refuses hybrid cgroups ("cgroups in hybrid mode not supported"); it manages v1
     /// well when the v2 hierarchy is out of sight. So on a hybrid host crun runs in a mount
     /// namespace of its own where /sys/fs/cgroup/unified is unmounted; the host and the
     /// containers' own mounts are unaffected. runc handles hybrid hosts itself.
-    pub fn new(binary: PathBuf, root: PathBuf, cgroup_parent: String) -> Runtime {
+    pub fn new(binary: PathBuf, root: PathBuf, cgroup_parent: String) -> OciRuntime {
         let is_crun = binary
             .file_name()
             .is_some_and(|n| n.to_string_lossy().contains("crun"));
@@ -128,23 +130,12 @@ impl Runtime {
                 None
             }
         };
-        Runtime {
+        OciRuntime {
             binary,
             root,
             hide_unified_cgroup,
             cgroup_parent,
             spawn_ns,
-        }
-    }
-
-    /// A namespace path as the runtime, started in the spawn namespace, can open it: through
-    /// the daemon's root, where the pins are mounted.
-    pub fn ns_path(&self, p: &Path) -> PathBuf {
-        match (&self.spawn_ns, p.strip_prefix("/")) {
-            (Some(_), Ok(rel)) => {
-                Path::new(&format!("/proc/{}/root", std::process::id())).join(rel)
-            }
-            _ => p.to_path_buf(),
         }
     }
 
@@ -155,8 +146,9 @@ impl Runtime {
     /// (vfork), where a hook forces a fork: a copy of the daemon's page tables, which grow with
     /// its containers (a 2% of its CPU at 1000 containers, and page faults after).
     fn spawn_run(&self, root: &Overlay, mut cmd: Command) -> Result<std::process::Child> {
-        let spawn_failed = |e: std::io::Error| {
-            EngineError::Runtime(format!("cannot run {}: {e}", self.binary.display()))
+        let spawn_failed = |source: std::io::Error| RuntimeError::Spawn {
+            binary: self.binary.display().to_string(),
+            source,
         };
         root.prepare()?;
         let Some(ns) = self.spawn_ns.clone() else {
@@ -180,9 +172,9 @@ impl Runtime {
                 Some(root.options().as_str()),
             )?;
             if hide {
-                // Already gone is as good.
-                let _ =
-                    nix::mount::umount2("/sys/fs/cgroup/unified", nix::mount::MntFlags::MNT_DETACH);
+                // Already gone is as good: the result does not matter.
+                nix::mount::umount2("/sys/fs/cgroup/unified", nix::mount::MntFlags::MNT_DETACH)
+                    .ok();
             }
             cmd.spawn()
         })
@@ -233,49 +225,46 @@ impl Runtime {
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| {
-                EngineError::Runtime(format!("{what}: cannot run {}: {e}", self.binary.display()))
+            .map_err(|source| RuntimeError::Spawn {
+                binary: self.binary.display().to_string(),
+                source,
             })?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(EngineError::Runtime(format!(
-                "{what}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )))
+            Err(RuntimeError::Failed {
+                what: what.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
         }
     }
 
     /// Starts the container detached. With `tty` the runtime allocates the terminal and hands
     /// its master back; with `stdin` the container reads a pipe whose write end comes back.
-    pub fn run(
-        &self,
-        id: &str,
-        bundle: &Path,
-        root: &Overlay,
-        logs: (&Path, &Path),
-        io: RunIo,
-    ) -> Result<Started> {
-        let (stdout, stderr) = logs;
+    fn run_detached(&self, req: &RunRequest) -> Result<Started> {
+        let (id, bundle, root, io) = (req.id.as_str(), req.bundle.as_path(), &req.root, req.io);
+        let (stdout, stderr) = (req.stdout.as_path(), req.stderr.as_path());
         let open = |p: &Path| {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Logs hold what the container prints, secrets included: the daemon's alone.
             File::options()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(p)
-                .map_err(|e| EngineError::Io(format!("open log {}: {e}", p.display())))
+                .map_err(RuntimeError::io(format!("open log {}", p.display())))
         };
         let pid_file = bundle.join("init.pid");
         let before = std::fs::metadata(stderr).map(|m| m.len()).unwrap_or(0);
         let console = if io.tty {
-            Some(ConsoleSocket::bind(&self.root).map_err(|e| {
-                EngineError::Runtime(format!("cannot make the terminal's console socket: {e}"))
-            })?)
+            Some(ConsoleSocket::bind(&self.root).map_err(RuntimeError::io(
+                "cannot make the terminal's console socket",
+            ))?)
         } else {
             None
         };
         let (stdin, stdin_writer) = if io.stdin && !io.tty {
-            let (r, w) = fd::stdin_pipe()
-                .map_err(|e| EngineError::Runtime(format!("cannot make a stdin pipe: {e}")))?;
+            let (r, w) = fd::stdin_pipe().map_err(RuntimeError::io("cannot make a stdin pipe"))?;
             (Stdio::from(r), Some(w))
         } else {
             (Stdio::null(), None)
@@ -295,28 +284,27 @@ impl Runtime {
             .stdout(open(stdout)?)
             // The container inherits this: runc's own complaints land in the same log.
             .stderr(open(stderr)?);
-        let out = self.spawn_run(root, cmd)?.wait().map_err(|e| {
-            EngineError::Runtime(format!("wait for {}: {e}", self.binary.display()))
-        })?;
+        let out = self
+            .spawn_run(root, cmd)?
+            .wait()
+            .map_err(RuntimeError::io(format!(
+                "wait for {}",
+                self.binary.display()
+            )))?;
         if !out.success() {
             let log = std::fs::read(stderr).unwrap_or_default();
             let runtime_err =
                 String::from_utf8_lossy(log.get(before as usize..).unwrap_or_default());
-            let _ = self.delete(id, true);
-            return Err(EngineError::Runtime(format!(
-                "the container failed to start: {}",
-                runtime_err.trim()
-            )));
+            self.forget_failed(id);
+            return Err(RuntimeError::Start(runtime_err.trim().to_string()));
         }
         let pid = read_pid(&pid_file)?;
         let tty = match console {
             Some(c) => match c.receive() {
                 Ok(fd) => Some(fd),
                 Err(e) => {
-                    let _ = self.delete(id, true);
-                    return Err(EngineError::Runtime(format!(
-                        "the container failed to start: {e}"
-                    )));
+                    self.forget_failed(id);
+                    return Err(RuntimeError::Start(e.to_string()));
                 }
             },
             None => None,
@@ -328,12 +316,20 @@ impl Runtime {
         })
     }
 
+    /// A failed run leaves runtime state (and maybe a half-made container): it goes, and when
+    /// it cannot, the next daemon start sweeps it.
+    fn forget_failed(&self, id: &str) {
+        if let Err(e) = self.delete(id, true) {
+            tracing::warn!(container = %id, error = %e, "cannot delete the runtime state of a failed start");
+        }
+    }
+
     /// `exec -t`: the process runs detached (the daemon, a subreaper, adopts and reaps it) on
     /// a terminal whose master comes back with its PID.
-    pub fn exec_tty(&self, id: &str, p: &ExecProcess) -> Result<(u32, OwnedFd)> {
-        let console = ConsoleSocket::bind(&self.root).map_err(|e| {
-            EngineError::Runtime(format!("cannot make the terminal's console socket: {e}"))
-        })?;
+    fn exec_on_tty(&self, id: &str, p: &ExecProcess) -> Result<(u32, OwnedFd)> {
+        let console = ConsoleSocket::bind(&self.root).map_err(RuntimeError::io(
+            "cannot make the terminal's console socket",
+        ))?;
         let pid_file = self
             .root
             .join(format!("exec-{:016x}.pid", rand::random::<u64>()));
@@ -353,57 +349,124 @@ impl Runtime {
             .args(p.args)
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| {
-                EngineError::Runtime(format!("cannot run {}: {e}", self.binary.display()))
+            .map_err(|source| RuntimeError::Spawn {
+                binary: self.binary.display().to_string(),
+                source,
             })?;
         let pid = read_pid(&pid_file);
-        let _ = std::fs::remove_file(&pid_file);
-        if !out.status.success() {
-            return Err(EngineError::Runtime(format!(
-                "exec failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+        if let Err(e) = std::fs::remove_file(&pid_file) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(file = %pid_file.display(), error = %e, "cannot remove an exec's PID file");
+            }
         }
-        let master = console
-            .receive()
-            .map_err(|e| EngineError::Runtime(format!("exec failed: {e}")))?;
+        if !out.status.success() {
+            return Err(RuntimeError::Failed {
+                what: "exec failed".into(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        let master = console.receive().map_err(RuntimeError::io("exec failed"))?;
         Ok((pid?, master))
     }
+}
 
-    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+impl Runtime for OciRuntime {
+    fn run(&self, req: &RunRequest) -> Result<Started> {
+        self.run_detached(req)
+    }
+
+    fn exec_tty(&self, id: &str, p: &ExecProcess) -> Result<(u32, OwnedFd)> {
+        self.exec_on_tty(id, p)
+    }
+
+    fn exec_command(&self, id: &str, p: &ExecProcess) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.binary);
+        cmd.arg("--root").arg(&self.root).arg("exec");
+        for e in p.env {
+            cmd.arg("--env").arg(e);
+        }
+        if !p.cwd.is_empty() {
+            cmd.arg("--cwd").arg(p.cwd);
+        }
+        cmd.arg(id).args(p.args);
+        cmd
+    }
+
+    /// The PID cannot be reused while the process is unreaped, and the daemon is the one that
+    /// reaps it.
+    fn signal(&self, pid: u32, sig: nix::sys::signal::Signal) -> Result<()> {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig)
+            .map_err(|source| RuntimeError::Signal { pid, source })
+    }
+
+    fn delete(&self, id: &str, force: bool) -> Result<()> {
         if force {
             self.run_quiet(&["delete", "--force", id], "delete")
         } else {
             self.run_quiet(&["delete", id], "delete")
         }
     }
-}
 
-/// How a container's stdio is wired.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RunIo {
-    pub tty: bool,
-    pub stdin: bool,
-}
+    /// runc and crun keep a directory per container under `--root`; reading it needs no
+    /// runtime process.
+    fn list(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(RuntimeError::Io {
+                    context: format!("list {}", self.root.display()),
+                    source: e,
+                })
+            }
+        };
+        Ok(entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect())
+    }
 
-/// A started container: its init, and what the daemon keeps of its stdio.
-#[derive(Debug)]
-pub struct Started {
-    pub pid: u32,
-    pub tty: Option<OwnedFd>,
-    pub stdin: Option<OwnedFd>,
-}
+    fn wait_exit(&self, pid: u32) -> ExitFuture {
+        Box::pin(async move {
+            if let Err(e) = reaper::wait_exit(pid).await {
+                tracing::warn!(pid, error = %e, "cannot watch the process through a pidfd; polling");
+                while Path::new(&format!("/proc/{pid}")).exists() {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            }
+            reaper::exit_code(pid).await
+        })
+    }
 
-/// The process of an `exec`.
-pub struct ExecProcess<'a> {
-    pub args: &'a [String],
-    pub env: &'a [String],
-    pub cwd: &'a str,
+    fn try_reap(&self, pid: u32) -> Option<i32> {
+        reaper::try_reap(pid)
+    }
+
+    /// Through the daemon's root, where the pins are mounted, when the runtime starts in the
+    /// spawn namespace.
+    fn ns_path(&self, p: &Path) -> PathBuf {
+        match (&self.spawn_ns, p.strip_prefix("/")) {
+            (Some(_), Ok(rel)) => {
+                Path::new(&format!("/proc/{}/root", std::process::id())).join(rel)
+            }
+            _ => p.to_path_buf(),
+        }
+    }
+
+    fn cgroup_parent(&self) -> &str {
+        &self.cgroup_parent
+    }
+
+    fn state_root(&self) -> &Path {
+        &self.root
+    }
 }
 
 fn read_pid(pid_file: &Path) -> Result<u32> {
     std::fs::read_to_string(pid_file)
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| EngineError::Runtime("the runtime did not report the process's PID".into()))
+        .ok_or(RuntimeError::NoPid)
 }
