@@ -430,3 +430,10 @@ impl ClusterStore for MemStore {
         Ok(())
     }
 }
+
+impl MemStore {
+    /// The TTL a keepalive of `lease` would get now (0: gone), without an error path.
+    pub async fn lease_keepalive_for_test(&self, lease: LeaseId) -> i64 {
+        self.lease_keepalive(lease).await.unwrap_or(0)
+    }
+}

@@ -25,3 +25,6 @@ pub use error::ClusterError;
 pub use model::{EndpointRecord, EndpointSpec, NetworkRecord, NetworkSpec, NodeRecord};
 pub use node::Takeover;
 pub use watch::Change;
+
+#[cfg(test)]
+mod tests;
