@@ -1,6 +1,8 @@
 //! The etcd v3 store, through the etcd-client crate. Every call is bounded by a timeout so that
 //! an unreachable cluster fails an operation at once with "cluster store unavailable".
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,10 +22,14 @@ use crate::store::{
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// One client per member rather than etcd-client's balanced channel: the balancer keeps sending
+/// requests to a member that died ("tcp connect error"), while berth must go on with the other
+/// two. Requests go to the member that answered last and fail over to the next on errors that
+/// prove the request was not applied (no connection, no leader).
 #[derive(Clone)]
 pub struct EtcdStore {
-    client: ec::Client,
-    endpoints: Vec<String>,
+    members: Arc<Vec<(String, ec::Client)>>,
+    current: Arc<AtomicUsize>,
 }
 
 impl EtcdStore {
@@ -33,22 +39,29 @@ impl EtcdStore {
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_timeout(REQUEST_TIMEOUT)
             .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3))
-            // Writes on a member cut off from the quorum fail at once rather than hang.
+            // A member cut off from the quorum refuses at once rather than hang.
             .with_require_leader(true);
         if let Some(tls) = &cfg.tls {
             opts = opts.with_tls(tls_options(tls)?);
         }
-        let endpoints = cfg.endpoint_urls();
-        let client = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            ec::Client::connect(endpoints.clone(), Some(opts)),
-        )
-        .await
-        .map_err(|_| {
-            ClusterError::Unavailable(format!("no answer from {} in time", endpoints.join(",")))
-        })?
-        .map_err(|e| map_err(&endpoints, e))?;
-        Ok(EtcdStore { client, endpoints })
+        let mut members = Vec::new();
+        for url in cfg.endpoint_urls() {
+            let client = tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                ec::Client::connect([url.clone()], Some(opts.clone())),
+            )
+            .await
+            .map_err(|_| ClusterError::Unavailable(format!("no answer from {url} in time")))?
+            .map_err(|e| map_err(&url, e))?;
+            members.push((url, client));
+        }
+        if members.is_empty() {
+            return Err(ClusterError::Invalid("no etcd endpoint given".into()));
+        }
+        Ok(EtcdStore {
+            members: Arc::new(members),
+            current: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
     /// Connects to plain-HTTP endpoints ("127.0.0.1:2379"), for tests and tools.
@@ -62,24 +75,61 @@ impl EtcdStore {
 
     /// Compacts history up to `rev` (tests of watch recovery; operators use etcdctl).
     pub async fn compact(&self, rev: Revision) -> Result<()> {
-        let mut kv = self.client.kv_client();
-        self.bounded(kv.compact(rev, Some(ec::CompactionOptions::new().with_physical())))
-            .await?;
+        self.call(|mut c| async move {
+            c.compact(rev, Some(ec::CompactionOptions::new().with_physical()))
+                .await
+        })
+        .await?;
         Ok(())
     }
 
-    async fn bounded<T>(
-        &self,
-        fut: impl std::future::Future<Output = std::result::Result<T, ec::Error>>,
-    ) -> Result<T> {
-        match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
-            Ok(r) => r.map_err(|e| map_err(&self.endpoints, e)),
-            Err(_) => Err(ClusterError::Unavailable(format!(
-                "{} did not answer within {:?}",
-                self.endpoints.join(","),
-                REQUEST_TIMEOUT
-            ))),
+    /// Runs `op` on the current member, failing over to the others while they answer
+    /// "unavailable", all within REQUEST_TIMEOUT.
+    async fn call<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: Fn(ec::Client) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, ec::Error>>,
+    {
+        let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
+        let n = self.members.len();
+        let first = self.current.load(Ordering::Relaxed);
+        let mut last: Option<ClusterError> = None;
+        for i in 0.. {
+            let idx = (first + i) % n;
+            let (url, client) = &self.members[idx];
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match tokio::time::timeout(left, op(client.clone())).await {
+                Ok(Ok(v)) => {
+                    self.current.store(idx, Ordering::Relaxed);
+                    return Ok(v);
+                }
+                Ok(Err(e)) => match map_err(url, e) {
+                    e @ ClusterError::Unavailable(_) => {
+                        debug!(member = %url, error = %e, "etcd member unavailable; trying the next");
+                        last = Some(e);
+                    }
+                    e => return Err(e),
+                },
+                // Timed out: the request may have been applied, so it is not sent again.
+                Err(_) => {
+                    return Err(ClusterError::Unavailable(format!(
+                        "{url} did not answer within {REQUEST_TIMEOUT:?}"
+                    )))
+                }
+            }
+            if (i + 1) % n == 0 {
+                // Every member refused (an election, or all down): wait a little, then again.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
+        Err(last.unwrap_or_else(|| {
+            ClusterError::Unavailable(format!(
+                "no etcd member answered within {REQUEST_TIMEOUT:?}"
+            ))
+        }))
     }
 }
 
@@ -107,8 +157,7 @@ const GRPC_DEADLINE_EXCEEDED: i32 = 4;
 const GRPC_UNAVAILABLE: i32 = 14;
 
 /// Reachability problems become `Unavailable`; etcd's own refusals stay store errors.
-fn map_err(endpoints: &[String], e: ec::Error) -> ClusterError {
-    let eps = endpoints.join(",");
+fn map_err(eps: &str, e: ec::Error) -> ClusterError {
     match e {
         ec::Error::TransportError(e) => ClusterError::Unavailable(format!("{eps}: {e}")),
         ec::Error::IoError(e) => ClusterError::Unavailable(format!("{eps}: {e}")),
@@ -202,8 +251,12 @@ fn revision_of(h: Option<&ec::ResponseHeader>) -> Revision {
 impl ClusterStore for EtcdStore {
     async fn get(&self, range: KeyRange) -> Result<GetResult> {
         let (k, o) = get_options(&range, false);
-        let mut kv = self.client.kv_client();
-        let r = self.bounded(kv.get(k, Some(o))).await?;
+        let r = self
+            .call(|mut c| {
+                let (k, o) = (k.clone(), o.clone());
+                async move { c.get(k, Some(o)).await }
+            })
+            .await?;
         Ok(GetResult {
             kvs: r.kvs().iter().map(kv_of).collect(),
             revision: revision_of(r.header()),
@@ -212,8 +265,12 @@ impl ClusterStore for EtcdStore {
 
     async fn get_keys(&self, range: KeyRange) -> Result<GetResult> {
         let (k, o) = get_options(&range, true);
-        let mut kv = self.client.kv_client();
-        let r = self.bounded(kv.get(k, Some(o))).await?;
+        let r = self
+            .call(|mut c| {
+                let (k, o) = (k.clone(), o.clone());
+                async move { c.get(k, Some(o)).await }
+            })
+            .await?;
         Ok(GetResult {
             kvs: r.kvs().iter().map(kv_of).collect(),
             revision: revision_of(r.header()),
@@ -222,15 +279,23 @@ impl ClusterStore for EtcdStore {
 
     async fn put(&self, key: &str, value: Vec<u8>, lease: Option<LeaseId>) -> Result<Revision> {
         let o = lease.map(|l| ec::PutOptions::new().with_lease(l));
-        let mut kv = self.client.kv_client();
-        let r = self.bounded(kv.put(key, value, o)).await?;
+        let r = self
+            .call(|mut c| {
+                let (o, v) = (o.clone(), value.clone());
+                async move { c.put(key, v, o).await }
+            })
+            .await?;
         Ok(revision_of(r.header()))
     }
 
     async fn delete(&self, range: KeyRange) -> Result<i64> {
         let (k, o) = delete_options(&range);
-        let mut kv = self.client.kv_client();
-        let r = self.bounded(kv.delete(k, Some(o))).await?;
+        let r = self
+            .call(|mut c| {
+                let (k, o) = (k.clone(), o.clone());
+                async move { c.delete(k, Some(o)).await }
+            })
+            .await?;
         Ok(r.deleted())
     }
 
@@ -239,8 +304,12 @@ impl ClusterStore for EtcdStore {
             .when(txn.when.iter().map(compare_of).collect::<Vec<_>>())
             .and_then(txn.then.iter().map(op_of).collect::<Vec<_>>())
             .or_else(txn.otherwise.iter().map(op_of).collect::<Vec<_>>());
-        let mut kv = self.client.kv_client();
-        let r = self.bounded(kv.txn(t)).await?;
+        let r = self
+            .call(|mut c| {
+                let t = t.clone();
+                async move { c.txn(t).await }
+            })
+            .await?;
         let gets = r
             .op_responses()
             .into_iter()
@@ -261,34 +330,41 @@ impl ClusterStore for EtcdStore {
         if from > 0 {
             o = o.with_start_revision(from);
         }
-        let mut wc = self.client.watch_client();
-        let stream = self.bounded(wc.watch(prefix, Some(o))).await?;
+        let stream = self
+            .call(|mut c| {
+                let o = o.clone();
+                async move { c.watch(prefix, Some(o)).await }
+            })
+            .await?;
         let (tx, rx) = mpsc::channel(256);
-        let endpoints = self.endpoints.clone();
-        tokio::spawn(pump_watch(stream, tx, endpoints));
+        let member = self.members[self.current.load(Ordering::Relaxed) % self.members.len()]
+            .0
+            .clone();
+        tokio::spawn(pump_watch(stream, tx, member));
         Ok(WatchStream { rx })
     }
 
     async fn lease_grant(&self, ttl_secs: i64) -> Result<LeaseId> {
-        let mut lc = self.client.lease_client();
-        let r = self.bounded(lc.grant(ttl_secs, None)).await?;
+        let r = self
+            .call(|mut c| async move { c.lease_grant(ttl_secs, None).await })
+            .await?;
         Ok(r.id())
     }
 
     async fn lease_keepalive(&self, lease: LeaseId) -> Result<i64> {
-        let mut lc = self.client.lease_client();
-        let round = async {
-            let (mut keeper, mut stream) = lc.keep_alive(lease).await?;
+        self.call(|mut c| async move {
+            let (mut keeper, mut stream) = c.lease_keep_alive(lease).await?;
             keeper.keep_alive().await?;
-            let ttl = stream.message().await?.map(|m| m.ttl()).unwrap_or(0);
-            Ok::<_, ec::Error>(ttl)
-        };
-        self.bounded(round).await
+            Ok(stream.message().await?.map(|m| m.ttl()).unwrap_or(0))
+        })
+        .await
     }
 
     async fn lease_revoke(&self, lease: LeaseId) -> Result<()> {
-        let mut lc = self.client.lease_client();
-        match self.bounded(lc.revoke(lease)).await {
+        match self
+            .call(|mut c| async move { c.lease_revoke(lease).await })
+            .await
+        {
             Ok(_) => Ok(()),
             Err(ClusterError::Store(m)) if m.contains("lease not found") => {
                 Err(ClusterError::NotFound(m))
@@ -303,7 +379,7 @@ impl ClusterStore for EtcdStore {
 async fn pump_watch(
     mut stream: ec::WatchStream,
     tx: mpsc::Sender<Result<WatchMessage>>,
-    endpoints: Vec<String>,
+    member: String,
 ) {
     loop {
         let msg = tokio::select! {
@@ -358,7 +434,7 @@ async fn pump_watch(
                 debug!("etcd watch stream ended");
                 return;
             }
-            Err(e) => Err(map_err(&endpoints, e)),
+            Err(e) => Err(map_err(&member, e)),
         };
         let failed = out.is_err();
         if tx.send(out).await.is_err() || failed {
