@@ -160,7 +160,11 @@ impl Cluster {
     }
 
     pub async fn watch_networks(&self) -> Result<(NetworkWatcher, Vec<NetworkRecord>)> {
-        KeyedWatcher::start(self.store.clone(), self.keys.networks(), |_: &NetworkRecord| true)
-            .await
+        KeyedWatcher::start(
+            self.store.clone(),
+            self.keys.networks(),
+            |_: &NetworkRecord| true,
+        )
+        .await
     }
 }

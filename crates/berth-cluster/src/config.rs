@@ -147,7 +147,9 @@ pub fn split_opts(value: &str) -> Result<Vec<(String, String)>, ConfigError> {
         .split(',')
         .filter(|s| !s.trim().is_empty())
         .map(|kv| match kv.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
             _ => Err(ConfigError::Opt {
                 value: kv.to_string(),
                 reason: "expected KEY=VALUE".into(),
@@ -240,7 +242,9 @@ fn parse_store(value: &str) -> Result<ClusterConfig, ConfigError> {
             return Err(err("an empty HOST:PORT in the list".into()));
         }
         let (host, port) = split_host_port(hp).ok_or_else(|| {
-            err(format!("{hp:?} is not HOST:PORT (etcd's client port, usually 2379)"))
+            err(format!(
+                "{hp:?} is not HOST:PORT (etcd's client port, usually 2379)"
+            ))
         })?;
         if host.is_empty() {
             return Err(err(format!("{hp:?} has no host")));

@@ -96,7 +96,10 @@ pub async fn claim(
                 TxnOp::put(ip_key.clone(), encode(&claim), Some(lease)),
                 TxnOp::put(ep_key.clone(), encode(&rec), Some(lease)),
             ],
-            otherwise: vec![TxnOp::get(keys.network(&net.id)), TxnOp::get(ep_key.clone())],
+            otherwise: vec![
+                TxnOp::get(keys.network(&net.id)),
+                TxnOp::get(ep_key.clone()),
+            ],
         };
         let r = store.txn(txn).await?;
         if r.succeeded {

@@ -135,9 +135,8 @@ impl EtcdStore {
 
 fn tls_options(tls: &crate::config::TlsFiles) -> Result<ec::TlsOptions> {
     let read = |what: &str, p: &std::path::Path| {
-        std::fs::read(p).map_err(|e| {
-            ClusterError::Invalid(format!("cannot read {what} {}: {e}", p.display()))
-        })
+        std::fs::read(p)
+            .map_err(|e| ClusterError::Invalid(format!("cannot read {what} {}: {e}", p.display())))
     };
     let mut o = ec::TlsOptions::new();
     if let Some(ca) = &tls.ca_cert {

@@ -319,11 +319,7 @@ impl ClusterStore for MemStore {
             }
         }
         let writes = ops.iter().any(|op| !matches!(op, TxnOp::Get(_)));
-        let rev = if writes {
-            st.revision + 1
-        } else {
-            st.revision
-        };
+        let rev = if writes { st.revision + 1 } else { st.revision };
         let mut gets = Vec::new();
         let mut events = Vec::new();
         for op in ops {

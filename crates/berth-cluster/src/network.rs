@@ -43,7 +43,9 @@ pub async fn find(store: &dyn ClusterStore, keys: &Keys, what: &str) -> Result<N
     if let Some(n) = all.iter().find(|n| n.id == what || n.name == what) {
         return Ok(n.clone());
     }
-    let mut by_prefix = all.iter().filter(|n| !what.is_empty() && n.id.starts_with(what));
+    let mut by_prefix = all
+        .iter()
+        .filter(|n| !what.is_empty() && n.id.starts_with(what));
     match (by_prefix.next(), by_prefix.next()) {
         (Some(n), None) => Ok(n.clone()),
         (Some(_), Some(_)) => Err(ClusterError::Invalid(format!(
@@ -122,7 +124,9 @@ pub async fn create(
             name: spec.name.clone(),
             driver: "overlay".into(),
             subnet,
-            gateway: spec.gateway.unwrap_or_else(|| ipam::default_gateway(subnet)),
+            gateway: spec
+                .gateway
+                .unwrap_or_else(|| ipam::default_gateway(subnet)),
             ip_range: spec.ip_range,
             vni,
             attachable: spec.attachable,

@@ -200,7 +200,10 @@ async fn keep_alive(
         match store.lease_keepalive(lease).await {
             Ok(ttl) if ttl > 0 => {}
             Ok(_) => {
-                warn!(lease = format!("{lease:x}"), "node lease expired; registering again");
+                warn!(
+                    lease = format!("{lease:x}"),
+                    "node lease expired; registering again"
+                );
                 let renewed = async {
                     let new = store.lease_grant(ttl_secs).await?;
                     store.put(&node_key, node_value.clone(), Some(new)).await?;

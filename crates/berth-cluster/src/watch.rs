@@ -11,7 +11,9 @@ use tracing::{debug, warn};
 
 use crate::error::Result;
 use crate::model::decode;
-use crate::store::{ClusterStore, GetResult, KeyRange, Revision, WatchEvent, WatchMessage, WatchStream};
+use crate::store::{
+    ClusterStore, GetResult, KeyRange, Revision, WatchEvent, WatchMessage, WatchStream,
+};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -249,7 +251,10 @@ impl<T: DeserializeOwned + Clone + PartialEq> KeyedWatcher<T> {
     /// Lists the full set and returns what differs from what the watch delivered (normally
     /// nothing); a periodic resync uses it to repair anything a bug or outage may have missed.
     pub async fn resync(&mut self) -> Result<Vec<Change<T>>> {
-        let listing = self.store.get(KeyRange::Prefix(self.prefix.clone())).await?;
+        let listing = self
+            .store
+            .get(KeyRange::Prefix(self.prefix.clone()))
+            .await?;
         let fresh = self.decode_all(&listing);
         // The listing already holds every change up to its revision: the watch goes on from
         // there, so none is applied twice out of order.

@@ -92,7 +92,10 @@ fn a_dead_nodes_lease_expires_and_frees_its_addresses() {
         .collect();
         let mut added = 0;
         while added < 2 {
-            for c in tokio::time::timeout(Duration::from_secs(5), watch.next()).await.expect("adds") {
+            for c in tokio::time::timeout(Duration::from_secs(5), watch.next())
+                .await
+                .expect("adds")
+            {
                 assert!(matches!(c, Change::Added(_)), "{c:?}");
                 added += 1;
             }
@@ -104,15 +107,26 @@ fn a_dead_nodes_lease_expires_and_frees_its_addresses() {
         let died = Instant::now();
         let mut removed = 0;
         while removed < 2 {
-            for c in tokio::time::timeout(Duration::from_secs(8), watch.next()).await.expect("removes") {
+            for c in tokio::time::timeout(Duration::from_secs(8), watch.next())
+                .await
+                .expect("removes")
+            {
                 assert!(matches!(c, Change::Removed(_)), "{c:?}");
                 removed += 1;
             }
         }
-        assert!(died.elapsed() < Duration::from_secs(5), "{:?}", died.elapsed());
+        assert!(
+            died.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            died.elapsed()
+        );
         assert_eq!(a.nodes().await.expect("nodes").len(), 1);
         let again = a.claim_endpoint(&n.id, &ep("a1")).await.expect("claim");
-        assert!(b_ips.contains(&again.ip), "{} not one of {b_ips:?}", again.ip);
+        assert!(
+            b_ips.contains(&again.ip),
+            "{} not one of {b_ips:?}",
+            again.ip
+        );
     });
 }
 
@@ -134,16 +148,23 @@ fn three_members_one_dies_and_writes_continue() {
             match a.claim_endpoint(&n.id, &ep("first")).await {
                 Ok(e) => first = Some(e),
                 Err(e) => {
-                    assert!(killed.elapsed() < Duration::from_secs(5), "no write within 5 s: {e}");
+                    assert!(
+                        killed.elapsed() < Duration::from_secs(5),
+                        "no write within 5 s: {e}"
+                    );
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
         }
         eprintln!("first write after the kill: {:?}", killed.elapsed());
         for i in 0..20 {
-            a.claim_endpoint(&n.id, &ep(&format!("after{i}"))).await.expect("claim with 2 of 3");
+            a.claim_endpoint(&n.id, &ep(&format!("after{i}")))
+                .await
+                .expect("claim with 2 of 3");
         }
-        a.create_network(&net("id2", "second")).await.expect("create with 2 of 3");
+        a.create_network(&net("id2", "second"))
+            .await
+            .expect("create with 2 of 3");
         assert_eq!(a.endpoints(Some(&n.id)).await.expect("list").len(), 22);
         // The lease is still kept alive through the remaining members.
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -156,17 +177,28 @@ fn three_members_one_dies_and_writes_continue() {
 fn an_unreachable_store_fails_at_once() {
     in_netns(|| async {
         // Nothing listens in this fresh namespace.
-        let s = EtcdStore::connect_endpoints(&["127.0.0.1:2379".into()]).await.expect("lazy connect");
+        let s = EtcdStore::connect_endpoints(&["127.0.0.1:2379".into()])
+            .await
+            .expect("lazy connect");
         let t = Instant::now();
         let e = s.get(KeyRange::Key("/x".into())).await.unwrap_err();
-        assert!(e.to_string().starts_with("cluster store unavailable: "), "{e}");
+        assert!(
+            e.to_string().starts_with("cluster store unavailable: "),
+            "{e}"
+        );
         assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
         let cfg = ClusterConfig {
             endpoints: vec!["127.0.0.1:2379".into()],
             ..ClusterConfig::default()
         };
-        let e = Cluster::connect(&cfg, "a", "a", |_| false).await.err().expect("no store");
-        assert!(e.to_string().starts_with("cluster store unavailable: "), "{e}");
+        let e = Cluster::connect(&cfg, "a", "a", |_| false)
+            .await
+            .err()
+            .expect("no store");
+        assert!(
+            e.to_string().starts_with("cluster store unavailable: "),
+            "{e}"
+        );
     });
 }
 
@@ -177,12 +209,19 @@ fn a_watch_from_a_compacted_revision_relists() {
         let s = etcd.client().await;
         let first = s.put("/w/a", b"1".to_vec(), None).await.expect("put");
         s.put("/w/b", b"2".to_vec(), None).await.expect("put");
-        s.delete(KeyRange::Key("/w/a".into())).await.expect("delete");
+        s.delete(KeyRange::Key("/w/a".into()))
+            .await
+            .expect("delete");
         let rev = s.put("/w/c", b"3".to_vec(), None).await.expect("put");
-        let raw = EtcdStore::connect_endpoints(&etcd.endpoints()).await.expect("connect");
+        let raw = EtcdStore::connect_endpoints(&etcd.endpoints())
+            .await
+            .expect("connect");
         raw.compact(rev).await.expect("compact");
         let mut w = ResumableWatch::new(s.clone(), "/w/".into(), first - 1);
-        match tokio::time::timeout(Duration::from_secs(5), w.next()).await.expect("update") {
+        match tokio::time::timeout(Duration::from_secs(5), w.next())
+            .await
+            .expect("update")
+        {
             WatchUpdate::Resynced(l) => {
                 let keys: Vec<_> = l.kvs.iter().map(|kv| kv.key.as_str()).collect();
                 assert_eq!(keys, ["/w/b", "/w/c"]);
@@ -190,7 +229,10 @@ fn a_watch_from_a_compacted_revision_relists() {
             other => panic!("expected a re-list, got {other:?}"),
         }
         s.put("/w/d", b"4".to_vec(), None).await.expect("put");
-        match tokio::time::timeout(Duration::from_secs(5), w.next()).await.expect("update") {
+        match tokio::time::timeout(Duration::from_secs(5), w.next())
+            .await
+            .expect("update")
+        {
             WatchUpdate::Events(e) => assert_eq!(e[0].kv().key, "/w/d"),
             other => panic!("{other:?}"),
         }
@@ -207,15 +249,25 @@ fn a_restarted_daemon_takes_over_its_keys() {
         a.claim_endpoint(&n.id, &ep("keep")).await.expect("claim");
         a.claim_endpoint(&n.id, &ep("gone")).await.expect("claim");
         drop(a); // kill -9 of berthd: its lease lives on for up to 15 s
-        let (a, t) = Cluster::join(etcd.client().await, "/it", record("a"), 15, |e| e.name == "keep")
-            .await
-            .expect("rejoin");
+        let (a, t) = Cluster::join(etcd.client().await, "/it", record("a"), 15, |e| {
+            e.name == "keep"
+        })
+        .await
+        .expect("rejoin");
         assert!(t.found_previous);
         assert_eq!((t.kept.len(), t.removed.len()), (1, 1));
         let left = a.endpoints(Some(&n.id)).await.expect("list");
-        assert_eq!(left.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["keep"]);
+        assert_eq!(
+            left.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["keep"]
+        );
         // No "endpoint already exists" for the one that was cleaned up.
-        a.claim_endpoint(&n.id, &ep("gone")).await.expect("claim again");
-        eventually(5, "one node key", || async { a.nodes().await.map(|n| n.len() == 1).unwrap_or(false) }).await;
+        a.claim_endpoint(&n.id, &ep("gone"))
+            .await
+            .expect("claim again");
+        eventually(5, "one node key", || async {
+            a.nodes().await.map(|n| n.len() == 1).unwrap_or(false)
+        })
+        .await;
     });
 }

@@ -1,8 +1,8 @@
 //! Unit tests of the cluster logic on the in-memory store.
 
+mod endpoint;
 mod ipam;
 mod network;
-mod endpoint;
 mod node;
 mod watch;
 
@@ -25,7 +25,10 @@ pub fn record(id: &str) -> NodeRecord {
 /// A node on `store` that keeps nothing of an earlier life.
 pub async fn node(store: &MemStore, id: &str) -> Cluster {
     let s: Arc<dyn ClusterStore> = Arc::new(store.clone());
-    Cluster::join(s, "/t", record(id), 15, |_| false).await.unwrap().0
+    Cluster::join(s, "/t", record(id), 15, |_| false)
+        .await
+        .unwrap()
+        .0
 }
 
 pub fn spec(id: &str, name: &str) -> NetworkSpec {

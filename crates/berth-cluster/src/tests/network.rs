@@ -11,12 +11,21 @@ async fn defaults_come_from_the_global_pool_and_vnis_from_4096() {
     let a = node(&s, "a").await;
     let n1 = a.create_network(&spec("id1", "one")).await.unwrap();
     let n2 = a.create_network(&spec("id2", "two")).await.unwrap();
-    assert_eq!((n1.subnet.to_string(), n1.gateway.to_string(), n1.vni), ("10.0.0.0/24".into(), "10.0.0.1".into(), 4096));
-    assert_eq!((n2.subnet.to_string(), n2.vni), ("10.0.1.0/24".into(), 4097));
+    assert_eq!(
+        (n1.subnet.to_string(), n1.gateway.to_string(), n1.vni),
+        ("10.0.0.0/24".into(), "10.0.0.1".into(), 4096)
+    );
+    assert_eq!(
+        (n2.subnet.to_string(), n2.vni),
+        ("10.0.1.0/24".into(), 4097)
+    );
     let b = node(&s, "b").await;
     assert_eq!(b.find_network("two").await.unwrap(), n2);
     assert_eq!(b.find_network("id1").await.unwrap(), n1);
-    assert!(matches!(b.find_network("nope").await, Err(ClusterError::NotFound(_))));
+    assert!(matches!(
+        b.find_network("nope").await,
+        Err(ClusterError::NotFound(_))
+    ));
 }
 
 #[tokio::test]
@@ -28,7 +37,10 @@ async fn names_are_unique_and_subnets_never_overlap() {
     sp.subnet = Some("10.0.0.0/16".parse().unwrap());
     a.create_network(&sp).await.unwrap();
     let e = b.create_network(&spec("id2", "web")).await.unwrap_err();
-    assert!(matches!(e, ClusterError::Conflict(_)) && e.to_string().contains("web already exists"), "{e}");
+    assert!(
+        matches!(e, ClusterError::Conflict(_)) && e.to_string().contains("web already exists"),
+        "{e}"
+    );
     let mut over = spec("id3", "other");
     over.subnet = Some("10.0.9.0/24".parse().unwrap());
     let e = b.create_network(&over).await.unwrap_err();
@@ -39,8 +51,14 @@ async fn names_are_unique_and_subnets_never_overlap() {
     // Bad input changes nothing.
     let mut bad = spec("id5", "bad");
     bad.gateway = Some("10.9.9.1".parse().unwrap());
-    assert!(matches!(b.create_network(&bad).await, Err(ClusterError::Invalid(_))));
-    assert!(matches!(b.create_network(&spec("id6", "bad/name")).await, Err(ClusterError::Invalid(_))));
+    assert!(matches!(
+        b.create_network(&bad).await,
+        Err(ClusterError::Invalid(_))
+    ));
+    assert!(matches!(
+        b.create_network(&spec("id6", "bad/name")).await,
+        Err(ClusterError::Invalid(_))
+    ));
     assert_eq!(b.networks().await.unwrap().len(), 2);
 }
 
@@ -62,7 +80,10 @@ async fn concurrent_creates_get_one_name_and_distinct_subnets_and_vnis() {
     // Different names: all win, no subnet or VNI twice.
     let many = futures_join(12, |i| {
         let c = nodes[i % 4].clone();
-        async move { c.create_network(&spec(&format!("m{i}"), &format!("net{i}"))).await }
+        async move {
+            c.create_network(&spec(&format!("m{i}"), &format!("net{i}")))
+                .await
+        }
     })
     .await;
     let many: Vec<_> = many.into_iter().map(|r| r.unwrap()).collect();
@@ -84,14 +105,22 @@ async fn remove_is_refused_while_any_node_has_endpoints_and_frees_everything() {
     b.claim_endpoint(&n.id, &ep).await.unwrap();
     assert_eq!(a.peers(&n.id).await.unwrap(), vec!["b".to_string()]);
     let e = a.remove_network(&n.id).await.unwrap_err();
-    assert!(matches!(e, ClusterError::Conflict(_)) && e.to_string().contains("active endpoints") && e.to_string().contains('b'), "{e}");
+    assert!(
+        matches!(e, ClusterError::Conflict(_))
+            && e.to_string().contains("active endpoints")
+            && e.to_string().contains('b'),
+        "{e}"
+    );
     b.release_endpoint(&n.id, "c1").await.unwrap();
     a.remove_network(&n.id).await.unwrap();
     assert!(a.networks().await.unwrap().is_empty());
     // Name, subnet and VNI are free again.
     let again = b.create_network(&spec("id2", "ov")).await.unwrap();
     assert_eq!((again.subnet, again.vni), (n.subnet, n.vni));
-    assert!(matches!(a.remove_network("nope").await, Err(ClusterError::NotFound(_))));
+    assert!(matches!(
+        a.remove_network("nope").await,
+        Err(ClusterError::NotFound(_))
+    ));
 }
 
 #[tokio::test]
@@ -100,7 +129,10 @@ async fn an_unreachable_store_fails_at_once_with_a_clear_message() {
     let a = node(&s, "a").await;
     s.set_available(false);
     let e = a.create_network(&spec("id1", "ov")).await.unwrap_err();
-    assert!(e.to_string().starts_with("cluster store unavailable: "), "{e}");
+    assert!(
+        e.to_string().starts_with("cluster store unavailable: "),
+        "{e}"
+    );
     assert_eq!(e.status(), 503);
     s.set_available(true);
     a.create_network(&spec("id1", "ov")).await.unwrap();

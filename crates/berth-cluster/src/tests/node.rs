@@ -35,10 +35,19 @@ async fn a_restart_takes_over_its_node_key_and_cleans_what_it_no_longer_has() {
     assert_ne!(new_lease, old_lease);
     // Everything of "a" is under the new lease; the old lease is gone with nothing on it.
     let all = store.get(KeyRange::Prefix("/t/".into())).await.unwrap();
-    assert!(all.kvs.iter().all(|kv| kv.lease == 0 || kv.lease == new_lease), "{:?}", all.kvs);
+    assert!(
+        all.kvs
+            .iter()
+            .all(|kv| kv.lease == 0 || kv.lease == new_lease),
+        "{:?}",
+        all.kvs
+    );
     assert_eq!(s.lease_keepalive_for_test(old_lease).await, 0);
     // c2's address is free, c1's is not: the next claim gets c2's.
-    assert_eq!(a.claim_endpoint(&net.id, &ep("c3")).await.unwrap().ip, c2.ip);
+    assert_eq!(
+        a.claim_endpoint(&net.id, &ep("c3")).await.unwrap().ip,
+        c2.ip
+    );
     assert_eq!(a.nodes().await.unwrap().len(), 1);
 }
 
@@ -51,14 +60,25 @@ async fn the_lease_is_kept_alive_and_expires_when_the_daemon_is_gone() {
     b.claim_endpoint(&net.id, &ep("b1")).await.unwrap();
     // Renewals run every 5 s; the last before b dies is at 60 s, so its keys live until 75 s.
     tokio::time::sleep(Duration::from_secs(62)).await;
-    assert_eq!(a.nodes().await.unwrap().len(), 2, "keepalive must hold both nodes");
+    assert_eq!(
+        a.nodes().await.unwrap().len(),
+        2,
+        "keepalive must hold both nodes"
+    );
     drop(b); // the daemon dies: nobody renews its lease
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(a.endpoints(None).await.unwrap().len(), 1, "not yet: TTL 15 s");
+    assert_eq!(
+        a.endpoints(None).await.unwrap().len(),
+        1,
+        "not yet: TTL 15 s"
+    );
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(a.endpoints(None).await.unwrap().is_empty());
     let nodes = a.nodes().await.unwrap();
-    assert_eq!(nodes.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["a"]);
+    assert_eq!(
+        nodes.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
 }
 
 #[tokio::test(start_paused = true)]

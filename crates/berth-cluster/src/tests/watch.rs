@@ -37,7 +37,10 @@ async fn take(w: &mut EndpointWatcher, want: usize) -> Vec<String> {
 
 async fn quiet(w: &mut EndpointWatcher) {
     if let Ok(extra) = tokio::time::timeout(Duration::from_millis(300), w.next()).await {
-        panic!("unexpected changes: {:?}", extra.iter().map(label).collect::<Vec<_>>());
+        panic!(
+            "unexpected changes: {:?}",
+            extra.iter().map(label).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -49,7 +52,10 @@ async fn remote_endpoints_come_and_go_and_local_ones_are_not_reported() {
     let net = a.create_network(&spec("id1", "ov")).await.unwrap();
     b.claim_endpoint(&net.id, &ep("b0")).await.unwrap();
     let (mut w, now) = a.watch_remote_endpoints().await.unwrap();
-    assert_eq!(now.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["b0"]);
+    assert_eq!(
+        now.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+        ["b0"]
+    );
     a.claim_endpoint(&net.id, &ep("a1")).await.unwrap();
     b.claim_endpoint(&net.id, &ep("b1")).await.unwrap();
     b.release_endpoint(&net.id, "b0").await.unwrap();

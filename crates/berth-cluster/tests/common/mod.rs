@@ -94,7 +94,9 @@ impl Etcd {
                 .arg(format!("--listen-client-urls=http://127.0.0.1:{c}"))
                 .arg(format!("--advertise-client-urls=http://127.0.0.1:{c}"))
                 .arg(format!("--listen-peer-urls=http://127.0.0.1:{p}"))
-                .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{p}"))
+                .arg(format!(
+                    "--initial-advertise-peer-urls=http://127.0.0.1:{p}"
+                ))
                 .arg(format!("--initial-cluster={cluster}"))
                 .args([
                     "--initial-cluster-state=new",
@@ -136,8 +138,9 @@ impl Etcd {
                     break;
                 }
                 if Instant::now() > deadline {
-                    let log = std::fs::read_to_string(self.dir.path().join(format!("{}.log", m.name)))
-                        .unwrap_or_default();
+                    let log =
+                        std::fs::read_to_string(self.dir.path().join(format!("{}.log", m.name)))
+                            .unwrap_or_default();
                     panic!("etcd member {} not healthy in 15 s:\n{log}", m.name);
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -162,7 +165,11 @@ impl Etcd {
     }
 
     pub async fn client(&self) -> Arc<dyn ClusterStore> {
-        Arc::new(EtcdStore::connect_endpoints(&self.endpoints()).await.expect("connect"))
+        Arc::new(
+            EtcdStore::connect_endpoints(&self.endpoints())
+                .await
+                .expect("connect"),
+        )
     }
 }
 
