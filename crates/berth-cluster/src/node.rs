@@ -81,7 +81,8 @@ impl NodeSession {
             }
             old_leases.insert(kv.lease);
             let ip_key = keys.ip(&ep.network_id, ep.ip);
-            let ops = if keep(&ep) {
+            let kept = keep(&ep);
+            let ops = if kept {
                 let claim = IpClaim {
                     endpoint: ep.name.clone(),
                     node: record.id.clone(),
@@ -104,7 +105,7 @@ impl NodeSession {
                 // Someone else changed it meanwhile (an rm from another node): leave it be.
                 continue;
             }
-            if keep(&ep) {
+            if kept {
                 takeover.kept.push(ep);
             } else {
                 takeover.removed.push(ep);
