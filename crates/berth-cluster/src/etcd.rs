@@ -94,6 +94,7 @@ impl EtcdStore {
         let n = self.members.len();
         let first = self.current.load(Ordering::Relaxed);
         let mut last: Option<ClusterError> = None;
+        let mut election = false;
         for i in 0.. {
             let idx = (first + i) % n;
             let (url, client) = &self.members[idx];
@@ -107,9 +108,15 @@ impl EtcdStore {
                     return Ok(v);
                 }
                 Ok(Err(e)) => match map_err(url, e) {
-                    e @ ClusterError::Unavailable(_) => {
-                        debug!(member = %url, error = %e, "etcd member unavailable; trying the next");
-                        last = Some(e);
+                    // etcd's "request timed out" comes after the proposal: it may have been
+                    // applied, so it is not sent again.
+                    ClusterError::Unavailable(m) if m.contains("timed out") => {
+                        return Err(ClusterError::Unavailable(m))
+                    }
+                    ClusterError::Unavailable(m) => {
+                        debug!(member = %url, error = %m, "etcd member unavailable; trying the next");
+                        election |= m.contains("leader");
+                        last = Some(ClusterError::Unavailable(m));
                     }
                     e => return Err(e),
                 },
@@ -121,7 +128,12 @@ impl EtcdStore {
                 }
             }
             if (i + 1) % n == 0 {
-                // Every member refused (an election, or all down): wait a little, then again.
+                // Every member refused. Unreachable everywhere: fail now. A member answered
+                // "no leader": an election is on, which takes about a second; wait it out.
+                if !election {
+                    break;
+                }
+                election = false;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

@@ -144,10 +144,12 @@ fn three_members_one_dies_and_writes_continue() {
         // A leader election may take one election timeout (500 ms here); after that every
         // write must go through.
         let mut first = None;
+        let mut failed = 0;
         while first.is_none() {
             match a.claim_endpoint(&n.id, &ep("first")).await {
                 Ok(e) => first = Some(e),
                 Err(e) => {
+                    failed += 1;
                     assert!(
                         killed.elapsed() < Duration::from_secs(5),
                         "no write within 5 s: {e}"
@@ -156,7 +158,10 @@ fn three_members_one_dies_and_writes_continue() {
                 }
             }
         }
-        eprintln!("first write after the kill: {:?}", killed.elapsed());
+        eprintln!(
+            "first write after the kill: {:?} ({failed} attempts failed before it)",
+            killed.elapsed()
+        );
         for i in 0..20 {
             a.claim_endpoint(&n.id, &ep(&format!("after{i}")))
                 .await
@@ -186,7 +191,8 @@ fn an_unreachable_store_fails_at_once() {
             e.to_string().starts_with("cluster store unavailable: "),
             "{e}"
         );
-        assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+        // Refused connections: no waiting for timeouts.
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
         let cfg = ClusterConfig {
             endpoints: vec!["127.0.0.1:2379".into()],
             ..ClusterConfig::default()
