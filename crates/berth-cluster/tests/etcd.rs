@@ -277,3 +277,34 @@ fn a_restarted_daemon_takes_over_its_keys() {
         .await;
     });
 }
+
+#[test]
+fn remove_is_refused_while_another_node_has_endpoints() {
+    in_netns(|| async {
+        let etcd = Etcd::start(1).await;
+        let a = join(etcd.client().await, "a", 15).await;
+        let b = join(etcd.client().await, "b", 15).await;
+        let n = a.create_network(&net("id1", "ov")).await.expect("create");
+        let (mut nets, _) = b.watch_networks().await.expect("watch");
+        let e = b.claim_endpoint(&n.id, &ep("b1")).await.expect("claim");
+        let err = a.remove_network(&n.id).await.unwrap_err();
+        assert!(err.to_string().contains("active endpoints"), "{err}");
+        assert_eq!(err.status(), 409);
+        assert_eq!(
+            b.release_endpoint(&n.id, "b1").await.expect("release"),
+            Some(e)
+        );
+        a.remove_network(&n.id).await.expect("remove");
+        let seen = tokio::time::timeout(Duration::from_secs(5), nets.next())
+            .await
+            .expect("seen");
+        assert_eq!(seen, vec![Change::Removed(n.clone())]);
+        // Name, subnet and VNI are free again for the next create, from any node.
+        let again = b
+            .create_network(&net("id2", "ov"))
+            .await
+            .expect("create again");
+        assert_eq!((again.subnet, again.vni), (n.subnet, n.vni));
+        assert_eq!(count(a.store().as_ref(), "/it/ips/").await, 0);
+    });
+}
