@@ -20,8 +20,7 @@ command -v conntrack >/dev/null || need+=(conntrack)
 # well-known includes; the cluster tests start their own etcd members (Debian etcd-server 3.4).
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 [ -e /usr/include/google/protobuf/empty.proto ] || need+=(libprotobuf-dev)
-etcd_new=0
-command -v etcd >/dev/null || { need+=(etcd-server); etcd_new=1; }
+command -v etcd >/dev/null || need+=(etcd-server)
 # Benchmarks only (bench/run.sh passes --bench): load generators for DNS and published ports.
 if [ "${1:-}" = --bench ]; then
   command -v dnsperf >/dev/null || need+=(dnsperf)
@@ -37,13 +36,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 # Debian's etcd-server package starts a machine-wide etcd on 2379; the tests run their own, so
-# the package's service must not stay up (stop it however this machine runs services).
-if [ "$etcd_new" = 1 ]; then
-  if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+# the package's service must not stay up (stopped however this machine runs services).
+if [ -e /lib/systemd/system/etcd.service ] || [ -x /etc/init.d/etcd ]; then
+  if [ -d /run/systemd/system ]; then
     systemctl disable --now etcd >/dev/null 2>&1 || true
-  elif [ -x /etc/init.d/etcd ]; then
+  elif [ -x /etc/init.d/etcd ] && /etc/init.d/etcd status >/dev/null 2>&1; then
     /etc/init.d/etcd stop >/dev/null 2>&1 || true
-    command -v update-rc.d >/dev/null && update-rc.d etcd disable >/dev/null 2>&1 || true
   fi
 fi
 if ! command -v cargo >/dev/null; then
