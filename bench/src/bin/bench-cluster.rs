@@ -113,15 +113,26 @@ fn main() {
         let (b, _) = Cluster::join(b_store, "/bench", node("b"), 15, |_| false)
             .await
             .expect("join b");
-        let net = a
-            .create_network(&NetworkSpec {
-                id: "benchnet".into(),
-                name: "benchnet".into(),
-                subnet: Some("10.200.0.0/16".parse().expect("subnet")),
-                ..NetworkSpec::default()
-            })
-            .await
-            .expect("create");
+        // Two networks, 10 and 200 endpoints present; claims alternate between them so both
+        // figures see the same machine (the disk's fsync latency dominates and drifts).
+        let mut nets = Vec::new();
+        for (k, present) in [(0u8, 10usize), (1, 200)] {
+            let net = a
+                .create_network(&NetworkSpec {
+                    id: format!("benchnet{k}"),
+                    name: format!("benchnet{k}"),
+                    subnet: Some(format!("10.20{k}.0.0/16").parse().expect("subnet")),
+                    ..NetworkSpec::default()
+                })
+                .await
+                .expect("create");
+            for i in 0..present {
+                b.claim_endpoint(&net.id, &ep(&format!("fill{i}")))
+                    .await
+                    .expect("fill");
+            }
+            nets.push((net, present));
+        }
 
         // Raw watch events and messages under the whole prefix, as a data-path programmer sees.
         let events = Arc::new(AtomicUsize::new(0));
@@ -143,59 +154,64 @@ fn main() {
         });
         let (mut remote, _) = a.watch_remote_endpoints().await.expect("watch");
 
-        let mut present = 0usize;
-        let mut report = Vec::new();
-        for target in [10usize, 200] {
-            while present < target {
-                b.claim_endpoint(&net.id, &ep(&format!("fill{present}")))
-                    .await
-                    .expect("fill");
-                present += 1;
-            }
-            // Drain what the fill produced before measuring.
-            while tokio::time::timeout(Duration::from_millis(200), remote.next()).await.is_ok() {}
-            let keys_before = keys(raw.as_ref()).await;
-            let ev_before = events.load(Ordering::Relaxed);
-            let msg_before = messages.load(Ordering::Relaxed);
-            let mut claim = Vec::with_capacity(runs);
-            let mut seen = Vec::with_capacity(runs);
-            let mut release = Vec::with_capacity(runs);
-            for i in 0..runs {
-                let name = format!("m{target}-{i}");
+        let mut claim = [Vec::new(), Vec::new()];
+        let mut seen = [Vec::new(), Vec::new()];
+        let mut release = [Vec::new(), Vec::new()];
+        for i in 0..runs {
+            for (k, (net, present)) in nets.iter().enumerate() {
+                let name = format!("m{present}-{i}");
+                let keys_before = keys(raw.as_ref()).await;
+                let (ev_before, msg_before) = (
+                    events.load(Ordering::Relaxed),
+                    messages.load(Ordering::Relaxed),
+                );
                 let t = Instant::now();
                 b.claim_endpoint(&net.id, &ep(&name)).await.expect("claim");
-                claim.push(t.elapsed());
+                claim[k].push(t.elapsed());
                 loop {
                     let ch = remote.next().await;
-                    if ch.iter().any(|c| matches!(c, Change::Added(e) if e.name == name)) {
+                    if ch
+                        .iter()
+                        .any(|c| matches!(c, Change::Added(e) if e.name == name))
+                    {
                         break;
                     }
                 }
-                seen.push(t.elapsed());
+                seen[k].push(t.elapsed());
                 if i == 0 {
                     let added = keys(raw.as_ref()).await - keys_before;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     println!(
-                        "per endpoint: {added} etcd keys, {} watch events in {} watch message(s)",
+                        "per endpoint ({present} present): {added} etcd keys, {} watch events in {} watch message(s) on join",
                         events.load(Ordering::Relaxed) - ev_before,
                         messages.load(Ordering::Relaxed) - msg_before
                     );
                 }
                 let t = Instant::now();
                 b.release_endpoint(&net.id, &name).await.expect("release");
-                release.push(t.elapsed());
+                release[k].push(t.elapsed());
+                loop {
+                    let ch = remote.next().await;
+                    if ch
+                        .iter()
+                        .any(|c| matches!(c, Change::Removed(e) if e.name == name))
+                    {
+                        break;
+                    }
+                }
             }
-            let line = format!(
-                "{target:>3} endpoints present: claim median {:.2} ms (p90 {:.2}), seen by the other node {:.2} ms, release {:.2} ms",
-                median_ms(&mut claim),
-                p90_ms(&mut claim),
-                median_ms(&mut seen),
-                median_ms(&mut release)
-            );
-            println!("{line}");
-            report.push((median_ms(&mut claim), median_ms(&mut seen)));
         }
-        if let [(c10, s10), (c200, s200)] = report[..] {
+        let mut med = Vec::new();
+        for (k, (_, present)) in nets.iter().enumerate() {
+            let (c, sn) = (median_ms(&mut claim[k]), median_ms(&mut seen[k]));
+            println!(
+                "{present:>3} endpoints present: claim median {c:.2} ms (p90 {:.2}), seen by the other node {sn:.2} ms, release {:.2} ms",
+                p90_ms(&mut claim[k]),
+                median_ms(&mut release[k])
+            );
+            med.push((c, sn));
+        }
+        if let [(c10, s10), (c200, s200)] = med[..] {
             println!(
                 "ratio 200/10: claim {:.2}x, seen by the other node {:.2}x",
                 c200 / c10,
