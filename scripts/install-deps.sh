@@ -16,6 +16,11 @@ command -v tar >/dev/null || need+=(tar)
 command -v nft >/dev/null || need+=(nftables)
 # Stale UDP flows are cleared with conntrack when a published UDP port changes.
 command -v conntrack >/dev/null || need+=(conntrack)
+# The cluster store (issue 19): etcd-client's build compiles etcd's protos with protoc and the
+# well-known includes; the cluster tests start their own etcd members (Debian etcd-server 3.4).
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+[ -e /usr/include/google/protobuf/empty.proto ] || need+=(libprotobuf-dev)
+command -v etcd >/dev/null || need+=(etcd-server)
 # Benchmarks only (bench/run.sh passes --bench): load generators for DNS and published ports.
 if [ "${1:-}" = --bench ]; then
   command -v dnsperf >/dev/null || need+=(dnsperf)
@@ -29,6 +34,15 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# Debian's etcd-server package starts a machine-wide etcd on 2379; the tests run their own, so
+# the package's service must not stay up (stopped however this machine runs services).
+if [ -e /lib/systemd/system/etcd.service ] || [ -x /etc/init.d/etcd ]; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now etcd >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/etcd ] && /etc/init.d/etcd status >/dev/null 2>&1; then
+    /etc/init.d/etcd stop >/dev/null 2>&1 || true
+  fi
 fi
 if ! command -v cargo >/dev/null; then
   echo "install-deps: cargo (Rust stable) is required" >&2
