@@ -455,6 +455,7 @@ impl Controller {
         }
         self.store.apply(changes)?;
         self.firewall_leave(&nets, &mine, Some(&sb));
+        let handle = self.lock_handles().get(&sb.id).cloned();
         for ep in &mine {
             eps.endpoints.remove(&ep.id);
             release(eps.ipam.as_mut(), ep);
@@ -466,7 +467,7 @@ impl Controller {
                 .leave(Leave {
                     kernel: self.kernel.as_ref(),
                     teardown: &self.teardown_kernel,
-                    inner: None,
+                    inner: handle.clone(),
                     known: &mut eps.indexes,
                     ep,
                     sandbox_gone: true,

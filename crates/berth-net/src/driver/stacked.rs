@@ -246,11 +246,8 @@ pub async fn join(
 }
 
 /// Takes the child down at once and deletes it in the background (a sandbox about to go takes
-/// its children with it).
+/// its children with it: then it is only taken down).
 pub async fn leave(cx: Leave<'_>) -> NetResult<Option<Deferred>> {
-    if cx.sandbox_gone {
-        return Ok(None);
-    }
     let Some(inner) = cx.inner else {
         return Ok(None);
     };
@@ -262,10 +259,16 @@ pub async fn leave(cx: Leave<'_>) -> NetResult<Option<Deferred>> {
     else {
         return Ok(None);
     };
+    // Down at once, also when the namespace goes next: an up child holds its MAC on the
+    // parent until the kernel frees it, and a newcomer given the same address (so the same
+    // MAC) could not come up meanwhile (EADDRINUSE).
     inner
         .unplug(index)
         .await
         .map_err(NetError::kernel(format!("take {} down", ep.ifname)))?;
+    if cx.sandbox_gone {
+        return Ok(None);
+    }
     let name = ep.ifname.clone();
     Ok(Some(Box::pin(async move {
         if let Err(e) = inner.delete_link(index).await {
