@@ -384,4 +384,35 @@ mod tests {
         let got = r.reserve(Proto::Tcp, localhost(), None);
         assert!(matches!(got, Ok(p) if p != port) || got.is_err());
     }
+
+    #[test]
+    fn probe_finds_foreign_addresses_and_ports_without_holding_them() {
+        let other = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = other.local_addr().expect("addr").port();
+        let r = PortReservations::new((40000, 40010));
+        let req = |ip: Option<IpAddr>, ports: Option<(u16, u16)>| PortRequest {
+            proto: Proto::Tcp,
+            container_port: 80,
+            host_ip: ip,
+            host_ports: ports,
+        };
+        assert_eq!(
+            r.probe(&req(Some(localhost()), Some((port, port)))),
+            Err(PortError::Bind(
+                format!("tcp4 127.0.0.1:{port}"),
+                "address already in use".into()
+            ))
+        );
+        // TEST-NET-1 is never an address of this machine.
+        let foreign: IpAddr = "192.0.2.1".parse().expect("ip");
+        assert_eq!(
+            r.probe(&req(Some(foreign), None)),
+            Err(PortError::NotLocal(foreign))
+        );
+        // Ranges and ephemeral ports are the allocator's to find; the probe holds nothing.
+        assert_eq!(r.probe(&req(None, Some((port, port + 1)))), Ok(()));
+        drop(other);
+        assert_eq!(r.probe(&req(Some(localhost()), Some((port, port)))), Ok(()));
+        assert_eq!(r.probe(&req(Some(localhost()), Some((port, port)))), Ok(()));
+    }
 }

@@ -164,7 +164,7 @@ enum Kind {
     Skip,
 }
 
-/// Applies one layer tarball (plain or gzip) onto `root`; returns the bytes of the archive read.
+/// Applies one layer tarball (plain or gzip) onto `root`, whiteouts included.
 pub fn apply(root: &Rootfs, input: impl Read) -> Result<()> {
     let (head, input) = sniff(input).map_err(|e| bad(format!("cannot read a layer: {e}")))?;
     let gzip = head.starts_with(&[0x1f, 0x8b]);
