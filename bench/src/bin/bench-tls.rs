@@ -207,11 +207,25 @@ fn main() {
     let first_unix = ms(t);
 
     let (mut net_u, mut net_t, mut run_u, mut run_t) = (vec![], vec![], vec![], vec![]);
+    // A create right after an rm waits for the kernel to unregister the old bridge: which
+    // transport goes first alternates, so that wait falls on both alike.
     for i in 0..n {
-        net_u.push(network_round(&mut unix, &format!("nu{i}")));
-        net_t.push(network_round(&mut tls, &format!("nt{i}")));
-        run_u.push(run_d(&mut unix, &format!("ru{i}")));
-        run_t.push(run_d(&mut tls, &format!("rt{i}")));
+        if i % 2 == 0 {
+            net_u.push(network_round(&mut unix, &format!("nu{i}")));
+            net_t.push(network_round(&mut tls, &format!("nt{i}")));
+        } else {
+            net_t.push(network_round(&mut tls, &format!("nt{i}")));
+            net_u.push(network_round(&mut unix, &format!("nu{i}")));
+        }
+    }
+    for i in 0..n {
+        if i % 2 == 0 {
+            run_u.push(run_d(&mut unix, &format!("ru{i}")));
+            run_t.push(run_d(&mut tls, &format!("rt{i}")));
+        } else {
+            run_t.push(run_d(&mut tls, &format!("rt{i}")));
+            run_u.push(run_d(&mut unix, &format!("ru{i}")));
+        }
     }
 
     // Through the CLI: a process, a connection and (over TLS) a full handshake per command.
