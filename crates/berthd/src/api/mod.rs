@@ -1,9 +1,11 @@
 //! The Docker Engine API over HTTP: routing, version prefixes, Docker's headers, error bodies.
 
 mod attach;
+mod container_list;
 mod containers;
 mod error;
 mod exec;
+mod filters;
 mod networks;
 mod ports;
 mod stream;
@@ -51,7 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/containers/create", post(containers::create))
-        .route("/containers/json", get(containers::list))
+        .route("/containers/json", get(container_list::list))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))
