@@ -179,7 +179,7 @@ async fn summary(st: &AppState, c: &Container, img: Option<&Image>, size: bool) 
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.spec.network_mode},
         "NetworkSettings": {"Networks": nets},
-        "Mounts": [],
+        "Mounts": super::volumes::mounts(st, c),
     });
     if size {
         let rw = dir_size(&st.containers_dir.join(&c.id).join("upper"));
@@ -252,9 +252,11 @@ fn keep(f: &Filters, r: &Resolved, c: &Container, img: Option<&Image>, row: &Row
         && r.since.is_none_or(|t| c.created > t)
         && f.ports("publish", &published)
         && f.ports("expose", &exposed)
-        // berth runs no swarm tasks and mounts no volumes into listed containers yet.
+        // berth runs no swarm tasks.
         && f.bool("is-task").is_none_or(|t| !t)
-        && !f.has("volume")
+        && f.any("volume", |v| {
+            c.spec.run.mounts.iter().any(|m| m.source == v || m.target == v)
+        })
         && f.any("isolation", |i| i == "default")
 }
 

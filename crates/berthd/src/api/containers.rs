@@ -128,6 +128,9 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let b: CreateBody = super::json_body(&body)?;
+    let raw: Value = super::json_body(&body)?;
+    super::run_options::refuse_unsupported(&raw)?;
+    let run = super::run_options::parse(&raw)?;
     if b.image.is_empty() {
         return Err(ApiError::bad_request(
             "no image specified: Image is required",
@@ -218,6 +221,7 @@ pub async fn create(
         tty: b.tty,
         open_stdin: b.open_stdin,
         stdin_once: b.stdin_once,
+        run,
     };
     let c = st.engine.create(spec).await?;
     Ok((
@@ -351,6 +355,38 @@ pub async fn inspect(
     let etc = |f: &str| dir.join(f).display().to_string();
     let exposed = crate::engine::Engine::exposed_ports(&c, img.as_ref());
     let published = st.engine.published(&c).await;
+    let r = &c.spec.run;
+    use crate::engine::runopts::MountKind;
+    let binds: Vec<String> = r
+        .mounts
+        .iter()
+        .filter(|m| m.kind != MountKind::Tmpfs && !m.anonymous && m.create_source)
+        .map(|m| {
+            format!(
+                "{}:{}{}",
+                m.source,
+                m.target,
+                if m.read_only { ":ro" } else { "" }
+            )
+        })
+        .collect();
+    let tmpfs: BTreeMap<&str, String> = r
+        .mounts
+        .iter()
+        .filter(|m| m.kind == MountKind::Tmpfs)
+        .map(|m| (m.target.as_str(), m.options.join(",")))
+        .collect();
+    let anon: BTreeMap<&str, Value> = r
+        .mounts
+        .iter()
+        .filter(|m| m.anonymous)
+        .map(|m| (m.target.as_str(), json!({})))
+        .collect();
+    let volumes = if anon.is_empty() {
+        Value::Null
+    } else {
+        json!(anon)
+    };
     let mut ns = json!({
         "Bridge": "",
         "SandboxID": c.sandbox_id.clone().unwrap_or_default(),
@@ -397,7 +433,18 @@ pub async fn inspect(
             "PortBindings": super::ports::bindings_json(&c.spec.ports),
             "PublishAllPorts": c.spec.publish_all,
             "RestartPolicy": {"Name": c.spec.restart.name, "MaximumRetryCount": c.spec.restart.max_retries},
+            // Logs are kept as Docker's json-file driver keeps them (compose reads the type).
+            "LogConfig": {"Type": "json-file", "Config": {}},
+            "Binds": binds,
+            "Tmpfs": tmpfs,
+            "ReadonlyRootfs": r.read_only, "Privileged": r.privileged,
+            "CapAdd": r.cap_add, "CapDrop": r.cap_drop,
+            "Memory": r.memory, "MemorySwap": r.memory_swap, "NanoCpus": r.nano_cpus,
+            "CpuShares": r.cpu_shares, "PidsLimit": if r.pids_limit > 0 { json!(r.pids_limit) } else { Value::Null },
+            "Init": r.init,
+            "SecurityOpt": if r.no_new_privileges { json!(["no-new-privileges"]) } else { Value::Null },
         },
+        "Mounts": super::volumes::mounts(&st, &c),
         "Config": {
             "Hostname": c.hostname,
             "Domainname": c.spec.domainname,
@@ -408,6 +455,8 @@ pub async fn inspect(
             "WorkingDir": c.spec.working_dir,
             "Labels": c.spec.labels,
             "ExposedPorts": super::ports::exposed_json(&exposed),
+            "User": r.user,
+            "Volumes": volumes,
             "Tty": c.spec.tty, "OpenStdin": c.spec.open_stdin, "StdinOnce": c.spec.stdin_once,
             "AttachStdin": c.spec.open_stdin && c.spec.stdin_once,
             "AttachStdout": false, "AttachStderr": false,

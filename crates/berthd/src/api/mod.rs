@@ -8,8 +8,10 @@ mod exec;
 mod filters;
 mod networks;
 mod ports;
+mod run_options;
 mod stream;
 mod system;
+mod volumes;
 
 pub use error::ApiError;
 
@@ -52,6 +54,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(container_list::list))
         .route("/containers/{id}/json", get(containers::inspect))

@@ -158,6 +158,12 @@ impl Engine {
         }
         // A fixed host port berth already publishes fails here, before a container exists.
         self.ctl.check_ports(&spec.ports)?;
+        super::runopts::validate(&spec.run)?;
+        if spec.run.init {
+            super::runopts::init_binary()?;
+        }
+        super::runopts::prepare_binds(&spec.run.mounts)?;
+        self.prepare_volumes(&mut spec.run.mounts)?;
         let hostname = if spec.hostname.is_empty() {
             id[..12].to_string()
         } else {

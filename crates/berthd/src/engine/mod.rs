@@ -23,9 +23,11 @@ mod ports;
 pub mod reaper;
 mod remove;
 mod restart;
+pub mod runopts;
 mod runtime;
 pub mod stdio;
 mod stop;
+pub mod volumes;
 mod wait;
 
 pub use error::{EngineError, Result};
