@@ -536,18 +536,30 @@ pub async fn image_create(
     let repo = q.get("repo").cloned().unwrap_or_default();
     let tag = q.get("tag").cloned().unwrap_or_default();
     let img = st.engine.import(body.to_vec(), &repo, &tag).await?;
+    image_event(&st, &img, "import");
     let line = format!("{}\n", json!({"status": img.id}));
     Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
 }
 
 pub async fn image_load(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let lines = st.engine.load(body.to_vec()).await?;
+    for i in st.engine.images().await {
+        if lines.iter().any(|l| l.contains(&i.id) || i.repo_tags.iter().any(|t| l.contains(t))) {
+            image_event(&st, &i, "load");
+        }
+    }
     let mut out = String::new();
     for l in lines {
         out.push_str(&json!({"stream": format!("{l}\n")}).to_string());
         out.push('\n');
     }
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
+fn image_event(st: &AppState, i: &crate::engine::image::Image, action: &str) {
+    let name = i.repo_tags.first().cloned().unwrap_or_else(|| i.id.clone());
+    let attrs = BTreeMap::from([("name".to_string(), name)]);
+    st.engine.events.emit("image", action, &i.id, attrs);
 }
 
 fn image_summary(i: &crate::engine::image::Image) -> Value {
@@ -630,7 +642,12 @@ pub async fn image_remove(
         q.get("force").map(String::as_str),
         Some("1" | "true" | "True")
     );
+    let img = st.engine.image(&name).await?;
     let lines = st.engine.remove_image(&name, force).await?;
+    for l in &lines {
+        let action = if l.starts_with("Untagged") { "untag" } else { "delete" };
+        image_event(&st, &img, action);
+    }
     Ok(Json(
         lines
             .into_iter()

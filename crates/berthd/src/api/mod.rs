@@ -4,6 +4,7 @@ mod attach;
 mod container_list;
 mod containers;
 mod error;
+mod events;
 mod exec;
 mod filters;
 mod networks;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/events", get(events::events))
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))

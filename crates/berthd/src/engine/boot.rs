@@ -52,6 +52,7 @@ impl Engine {
             removed_codes: std::sync::Mutex::new(BTreeMap::new()),
             live: std::sync::Mutex::new(BTreeMap::new()),
             output: Notify::new(),
+            events: super::events::Events::new(),
         });
         // Containers that died while the daemon was away are finished now; the rest are watched.
         let running: Vec<String> = {

@@ -98,11 +98,23 @@ fn capabilities(o: &runopts::RunOptions) -> Result<LinuxCapabilities> {
     Ok(caps)
 }
 
+/// Every capability berthd itself may hand out (its bounding set, as Docker's "ALL"): asking
+/// the runtime for one outside it fails the start.
 fn all_capabilities() -> Vec<Capability> {
-    // Every capability the kernel knows (as of 6.x).
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    // CAP_NAMES is in the kernel's order: a name's index is its bit.
     CAP_NAMES
         .iter()
-        .filter_map(|n| runopts::parse_cap(n))
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .filter_map(|(_, n)| runopts::parse_cap(n))
         .collect()
 }
 

@@ -68,8 +68,12 @@ impl Engine {
         c.state.exit_code = code;
         c.state.pid = 0;
         c.state.finished_at = Some(Utc::now());
+        let mut attrs = Self::container_attrs(&c);
+        attrs.insert("exitCode".into(), code.to_string());
+        self.events.emit("container", "die", &c.id, attrs);
         let (cid, name, auto_remove) = (c.id.clone(), c.name.clone(), c.spec.auto_remove);
         if auto_remove {
+            self.container_event(&c, "destroy");
             st.containers.remove(&cid);
             let _ = self.store.delete(CONTAINERS, &cid);
             self.removed_codes

@@ -5,7 +5,7 @@ use super::links::{LinkTarget, ResolvedLinks};
 use super::model::{Container, State, Status};
 use super::{
     bundle, cgroups, create::parse_extra_host, etcfiles, image, io, new_container_id, runtime,
-    Engine, EngineError, Result,
+    Engine, EngineError, Result, CONTAINERS,
 };
 use berth_net::endpoint::{parse_mac, EndpointOptions, SandboxOptions};
 use chrono::Utc;
@@ -86,12 +86,28 @@ impl Engine {
                     releasing: false,
                 };
                 let id = c.id.clone();
+                let started = c.clone();
                 self.save(&mut st, c).await?;
                 self.watch(id, pid);
+                self.container_event(&started, "start");
                 Ok(())
             }
             Err(e) => {
                 self.cleanup(&mut c).await;
+                if c.spec.auto_remove {
+                    // As Docker: a --rm container that cannot start is removed, and whoever
+                    // waits for its removal (the docker CLI's `run --rm`) is told.
+                    st.containers.remove(&c.id);
+                    self.store.delete(CONTAINERS, &c.id)?;
+                    self.removed_codes
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(c.id.clone(), 125);
+                    let _ = std::fs::remove_dir_all(c.dir(&self.paths.containers));
+                    self.container_event(&c, "destroy");
+                    self.exited.notify_waiters();
+                    return Err(e);
+                }
                 c.state.error = e.to_string();
                 self.save(&mut st, c).await?;
                 Err(e)

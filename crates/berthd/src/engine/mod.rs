@@ -8,6 +8,7 @@ mod connect;
 mod create;
 mod error;
 pub mod etcfiles;
+pub mod events;
 pub mod exec;
 mod exit;
 pub mod fd;
@@ -92,6 +93,8 @@ pub struct Engine {
     live: std::sync::Mutex<BTreeMap<String, Arc<stdio::Live>>>,
     /// Woken when a terminal's output reaches its log, so followers need not poll.
     pub output: Notify,
+    /// What happened, for `/events`.
+    pub events: events::Events,
 }
 
 fn new_container_id() -> String {

@@ -28,6 +28,7 @@ impl Engine {
             gone
         };
         if let Some(mut c) = removed {
+            self.container_event(&c, "destroy");
             if c.sandbox_id.is_some() {
                 self.cleanup(&mut c).await;
             } else {

@@ -29,7 +29,11 @@ impl Engine {
             self.mark_manually_stopped(&c.id).await;
         }
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid as i32), sig)
-            .map_err(|e| EngineError::Runtime(format!("cannot signal container {}: {e}", c.name)))
+            .map_err(|e| EngineError::Runtime(format!("cannot signal container {}: {e}", c.name)))?;
+        let mut attrs = Self::container_attrs(&c);
+        attrs.insert("signal".into(), (sig as i32).to_string());
+        self.events.emit("container", "kill", &c.id, attrs);
+        Ok(())
     }
 
     /// SIGTERM, then SIGKILL after `timeout`; returns once the container has exited.
@@ -44,6 +48,7 @@ impl Engine {
             let _ = self.kill(&c.id, "SIGKILL").await;
             self.wait(&c.id, Some(Duration::from_secs(10))).await?;
         }
+        self.container_event(&c, "stop");
         Ok(())
     }
 }
