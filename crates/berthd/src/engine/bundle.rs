@@ -279,9 +279,8 @@ pub fn write(bundle: &Path, b: &BundleSpec) -> Result<()> {
                 .build()
                 .map_err(|e| EngineError::Io(format!("bundle user: {e}")))?,
         );
-        if o.no_new_privileges {
-            p.set_no_new_privileges(Some(true));
-        }
+        // Docker's default is off (setuid programs work); oci-spec's default is on.
+        p.set_no_new_privileges(Some(o.no_new_privileges));
     }
     let mut mounts = spec.mounts().clone().unwrap_or_default();
     if o.privileged {
