@@ -198,7 +198,9 @@ fn capabilities_and_privileged() {
     let all = caps(&["--privileged"]);
     assert!(all & SYS_ADMIN != 0 && all & NET_ADMIN != 0, "{all:x}");
     // NET_ADMIN is real: the container can make a link in its own namespace.
-    let veth = ["ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1"];
+    let veth = [
+        "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1",
+    ];
     let mut with = vec!["--cap-add", "NET_ADMIN", "busybox"];
     with.extend_from_slice(&veth);
     run(&h, &with);

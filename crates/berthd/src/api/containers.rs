@@ -536,7 +536,12 @@ pub async fn image_create(
     let repo = q.get("repo").cloned().unwrap_or_default();
     let tag = q.get("tag").cloned().unwrap_or_default();
     let img = st.engine.import(body.to_vec(), &repo, &tag).await?;
-    image_event(&st, &img, "import");
+    let named = match (repo.as_str(), tag.as_str()) {
+        ("", _) => None,
+        (r, "") => Some(format!("{r}:latest")),
+        (r, t) => Some(format!("{r}:{t}")),
+    };
+    image_event(&st, &img, "import", named);
     let line = format!("{}\n", json!({"status": img.id}));
     Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
 }
@@ -544,8 +549,11 @@ pub async fn image_create(
 pub async fn image_load(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let lines = st.engine.load(body.to_vec()).await?;
     for i in st.engine.images().await {
-        if lines.iter().any(|l| l.contains(&i.id) || i.repo_tags.iter().any(|t| l.contains(t))) {
-            image_event(&st, &i, "load");
+        if lines
+            .iter()
+            .any(|l| l.contains(&i.id) || i.repo_tags.iter().any(|t| l.contains(t)))
+        {
+            image_event(&st, &i, "load", None);
         }
     }
     let mut out = String::new();
@@ -556,8 +564,11 @@ pub async fn image_load(State(st): State<AppState>, body: Bytes) -> Result<Respo
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
 
-fn image_event(st: &AppState, i: &crate::engine::image::Image, action: &str) {
-    let name = i.repo_tags.first().cloned().unwrap_or_else(|| i.id.clone());
+/// An image event, named by the reference it concerns (or the image's first tag, or its ID).
+fn image_event(st: &AppState, i: &crate::engine::image::Image, action: &str, name: Option<String>) {
+    let name = name
+        .or_else(|| i.repo_tags.first().cloned())
+        .unwrap_or_else(|| i.id.clone());
     let attrs = BTreeMap::from([("name".to_string(), name)]);
     st.engine.events.emit("image", action, &i.id, attrs);
 }
@@ -645,8 +656,11 @@ pub async fn image_remove(
     let img = st.engine.image(&name).await?;
     let lines = st.engine.remove_image(&name, force).await?;
     for l in &lines {
-        let action = if l.starts_with("Untagged") { "untag" } else { "delete" };
-        image_event(&st, &img, action);
+        let (action, what) = match l.split_once(": ") {
+            Some(("Untagged", t)) => ("untag", Some(t.to_string())),
+            _ => ("delete", None),
+        };
+        image_event(&st, &img, action, what);
     }
     Ok(Json(
         lines

@@ -14,7 +14,14 @@ use std::collections::HashMap;
 use tokio::sync::broadcast::error::RecvError;
 
 const KEYS: &[&str] = &[
-    "type", "event", "container", "network", "image", "volume", "label", "scope",
+    "type",
+    "event",
+    "container",
+    "network",
+    "image",
+    "volume",
+    "label",
+    "scope",
 ];
 
 /// A time in Docker's `since`/`until`: Unix seconds (with an optional fraction), or what
@@ -38,13 +45,7 @@ fn keep(f: &Filters, e: &Event) -> bool {
                     .iter()
                     .any(|v| v == name || (!v.is_empty() && e.id.starts_with(v.as_str()))))
     };
-    // A network event names its container in "container"; image events name the image in "name".
-    let container_ok = !f.has("container")
-        || object("container", "container")
-        || e
-            .attributes
-            .get("container")
-            .is_some_and(|c| f.get("container").iter().any(|v| c.starts_with(v.as_str())));
+    // As Docker's: `container=` keeps container events only; `image=` also a container's image.
     let image_ok = !f.has("image")
         || f.get("image").iter().any(|v| {
             e.attributes.get("image").is_some_and(|i| i == v)
@@ -53,7 +54,7 @@ fn keep(f: &Filters, e: &Event) -> bool {
     f.any("type", |t| t == e.typ)
         && f.any("event", |a| a == e.action)
         && f.any("scope", |s| s == "local")
-        && container_ok
+        && object("container", "container")
         && object("network", "network")
         && object("volume", "volume")
         && image_ok

@@ -155,7 +155,10 @@ pub async fn connect(
         mac: (!ep.mac_address.is_empty()).then_some(ep.mac_address),
     };
     st.engine.connect(&b.container, &id, req).await?;
-    if let (Ok(n), Ok(c)) = (st.ctl.get(&id).await, st.engine.container(&b.container).await) {
+    if let (Ok(n), Ok(c)) = (
+        st.ctl.get(&id).await,
+        st.engine.container(&b.container).await,
+    ) {
         network_event(&st, &n, "connect", Some(c.id));
     }
     Ok(StatusCode::OK)

@@ -28,8 +28,9 @@ impl Engine {
             // As Docker: a kill by hand is a manual stop for the restart policy.
             self.mark_manually_stopped(&c.id).await;
         }
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid as i32), sig)
-            .map_err(|e| EngineError::Runtime(format!("cannot signal container {}: {e}", c.name)))?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid as i32), sig).map_err(
+            |e| EngineError::Runtime(format!("cannot signal container {}: {e}", c.name)),
+        )?;
         let mut attrs = Self::container_attrs(&c);
         attrs.insert("signal".into(), (sig as i32).to_string());
         self.events.emit("container", "kill", &c.id, attrs);
