@@ -228,14 +228,13 @@ fn parse_mount(m: &Value) -> Result<MountSpec, ApiError> {
     }
     for (field, allowed) in [
         ("BindOptions", &["Propagation"][..]),
-        ("VolumeOptions", &["NoCopy", "Labels"][..]),
+        ("VolumeOptions", &["NoCopy"][..]),
         ("TmpfsOptions", &["SizeBytes", "Mode"][..]),
     ] {
         for (k, v) in m[field].as_object().into_iter().flatten() {
-            let fine = allowed.contains(&k.as_str())
-                && !(k == "Propagation"
-                    && !matches!(v.as_str(), Some("" | "rprivate" | "private")))
-                || is_default(k, v);
+            let propagation_ok =
+                k != "Propagation" || matches!(v.as_str(), Some("" | "rprivate" | "private"));
+            let fine = (allowed.contains(&k.as_str()) && propagation_ok) || is_default(k, v);
             if !fine {
                 return Err(ApiError::bad_request(format!(
                     "invalid mount config: {field}.{k} {v} is not supported by berth"
