@@ -129,3 +129,26 @@ fn events_past_filtered_and_live() {
     let _ = follower.wait();
     assert_eq!(line.trim(), "live1");
 }
+
+#[test]
+fn container_prune_takes_stopped_ones_only() {
+    let h = Host::with_busybox();
+    ok(h.docker(&["run", "-d", "--name", "up", "busybox", "sleep", "1000"]));
+    ok(h.docker(&["run", "--name", "done", "busybox", "true"]));
+    ok(h.docker(&["create", "--name", "new", "-l", "keep=1", "busybox", "true"]));
+    ok(h.docker(&["run", "--name", "kept", "-l", "keep=1", "busybox", "true"]));
+    let out = ok(h.docker(&["container", "prune", "-f", "--filter", "label!=keep"]));
+    let done = ok(h.docker(&["inspect", "-f", "{{.Id}}", "up"]));
+    assert!(!out.contains(done.trim()), "{out}");
+    let mut left: Vec<String> = ok(h.docker(&["ps", "-a", "--format", "{{.Names}}"]))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    left.sort();
+    assert_eq!(left, ["kept", "new", "up"]);
+    ok(h.docker(&["container", "prune", "-f"]));
+    let left = ok(h.docker(&["ps", "-a", "--format", "{{.Names}}"]));
+    assert_eq!(left.trim(), "up");
+    let (_, err) = fails(h.docker(&["container", "prune", "-f", "--filter", "nosuch=1"]));
+    assert!(err.contains("invalid filter 'nosuch'"), "{err}");
+}

@@ -294,3 +294,47 @@ pub async fn list(
     }
     Ok(Json(out))
 }
+
+/// `POST /containers/prune`: every stopped container (created or exited) that the filters keep
+/// (`until`, `label`, `label!`), removed as `rm` removes it.
+pub async fn prune(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let f = Filters::from_query(&q, &["until", "label", "label!"])?;
+    let until = match f.get("until").first() {
+        Some(v) => Some(super::filters::parse_time("until", v)?),
+        None => None,
+    };
+    let denied = |labels: &BTreeMap<String, String>| {
+        f.get("label!")
+            .iter()
+            .any(|spec| match spec.split_once('=') {
+                Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
+                None => labels.contains_key(spec.as_str()),
+            })
+    };
+    let mut deleted = Vec::new();
+    let mut reclaimed = 0u64;
+    for c in st.engine.containers(true).await {
+        if c.state.status == Status::Running
+            || until.is_some_and(|t| c.created >= t)
+            || !f.labels(&c.spec.labels)
+            || denied(&c.spec.labels)
+        {
+            continue;
+        }
+        let size = dir_size(&st.containers_dir.join(&c.id).join("upper"));
+        match st.engine.remove(&c.id, false).await {
+            Ok(()) => {
+                deleted.push(c.id.clone());
+                reclaimed += size;
+            }
+            // Started or removed meanwhile: not this prune's to take.
+            Err(e) => tracing::debug!(container = %c.name, error = %e, "not pruned"),
+        }
+    }
+    Ok(Json(
+        json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}),
+    ))
+}

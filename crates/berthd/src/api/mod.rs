@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(container_list::list))
+        .route("/containers/prune", post(container_list::prune))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))

@@ -39,9 +39,27 @@ impl Engine {
 
     /// SIGTERM, then SIGKILL after `timeout`; returns once the container has exited.
     pub async fn stop(&self, key: &str, timeout: Duration) -> Result<()> {
-        let c = self.container(key).await?;
+        let mut c = self.container(key).await?;
         if c.state.status != Status::Running {
-            return Err(EngineError::NotModified("container already stopped".into()));
+            let restarting = c.state.status == Status::Exited
+                && c.spec
+                    .restart
+                    .wants_restart(c.state.exit_code, c.state.restart_count, false)
+                && !c.state.manually_stopped;
+            if restarting {
+                // Between two runs of its restart policy: Docker counts such a container as
+                // running (restarting), and a stop cancels the policy.
+                self.mark_manually_stopped(&c.id).await;
+                // A restart that began before the mark has finished by now (it holds the
+                // state lock throughout): then this is a stop of a running container.
+                c = self.container(&c.id).await?;
+                if c.state.status != Status::Running {
+                    self.container_event(&c, "stop");
+                    return Ok(());
+                }
+            } else {
+                return Err(EngineError::NotModified("container already stopped".into()));
+            }
         }
         self.mark_manually_stopped(&c.id).await;
         let _ = self.kill(&c.id, "SIGTERM").await;
