@@ -26,6 +26,8 @@ if [ "${1:-}" = --bench ]; then
   command -v dnsperf >/dev/null || need+=(dnsperf)
   command -v iperf3 >/dev/null || need+=(iperf3)
 fi
+# `run --init` bind-mounts tini's static build as /sbin/docker-init, as Docker does.
+[ -x /usr/bin/tini-static ] || [ -x /usr/bin/docker-init ] || need+=(tini)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: need root to install: ${need[*]}" >&2
@@ -43,6 +45,17 @@ if [ -e /lib/systemd/system/etcd.service ] || [ -x /etc/init.d/etcd ]; then
   elif [ -x /etc/init.d/etcd ] && /etc/init.d/etcd status >/dev/null 2>&1; then
     /etc/init.d/etcd stop >/dev/null 2>&1 || true
   fi
+fi
+# The compose tests drive Debian's docker-compose 1.29; without its recommended docker.io, so
+# no Docker daemon lands on the machine.
+if ! command -v docker-compose >/dev/null; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: need root to install: docker-compose" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
 fi
 if ! command -v cargo >/dev/null; then
   echo "install-deps: cargo (Rust stable) is required" >&2

@@ -7,6 +7,7 @@ pub mod detach;
 pub mod network;
 pub mod ports;
 pub mod system;
+pub mod volume;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,16 @@ pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorResponse {
     pub message: String,
+}
+
+/// For fields where clients send `null` to mean "not set" (docker-py does so for every IPAM
+/// field it has no value for): null decodes as the type's default.
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Parses `"1.xx"` into its minor number, if it is a 1.x version.

@@ -38,7 +38,7 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Ipam {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::null_as_default")]
     pub driver: String,
     #[serde(default)]
     pub options: Option<BTreeMap<String, String>>,
@@ -49,13 +49,30 @@ pub struct Ipam {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct IpamConfig {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub subnet: String,
-    #[serde(rename = "IPRange", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPRange",
+        default,
+        deserialize_with = "crate::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ip_range: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub gateway: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub auxiliary_addresses: BTreeMap<String, String>,
 }
 
@@ -186,5 +203,13 @@ mod tests {
         let req: NetworkCreateRequest = serde_json::from_str(body).unwrap();
         assert_eq!(req.name, "n");
         assert_eq!(req.ipam.unwrap().config.unwrap()[0].subnet, "10.1.0.0/24");
+        // docker-compose (docker-py) sends null for every IPAM field it has no value for.
+        let compose = r#"{"Name":"p_front","Driver":"bridge","IPAM":{"Driver":null,
+            "Config":[{"Subnet":"10.9.0.0/24","IPRange":null,"Gateway":null,
+            "AuxiliaryAddresses":null}],"Options":null}}"#;
+        let req: NetworkCreateRequest = serde_json::from_str(compose).unwrap();
+        let ipam = req.ipam.unwrap();
+        assert_eq!(ipam.driver, "");
+        assert_eq!(ipam.config.unwrap()[0].ip_range, "");
     }
 }

@@ -60,7 +60,7 @@ enum Command {
     /// Remove one or more containers.
     Rm(cmd::container::RmArgs),
     /// List containers.
-    Ps(cmd::container::PsArgs),
+    Ps(cmd::ps::PsArgs),
     /// Return low-level information on containers, images or networks.
     Inspect(cmd::container::InspectArgs),
     /// Run a command in a running container.
@@ -206,7 +206,7 @@ fn main() -> ExitCode {
             Command::Restart(a) => cmd::container::restart(&client, a).await,
             Command::Kill(a) => cmd::container::kill(&client, a).await,
             Command::Rm(a) => cmd::container::rm(&client, a).await,
-            Command::Ps(a) => cmd::container::ps(&client, a).await,
+            Command::Ps(a) => cmd::ps::ps(&client, a).await,
             Command::Inspect(a) => cmd::container::inspect(&client, a).await,
             Command::Logs(a) => cmd::container::logs(&client, a).await,
             Command::Port(a) => cmd::container::port(&client, a).await,

@@ -138,22 +138,6 @@ pub struct RmArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PsArgs {
-    /// Show all containers (default shows just running).
-    #[arg(short, long)]
-    all: bool,
-    /// Only display container IDs.
-    #[arg(short, long)]
-    quiet: bool,
-    /// Don't truncate output.
-    #[arg(long = "no-trunc")]
-    no_trunc: bool,
-    /// Format output: "table", "json", or a Go-style template.
-    #[arg(long)]
-    format: Option<String>,
-}
-
-#[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Format output using a Go-style template.
     #[arg(short, long)]
@@ -217,6 +201,9 @@ pub struct ImagesArgs {
     /// Only show image IDs.
     #[arg(short, long)]
     quiet: bool,
+    /// Filter output based on conditions provided (e.g. "reference=busy*", "dangling=true").
+    #[arg(short, long)]
+    filter: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -458,7 +445,7 @@ pub async fn wait(client: &Client, a: IdsArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn ago(unix: i64) -> String {
+pub(crate) fn ago(unix: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -473,110 +460,7 @@ fn ago(unix: i64) -> String {
     }
 }
 
-pub async fn ps(client: &Client, a: PsArgs) -> Result<(), Failure> {
-    let all = if a.all { "?all=1" } else { "" };
-    let list: Vec<Value> = client.get_json(&format!("/containers/json{all}")).await?;
-    let id = |c: &Value| {
-        let id = c["Id"].as_str().unwrap_or_default();
-        if a.no_trunc {
-            id.to_string()
-        } else {
-            id.chars().take(12).collect()
-        }
-    };
-    if a.quiet {
-        for c in &list {
-            println!("{}", id(c));
-        }
-        return Ok(());
-    }
-    let row = |c: &Value| {
-        let mut cmd = c["Command"].as_str().unwrap_or_default().to_string();
-        if !a.no_trunc && cmd.chars().count() > 20 {
-            cmd = cmd.chars().take(19).collect::<String>() + "…";
-        }
-        let names: Vec<String> = c["Names"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|n| n.as_str().map(|s| s.trim_start_matches('/').to_string()))
-            .collect();
-        json!({
-            "ID": id(c), "Image": c["Image"], "Command": format!("\"{cmd}\""),
-            "CreatedAt": ago(c["Created"].as_i64().unwrap_or(0)), "RunningFor": ago(c["Created"].as_i64().unwrap_or(0)),
-            "Status": c["Status"], "State": c["State"], "Ports": ports_text(&c["Ports"]), "Names": names.join(","),
-            "Networks": c["NetworkSettings"]["Networks"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_default(),
-        })
-    };
-    match a.format.as_deref() {
-        None | Some("table") => {
-            let mut rows = vec![[
-                "CONTAINER ID",
-                "IMAGE",
-                "COMMAND",
-                "CREATED",
-                "STATUS",
-                "PORTS",
-                "NAMES",
-            ]
-            .map(String::from)
-            .to_vec()];
-            for c in &list {
-                let r = row(c);
-                rows.push(
-                    [
-                        "ID",
-                        "Image",
-                        "Command",
-                        "RunningFor",
-                        "Status",
-                        "Ports",
-                        "Names",
-                    ]
-                    .iter()
-                    .map(|k| r[*k].as_str().unwrap_or_default().to_string())
-                    .collect(),
-                );
-            }
-            print!("{}", format::table(&rows));
-        }
-        Some("json") => {
-            for c in &list {
-                println!("{}", row(c));
-            }
-        }
-        Some(t) => {
-            for c in &list {
-                println!("{}", format::render(t, &row(c)).map_err(Failure::msg)?);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `inspect` for containers, then images, then networks, as docker's does.
-/// `ps`'s PORTS column: `0.0.0.0:8080->80/tcp, 53/udp`.
-fn ports_text(ports: &Value) -> String {
-    ports
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            let private = format!(
-                "{}/{}",
-                p["PrivatePort"].as_u64().unwrap_or(0),
-                p["Type"].as_str().unwrap_or("tcp")
-            );
-            match (p["IP"].as_str(), p["PublicPort"].as_u64()) {
-                (Some(ip), Some(public)) => format!("{}->{private}", host_port(ip, public)),
-                _ => private,
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn host_port(ip: &str, port: u64) -> String {
+pub(crate) fn host_port(ip: &str, port: u64) -> String {
     if ip.contains(':') {
         format!("[{ip}]:{port}")
     } else {
@@ -743,7 +627,7 @@ pub async fn import(client: &Client, a: ImportArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn human_size(n: u64) -> String {
+pub(crate) fn human_size(n: u64) -> String {
     let f = n as f64;
     if f >= 1e9 {
         format!("{:.3}GB", f / 1e9)
@@ -757,7 +641,8 @@ fn human_size(n: u64) -> String {
 }
 
 pub async fn images(client: &Client, a: ImagesArgs) -> Result<(), Failure> {
-    let list: Vec<Value> = client.get_json("/images/json").await?;
+    let query = super::network::filters_query(&a.filter)?;
+    let list: Vec<Value> = client.get_json(&format!("/images/json{query}")).await?;
     let short = |v: &Value| {
         v["Id"]
             .as_str()

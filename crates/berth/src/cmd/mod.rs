@@ -1,4 +1,5 @@
 pub mod attached;
 pub mod container;
 pub mod network;
+pub mod ps;
 pub mod system;

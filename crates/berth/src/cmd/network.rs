@@ -300,7 +300,7 @@ async fn create(client: &Client, a: CreateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn filters_query(items: &[String]) -> Result<String, Failure> {
+pub(crate) fn filters_query(items: &[String]) -> Result<String, Failure> {
     let mut f: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for item in items {
         let (k, v) = item.split_once('=').ok_or_else(|| {

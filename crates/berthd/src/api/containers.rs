@@ -2,7 +2,7 @@
 //! logs; import, list, inspect, remove images.
 
 use super::{ApiError, AppState};
-use crate::engine::{Container, ContainerSpec, EngineError, NetworkRequest, Status};
+use crate::engine::{ContainerSpec, EngineError, NetworkRequest, Status};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -105,6 +105,9 @@ pub async fn create(
     let shape: Value = super::json_body(&body)?;
     crate::engine::validate::create_body(&shape)?;
     let b: CreateBody = super::json_body(&body)?;
+    let raw: Value = super::json_body(&body)?;
+    super::run_options::refuse_unsupported(&raw)?;
+    let run = super::run_options::parse(&raw)?;
     if b.image.is_empty() {
         return Err(ApiError::bad_request(
             "no image specified: Image is required",
@@ -195,6 +198,7 @@ pub async fn create(
         tty: b.tty,
         open_stdin: b.open_stdin,
         stdin_once: b.stdin_once,
+        run,
     };
     let c = st.engine.create(spec).await?;
     Ok((
@@ -311,128 +315,6 @@ pub async fn remove(
 
 // ------------------------------------------------------------ list/inspect
 
-fn human_since(t: chrono::DateTime<Utc>) -> String {
-    let s = (Utc::now() - t).num_seconds().max(0);
-    match s {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".into(),
-        120..=3599 => format!("{} minutes", s / 60),
-        3600..=7199 => "About an hour".into(),
-        _ => format!("{} hours", s / 3600),
-    }
-}
-
-fn status_text(c: &Container) -> String {
-    match c.state.status {
-        Status::Created => "Created".into(),
-        Status::Running => format!(
-            "Up {}",
-            human_since(c.state.started_at.unwrap_or(c.created))
-        ),
-        Status::Exited => format!(
-            "Exited ({}) {} ago",
-            c.state.exit_code,
-            human_since(c.state.finished_at.unwrap_or(c.created))
-        ),
-    }
-}
-
-/// `NetworkSettings.Networks` of a container, from its endpoints.
-async fn networks_json(st: &AppState, c: &Container) -> (BTreeMap<String, Value>, Value) {
-    let mut out = BTreeMap::new();
-    let mut legacy = json!({"Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "",
-        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": ""});
-    if let Some(sb) = &c.sandbox_id {
-        for ep in st.engine.ctl.sandbox_endpoints(sb).await {
-            let Ok(net) = st.engine.ctl.get(&ep.network_id).await else {
-                continue;
-            };
-            let mut aliases = ep.aliases.clone();
-            let mut dns_names = vec![c.name.clone()];
-            dns_names.extend(aliases.iter().cloned());
-            dns_names.push(c.id[..12].to_string());
-            if !net.predefined {
-                aliases.push(c.id[..12].to_string());
-            }
-            let ipam = match (ep.requested4, ep.requested6) {
-                (None, None) => Value::Null,
-                (a, b) => json!({"IPv4Address": a.map(|x| x.to_string()).unwrap_or_default(),
-                                 "IPv6Address": b.map(|x| x.to_string()).unwrap_or_default()}),
-            };
-            let v = json!({
-                "IPAMConfig": ipam,
-                "Links": null,
-                "Aliases": if net.predefined { Value::Null } else { json!(aliases) },
-                "MacAddress": crate::engine::Engine::mac_text(&ep.mac),
-                "DriverOpts": null,
-                "NetworkID": net.id,
-                "EndpointID": ep.id,
-                "Gateway": ep.gateway4.map(|g| g.to_string()).unwrap_or_default(),
-                "IPAddress": ep.ipv4.map(|a| a.addr().to_string()).unwrap_or_default(),
-                "IPPrefixLen": ep.ipv4.map(|a| a.prefix_len()).unwrap_or(0),
-                "IPv6Gateway": ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
-                "GlobalIPv6Address": ep.ipv6.map(|a| a.addr().to_string()).unwrap_or_default(),
-                "GlobalIPv6PrefixLen": ep.ipv6.map(|a| a.prefix_len()).unwrap_or(0),
-                "DNSNames": if net.predefined { Value::Null } else { json!(dns_names) },
-            });
-            if net.name == "bridge" && net.predefined {
-                for k in [
-                    "Gateway",
-                    "IPAddress",
-                    "IPPrefixLen",
-                    "MacAddress",
-                    "GlobalIPv6Address",
-                    "GlobalIPv6PrefixLen",
-                    "IPv6Gateway",
-                ] {
-                    legacy[k] = v[k].clone();
-                }
-            }
-            out.insert(net.name.clone(), v);
-        }
-    }
-    (out, legacy)
-}
-
-async fn summary(st: &AppState, c: &Container) -> Value {
-    let img = st.engine.image_by_id(&c.image_id).await;
-    let (nets, _) = networks_json(st, c).await;
-    let exposed = crate::engine::Engine::exposed_ports(c, img.as_ref());
-    let published = st.engine.published(c).await;
-    json!({
-        "Id": c.id,
-        "Names": [format!("/{}", c.name)],
-        "Image": c.spec.image,
-        "ImageID": c.image_id,
-        "Command": c.args(img.as_ref()).join(" "),
-        "Created": c.created.timestamp(),
-        "Ports": super::ports::summary_json(&exposed, &published),
-        "Labels": c.spec.labels,
-        "State": c.state.status.as_str(),
-        "Status": status_text(c),
-        "HostConfig": {"NetworkMode": c.spec.network_mode},
-        "NetworkSettings": {"Networks": nets},
-        "Mounts": [],
-    })
-}
-
-pub async fn list(
-    State(st): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Json<Vec<Value>> {
-    let all = matches!(
-        q.get("all").map(String::as_str),
-        Some("1" | "true" | "True")
-    );
-    let mut out = Vec::new();
-    for c in st.engine.containers(all).await {
-        out.push(summary(&st, &c).await);
-    }
-    Json(out)
-}
-
 fn ts(t: Option<chrono::DateTime<Utc>>) -> String {
     t.map(|t| t.to_rfc3339_opts(SecondsFormat::Nanos, true))
         .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
@@ -445,11 +327,43 @@ pub async fn inspect(
     let c = st.engine.container(&id).await?;
     let img = st.engine.image_by_id(&c.image_id).await;
     let args = c.args(img.as_ref());
-    let (nets, legacy) = networks_json(&st, &c).await;
+    let (nets, legacy) = super::container_list::networks_json(&st, &c).await;
     let dir = st.containers_dir.join(&c.id);
     let etc = |f: &str| dir.join(f).display().to_string();
     let exposed = crate::engine::Engine::exposed_ports(&c, img.as_ref());
     let published = st.engine.published(&c).await;
+    let r = &c.spec.run;
+    use crate::engine::runopts::MountKind;
+    let binds: Vec<String> = r
+        .mounts
+        .iter()
+        .filter(|m| m.kind != MountKind::Tmpfs && !m.anonymous && m.create_source)
+        .map(|m| {
+            format!(
+                "{}:{}{}",
+                m.source,
+                m.target,
+                if m.read_only { ":ro" } else { "" }
+            )
+        })
+        .collect();
+    let tmpfs: BTreeMap<&str, String> = r
+        .mounts
+        .iter()
+        .filter(|m| m.kind == MountKind::Tmpfs)
+        .map(|m| (m.target.as_str(), m.options.join(",")))
+        .collect();
+    let anon: BTreeMap<&str, Value> = r
+        .mounts
+        .iter()
+        .filter(|m| m.anonymous)
+        .map(|m| (m.target.as_str(), json!({})))
+        .collect();
+    let volumes = if anon.is_empty() {
+        Value::Null
+    } else {
+        json!(anon)
+    };
     let mut ns = json!({
         "Bridge": "",
         "SandboxID": c.sandbox_id.clone().unwrap_or_default(),
@@ -496,7 +410,18 @@ pub async fn inspect(
             "PortBindings": super::ports::bindings_json(&c.spec.ports),
             "PublishAllPorts": c.spec.publish_all,
             "RestartPolicy": {"Name": c.spec.restart.name, "MaximumRetryCount": c.spec.restart.max_retries},
+            // Logs are kept as Docker's json-file driver keeps them (compose reads the type).
+            "LogConfig": {"Type": "json-file", "Config": {}},
+            "Binds": binds,
+            "Tmpfs": tmpfs,
+            "ReadonlyRootfs": r.read_only, "Privileged": r.privileged,
+            "CapAdd": r.cap_add, "CapDrop": r.cap_drop,
+            "Memory": r.memory, "MemorySwap": r.memory_swap, "NanoCpus": r.nano_cpus,
+            "CpuShares": r.cpu_shares, "PidsLimit": if r.pids_limit > 0 { json!(r.pids_limit) } else { Value::Null },
+            "Init": r.init,
+            "SecurityOpt": if r.no_new_privileges { json!(["no-new-privileges"]) } else { Value::Null },
         },
+        "Mounts": super::volumes::mounts(&st, &c),
         "Config": {
             "Hostname": c.hostname,
             "Domainname": c.spec.domainname,
@@ -507,6 +432,8 @@ pub async fn inspect(
             "WorkingDir": c.spec.working_dir,
             "Labels": c.spec.labels,
             "ExposedPorts": super::ports::exposed_json(&exposed),
+            "User": r.user,
+            "Volumes": volumes,
             "Tty": c.spec.tty, "OpenStdin": c.spec.open_stdin, "StdinOnce": c.spec.stdin_once,
             "AttachStdin": c.spec.open_stdin && c.spec.stdin_once,
             "AttachStdout": false, "AttachStderr": false,
@@ -596,6 +523,12 @@ pub async fn image_create(
     }
     let upload = st.engine.upload(body.into_data_stream()).await?;
     let img = st.engine.import(upload, &repo, &tag).await?;
+    let named = match (repo.as_str(), tag.as_str()) {
+        ("", _) => None,
+        (r, "") => Some(format!("{r}:latest")),
+        (r, t) => Some(format!("{r}:{t}")),
+    };
+    image_event(&st, &img, "import", named);
     let line = format!("{}\n", json!({"status": img.id}));
     Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
 }
@@ -603,12 +536,29 @@ pub async fn image_create(
 pub async fn image_load(State(st): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let upload = st.engine.upload(body.into_data_stream()).await?;
     let lines = st.engine.load(upload).await?;
+    for i in st.engine.images().await {
+        if lines
+            .iter()
+            .any(|l| l.contains(&i.id) || i.repo_tags.iter().any(|t| l.contains(t)))
+        {
+            image_event(&st, &i, "load", None);
+        }
+    }
     let mut out = String::new();
     for l in lines {
         out.push_str(&json!({"stream": format!("{l}\n")}).to_string());
         out.push('\n');
     }
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
+/// An image event, named by the reference it concerns (or the image's first tag, or its ID).
+fn image_event(st: &AppState, i: &crate::engine::image::Image, action: &str, name: Option<String>) {
+    let name = name
+        .or_else(|| i.repo_tags.first().cloned())
+        .unwrap_or_else(|| i.id.clone());
+    let attrs = BTreeMap::from([("name".to_string(), name)]);
+    st.engine.events.emit("image", action, &i.id, attrs);
 }
 
 fn image_summary(i: &crate::engine::image::Image) -> Value {
@@ -619,8 +569,53 @@ fn image_summary(i: &crate::engine::image::Image) -> Value {
     })
 }
 
-pub async fn images(State(st): State<AppState>) -> Json<Vec<Value>> {
-    Json(st.engine.images().await.iter().map(image_summary).collect())
+/// `GET /images/json` with Docker's filters: `reference` (globs), `dangling`, `label`,
+/// `before`/`since` (an image), `until` (a time).
+pub async fn images(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    use super::filters::{reference_matches, Filters, IMAGE_KEYS};
+    let f = Filters::from_query(&q, IMAGE_KEYS)?;
+    let mut bounds = [None, None];
+    for (i, key) in ["before", "since"].into_iter().enumerate() {
+        for v in f.get(key) {
+            bounds[i] = Some(st.engine.image(v).await?.created);
+        }
+    }
+    let until = match f.get("until").first() {
+        Some(v) => Some(super::filters::parse_time("until", v)?),
+        None => None,
+    };
+    // berth keeps no image labels yet: a label filter matches only what has none to match.
+    let no_labels = BTreeMap::new();
+    let out = st
+        .engine
+        .images()
+        .await
+        .iter()
+        .filter(|i| {
+            f.any("reference", |p| {
+                i.repo_tags.iter().any(|t| reference_matches(p, t))
+            }) && f
+                .bool("dangling")
+                .is_none_or(|d| d == i.repo_tags.is_empty())
+                && f.labels(&no_labels)
+                && bounds[0].is_none_or(|t| i.created < t)
+                && bounds[1].is_none_or(|t| i.created > t)
+                && until.is_none_or(|t| i.created < t)
+        })
+        .map(|i| {
+            // As Docker's: with a reference filter an image shows only the tags that matched.
+            let mut i = i.clone();
+            if f.has("reference") {
+                i.repo_tags
+                    .retain(|t| f.get("reference").iter().any(|p| reference_matches(p, t)));
+            }
+            image_summary(&i)
+        })
+        .collect();
+    Ok(Json(out))
 }
 
 pub async fn image_inspect(
@@ -646,7 +641,15 @@ pub async fn image_remove(
         q.get("force").map(String::as_str),
         Some("1" | "true" | "True")
     );
+    let img = st.engine.image(&name).await?;
     let lines = st.engine.remove_image(&name, force).await?;
+    for l in &lines {
+        let (action, what) = match l.split_once(": ") {
+            Some(("Untagged", t)) => ("untag", Some(t.to_string())),
+            _ => ("delete", None),
+        };
+        image_event(&st, &img, action, what);
+    }
     Ok(Json(
         lines
             .into_iter()

@@ -1,13 +1,18 @@
 //! The Docker Engine API over HTTP: routing, version prefixes, Docker's headers, error bodies.
 
 mod attach;
+mod container_list;
 mod containers;
 mod error;
+mod events;
 mod exec;
+mod filters;
 mod networks;
 mod ports;
+mod run_options;
 mod stream;
 mod system;
+mod volumes;
 
 pub use error::ApiError;
 
@@ -41,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/events", get(events::events))
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))
@@ -50,8 +56,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route("/containers/create", post(containers::create))
-        .route("/containers/json", get(containers::list))
+        .route("/containers/json", get(container_list::list))
+        .route("/containers/prune", post(container_list::prune))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))

@@ -57,6 +57,18 @@ pub fn to_api(n: &Network) -> api::Network {
     }
 }
 
+/// A network event: its name and driver, and the container for connect and disconnect.
+fn network_event(st: &AppState, n: &Network, action: &str, container: Option<String>) {
+    let mut attrs = BTreeMap::from([
+        ("name".to_string(), n.name.clone()),
+        ("type".to_string(), n.driver.name().to_string()),
+    ]);
+    if let Some(c) = container {
+        attrs.insert("container".into(), c);
+    }
+    st.engine.events.emit("network", action, &n.id, attrs);
+}
+
 fn filters(q: &HashMap<String, String>) -> Result<api::Filters, ApiError> {
     match q.get("filters") {
         Some(raw) => api::parse_filters(raw).map_err(ApiError::bad_request),
@@ -143,6 +155,12 @@ pub async fn connect(
         mac: (!ep.mac_address.is_empty()).then_some(ep.mac_address),
     };
     st.engine.connect(&b.container, &id, req).await?;
+    if let (Ok(n), Ok(c)) = (
+        st.ctl.get(&id).await,
+        st.engine.container(&b.container).await,
+    ) {
+        network_event(&st, &n, "connect", Some(c.id));
+    }
     Ok(StatusCode::OK)
 }
 
@@ -152,7 +170,11 @@ pub async fn disconnect(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let b: ConnectBody = super::json_body(&body)?;
+    let c = st.engine.container(&b.container).await.ok();
     st.engine.disconnect(&b.container, &id, b.force).await?;
+    if let (Ok(n), Some(c)) = (st.ctl.get(&id).await, c) {
+        network_event(&st, &n, "disconnect", Some(c.id));
+    }
     Ok(StatusCode::OK)
 }
 
@@ -195,6 +217,7 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> Result<Response,
             labels: req.labels.unwrap_or_default(),
         })
         .await?;
+    network_event(&st, &net, "create", None);
     Ok((
         StatusCode::CREATED,
         Json(api::NetworkCreateResponse {
@@ -209,7 +232,9 @@ pub async fn remove(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let net = st.ctl.get(&id).await?;
     st.ctl.remove(&id).await?;
+    network_event(&st, &net, "destroy", None);
     Ok(StatusCode::NO_CONTENT)
 }
 

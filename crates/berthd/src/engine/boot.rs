@@ -87,6 +87,7 @@ impl Engine {
             output: Notify::new(),
             ops: std::sync::Mutex::new(BTreeMap::new()),
             view,
+            events: super::events::Events::new(),
         });
         engine.repair().await;
         keeper::sweep(&engine.paths.keep);

@@ -91,12 +91,14 @@ impl Engine {
                 spec.publish_all = false;
             }
         } else {
-            // The mode names the first network; it must exist now (Docker's 404).
+            // The mode names the first network; it must exist now. Not a 404: on any 404 from
+            // create the docker CLI concludes the image is missing and tries to pull it, so it
+            // would never show this message (Docker itself fails later, at start).
             let first = self
                 .ctl
                 .get(&mode)
                 .await
-                .map_err(|_| EngineError::NotFound(format!("network {mode} not found")))?;
+                .map_err(|_| EngineError::BadRequest(format!("network {mode} not found")))?;
             if !spec
                 .networks
                 .iter()
@@ -110,7 +112,7 @@ impl Engine {
                     .ctl
                     .get(n)
                     .await
-                    .map_err(|_| EngineError::NotFound(format!("network {n} not found")))?;
+                    .map_err(|_| EngineError::BadRequest(format!("network {n} not found")))?;
                 if (req.ipv4.is_some() || req.ipv6.is_some()) && net.predefined {
                     return Err(EngineError::BadRequest(
                         "user specified IP address is supported on user defined networks only"
@@ -143,6 +145,13 @@ impl Engine {
         }
         // A fixed host port berth already publishes fails here, before a container exists.
         self.ctl.check_ports(&spec.ports)?;
+        super::runopts::validate(&spec.run)?;
+        super::runopts::resolve_user(&spec.run.user, &image::rootfs(&self.paths.images, &img))?;
+        if spec.run.init {
+            super::runopts::init_binary()?;
+        }
+        super::runopts::prepare_binds(&spec.run.mounts)?;
+        self.prepare_volumes(&mut spec.run.mounts)?;
         // From here to the insert, under the map lock: the name, and the containers this one
         // refers to, are checked against the same state the record joins.
         let mut st = self.state.lock().await;
@@ -161,7 +170,8 @@ impl Engine {
         }
         for (target, _) in &spec.links {
             Self::lookup(&st, target).map_err(|_| {
-                EngineError::NotFound(format!(
+                // A 400 for the same reason as a missing network: a 404 makes the docker CLI pull.
+                EngineError::BadRequest(format!(
                     "could not get container for {target}: No such container: {target}"
                 ))
             })?;
@@ -206,6 +216,7 @@ impl Engine {
         self.store.put(CONTAINERS, &c.id, &c)?;
         self.publish(&c.id, Some(&c));
         st.containers.insert(c.id.clone(), c.clone());
+        self.container_event(&c, "create");
         Ok(c)
     }
 

@@ -65,6 +65,7 @@ impl Engine {
             self.store.delete(CONTAINERS, &c.id)?;
             st.containers.remove(&c.id);
             self.publish(&c.id, None);
+            self.container_event(c, "destroy");
             st.restarting.remove(&c.id);
         }
         if let Some(code) = code {
@@ -100,6 +101,9 @@ impl Engine {
         c.state.exit_code = code;
         c.state.pid = 0;
         c.state.finished_at = Some(Utc::now());
+        let mut attrs = Self::container_attrs(&c);
+        attrs.insert("exitCode".into(), code.to_string());
+        self.events.emit("container", "die", &c.id, attrs);
         let (cid, name, auto_remove) = (c.id.clone(), c.name.clone(), c.spec.auto_remove);
         if auto_remove {
             c.state.removing = true;

@@ -144,6 +144,7 @@ impl Engine {
                     return Err(e);
                 }
                 self.watch(c.id.clone(), pid);
+                self.container_event(&c, "start");
                 tracing::debug!(pid, "started");
                 Ok(())
             }
@@ -303,6 +304,26 @@ impl Engine {
             .ok_or_else(|| {
                 EngineError::NotFound(format!("image {} of this container is gone", c.image_id))
             })?;
+        let run = super::runopts::Resolved {
+            opts: &c.spec.run,
+            ids: super::runopts::resolve_user(&c.spec.run.user, &lower)?,
+            mounts: c
+                .spec
+                .run
+                .mounts
+                .iter()
+                .map(|m| match m.kind {
+                    super::runopts::MountKind::Bind => (Some(PathBuf::from(&m.source)), m),
+                    super::runopts::MountKind::Volume => (Some(self.volume_path(&m.source)), m),
+                    super::runopts::MountKind::Tmpfs => (None, m),
+                })
+                .collect(),
+            init: if c.spec.run.init {
+                Some(super::runopts::init_binary()?)
+            } else {
+                None
+            },
+        };
         let root = runtime::Overlay {
             lower,
             upper: dir.join("upper"),
@@ -347,6 +368,7 @@ impl Engine {
                 ],
                 terminal: c.spec.tty,
                 cgroups_path: cgroups::container_path(self.runtime.cgroup_parent(), &c.id),
+                run,
             },
         )?;
         let runtime = self.runtime.clone();

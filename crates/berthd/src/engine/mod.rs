@@ -8,6 +8,7 @@ mod connect;
 mod create;
 mod error;
 pub mod etcfiles;
+pub mod events;
 pub mod exec;
 mod exit;
 pub mod fd;
@@ -24,12 +25,14 @@ mod ports;
 pub mod reaper;
 mod remove;
 mod restart;
+pub mod runopts;
 mod runtime;
 pub mod stdio;
 mod stop;
 #[cfg(test)]
 mod tests;
 pub mod validate;
+pub mod volumes;
 mod wait;
 
 pub use error::{EngineError, Result};
@@ -106,6 +109,8 @@ pub struct Engine {
     /// is stored. Reads (`ps`, `inspect`) take only this short, never-awaited lock, so they do
     /// not queue behind the store's fsyncs that writers make under the map lock.
     view: std::sync::RwLock<BTreeMap<String, Container>>,
+    /// What happened, for `/events`.
+    pub events: events::Events,
 }
 
 fn new_container_id() -> String {

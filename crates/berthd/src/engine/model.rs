@@ -106,6 +106,9 @@ pub struct ContainerSpec {
     /// Close the container's stdin when the first attached client's input ends (Config.StdinOnce).
     #[serde(default)]
     pub stdin_once: bool,
+    /// Mounts, user, capabilities, limits, init (runopts.rs).
+    #[serde(default)]
+    pub run: super::runopts::RunOptions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -43,7 +43,11 @@ impl Engine {
                 ..
             } => not_running(),
             e => e.into(),
-        })
+        })?;
+        let mut attrs = Self::container_attrs(&c);
+        attrs.insert("signal".into(), (sig as i32).to_string());
+        self.events.emit("container", "kill", &c.id, attrs);
+        Ok(())
     }
 
     pub(super) fn signal_init(
@@ -67,7 +71,8 @@ impl Engine {
             if c.state.status != Status::Running {
                 if st.restarting.remove(&id) {
                     c.state.manually_stopped = true;
-                    self.save(&mut st, c).await?;
+                    self.save(&mut st, c.clone()).await?;
+                    self.container_event(&c, "stop");
                     return Ok(());
                 }
                 return Err(EngineError::NotModified("container already stopped".into()));
@@ -96,6 +101,7 @@ impl Engine {
             }
             self.wait(&id, Some(Duration::from_secs(10))).await?;
         }
+        self.container_event(&c, "stop");
         Ok(())
     }
 }

@@ -1,0 +1,340 @@
+//! `GET /containers/json`: the summaries `docker ps` shows, with Docker's filters, `limit` and
+//! `size`; and `NetworkSettings.Networks`, shared with inspect.
+
+use super::filters::{Filters, CONTAINER_KEYS};
+use super::{ApiError, AppState};
+use crate::engine::image::Image;
+use crate::engine::{Container, Status};
+use axum::extract::{Query, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+fn human_since(t: DateTime<Utc>) -> String {
+    let s = (Utc::now() - t).num_seconds().max(0);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", s / 60),
+        3600..=7199 => "About an hour".into(),
+        _ => format!("{} hours", s / 3600),
+    }
+}
+
+/// Docker's health status of a container: berth runs no healthchecks yet, so every container's
+/// is "none" (what Docker reports for a container without one).
+pub fn health_status(_c: &Container) -> &'static str {
+    "none"
+}
+
+fn status_text(c: &Container) -> String {
+    match c.state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!(
+            "Up {}",
+            human_since(c.state.started_at.unwrap_or(c.created))
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code,
+            human_since(c.state.finished_at.unwrap_or(c.created))
+        ),
+    }
+}
+
+/// `NetworkSettings.Networks` of a container (from its endpoints while it has a sandbox, from
+/// what it asked for otherwise, so that a created container shows its networks as Docker's
+/// does), and the legacy top-level fields of the default bridge.
+pub async fn networks_json(st: &AppState, c: &Container) -> (BTreeMap<String, Value>, Value) {
+    let mut out = BTreeMap::new();
+    let mut legacy = json!({"Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": ""});
+    let short = c.id[..12].to_string();
+    let Some(sb) = &c.sandbox_id else {
+        for (name, req) in &c.spec.networks {
+            let net = st.engine.ctl.get(name).await.ok();
+            let predefined = net.as_ref().is_none_or(|n| n.predefined);
+            let mut aliases = req.aliases.clone();
+            if !predefined {
+                aliases.push(short.clone());
+            }
+            let ipam = match (req.ipv4, req.ipv6) {
+                (None, None) => Value::Null,
+                (a, b) => json!({"IPv4Address": a.map(|x| x.to_string()).unwrap_or_default(),
+                                 "IPv6Address": b.map(|x| x.to_string()).unwrap_or_default()}),
+            };
+            let key = net.as_ref().map(|n| n.name.clone()).unwrap_or(name.clone());
+            out.insert(
+                key,
+                json!({
+                    "IPAMConfig": ipam, "Links": null,
+                    "Aliases": if predefined { Value::Null } else { json!(aliases) },
+                    "MacAddress": req.mac.clone().unwrap_or_default(), "DriverOpts": null,
+                    "NetworkID": net.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
+                    "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                    "DNSNames": null,
+                }),
+            );
+        }
+        return (out, legacy);
+    };
+    for ep in st.engine.ctl.sandbox_endpoints(sb).await {
+        let Ok(net) = st.engine.ctl.get(&ep.network_id).await else {
+            continue;
+        };
+        let mut aliases = ep.aliases.clone();
+        let mut dns_names = vec![c.name.clone()];
+        dns_names.extend(aliases.iter().cloned());
+        dns_names.push(short.clone());
+        if !net.predefined {
+            aliases.push(short.clone());
+        }
+        let ipam = match (ep.requested4, ep.requested6) {
+            (None, None) => Value::Null,
+            (a, b) => json!({"IPv4Address": a.map(|x| x.to_string()).unwrap_or_default(),
+                             "IPv6Address": b.map(|x| x.to_string()).unwrap_or_default()}),
+        };
+        let v = json!({
+            "IPAMConfig": ipam,
+            "Links": null,
+            "Aliases": if net.predefined { Value::Null } else { json!(aliases) },
+            "MacAddress": crate::engine::Engine::mac_text(&ep.mac),
+            "DriverOpts": null,
+            "NetworkID": net.id,
+            "EndpointID": ep.id,
+            "Gateway": ep.gateway4.map(|g| g.to_string()).unwrap_or_default(),
+            "IPAddress": ep.ipv4.map(|a| a.addr().to_string()).unwrap_or_default(),
+            "IPPrefixLen": ep.ipv4.map(|a| a.prefix_len()).unwrap_or(0),
+            "IPv6Gateway": ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+            "GlobalIPv6Address": ep.ipv6.map(|a| a.addr().to_string()).unwrap_or_default(),
+            "GlobalIPv6PrefixLen": ep.ipv6.map(|a| a.prefix_len()).unwrap_or(0),
+            "DNSNames": if net.predefined { Value::Null } else { json!(dns_names) },
+        });
+        if net.name == "bridge" && net.predefined {
+            for k in [
+                "Gateway",
+                "IPAddress",
+                "IPPrefixLen",
+                "MacAddress",
+                "GlobalIPv6Address",
+                "GlobalIPv6PrefixLen",
+                "IPv6Gateway",
+            ] {
+                legacy[k] = v[k].clone();
+            }
+        }
+        out.insert(net.name.clone(), v);
+    }
+    (out, legacy)
+}
+
+/// Bytes of regular files under `dir` (the container's writable layer), not following links.
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) if m.is_file() => total += m.len(),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
+struct Row {
+    value: Value,
+    /// (name, ID) of each network it is on or asks for.
+    networks: Vec<(String, String)>,
+}
+
+async fn summary(st: &AppState, c: &Container, img: Option<&Image>, size: bool) -> Row {
+    let (nets, _) = networks_json(st, c).await;
+    let exposed = crate::engine::Engine::exposed_ports(c, img);
+    let published = st.engine.published(c).await;
+    let networks = nets
+        .iter()
+        .map(|(n, v)| (n.clone(), v["NetworkID"].as_str().unwrap_or("").to_string()))
+        .collect();
+    let mut value = json!({
+        "Id": c.id,
+        "Names": [format!("/{}", c.name)],
+        "Image": c.spec.image,
+        "ImageID": c.image_id,
+        "Command": c.args(img).join(" "),
+        "Created": c.created.timestamp(),
+        "Ports": super::ports::summary_json(&exposed, &published),
+        "Labels": c.spec.labels,
+        "State": c.state.status.as_str(),
+        "Status": status_text(c),
+        "HostConfig": {"NetworkMode": c.spec.network_mode},
+        "NetworkSettings": {"Networks": nets},
+        "Mounts": super::volumes::mounts(st, c),
+    });
+    if size {
+        let rw = dir_size(&st.containers_dir.join(&c.id).join("upper"));
+        value["SizeRw"] = json!(rw);
+        value["SizeRootFs"] = json!(rw + img.map(|i| i.size).unwrap_or(0));
+    }
+    Row { value, networks }
+}
+
+/// What the filters name, resolved once per request.
+struct Resolved {
+    before: Option<DateTime<Utc>>,
+    since: Option<DateTime<Utc>>,
+    ancestors: Vec<String>,
+}
+
+async fn resolve(st: &AppState, f: &Filters) -> Result<Resolved, ApiError> {
+    let mut times = [None, None];
+    for (i, key) in ["before", "since"].into_iter().enumerate() {
+        for v in f.get(key) {
+            let c = st.engine.container(v).await?;
+            times[i] = Some(c.created);
+        }
+    }
+    let mut ancestors = Vec::new();
+    for v in f.get("ancestor") {
+        // An image that does not exist matches nothing, as Docker's.
+        if let Ok(i) = st.engine.image(v).await {
+            ancestors.push(i.id);
+        }
+    }
+    Ok(Resolved {
+        before: times[0],
+        since: times[1],
+        ancestors,
+    })
+}
+
+fn keep(f: &Filters, r: &Resolved, c: &Container, img: Option<&Image>, row: &Row) -> bool {
+    let name = c.name.as_str();
+    let slashed = format!("/{name}");
+    let exited_ok = !f.has("exited")
+        || (c.state.status == Status::Exited
+            && f.get("exited")
+                .iter()
+                .any(|v| v.parse::<i32>().ok() == Some(c.state.exit_code)));
+    let mut published: Vec<_> = c
+        .spec
+        .ports
+        .iter()
+        .map(|p| (p.container_port, p.proto))
+        .collect();
+    let exposed = crate::engine::Engine::exposed_ports(c, img);
+    if c.spec.publish_all {
+        published.extend(exposed.iter().copied());
+    }
+    f.regex("name", &[name, &slashed])
+        && f.regex("id", &[&c.id])
+        && f.labels(&c.spec.labels)
+        && f.any("status", |s| s == c.state.status.as_str())
+        && exited_ok
+        && f.any("health", |h| h == health_status(c))
+        && f.any("network", |n| {
+            row.networks
+                .iter()
+                .any(|(name, id)| name == n || (!id.is_empty() && id.starts_with(n)))
+        })
+        && (!f.has("ancestor") || r.ancestors.contains(&c.image_id))
+        && r.before.is_none_or(|t| c.created < t)
+        && r.since.is_none_or(|t| c.created > t)
+        && f.ports("publish", &published)
+        && f.ports("expose", &exposed)
+        // berth runs no swarm tasks.
+        && f.bool("is-task").is_none_or(|t| !t)
+        && f.any("volume", |v| {
+            c.spec.run.mounts.iter().any(|m| m.source == v || m.target == v)
+        })
+        && f.any("isolation", |i| i == "default")
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let on = |k: &str| matches!(q.get(k).map(String::as_str), Some("1" | "true" | "True"));
+    let f = Filters::from_query(&q, CONTAINER_KEYS)?;
+    let limit = match q.get("limit").map(String::as_str) {
+        None | Some("") => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n > 0 => Some(n as usize),
+            Ok(_) => None,
+            Err(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid limit {v}: expected a number"
+                )))
+            }
+        },
+    };
+    // As Docker's: a status filter or a limit lists stopped containers too.
+    let all = on("all") || f.has("status") || limit.is_some();
+    let r = resolve(&st, &f).await?;
+    let mut out = Vec::new();
+    for c in st.engine.containers(all).await {
+        if limit.is_some_and(|n| out.len() >= n) {
+            break;
+        }
+        let img = st.engine.image_by_id(&c.image_id).await;
+        let row = summary(&st, &c, img.as_ref(), on("size")).await;
+        if keep(&f, &r, &c, img.as_ref(), &row) {
+            out.push(row.value);
+        }
+    }
+    Ok(Json(out))
+}
+
+/// `POST /containers/prune`: every stopped container (created or exited) that the filters keep
+/// (`until`, `label`, `label!`), removed as `rm` removes it.
+pub async fn prune(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let f = Filters::from_query(&q, &["until", "label", "label!"])?;
+    let until = match f.get("until").first() {
+        Some(v) => Some(super::filters::parse_time("until", v)?),
+        None => None,
+    };
+    let denied = |labels: &BTreeMap<String, String>| {
+        f.get("label!")
+            .iter()
+            .any(|spec| match spec.split_once('=') {
+                Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
+                None => labels.contains_key(spec.as_str()),
+            })
+    };
+    let mut deleted = Vec::new();
+    let mut reclaimed = 0u64;
+    for c in st.engine.containers(true).await {
+        if c.state.status == Status::Running
+            || until.is_some_and(|t| c.created >= t)
+            || !f.labels(&c.spec.labels)
+            || denied(&c.spec.labels)
+        {
+            continue;
+        }
+        let size = dir_size(&st.containers_dir.join(&c.id).join("upper"));
+        match st.engine.remove(&c.id, false).await {
+            Ok(()) => {
+                deleted.push(c.id.clone());
+                reclaimed += size;
+            }
+            // Started or removed meanwhile: not this prune's to take.
+            Err(e) => tracing::debug!(container = %c.name, error = %e, "not pruned"),
+        }
+    }
+    Ok(Json(
+        json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}),
+    ))
+}
