@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 mod dns;
 mod endpoints;
 mod firewall;
+mod snapshot;
 
 pub use endpoints::EndpointState;
 
