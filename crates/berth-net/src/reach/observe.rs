@@ -4,6 +4,7 @@
 
 use super::verdict::{LinkObs, Links};
 use futures::TryStreamExt;
+use netlink_packet_route::address::AddressAttribute;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -71,6 +72,38 @@ impl Observer {
             Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == 19 => Ok(None),
             Err(e) => Err(format!("read link {}: {e}", name.unwrap_or_default())),
         }
+    }
+
+    /// Every address of the namespace, without loopback and link-local ones.
+    pub async fn addresses(&self) -> Result<Vec<std::net::IpAddr>, String> {
+        let mut out = Vec::new();
+        let mut stream = self.handle.address().get().execute();
+        while let Some(msg) = stream
+            .try_next()
+            .await
+            .map_err(|e| format!("list addresses: {e}"))?
+        {
+            let ip = msg.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Local(ip) => Some(*ip),
+                _ => None,
+            });
+            let ip = ip.or_else(|| {
+                msg.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(ip) => Some(*ip),
+                    _ => None,
+                })
+            });
+            if let Some(ip) = ip {
+                let link_local =
+                    matches!(ip, std::net::IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+                if !ip.is_loopback() && !link_local {
+                    out.push(ip);
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     /// The state of each named interface; names that do not exist are left out.

@@ -1,4 +1,7 @@
 pub mod attached;
+pub mod check;
 pub mod container;
+pub mod graph;
 pub mod network;
 pub mod system;
+pub mod ui;

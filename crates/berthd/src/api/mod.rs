@@ -1,6 +1,7 @@
 //! The Docker Engine API over HTTP: routing, version prefixes, Docker's headers, error bodies.
 
 mod attach;
+mod berth;
 mod containers;
 mod error;
 mod exec;
@@ -84,6 +85,9 @@ pub fn router(state: AppState) -> Router {
             "/images/{name}",
             axum::routing::delete(containers::image_remove),
         )
+        .route("/berth/topology", get(berth::topology))
+        .route("/berth/topology/stream", get(berth::topology_stream))
+        .route("/berth/check", get(berth::check))
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(docker_headers))

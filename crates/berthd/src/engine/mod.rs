@@ -11,6 +11,7 @@ pub mod keeper;
 mod links;
 mod load;
 mod names;
+mod reach;
 pub mod reaper;
 mod runtime;
 pub mod stdio;
