@@ -16,6 +16,9 @@ command -v tar >/dev/null || need+=(tar)
 command -v nft >/dev/null || need+=(nftables)
 # Stale UDP flows are cleared with conntrack when a published UDP port changes.
 command -v conntrack >/dev/null || need+=(conntrack)
+# The `berth ui` test drives headless Chromium over WebDriver.
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 # Benchmarks only (bench/run.sh passes --bench): load generators for DNS and published ports.
 if [ "${1:-}" = --bench ]; then
   command -v dnsperf >/dev/null || need+=(dnsperf)
