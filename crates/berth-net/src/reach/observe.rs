@@ -106,7 +106,7 @@ impl Observer {
         Ok(out)
     }
 
-    /// The state of each named interface; names that do not exist are left out.
+    /// The state of each named interface (None: it does not exist).
     pub async fn links(&self, names: &[String]) -> Result<Links, String> {
         let mut msgs = BTreeMap::new();
         for n in names {
@@ -118,7 +118,7 @@ impl Observer {
             .iter()
             .map(|(n, m)| (m.header.index, n.clone()))
             .collect();
-        let mut out = Links::new();
+        let mut out: Links = names.iter().map(|n| (n.clone(), None)).collect();
         for (name, m) in &msgs {
             let master = m.attributes.iter().find_map(|a| match a {
                 LinkAttribute::Controller(i) => Some(*i),
@@ -144,10 +144,10 @@ impl Observer {
             };
             out.insert(
                 name.clone(),
-                LinkObs {
+                Some(LinkObs {
                     up: m.header.flags.contains(LinkFlags::Up),
                     master,
-                },
+                }),
             );
         }
         Ok(out)

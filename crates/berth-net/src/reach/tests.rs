@@ -347,10 +347,10 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         for n in &t.networks {
             l.insert(
                 n.bridge.clone().unwrap(),
-                LinkObs {
+                Some(LinkObs {
                     up: true,
                     master: None,
-                },
+                }),
             );
         }
         for c in &t.containers {
@@ -358,10 +358,10 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
                 let b = t.network(&e.network_id).and_then(|n| n.bridge.clone());
                 l.insert(
                     e.host_ifname.clone(),
-                    LinkObs {
+                    Some(LinkObs {
                         up: true,
                         master: b,
-                    },
+                    }),
                 );
             }
         }
@@ -453,10 +453,10 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
     let mut links = all_up(&topo);
     links.insert(
         "vb2".into(),
-        LinkObs {
+        Some(LinkObs {
             up: false,
             master: Some("br-n1".into()),
-        },
+        }),
     );
     let obs = Observed {
         facts: model.clone(),
@@ -482,6 +482,71 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
             .contains("vb2"),
         "{r:?}"
     );
+
+    let mut links = all_up(&topo);
+    links.insert("vb2".into(), None);
+    let obs = Observed {
+        facts: model.clone(),
+        links,
+    };
+    let r = check(
+        &topo,
+        &model,
+        Ok(Some(&obs)),
+        &q("b1", "b2", None),
+        ("b1", "b2", None),
+    )
+    .unwrap();
+    assert!(
+        r.kernel
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("vb2 (bridge br-n1) does not exist"),
+        "{r:?}"
+    );
+    let mut links = all_up(&topo);
+    links.insert(
+        "vb1".into(),
+        Some(LinkObs {
+            up: true,
+            master: Some("br-n2".into()),
+        }),
+    );
+    let obs = Observed {
+        facts: model.clone(),
+        links,
+    };
+    let r = check(
+        &topo,
+        &model,
+        Ok(Some(&obs)),
+        &q("b1", "b2", None),
+        ("b1", "b2", None),
+    )
+    .unwrap();
+    assert!(
+        r.kernel
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("vb1 (bridge br-n1) is not a port of its bridge"),
+        "{r:?}"
+    );
+    // Interfaces that were not read are not judged.
+    let obs = Observed {
+        facts: model.clone(),
+        links: Links::new(),
+    };
+    let r = check(
+        &topo,
+        &model,
+        Ok(Some(&obs)),
+        &q("b1", "b2", None),
+        ("b1", "b2", None),
+    )
+    .unwrap();
+    assert!(r.kernel.agrees, "{r:?}");
 }
 
 #[test]

@@ -68,8 +68,9 @@ pub struct LinkObs {
     pub master: Option<String>,
 }
 
-/// Interfaces by name, as read back; absent names do not exist.
-pub type Links = BTreeMap<String, LinkObs>;
+/// Interfaces by name as read back: None for one that does not exist. Names not in the map
+/// were not read, and are not judged.
+pub type Links = BTreeMap<String, Option<LinkObs>>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Hop {
@@ -238,12 +239,13 @@ impl<'a> Eval<'a> {
             return Ok(());
         };
         let what = match links.get(name) {
-            None => "does not exist",
-            Some(l) if !l.up => "is down",
-            Some(l) if master.is_some() && l.master.as_deref() != master => {
+            None => return Ok(()),
+            Some(None) => "does not exist",
+            Some(Some(l)) if !l.up => "is down",
+            Some(Some(l)) if master.is_some() && l.master.as_deref() != master => {
                 "is not a port of its bridge"
             }
-            Some(_) => return Ok(()),
+            Some(Some(_)) => return Ok(()),
         };
         let on = master.map(|m| format!(" (bridge {m})")).unwrap_or_default();
         Err(Block(

@@ -171,7 +171,7 @@ async fn serve(mut sock: TcpStream, client: Client, local: SocketAddr) -> std::i
         "/api/topology" => proxy(&mut sock, &client, "/berth/topology").await,
         "/api/check" => proxy(&mut sock, &client, &format!("/berth/check?{query}")).await,
         "/api/graph.svg" => match client
-            .get_json::<super::graph::Topo>("/berth/topology")
+            .get_json::<berth_api::topology::Topo>("/berth/topology")
             .await
         {
             Ok(t) => {
@@ -179,7 +179,7 @@ async fn serve(mut sock: TcpStream, client: Client, local: SocketAddr) -> std::i
                     &mut sock,
                     "200 OK",
                     "image/svg+xml",
-                    super::graph::svg(&t).as_bytes(),
+                    berth_api::topology::svg(&t).as_bytes(),
                 )
                 .await
             }

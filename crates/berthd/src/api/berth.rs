@@ -137,7 +137,7 @@ pub async fn check(
     }
     let model = Facts::from_model(&fw);
     let observed = if topo.host.firewall {
-        observe_kernel(&topo).await.map(Some)
+        observe_kernel(&topo, &model, &question).await.map(Some)
     } else {
         Ok(None)
     };
@@ -155,9 +155,10 @@ pub async fn check(
     Ok(Json(report))
 }
 
-/// The kernel's ruleset and the interfaces on any path of this topology that matters here:
-/// every bridge, and the veths of the containers named.
-async fn observe_kernel(topo: &Topology) -> Result<Observed, String> {
+/// The kernel's ruleset, and the interfaces this question can touch: every bridge, the two
+/// ends' veths, and those on the model's path (one netlink request each, so the cost does not
+/// grow with the number of containers).
+async fn observe_kernel(topo: &Topology, model: &Facts, q: &Question) -> Result<Observed, String> {
     let tables = tokio::task::spawn_blocking(observe::read_tables)
         .await
         .map_err(|e| format!("nft reader: {e}"))??;
@@ -167,11 +168,30 @@ async fn observe_kernel(topo: &Topology) -> Result<Observed, String> {
         .iter()
         .filter_map(|n| n.bridge.clone())
         .collect();
-    names.extend(
-        topo.containers
-            .iter()
-            .flat_map(|c| c.endpoints.iter().map(|e| e.host_ifname.clone())),
-    );
+    for p in [&q.src, &q.dst] {
+        let c = match p {
+            Party::Container(key) => topo.container(key).ok(),
+            Party::Ip(ip) => topo
+                .containers
+                .iter()
+                .find(|c| c.endpoints.iter().any(|e| e.addrs().any(|a| a == *ip))),
+            _ => None,
+        };
+        names.extend(
+            c.into_iter()
+                .flat_map(|c| c.endpoints.iter().map(|e| e.host_ifname.clone())),
+        );
+    }
+    if let Ok(v) = reach::evaluate(topo, model, None, q) {
+        names.extend(
+            v.path
+                .iter()
+                .filter(|h| h.kind == "veth")
+                .map(|h| h.name.clone()),
+        );
+    }
+    names.sort();
+    names.dedup();
     let links = observer()?.links(&names).await?;
     Ok(Observed { facts, links })
 }
