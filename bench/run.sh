@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds release binaries and runs every benchmark. Needs root (private namespaces).
-# Usage: bench/run.sh [network|attach|grow|run|dns|publish|iperf] [RUNS]
+# Usage: bench/run.sh [network|attach|grow|run|dns|publish|iperf|check] [RUNS]
 # dns needs dnsperf and iperf needs iperf3 (scripts/install-deps.sh --bench installs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,3 +15,4 @@ if [ "$which" = all ] || [ "$which" = run ]; then target/release/bench-run "${2:
 if [ "$which" = all ] || [ "$which" = dns ]; then target/release/bench-dns "${2:-1000}"; fi
 if [ "$which" = all ] || [ "$which" = publish ]; then target/release/bench-publish "${2:-1000}"; fi
 if [ "$which" = all ] || [ "$which" = iperf ]; then target/release/bench-iperf "${2:-5}" 5; fi
+if [ "$which" = all ] || [ "$which" = check ]; then target/release/bench-check "${2:-1000}"; fi

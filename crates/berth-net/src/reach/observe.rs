@@ -2,7 +2,9 @@
 //! interfaces on the path (rtnetlink, one request per interface rather than a dump, so the cost
 //! does not grow with the number of containers).
 
-use super::verdict::{LinkObs, Links};
+use super::model::Topology;
+use super::verdict::{LinkObs, Links, Party, Query};
+use super::{Facts, Observed};
 use futures::TryStreamExt;
 use netlink_packet_route::address::AddressAttribute;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
@@ -159,4 +161,50 @@ pub fn br_netfilter() -> bool {
     std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
         .map(|s| s.trim() == "1")
         .unwrap_or(false)
+}
+
+/// The kernel's ruleset, and the interfaces this question can touch: every bridge, the two
+/// ends' veths, and those on the model's path (one netlink request each, so the cost does not
+/// grow with the number of containers).
+pub async fn for_question(
+    obs: &Observer,
+    topo: &Topology,
+    model: &Facts,
+    q: &Query,
+) -> Result<Observed, String> {
+    let tables = tokio::task::spawn_blocking(read_tables)
+        .await
+        .map_err(|e| format!("nft reader: {e}"))??;
+    let facts = Facts::from_nft_json(&tables.0, &tables.1)?;
+    let mut names: Vec<String> = topo
+        .networks
+        .iter()
+        .filter_map(|n| n.bridge.clone())
+        .collect();
+    for p in [&q.src, &q.dst] {
+        let c = match p {
+            Party::Container(key) => topo.container(key).ok(),
+            Party::Ip(ip) => topo
+                .containers
+                .iter()
+                .find(|c| c.endpoints.iter().any(|e| e.addrs().any(|a| a == *ip))),
+            _ => None,
+        };
+        names.extend(
+            c.into_iter()
+                .flat_map(|c| c.endpoints.iter().map(|e| e.host_ifname.clone())),
+        );
+    }
+    if let Ok(v) = super::evaluate(topo, model, None, q) {
+        names.extend(
+            v.path
+                .iter()
+                .filter(|h| h.kind == "veth")
+                .map(|h| h.name.clone()),
+        );
+    }
+    names.sort();
+    names.dedup();
+    let links = obs.links(&names).await?;
+    Ok(Observed { facts, links })
 }

@@ -13,7 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_net::reach::{self, observe, Facts, Observed, Party, Query as Question, Topology};
+use berth_net::reach::{self, observe, Facts, Party, Query as Question, Topology};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
@@ -137,7 +137,12 @@ pub async fn check(
     }
     let model = Facts::from_model(&fw);
     let observed = if topo.host.firewall {
-        observe_kernel(&topo, &model, &question).await.map(Some)
+        match observer() {
+            Ok(o) => observe::for_question(o, &topo, &model, &question)
+                .await
+                .map(Some),
+            Err(e) => Err(e),
+        }
     } else {
         Ok(None)
     };
@@ -153,47 +158,6 @@ pub async fn check(
         report.probe = Some(run_probe(&topo, &question, &report).await);
     }
     Ok(Json(report))
-}
-
-/// The kernel's ruleset, and the interfaces this question can touch: every bridge, the two
-/// ends' veths, and those on the model's path (one netlink request each, so the cost does not
-/// grow with the number of containers).
-async fn observe_kernel(topo: &Topology, model: &Facts, q: &Question) -> Result<Observed, String> {
-    let tables = tokio::task::spawn_blocking(observe::read_tables)
-        .await
-        .map_err(|e| format!("nft reader: {e}"))??;
-    let facts = Facts::from_nft_json(&tables.0, &tables.1)?;
-    let mut names: Vec<String> = topo
-        .networks
-        .iter()
-        .filter_map(|n| n.bridge.clone())
-        .collect();
-    for p in [&q.src, &q.dst] {
-        let c = match p {
-            Party::Container(key) => topo.container(key).ok(),
-            Party::Ip(ip) => topo
-                .containers
-                .iter()
-                .find(|c| c.endpoints.iter().any(|e| e.addrs().any(|a| a == *ip))),
-            _ => None,
-        };
-        names.extend(
-            c.into_iter()
-                .flat_map(|c| c.endpoints.iter().map(|e| e.host_ifname.clone())),
-        );
-    }
-    if let Ok(v) = reach::evaluate(topo, model, None, q) {
-        names.extend(
-            v.path
-                .iter()
-                .filter(|h| h.kind == "veth")
-                .map(|h| h.name.clone()),
-        );
-    }
-    names.sort();
-    names.dedup();
-    let links = observer()?.links(&names).await?;
-    Ok(Observed { facts, links })
 }
 
 async fn run_probe(topo: &Topology, q: &Question, r: &reach::Report) -> reach::ProbeResult {
