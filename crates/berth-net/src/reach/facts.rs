@@ -188,16 +188,24 @@ impl Facts {
             // Elements with timeouts or comments come as {"elem": {"val": …}}.
             let e = e.get("elem").and_then(|x| x.get("val")).unwrap_or(e);
             match (family, name) {
-                ("inet", "bridges") => drop(self.bridges.insert(scalar(e))),
-                ("inet", "internal") => drop(self.internal.insert(scalar(e))),
-                ("inet", "masq") => drop(self.masq.insert(scalar(e))),
+                ("inet", "bridges") => {
+                    self.bridges.insert(scalar(e));
+                }
+                ("inet", "internal") => {
+                    self.internal.insert(scalar(e));
+                }
+                ("inet", "masq") => {
+                    self.masq.insert(scalar(e));
+                }
                 ("inet", "same") => {
                     let p = strings(e);
                     if p.len() == 2 && p[0] == p[1] {
                         self.same.insert(p[0].clone());
                     }
                 }
-                ("bridge", "no_icc") => drop(self.no_icc.insert(scalar(e))),
+                ("bridge", "no_icc") => {
+                    self.no_icc.insert(scalar(e));
+                }
                 ("bridge", "links") => {
                     let p = strings(e);
                     if let (4, Some(proto), Ok(port)) = (
