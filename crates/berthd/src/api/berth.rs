@@ -79,7 +79,7 @@ pub async fn topology_stream(State(st): State<AppState>) -> Response {
                     return Some((Ok::<_, std::io::Error>(event), (st, text, false)));
                 }
                 // A comment now and then, so a client that went away is noticed.
-                if ticks % 40 == 0 {
+                if ticks.is_multiple_of(40) {
                     return Some((Ok(": keep-alive\n\n".to_string()), (st, last, false)));
                 }
             }
