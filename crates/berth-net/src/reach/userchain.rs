@@ -283,7 +283,7 @@ mod tests {
         let mut unsure = vec![];
         let hit = pkt("172.17.0.2", "10.0.0.1", Some(Proto::Tcp), Some(80));
         assert!(matches!(
-            evaluate(&[r.clone()], &hit, &mut unsure),
+            evaluate(std::slice::from_ref(&r), &hit, &mut unsure),
             UserOutcome::Blocked(_)
         ));
         for miss in [
@@ -293,7 +293,7 @@ mod tests {
             pkt("172.17.0.2", "10.0.0.1", None, None),
         ] {
             assert_eq!(
-                evaluate(&[r.clone()], &miss, &mut unsure),
+                evaluate(std::slice::from_ref(&r), &miss, &mut unsure),
                 UserOutcome::Pass,
                 "{miss:?}"
             );
@@ -303,7 +303,7 @@ mod tests {
             {"reject": {"type": "icmp"}}
         ]));
         assert_eq!(
-            evaluate(&[iface.clone()], &hit, &mut unsure),
+            evaluate(std::slice::from_ref(&iface), &hit, &mut unsure),
             UserOutcome::Pass
         );
         let mut other = hit.clone();
@@ -327,7 +327,7 @@ mod tests {
         let mut u = vec![];
         assert!(matches!(
             evaluate(
-                &[r.clone()],
+                std::slice::from_ref(&r),
                 &pkt("1.1.1.1", "10.1.9.9", None, None),
                 &mut u
             ),
@@ -335,7 +335,7 @@ mod tests {
         ));
         assert!(matches!(
             evaluate(
-                &[r.clone()],
+                std::slice::from_ref(&r),
                 &pkt("1.1.1.1", "10.2.0.1", None, None),
                 &mut u
             ),
@@ -343,7 +343,7 @@ mod tests {
         ));
         assert_eq!(
             evaluate(
-                &[r.clone()],
+                std::slice::from_ref(&r),
                 &pkt("1.1.1.1", "10.2.0.2", None, None),
                 &mut u
             ),
@@ -363,7 +363,7 @@ mod tests {
         ]));
         assert!(matches!(
             evaluate(
-                &[range.clone()],
+                std::slice::from_ref(&range),
                 &pkt("1.1.1.1", "2.2.2.2", Some(Proto::Udp), Some(1500)),
                 &mut u
             ),
@@ -392,7 +392,7 @@ mod tests {
             UserOutcome::Pass
         );
         assert!(matches!(
-            evaluate(&[drop_all.clone()], &p, &mut u),
+            evaluate(std::slice::from_ref(&drop_all), &p, &mut u),
             UserOutcome::Blocked(_)
         ));
         let odd = rule(
