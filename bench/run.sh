@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds release binaries and runs every benchmark. Needs root (private namespaces).
-# Usage: bench/run.sh [network|attach|grow|run|dns|publish|iperf|tls|import|engine|cluster] [RUNS]
+# Usage: bench/run.sh [network|attach|grow|run|dns|publish|iperf|tls|import|engine|cluster|check] [RUNS]
 # dns needs dnsperf and iperf needs iperf3 (scripts/install-deps.sh --bench installs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +19,4 @@ if [ "$which" = all ] || [ "$which" = tls ]; then target/release/bench-tls "${2:
 if [ "$which" = all ] || [ "$which" = import ]; then target/release/bench-import "${2:-300}"; fi
 if [ "$which" = all ] || [ "$which" = engine ]; then target/release/bench-engine "${2:-100}"; fi
 if [ "$which" = all ] || [ "$which" = cluster ]; then target/release/bench-cluster "${2:-100}"; fi
+if [ "$which" = all ] || [ "$which" = check ]; then target/release/bench-check "${2:-1000}"; fi

@@ -7,6 +7,7 @@ pub mod detach;
 pub mod network;
 pub mod ports;
 pub mod system;
+pub mod topology;
 pub mod volume;
 
 use serde::{Deserialize, Serialize};

@@ -23,6 +23,7 @@ mod endpoints;
 mod filters;
 mod firewall;
 mod reconcile;
+mod snapshot;
 
 pub use crate::ipam::plan::SubnetRequest;
 pub use endpoints::EndpointState;

@@ -11,6 +11,7 @@ pub mod ipam;
 pub mod network;
 pub mod portmap;
 pub mod proxy;
+pub mod reach;
 pub mod sys;
 
 pub use controller::{Controller, ControllerConfig};

@@ -85,6 +85,8 @@ enum Command {
     Version(cmd::system::VersionArgs),
     /// Display system-wide information.
     Info(cmd::system::InfoArgs),
+    /// Serve a live page of the topology and the reachability check on loopback.
+    Ui(cmd::ui::UiArgs),
 }
 
 /// An error already printed, or to print, with the exit code to use.
@@ -218,6 +220,7 @@ fn main() -> ExitCode {
             Command::Load(a) => cmd::container::load(&client, a).await,
             Command::Rmi(a) => cmd::container::rmi(&client, a).await,
             Command::Info(a) => cmd::system::info(&client, a).await,
+            Command::Ui(a) => cmd::ui::ui(&client, a).await,
         }
     });
     match result {

@@ -30,6 +30,10 @@ pub enum NetworkCmd {
     Connect(ConnectArgs),
     /// Disconnect a container from a network.
     Disconnect(DisconnectArgs),
+    /// Explain whether SRC reaches DST, and what decides (berth's own command).
+    Check(super::check::CheckArgs),
+    /// Draw the topology as SVG, DOT or JSON (berth's own command).
+    Graph(super::graph::GraphArgs),
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +178,8 @@ pub async fn run(client: &Client, cmd: NetworkCmd) -> Result<(), Failure> {
         NetworkCmd::Prune(a) => prune(client, a).await,
         NetworkCmd::Connect(a) => connect(client, a).await,
         NetworkCmd::Disconnect(a) => disconnect(client, a).await,
+        NetworkCmd::Check(a) => super::check::check(client, a).await,
+        NetworkCmd::Graph(a) => super::graph::graph(client, a).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The Docker Engine API over HTTP: routing, version prefixes, Docker's headers, error bodies.
 
 mod attach;
+mod berth;
 mod container_list;
 mod containers;
 mod error;
@@ -98,6 +99,9 @@ pub fn router(state: AppState) -> Router {
             "/images/{name}",
             axum::routing::delete(containers::image_remove),
         )
+        .route("/berth/topology", get(berth::topology))
+        .route("/berth/topology/stream", get(berth::topology_stream))
+        .route("/berth/check", get(berth::check))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

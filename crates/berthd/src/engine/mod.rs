@@ -22,6 +22,7 @@ mod load;
 mod model;
 mod names;
 mod ports;
+mod reach;
 pub mod reaper;
 mod remove;
 mod restart;

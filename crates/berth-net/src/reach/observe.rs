@@ -1,0 +1,210 @@
+//! Reads back what the kernel holds for a check: berth's two nftables tables (`nft -j`) and the
+//! interfaces on the path (rtnetlink, one request per interface rather than a dump, so the cost
+//! does not grow with the number of containers).
+
+use super::model::Topology;
+use super::verdict::{LinkObs, Links, Party, Query};
+use super::{Facts, Observed};
+use futures::TryStreamExt;
+use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use std::collections::BTreeMap;
+use std::process::Command;
+
+/// `nft -j list table inet berth` and `… bridge berth`, run side by side. A table that does not
+/// exist reads as empty (and every rule berth expects is then reported missing).
+pub fn read_tables() -> Result<(String, String), String> {
+    let list = |family: &'static str| {
+        std::thread::spawn(move || -> Result<String, String> {
+            let out = Command::new("nft")
+                .args(["-j", "list", "table", family, "berth"])
+                .output()
+                .map_err(|e| format!("cannot run nft: {e}"))?;
+            if out.status.success() {
+                return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+            }
+            let err = String::from_utf8_lossy(&out.stderr);
+            if err.contains("No such file or directory") {
+                Ok(String::new())
+            } else {
+                Err(format!("nft -j list table {family} berth: {}", err.trim()))
+            }
+        })
+    };
+    let inet = list("inet");
+    let bridge = list("bridge");
+    let join = |h: std::thread::JoinHandle<Result<String, String>>| {
+        h.join()
+            .unwrap_or_else(|_| Err("nft reader thread panicked".into()))
+    };
+    let inet = join(inet)?;
+    let bridge = join(bridge)?;
+    Ok((inet, bridge))
+}
+
+/// A netlink connection in the daemon's namespace, kept for the daemon's life.
+pub struct Observer {
+    handle: rtnetlink::Handle,
+}
+
+impl Observer {
+    /// Must run inside a tokio runtime.
+    pub fn connect() -> std::io::Result<Observer> {
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(conn);
+        Ok(Observer { handle })
+    }
+
+    async fn get(
+        &self,
+        name: Option<&str>,
+        index: Option<u32>,
+    ) -> Result<Option<LinkMessage>, String> {
+        let mut req = self.handle.link().get();
+        if let Some(n) = name {
+            req = req.match_name(n.to_string());
+        }
+        if let Some(i) = index {
+            req = req.match_index(i);
+        }
+        let mut stream = req.execute();
+        match stream.try_next().await {
+            Ok(m) => Ok(m),
+            // ENODEV: no such interface.
+            Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == 19 => Ok(None),
+            Err(e) => Err(format!("read link {}: {e}", name.unwrap_or_default())),
+        }
+    }
+
+    /// Every address of the namespace, without loopback and link-local ones.
+    pub async fn addresses(&self) -> Result<Vec<std::net::IpAddr>, String> {
+        let mut out = Vec::new();
+        let mut stream = self.handle.address().get().execute();
+        while let Some(msg) = stream
+            .try_next()
+            .await
+            .map_err(|e| format!("list addresses: {e}"))?
+        {
+            let ip = msg.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Local(ip) => Some(*ip),
+                _ => None,
+            });
+            let ip = ip.or_else(|| {
+                msg.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(ip) => Some(*ip),
+                    _ => None,
+                })
+            });
+            if let Some(ip) = ip {
+                let link_local =
+                    matches!(ip, std::net::IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+                if !ip.is_loopback() && !link_local {
+                    out.push(ip);
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The state of each named interface (None: it does not exist).
+    pub async fn links(&self, names: &[String]) -> Result<Links, String> {
+        let mut msgs = BTreeMap::new();
+        for n in names {
+            if let Some(m) = self.get(Some(n), None).await? {
+                msgs.insert(n.clone(), m);
+            }
+        }
+        let mut by_index: BTreeMap<u32, String> = msgs
+            .iter()
+            .map(|(n, m)| (m.header.index, n.clone()))
+            .collect();
+        let mut out: Links = names.iter().map(|n| (n.clone(), None)).collect();
+        for (name, m) in &msgs {
+            let master = m.attributes.iter().find_map(|a| match a {
+                LinkAttribute::Controller(i) => Some(*i),
+                _ => None,
+            });
+            let master = match master {
+                None => None,
+                Some(i) => match by_index.get(&i) {
+                    Some(n) => Some(n.clone()),
+                    None => {
+                        let found = self.get(None, Some(i)).await?.and_then(|mm| {
+                            mm.attributes.iter().find_map(|a| match a {
+                                LinkAttribute::IfName(n) => Some(n.clone()),
+                                _ => None,
+                            })
+                        });
+                        if let Some(n) = &found {
+                            by_index.insert(i, n.clone());
+                        }
+                        found
+                    }
+                },
+            };
+            out.insert(
+                name.clone(),
+                Some(LinkObs {
+                    up: m.header.flags.contains(LinkFlags::Up),
+                    master,
+                }),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Whether bridged IP traffic passes the inet hooks in this namespace (br_netfilter).
+pub fn br_netfilter() -> bool {
+    std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false)
+}
+
+/// The kernel's ruleset, and the interfaces this question can touch: every bridge, the two
+/// ends' veths, and those on the model's path (one netlink request each, so the cost does not
+/// grow with the number of containers).
+pub async fn for_question(
+    obs: &Observer,
+    topo: &Topology,
+    model: &Facts,
+    q: &Query,
+) -> Result<Observed, String> {
+    let tables = tokio::task::spawn_blocking(read_tables)
+        .await
+        .map_err(|e| format!("nft reader: {e}"))??;
+    let facts = Facts::from_nft_json(&tables.0, &tables.1)?;
+    let mut names: Vec<String> = topo
+        .networks
+        .iter()
+        .filter_map(|n| n.bridge.clone())
+        .collect();
+    for p in [&q.src, &q.dst] {
+        let c = match p {
+            Party::Container(key) => topo.container(key).ok(),
+            Party::Ip(ip) => topo
+                .containers
+                .iter()
+                .find(|c| c.endpoints.iter().any(|e| e.addrs().any(|a| a == *ip))),
+            _ => None,
+        };
+        names.extend(
+            c.into_iter()
+                .flat_map(|c| c.endpoints.iter().map(|e| e.host_ifname.clone())),
+        );
+    }
+    if let Ok(v) = super::evaluate(topo, model, None, q) {
+        names.extend(
+            v.path
+                .iter()
+                .filter(|h| h.kind == "veth")
+                .map(|h| h.name.clone()),
+        );
+    }
+    names.sort();
+    names.dedup();
+    let links = obs.links(&names).await?;
+    Ok(Observed { facts, links })
+}

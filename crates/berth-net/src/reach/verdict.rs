@@ -1,0 +1,872 @@
+//! The verdict: can SRC reach DST (on PORT)? Evaluated over a topology and one set of firewall
+//! facts (berth's records or the kernel's), hop by hop, following the rules in the order the
+//! kernel applies them. Pure: the caller reads the kernel.
+
+use super::codes::Code;
+use super::facts::{Dnat, Facts, Rule};
+use super::model::{ContainerView, EndpointView, Topology};
+use super::userchain::{self, Packet, UserOutcome};
+use crate::firewall::Proto;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// One side of the question, as the user named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Party {
+    Container(String),
+    Host,
+    Outside,
+    Ip(IpAddr),
+}
+
+impl Party {
+    pub fn parse(text: &str) -> Party {
+        match text {
+            "host" => Party::Host,
+            "outside" => Party::Outside,
+            t => match t.parse::<IpAddr>() {
+                Ok(ip) => Party::Ip(ip),
+                Err(_) => Party::Container(t.to_string()),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub src: Party,
+    pub dst: Party,
+    pub port: Option<(u16, Proto)>,
+}
+
+/// `PORT` or `PORT/PROTO`.
+pub fn parse_port(text: &str) -> Result<(u16, Proto), String> {
+    let (num, proto) = text.split_once('/').unwrap_or((text, "tcp"));
+    let proto = match proto {
+        "tcp" => Proto::Tcp,
+        "udp" => Proto::Udp,
+        other => {
+            return Err(format!(
+                "invalid protocol \"{other}\" in port {text}: use tcp or udp"
+            ))
+        }
+    };
+    match num.parse::<u16>() {
+        Ok(p) if p > 0 => Ok((p, proto)),
+        _ => Err(format!(
+            "invalid port \"{num}\" in {text}: a port is a number from 1 to 65535"
+        )),
+    }
+}
+
+/// What the kernel shows of an interface on the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkObs {
+    pub up: bool,
+    /// The bridge it is a port of.
+    pub master: Option<String>,
+}
+
+/// Interfaces by name as read back: None for one that does not exist. Names not in the map
+/// were not read, and are not judged.
+pub type Links = BTreeMap<String, Option<LinkObs>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hop {
+    pub kind: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub reachable: bool,
+    pub code: Option<Code>,
+    /// The one element that decides, when unreachable.
+    pub reason: Option<String>,
+    pub path: Vec<Hop>,
+    /// Where a connection is really made (after DNAT): what a probe tries.
+    pub target: Option<(IpAddr, Option<u16>)>,
+    pub notes: Vec<String>,
+}
+
+/// An end after resolving names and addresses.
+#[derive(Debug, Clone, Copy)]
+enum End<'a> {
+    Container(&'a ContainerView, Option<IpAddr>),
+    Host(Option<IpAddr>),
+    Outside(Option<IpAddr>),
+}
+
+struct Eval<'a> {
+    topo: &'a Topology,
+    facts: &'a Facts,
+    links: Option<&'a Links>,
+    port: Option<(u16, Proto)>,
+    path: Vec<Hop>,
+    notes: Vec<String>,
+    target: Option<(IpAddr, Option<u16>)>,
+}
+
+struct Block(Code, String);
+
+type Step = Result<(), Block>;
+
+/// Resolves the names of a query; an unknown container is bad input (the caller's exit 2).
+pub fn evaluate(
+    topo: &Topology,
+    facts: &Facts,
+    links: Option<&Links>,
+    q: &Query,
+) -> Result<Verdict, String> {
+    let src = resolve(topo, &q.src)?;
+    let dst = resolve(topo, &q.dst)?;
+    let mut ev = Eval {
+        topo,
+        facts,
+        links,
+        port: q.port,
+        path: Vec::new(),
+        notes: Vec::new(),
+        target: None,
+    };
+    let result = ev.run(src, dst);
+    let (reachable, code, reason) = match result {
+        Ok(()) => (true, None, None),
+        Err(Block(c, r)) => (false, Some(c), Some(r)),
+    };
+    Ok(Verdict {
+        reachable,
+        code,
+        reason,
+        path: ev.path,
+        target: ev.target,
+        notes: ev.notes,
+    })
+}
+
+fn resolve<'a>(topo: &'a Topology, p: &Party) -> Result<End<'a>, String> {
+    Ok(match p {
+        Party::Host => End::Host(None),
+        Party::Outside => End::Outside(None),
+        Party::Container(key) => {
+            let c = topo.container(key)?;
+            match c.network_mode.as_str() {
+                "host" => End::Host(None),
+                _ => End::Container(c, None),
+            }
+        }
+        Party::Ip(ip) => {
+            if let Some(c) = topo
+                .containers
+                .iter()
+                .find(|c| c.endpoints.iter().any(|e| e.addrs().any(|a| a == *ip)))
+            {
+                End::Container(c, Some(*ip))
+            } else if ip.is_loopback()
+                || topo.host.addrs.contains(ip)
+                || topo.networks.iter().any(|n| n.gateways().any(|g| g == *ip))
+            {
+                End::Host(Some(*ip))
+            } else {
+                End::Outside(Some(*ip))
+            }
+        }
+    })
+}
+
+fn hop(kind: &str, name: &str, detail: impl Into<String>) -> Hop {
+    Hop {
+        kind: kind.into(),
+        name: name.into(),
+        detail: detail.into(),
+    }
+}
+
+fn first_addr(ep: &EndpointView) -> Option<IpAddr> {
+    ep.ipv4.or(ep.ipv6).map(|n| n.addr())
+}
+
+impl<'a> Eval<'a> {
+    fn run(&mut self, src: End<'a>, dst: End<'a>) -> Step {
+        for end in [src, dst] {
+            if let End::Container(c, _) = end {
+                if !c.running {
+                    return Err(Block(
+                        Code::ContainerNotRunning,
+                        format!("container {} is {}", c.name, c.status),
+                    ));
+                }
+            }
+        }
+        match (src, dst) {
+            (End::Container(s, _), End::Container(d, addr)) => {
+                self.container_to_container(s, d, addr)
+            }
+            (End::Container(s, _), End::Host(addr)) => self.container_to_host(s, addr),
+            (End::Container(s, _), End::Outside(addr)) => self.container_to_outside(s, addr),
+            (End::Host(_), End::Container(d, addr)) => self.host_to_container(d, addr),
+            (End::Host(_), End::Host(addr)) => self.host_to_host(addr),
+            (End::Outside(_), End::Container(d, addr)) => self.outside_to_container(d, addr),
+            (End::Outside(_), End::Host(addr)) => self.outside_to_host(addr),
+            (End::Host(_) | End::Outside(_), End::Outside(_)) => {
+                self.path.push(hop(
+                    "route",
+                    "host",
+                    "the host's own routing; berth adds no rule here",
+                ));
+                self.notes.push(
+                    "traffic that does not touch berth's networks is not berth's to decide".into(),
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn firewall(&self) -> bool {
+        self.topo.host.firewall
+    }
+
+    fn has(&self, r: Rule) -> bool {
+        self.facts.rules.contains(&r)
+    }
+
+    /// In the kernel's view, an interface on the path must exist, be up, and sit on its bridge.
+    fn link_ok(&self, name: &str, master: Option<&str>) -> Step {
+        let Some(links) = self.links else {
+            return Ok(());
+        };
+        let what = match links.get(name) {
+            None => return Ok(()),
+            Some(None) => "does not exist",
+            Some(Some(l)) if !l.up => "is down",
+            Some(Some(l)) if master.is_some() && l.master.as_deref() != master => {
+                "is not a port of its bridge"
+            }
+            Some(Some(_)) => return Ok(()),
+        };
+        let on = master.map(|m| format!(" (bridge {m})")).unwrap_or_default();
+        Err(Block(
+            Code::InterfaceDown,
+            format!("interface {name}{on} {what}"),
+        ))
+    }
+
+    fn bridge_of(&self, ep: &EndpointView) -> Result<String, Block> {
+        self.topo
+            .network(&ep.network_id)
+            .and_then(|n| n.bridge.clone())
+            .ok_or_else(|| {
+                Block(
+                    Code::NoCommonNetwork,
+                    format!("network {} has no bridge", ep.network),
+                )
+            })
+    }
+
+    fn network_name(&self, bridge: &str) -> String {
+        self.topo
+            .networks
+            .iter()
+            .find(|n| n.bridge.as_deref() == Some(bridge))
+            .map(|n| n.name.clone())
+            .unwrap_or_else(|| bridge.to_string())
+    }
+
+    fn packet(
+        &self,
+        iif: &str,
+        oif: &str,
+        saddr: IpAddr,
+        daddr: IpAddr,
+        dport: Option<u16>,
+    ) -> Packet {
+        Packet {
+            iif: iif.into(),
+            oif: oif.into(),
+            saddr,
+            daddr,
+            proto: self.port.map(|(_, p)| p),
+            dport,
+        }
+    }
+
+    /// The inet forward hook, rule by rule as berth's table orders it.
+    fn forward(&mut self, p: &Packet, dnat: bool) -> Step {
+        if !self.firewall() {
+            return Ok(());
+        }
+        let f = self.facts;
+        if self.has(Rule::JumpUser) {
+            let mut unsure = Vec::new();
+            let out = userchain::evaluate(&f.user, p, &mut unsure);
+            self.notes.extend(unsure);
+            if let UserOutcome::Blocked(rule) = out {
+                return Err(Block(Code::UserChainDrop, rule));
+            }
+        }
+        if self.has(Rule::SameAccept) && p.iif == p.oif && f.same.contains(&p.iif) {
+            return Ok(());
+        }
+        let internal = |b: &str| f.internal.contains(b);
+        if self.has(Rule::InternalFrom) && internal(&p.iif) {
+            return Err(Block(
+                Code::InternalNetwork,
+                format!(
+                    "{} (network {} is internal)",
+                    Rule::InternalFrom.text(),
+                    self.network_name(&p.iif)
+                ),
+            ));
+        }
+        if self.has(Rule::InternalTo) && internal(&p.oif) {
+            return Err(Block(
+                Code::InternalNetwork,
+                format!(
+                    "{} (network {} is internal)",
+                    Rule::InternalTo.text(),
+                    self.network_name(&p.oif)
+                ),
+            ));
+        }
+        if self.has(Rule::DnatAccept) && f.bridges.contains(&p.oif) && dnat {
+            return Ok(());
+        }
+        if self.has(Rule::IsolateDrop) && f.bridges.contains(&p.oif) {
+            let text = format!("{} ({} → {})", Rule::IsolateDrop.text(), p.iif, p.oif);
+            return Err(if f.bridges.contains(&p.iif) || self.is_bridge(&p.iif) {
+                Block(Code::NetworksIsolated, text)
+            } else {
+                Block(Code::PortNotPublished, text)
+            });
+        }
+        Ok(())
+    }
+
+    fn is_bridge(&self, name: &str) -> bool {
+        self.topo
+            .networks
+            .iter()
+            .any(|n| n.bridge.as_deref() == Some(name))
+    }
+
+    /// The bridge family: ICC off drops IP between two isolated ports, unless a link opens it.
+    fn bridge_filter(&self, from: &str, to: &str) -> Step {
+        if !self.firewall() {
+            return Ok(());
+        }
+        let f = self.facts;
+        if !(self.has(Rule::NoIccDrop) && f.no_icc.contains(from) && f.no_icc.contains(to)) {
+            return Ok(());
+        }
+        if let Some((port, proto)) = self.port {
+            if self.has(Rule::LinksForward)
+                && f.links.contains(&(from.into(), to.into(), proto, port))
+            {
+                return Ok(());
+            }
+        }
+        Err(Block(
+            Code::IccDisabled,
+            format!(
+                "{} ({from} and {to} are both in no_icc)",
+                Rule::NoIccDrop.text()
+            ),
+        ))
+    }
+
+    fn dst_endpoint(
+        &self,
+        s: Option<&ContainerView>,
+        d: &'a ContainerView,
+        addr: Option<IpAddr>,
+    ) -> Result<&'a EndpointView, Block> {
+        if let Some(a) = addr {
+            if let Some(e) = d.endpoints.iter().find(|e| e.addrs().any(|x| x == a)) {
+                return Ok(e);
+            }
+        }
+        if let Some(s) = s {
+            for es in &s.endpoints {
+                if let Some(ed) = d.endpoint_on(&es.network_id) {
+                    return Ok(ed);
+                }
+            }
+        }
+        d.endpoints
+            .iter()
+            .find(|e| e.ipv4.is_some())
+            .or_else(|| d.endpoints.first())
+            .ok_or_else(|| {
+                Block(
+                    Code::NoCommonNetwork,
+                    format!(
+                        "container {} has no network (--network {})",
+                        d.name, d.network_mode
+                    ),
+                )
+            })
+    }
+
+    fn default_endpoint(&self, s: &'a ContainerView) -> Result<&'a EndpointView, Block> {
+        s.endpoints.iter().find(|e| e.default_route).ok_or_else(|| {
+            Block(
+                Code::NoCommonNetwork,
+                format!(
+                    "container {} has no default route (--network {})",
+                    s.name, s.network_mode
+                ),
+            )
+        })
+    }
+
+    fn leave(&mut self, c: &ContainerView, ep: &EndpointView, bridge: &str) -> Step {
+        self.path.push(hop(
+            "container",
+            &c.name,
+            format!(
+                "{} {}",
+                ep.ifname,
+                first_addr(ep).map(|a| a.to_string()).unwrap_or_default()
+            ),
+        ));
+        self.link_ok(&ep.host_ifname, Some(bridge))?;
+        self.link_ok(bridge, None)?;
+        self.path.push(hop("veth", &ep.host_ifname, ""));
+        self.path
+            .push(hop("bridge", bridge, format!("network {}", ep.network)));
+        Ok(())
+    }
+
+    fn enter(&mut self, c: &ContainerView, ep: &EndpointView, bridge: &str) -> Step {
+        self.link_ok(bridge, None)?;
+        self.link_ok(&ep.host_ifname, Some(bridge))?;
+        if self.path.last().map(|h| h.name.as_str()) != Some(bridge) {
+            self.path
+                .push(hop("bridge", bridge, format!("network {}", ep.network)));
+        }
+        self.path.push(hop("veth", &ep.host_ifname, ""));
+        self.path.push(hop(
+            "container",
+            &c.name,
+            format!(
+                "{} {}",
+                ep.ifname,
+                first_addr(ep).map(|a| a.to_string()).unwrap_or_default()
+            ),
+        ));
+        Ok(())
+    }
+
+    fn container_to_container(
+        &mut self,
+        s: &'a ContainerView,
+        d: &'a ContainerView,
+        addr: Option<IpAddr>,
+    ) -> Step {
+        if s.id == d.id {
+            self.path.push(hop(
+                "container",
+                &s.name,
+                "its own address: loopback inside the container",
+            ));
+            return Ok(());
+        }
+        let ed = self.dst_endpoint(Some(s), d, addr)?;
+        let daddr = addr.or_else(|| first_addr(ed)).ok_or_else(|| {
+            Block(
+                Code::NoCommonNetwork,
+                format!("{} has no address on {}", d.name, ed.network),
+            )
+        })?;
+        let dport = self.port.map(|p| p.0);
+        self.target = Some((daddr, dport));
+        let bd = self.bridge_of(ed)?;
+        if let Some(es) = s.endpoint_on(&ed.network_id) {
+            let saddr = first_addr(es).unwrap_or(daddr);
+            self.leave(s, es, &bd)?;
+            self.bridge_filter(&es.host_ifname, &ed.host_ifname)?;
+            if self.topo.host.br_netfilter {
+                let p = self.packet(&bd, &bd, saddr, daddr, dport);
+                self.forward(&p, false)?;
+            }
+            return self.enter(d, ed, &bd);
+        }
+        if s.endpoints.is_empty() {
+            return Err(Block(
+                Code::NoCommonNetwork,
+                format!(
+                    "container {} has no network (--network {})",
+                    s.name, s.network_mode
+                ),
+            ));
+        }
+        let er = self.default_endpoint(s).map_err(|_| {
+            Block(
+                Code::NoCommonNetwork,
+                format!(
+                    "{} and {} share no network, and {} has no default route",
+                    s.name, d.name, s.name
+                ),
+            )
+        })?;
+        let bs = self.bridge_of(er)?;
+        let saddr = first_addr(er).unwrap_or(daddr);
+        self.leave(s, er, &bs)?;
+        self.path.push(hop("route", "host", format!("{bs} → {bd}")));
+        let p = self.packet(&bs, &bd, saddr, daddr, dport);
+        self.forward(&p, false).map_err(|Block(c, r)| match c {
+            Code::NetworksIsolated => Block(
+                c,
+                format!("{r}: {} and {} share no network", s.name, d.name),
+            ),
+            _ => Block(c, r),
+        })?;
+        self.enter(d, ed, &bd)
+    }
+
+    /// The published port that `dport` on `addr` (None: any local address) leads to.
+    fn published(&self, addr: Option<IpAddr>, outside: bool) -> Result<Option<&'a Dnat>, Block> {
+        let Some((port, proto)) = self.port else {
+            return Ok(None);
+        };
+        let on_port: Vec<&Dnat> = self
+            .facts
+            .dnat
+            .iter()
+            .filter(|d| d.proto == proto && d.host_port == port)
+            .collect();
+        let fits = |d: &&Dnat| match (d.host_ip, addr) {
+            (None, Some(a)) => d.to.is_ipv4() == a.is_ipv4(),
+            (None, None) => true,
+            (Some(h), Some(a)) => h == a,
+            // "outside" with no address connects to the host's addresses, never its loopback.
+            (Some(h), None) => !outside || !h.is_loopback(),
+        };
+        if let Some(d) = on_port.iter().copied().find(fits) {
+            return Ok(Some(d));
+        }
+        if let Some(d) = on_port.first() {
+            let host = d.host_ip.map(|h| h.to_string()).unwrap_or_default();
+            return Err(Block(
+                Code::HostAddressNotBound,
+                format!("{}/{} is published on {host} only", port, proto.name()),
+            ));
+        }
+        Ok(None)
+    }
+
+    fn owner_of(&self, ip: IpAddr) -> Option<(&'a ContainerView, &'a EndpointView)> {
+        self.topo.containers.iter().find_map(|c| {
+            c.endpoints
+                .iter()
+                .find(|e| e.addrs().any(|a| a == ip))
+                .map(|e| (c, e))
+        })
+    }
+
+    fn follow_dnat(
+        &mut self,
+        d: &Dnat,
+        via: &str,
+    ) -> Result<(&'a ContainerView, &'a EndpointView), Block> {
+        let rule = if d.host_ip.is_some() {
+            if d.to.is_ipv4() {
+                Rule::PublishHost4
+            } else {
+                Rule::PublishHost6
+            }
+        } else if d.to.is_ipv4() {
+            Rule::PublishAny4
+        } else {
+            Rule::PublishAny6
+        };
+        let hook = if via == "output" {
+            Rule::PublishOutput
+        } else {
+            Rule::PublishPrerouting
+        };
+        for r in [hook, rule] {
+            if self.firewall() && !self.has(r) {
+                return Err(Block(
+                    Code::PortNotPublished,
+                    format!("{} is missing: the port is not translated", r.text()),
+                ));
+            }
+        }
+        self.path.push(hop(
+            "dnat",
+            &format!("{}/{}", d.host_port, d.proto.name()),
+            format!("→ {}:{}", d.to, d.to_port),
+        ));
+        self.target = Some((d.to, Some(d.to_port)));
+        let (c, e) = self.owner_of(d.to).ok_or_else(|| {
+            Block(
+                Code::PortNotPublished,
+                format!("{}:{} belongs to no running container", d.to, d.to_port),
+            )
+        })?;
+        if !c.running {
+            return Err(Block(
+                Code::ContainerNotRunning,
+                format!("container {} is {}", c.name, c.status),
+            ));
+        }
+        Ok((c, e))
+    }
+
+    fn container_to_host(&mut self, s: &'a ContainerView, addr: Option<IpAddr>) -> Step {
+        if s.endpoints.is_empty() {
+            return Err(Block(
+                Code::NoCommonNetwork,
+                format!(
+                    "container {} has no network (--network {})",
+                    s.name, s.network_mode
+                ),
+            ));
+        }
+        // The gateway of one of its networks is on-link; any other host address is routed.
+        let onlink = addr.and_then(|a| {
+            s.endpoints
+                .iter()
+                .find(|e| [e.gateway4, e.gateway6].contains(&Some(a)))
+        });
+        let es = match onlink {
+            Some(e) => e,
+            None => self.default_endpoint(s)?,
+        };
+        let bs = self.bridge_of(es)?;
+        let host_addr = addr.or(es.gateway4).or(es.gateway6);
+        self.leave(s, es, &bs)?;
+        self.path.push(hop(
+            "host",
+            host_addr
+                .map(|a| a.to_string())
+                .as_deref()
+                .unwrap_or("host"),
+            "",
+        ));
+        let fallback = addr.or(self.topo.host.addrs.first().copied()).or(host_addr);
+        match self.published(addr.or(fallback), false)? {
+            Some(d) => {
+                let d = d.clone();
+                let (c, ed) = self.follow_dnat(&d, "prerouting")?;
+                let bd = self.bridge_of(ed)?;
+                let saddr = first_addr(es).unwrap_or(d.to);
+                let p = self.packet(&bs, &bd, saddr, d.to, Some(d.to_port));
+                self.forward(&p, true)?;
+                self.enter(c, ed, &bd)
+            }
+            None => {
+                self.target = host_addr.map(|a| (a, self.port.map(|p| p.0)));
+                if self.port.is_some() {
+                    self.notes.push(
+                        "no container publishes this port: the host's own services decide".into(),
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn container_to_outside(&mut self, s: &'a ContainerView, addr: Option<IpAddr>) -> Step {
+        if s.endpoints.is_empty() {
+            return Err(Block(
+                Code::NoCommonNetwork,
+                format!(
+                    "container {} has no network (--network {})",
+                    s.name, s.network_mode
+                ),
+            ));
+        }
+        let es = self.default_endpoint(s)?;
+        let bs = self.bridge_of(es)?;
+        self.leave(s, es, &bs)?;
+        self.path.push(hop("route", "host", "out of the host"));
+        let saddr = first_addr(es)
+            .ok_or_else(|| Block(Code::NoCommonNetwork, format!("{} has no address", s.name)))?;
+        let daddr = addr.unwrap_or(if saddr.is_ipv4() {
+            IpAddr::from([192, 0, 2, 1])
+        } else {
+            "2001:db8::1".parse().unwrap_or(saddr)
+        });
+        self.target = addr.map(|a| (a, self.port.map(|p| p.0)));
+        let p = self.packet(&bs, "", saddr, daddr, self.port.map(|p| p.0));
+        self.forward(&p, false)?;
+        if self.firewall() && !(self.has(Rule::Masquerade) && self.facts.masq.contains(&bs)) {
+            return Err(Block(
+                Code::MasqueradeOff,
+                format!(
+                    "traffic from {bs} is not masqueraded ({} does not apply)",
+                    Rule::Masquerade.text()
+                ),
+            ));
+        }
+        self.path
+            .push(hop("masquerade", &bs, "source becomes the host's address"));
+        self.path.push(hop(
+            "outside",
+            &addr
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "outside".into()),
+            "",
+        ));
+        Ok(())
+    }
+
+    fn host_to_container(&mut self, d: &'a ContainerView, addr: Option<IpAddr>) -> Step {
+        let ed = self.dst_endpoint(None, d, addr)?;
+        let bd = self.bridge_of(ed)?;
+        let daddr = addr.or_else(|| first_addr(ed));
+        self.target = daddr.map(|a| (a, self.port.map(|p| p.0)));
+        self.path
+            .push(hop("host", "host", "routes to the bridge's subnet"));
+        self.enter(d, ed, &bd)
+    }
+
+    fn host_to_host(&mut self, addr: Option<IpAddr>) -> Step {
+        self.path.push(hop("host", "host", "the host's own stack"));
+        match self.published(addr.or(Some(IpAddr::from([127, 0, 0, 1]))), false)? {
+            Some(d) => {
+                let d = d.clone();
+                let (c, ed) = self.follow_dnat(&d, "output")?;
+                let bd = self.bridge_of(ed)?;
+                self.enter(c, ed, &bd)
+            }
+            None => {
+                self.target = addr.map(|a| (a, self.port.map(|p| p.0)));
+                Ok(())
+            }
+        }
+    }
+
+    fn outside_to_container(&mut self, d: &'a ContainerView, addr: Option<IpAddr>) -> Step {
+        self.path
+            .push(hop("outside", "outside", "a client on another machine"));
+        if let Some(a) = addr {
+            // Straight to a container's own address: routed into its bridge without DNAT.
+            let ed = self.dst_endpoint(None, d, Some(a))?;
+            let bd = self.bridge_of(ed)?;
+            self.target = Some((a, self.port.map(|p| p.0)));
+            let p = self.packet(
+                "",
+                &bd,
+                IpAddr::from([192, 0, 2, 1]),
+                a,
+                self.port.map(|p| p.0),
+            );
+            self.forward(&p, false)?;
+            return self.enter(d, ed, &bd);
+        }
+        let Some((port, proto)) = self.port else {
+            return Err(Block(
+                Code::PortNotPublished,
+                format!(
+                    "from outside, {} is reached only on a published port: give --port HOST_PORT",
+                    d.name
+                ),
+            ));
+        };
+        let mine: Vec<&Dnat> = self
+            .facts
+            .dnat
+            .iter()
+            .filter(|x| d.endpoints.iter().any(|e| e.addrs().any(|a| a == x.to)))
+            .collect();
+        let exact: Vec<&&Dnat> = mine
+            .iter()
+            .filter(|x| x.host_port == port && x.proto == proto)
+            .collect();
+        let Some(dn) = exact
+            .iter()
+            .find(|x| !x.host_ip.is_some_and(|h| h.is_loopback()))
+            .or(exact.first())
+        else {
+            let list: Vec<String> = mine
+                .iter()
+                .map(|x| format!("{}/{}", x.host_port, x.proto.name()))
+                .collect();
+            let have = if list.is_empty() {
+                "no ports".to_string()
+            } else {
+                list.join(", ")
+            };
+            return Err(Block(
+                Code::PortNotPublished,
+                format!(
+                    "{}/{} is not published by {} (it publishes {have})",
+                    port,
+                    proto.name(),
+                    d.name
+                ),
+            ));
+        };
+        if let Some(h) = dn.host_ip.filter(|h| h.is_loopback()) {
+            return Err(Block(
+                Code::HostAddressNotBound,
+                format!("{port}/{} is published on {h} only", proto.name()),
+            ));
+        }
+        let dn = (**dn).clone();
+        self.path.push(hop(
+            "host",
+            &dn.host_ip
+                .map(|h| h.to_string())
+                .unwrap_or_else(|| "host addresses".into()),
+            "",
+        ));
+        let (c, ed) = self.follow_dnat(&dn, "prerouting")?;
+        let bd = self.bridge_of(ed)?;
+        let p = self.packet(
+            "",
+            &bd,
+            IpAddr::from([192, 0, 2, 1]),
+            dn.to,
+            Some(dn.to_port),
+        );
+        self.forward(&p, true)?;
+        self.enter(c, ed, &bd)
+    }
+
+    fn outside_to_host(&mut self, addr: Option<IpAddr>) -> Step {
+        self.path
+            .push(hop("outside", "outside", "a client on another machine"));
+        if addr.is_some_and(|a| a.is_loopback()) {
+            return Err(Block(
+                Code::HostAddressNotBound,
+                "the loopback address is not reachable from another machine".into(),
+            ));
+        }
+        match self.published(addr, true)? {
+            Some(d) => {
+                let d = d.clone();
+                self.path.push(hop(
+                    "host",
+                    &addr.map(|a| a.to_string()).unwrap_or_else(|| "host".into()),
+                    "",
+                ));
+                let (c, ed) = self.follow_dnat(&d, "prerouting")?;
+                let bd = self.bridge_of(ed)?;
+                let p = self.packet("", &bd, IpAddr::from([192, 0, 2, 1]), d.to, Some(d.to_port));
+                self.forward(&p, true)?;
+                self.enter(c, ed, &bd)
+            }
+            None => {
+                self.path.push(hop(
+                    "host",
+                    &addr.map(|a| a.to_string()).unwrap_or_else(|| "host".into()),
+                    "the host's own stack",
+                ));
+                self.target = addr.map(|a| (a, self.port.map(|p| p.0)));
+                if self.port.is_some() {
+                    self.notes.push(
+                        "no container publishes this port: the host's own services decide".into(),
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+}

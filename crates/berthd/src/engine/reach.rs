@@ -1,0 +1,68 @@
+//! The engine's part of `network check` and `network graph`: every container with its running
+//! state, joined to the network layer's sandboxes. Read-only.
+
+use super::{Engine, Status};
+use berth_net::reach::model::{ContainerView, LinkView, Topology};
+
+impl Engine {
+    /// The topology and the firewall's facts as berth programmed them, from one snapshot.
+    pub async fn reach_state(&self) -> (Topology, berth_net::firewall::FirewallState) {
+        let net = self.ctl.reach_snapshot().await;
+        let containers: Vec<super::Container> = {
+            let st = self.state.lock().await;
+            st.containers.values().cloned().collect()
+        };
+        let mut views: Vec<ContainerView> = containers
+            .iter()
+            .map(|c| {
+                let running = c.state.status == Status::Running;
+                // Its own sandbox, or the one it joined (`container:` mode shares the path).
+                let sb = net.sandboxes.iter().find(|s| {
+                    c.sandbox_id.as_deref() == Some(s.id.as_str())
+                        || (!c.sandbox_key.is_empty() && s.path == c.sandbox_key)
+                });
+                let mode = match c.spec.network_mode.as_str() {
+                    "" | "default" => "bridge".to_string(),
+                    m => m.to_string(),
+                };
+                ContainerView {
+                    id: c.id.clone(),
+                    name: c.name.trim_start_matches('/').to_string(),
+                    running,
+                    status: c.state.status.as_str().to_string(),
+                    network_mode: mode,
+                    networks: c.spec.networks.iter().map(|(n, _)| n.clone()).collect(),
+                    endpoints: sb
+                        .filter(|_| running)
+                        .map(|s| s.endpoints.clone())
+                        .unwrap_or_default(),
+                    ports: sb
+                        .filter(|_| running && c.sandbox_id.is_some())
+                        .map(|s| s.ports.clone())
+                        .unwrap_or_default(),
+                    links: c
+                        .spec
+                        .links
+                        .iter()
+                        .map(|(target, alias)| LinkView {
+                            target: target.trim_start_matches('/').to_string(),
+                            alias: alias.clone(),
+                        })
+                        .collect(),
+                    sandbox_key: (running && !c.sandbox_key.is_empty())
+                        .then(|| c.sandbox_key.clone()),
+                }
+            })
+            .collect();
+        views.sort_by(|a, b| a.name.cmp(&b.name));
+        let topo = Topology {
+            host: berth_net::reach::model::HostView {
+                firewall: net.firewall_enabled,
+                ..Default::default()
+            },
+            networks: net.networks,
+            containers: views,
+        };
+        (topo, net.firewall)
+    }
+}
