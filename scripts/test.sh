@@ -10,6 +10,11 @@ fi
 scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Before the tests, so that their total stays the last line: a short fuzzing run of every target (scripts/fuzz.sh runs longer ones; FUZZ_SECONDS=0 skips).
+fuzz_secs=${FUZZ_SECONDS:-10}
+if [ "$fuzz_secs" != 0 ]; then
+  FUZZ_DEV=1 scripts/fuzz.sh "$fuzz_secs"
+fi
 # The integration tests run the berth CLI binary, so build every binary first.
 cargo build --workspace --locked
 log=$(mktemp)
@@ -19,8 +24,3 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 # close with the total over all of them.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1); if ($i ~ /^ignored;?$/) s += $(i-1) } }
      END { printf "total: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
-# A short fuzzing run of every target (scripts/fuzz.sh runs longer ones; FUZZ_SECONDS=0 skips).
-fuzz_secs=${FUZZ_SECONDS:-10}
-if [ "$fuzz_secs" != 0 ]; then
-  FUZZ_DEV=1 scripts/fuzz.sh "$fuzz_secs"
-fi
