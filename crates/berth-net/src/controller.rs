@@ -177,7 +177,11 @@ impl Controller {
         let mut eps = ctl.reconcile_endpoints(&networks).await?;
         ctl.restore_dns(&networks, &mut eps)?;
         ctl.restore_firewall(&networks, &eps)?;
-        if let Err(e) = ctl.firewall.clone().watch() {
+        // BERTH_FIREWALL_HEAL=0 leaves tampering in place: for looking at what a changed
+        // ruleset does (and for `network check`'s tests of exactly that).
+        if std::env::var_os("BERTH_FIREWALL_HEAL").is_some_and(|v| v == "0") {
+            tracing::warn!("BERTH_FIREWALL_HEAL=0: berth's tables are not watched; changes by others stay until SIGHUP");
+        } else if let Err(e) = ctl.firewall.clone().watch() {
             tracing::warn!(error = %e, "cannot watch the firewall: tables changed by others stay changed until SIGHUP");
         }
         *ctl.networks.lock().await = networks;

@@ -16,6 +16,20 @@ const OUTSIDE_ADDR: &str = "10.99.0.2";
 
 fn host_with_outside() -> Host {
     let h = Host::with_busybox();
+    host_with_outside_on(h)
+}
+
+/// The same host with a daemon that does not heal its firewall, so a test can change the
+/// ruleset by hand and see `check` notice.
+fn host_with_outside_unhealed() -> Host {
+    let mut h = Host::with_busybox();
+    h.stop_daemon();
+    h.extra_env.push(("BERTH_FIREWALL_HEAL".into(), "0".into()));
+    h.start_daemon();
+    host_with_outside_on(h)
+}
+
+fn host_with_outside_on(h: Host) -> Host {
     h.sh(&format!(
         "mkdir -p /run/netns && mount -t tmpfs berth-test /run/netns && \
          ip netns add outside && \
@@ -280,7 +294,7 @@ fn rule_handle(h: &Host, chain: &str, needle: &str) -> String {
 
 #[test]
 fn a_rule_deleted_by_hand_is_reported_as_a_disagreement() {
-    let h = host_with_outside();
+    let h = host_with_outside_unhealed();
     ok(h.berth(&["network", "create", "--subnet", "10.1.0.0/24", "n1"]));
     ok(h.berth(&["network", "create", "--subnet", "10.2.0.0/24", "n2"]));
     server(&h, "b1", &["--network", "n1"]);
@@ -345,7 +359,7 @@ fn a_rule_deleted_by_hand_is_reported_as_a_disagreement() {
 
 #[test]
 fn an_element_deleted_by_hand_is_reported() {
-    let h = host_with_outside();
+    let h = host_with_outside_unhealed();
     ok(h.berth(&[
         "network",
         "create",

@@ -145,7 +145,8 @@ fn refused_creates_change_nothing() {
                     ..spec("b", &[])
                 },
                 "",
-                ErrorKind::NotFound,
+                // A 400, not a 404: a 404 from create makes the docker CLI pull the image.
+                ErrorKind::InvalidParameter,
             ),
             (
                 ContainerSpec {
@@ -169,7 +170,8 @@ fn refused_creates_change_nothing() {
                     ..spec("e", &[])
                 },
                 "",
-                ErrorKind::NotFound,
+                // A 400, not a 404: a 404 from create makes the docker CLI pull the image.
+                ErrorKind::InvalidParameter,
             ),
         ];
         for (mut s, image, kind) in refusals {

@@ -49,6 +49,8 @@ pub struct Host {
     pub socket: PathBuf,
     daemon: Option<Child>,
     pub extra_args: Vec<String>,
+    /// Environment for the daemon beyond the harness's own.
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Host {
@@ -92,6 +94,7 @@ impl Host {
             socket,
             daemon: None,
             extra_args: vec![],
+            extra_env: vec![],
         };
         h.sh("ip link set lo up");
         // The daemon reads the host's resolv.conf for upstream DNS: give it this host's own
@@ -146,7 +149,8 @@ impl Host {
             .arg("--cgroup-parent")
             .arg(self.cgroup_parent())
             .args(args)
-            .env("BERTH_LOG", "info");
+            .env("BERTH_LOG", "info")
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if !args.iter().any(|a| a == "--config-file") {
             cmd.arg("--config-file").arg(self.config_file());
         }
