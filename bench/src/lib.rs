@@ -48,6 +48,10 @@ pub fn enter_private_namespaces() {
             .arg(&resolv)
             .arg("/etc/resolv.conf")
             .status();
+        // The bind mount holds the file for this namespace; the name is not needed any more.
+        if let Err(e) = std::fs::remove_file(&resolv) {
+            eprintln!("cannot remove {}: {e}", resolv.display());
+        }
     }
 }
 
