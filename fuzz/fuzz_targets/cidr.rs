@@ -27,16 +27,17 @@ fuzz_target!(|data: &[u8]| {
     }
     for subnet in in_use.iter().take(4) {
         let first = SubnetPool::first_host(subnet);
-        let mut p = SubnetPool::new(*subnet, first, false);
+        let p = SubnetPool::new(*subnet, first, false);
+        let mut taken = std::collections::BTreeSet::new();
         for _ in 0..4 {
-            if p.allocate(None).is_err() {
+            if p.allocate(&mut taken, None).is_err() {
                 break;
             }
         }
         for l in lines.clone().take(4) {
             if let Ok(ip) = l.trim().parse() {
-                let _ = p.allocate(Some(ip));
-                p.release(ip);
+                let _ = p.allocate(&mut taken, Some(ip));
+                taken.remove(&ip);
             }
         }
     }
