@@ -408,6 +408,46 @@ fn concurrent_clients_get_no_5xx_and_one_winner() {
     assert_eq!(leftovers(&h), Vec::<String>::new());
 }
 
+/// After a storm's restart: no address given twice, every pin a running container's sandbox,
+/// runtime state only for running containers.
+fn storm_state(h: &Host) -> Result<(), String> {
+    let (_, list) = h.api("GET", "/containers/json", None);
+    let mut seen = BTreeSet::new();
+    let mut running = 0;
+    for c in list.as_array().cloned().unwrap_or_default() {
+        running += 1;
+        for (_, n) in c["NetworkSettings"]["Networks"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let a = n["IPAddress"].as_str().unwrap_or_default().to_string();
+            if !a.is_empty() && !seen.insert(a.clone()) {
+                return Err(format!("{a} given twice"));
+            }
+        }
+    }
+    let pins = std::fs::read_dir(h.dir.path().join("run/netns"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    if pins > running {
+        return Err(format!("{pins} pins for {running} running containers"));
+    }
+    for l in leftovers(h) {
+        if let Some(p) = l.strip_prefix("runtime state: ") {
+            let id = p.rsplit('/').next().unwrap_or_default();
+            let (_, v) = h.api("GET", &format!("/containers/{id}/json"), None);
+            if v["State"]["Status"] != "running" {
+                return Err(format!(
+                    "runtime state for {id} without a running record: {}",
+                    v["State"]
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A small deterministic generator, so a failing storm replays from its seed.
 struct Rng(u64);
 
@@ -552,39 +592,16 @@ fn crash_storm() {
                 h.log()
             );
         }
-        let (_, list) = h.api("GET", "/containers/json", None);
-        let mut seen = BTreeSet::new();
-        let mut running = 0;
-        for c in list.as_array().cloned().unwrap_or_default() {
-            running += 1;
-            for (_, n) in c["NetworkSettings"]["Networks"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default()
-            {
-                let a = n["IPAddress"].as_str().unwrap_or_default().to_string();
-                assert!(
-                    a.is_empty() || seen.insert(a.clone()),
-                    "seed {seed}: {a} given twice"
-                );
-            }
-        }
-        // Every pin is a running container's sandbox.
-        let pins = std::fs::read_dir(h.dir.path().join("run/netns"))
-            .map(|d| d.count())
-            .unwrap_or(0);
-        assert!(
-            pins <= running,
-            "seed {seed}, cycle {cycle}: {pins} pins for {running} running containers"
-        );
-        for l in leftovers(&h) {
-            if let Some(p) = l.strip_prefix("runtime state: ") {
-                let id = p.rsplit('/').next().unwrap_or_default();
-                let (_, v) = h.api("GET", &format!("/containers/{id}/json"), None);
-                assert_eq!(
-                    v["State"]["Status"], "running",
-                    "seed {seed}: runtime state for {id} without a running record"
-                );
+        // Repairs run in the background after a restart (the API answers at once), so the
+        // kernel is checked once they are done: no container left "removing" or "releasing".
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match storm_state(&h) {
+                Ok(()) => break,
+                Err(e) if std::time::Instant::now() > deadline => {
+                    panic!("seed {seed}, cycle {cycle}: {e}\n{}", h.log())
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         }
     }

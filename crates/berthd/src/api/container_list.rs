@@ -32,6 +32,9 @@ pub fn health_status(_c: &Container) -> &'static str {
 }
 
 fn status_text(c: &Container) -> String {
+    if c.state.removing {
+        return "Removal In Progress".into();
+    }
     match c.state.status {
         Status::Created => "Created".into(),
         Status::Running => format!(
@@ -175,7 +178,7 @@ async fn summary(st: &AppState, c: &Container, img: Option<&Image>, size: bool) 
         "Created": c.created.timestamp(),
         "Ports": super::ports::summary_json(&exposed, &published),
         "Labels": c.spec.labels,
-        "State": c.state.status.as_str(),
+        "State": c.state.name(),
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.spec.network_mode},
         "NetworkSettings": {"Networks": nets},
@@ -239,7 +242,7 @@ fn keep(f: &Filters, r: &Resolved, c: &Container, img: Option<&Image>, row: &Row
     f.regex("name", &[name, &slashed])
         && f.regex("id", &[&c.id])
         && f.labels(&c.spec.labels)
-        && f.any("status", |s| s == c.state.status.as_str())
+        && f.any("status", |s| s == c.state.name())
         && exited_ok
         && f.any("health", |h| h == health_status(c))
         && f.any("network", |n| {

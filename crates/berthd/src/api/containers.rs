@@ -381,7 +381,7 @@ pub async fn inspect(
         "Path": args.first().cloned().unwrap_or_default(),
         "Args": args.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": c.state.status.as_str(),
+            "Status": c.state.name(),
             "Running": c.state.status == Status::Running,
             "Paused": false, "Restarting": false, "OOMKilled": false, "Dead": false,
             "Pid": c.state.pid,

@@ -52,6 +52,18 @@ pub struct State {
     pub removing: bool,
 }
 
+impl State {
+    /// The state Docker names: "removing" while a removal is under way (after a crash, until
+    /// the restart's repair finishes it), the status otherwise.
+    pub fn name(&self) -> &'static str {
+        if self.removing {
+            "removing"
+        } else {
+            self.status.as_str()
+        }
+    }
+}
+
 /// A network a container asks for, with its per-network settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkRequest {
