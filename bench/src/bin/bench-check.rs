@@ -11,13 +11,21 @@ use berth_net::endpoint::{EndpointOptions, SandboxOptions};
 use berth_net::network::new_id;
 use berth_net::reach::model::{ContainerView, HostView, NetSnapshot, Topology};
 use berth_net::reach::{self, observe, Facts, Party, Query};
+use std::collections::HashMap;
 use std::time::Instant;
 
-fn topology(net: NetSnapshot, addrs: Vec<std::net::IpAddr>) -> (Topology, Facts) {
+/// `order` maps a sandbox's ID to the index it was made with: the snapshot lists sandboxes in
+/// its own order (by ID), and `c{i}` must be the one made on `nets[i % 10]` for the pairs the
+/// cases name to be on the networks their labels say.
+fn topology(
+    net: NetSnapshot,
+    addrs: Vec<std::net::IpAddr>,
+    order: &HashMap<String, usize>,
+) -> (Topology, Facts) {
     let containers = net
         .sandboxes
         .iter()
-        .enumerate()
+        .map(|sb| (order.get(&sb.id).copied().unwrap_or(usize::MAX), sb))
         .map(|(i, sb)| ContainerView {
             id: format!("{:0>64}", i),
             name: format!("c{i}"),
@@ -101,6 +109,11 @@ fn main() {
             nets.len(),
             t.elapsed().as_secs_f64()
         );
+        let order: HashMap<String, usize> = made
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i))
+            .collect();
         let obs = observe::Observer::connect().expect("netlink");
         // c0 and c10 share benchnet; c0 and c1 are on different networks.
         let cases = [
@@ -110,20 +123,29 @@ fn main() {
         ];
         for (what, src, dst, port) in cases {
             let mut took = Vec::new();
+            // Where the time goes: addresses, snapshot, kernel readback, verdicts.
+            let mut phases: [Vec<f64>; 4] = Default::default();
             let mut verdict = String::new();
             for _ in 0..40 {
                 let t = Instant::now();
                 let addrs = obs.addresses().await.expect("addresses");
-                let (topo, model) = topology(ctl.reach_snapshot().await, addrs);
+                let t1 = Instant::now();
+                let (topo, model) = topology(ctl.reach_snapshot().await, addrs, &order);
                 let q = Query {
                     src: Party::parse(src),
                     dst: Party::parse(dst),
                     port,
                 };
+                let t2 = Instant::now();
                 let kernel = observe::for_question(&obs, &topo, &model, &q).await;
+                let t3 = Instant::now();
                 let r = reach::check(&topo, &model, kernel.as_ref().map(Some).map_err(Clone::clone), &q, (src, dst, None))
                     .expect("check");
+                let t4 = Instant::now();
                 took.push(t.elapsed().as_secs_f64() * 1e3);
+                for (v, (a, b)) in phases.iter_mut().zip([(t, t1), (t1, t2), (t2, t3), (t3, t4)]) {
+                    v.push((b - a).as_secs_f64() * 1e3);
+                }
                 verdict = format!(
                     "{} {} kernel {}",
                     if r.reachable { "reachable" } else { "unreachable" },
@@ -136,13 +158,20 @@ fn main() {
                 berth_bench::pct(&took, 0.5),
                 berth_bench::pct(&took, 0.9)
             );
+            println!(
+                "  medians: addresses {:.2} ms, snapshot {:.2} ms, kernel readback {:.2} ms, verdicts {:.2} ms",
+                berth_bench::pct(&phases[0], 0.5),
+                berth_bench::pct(&phases[1], 0.5),
+                berth_bench::pct(&phases[2], 0.5),
+                berth_bench::pct(&phases[3], 0.5)
+            );
         }
         let mut took = Vec::new();
         let mut dot_took = Vec::new();
         let mut size = 0;
         for _ in 0..15 {
             let t = Instant::now();
-            let (topo, _) = topology(ctl.reach_snapshot().await, vec![]);
+            let (topo, _) = topology(ctl.reach_snapshot().await, vec![], &order);
             let wire = serde_json::to_vec(&topo).expect("json");
             let parsed: berth_api::topology::Topo = serde_json::from_slice(&wire).expect("decode");
             let svg = berth_api::topology::svg(&parsed);

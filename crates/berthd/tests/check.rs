@@ -1,7 +1,7 @@
 //! `network check` against real traffic: over a matrix of containers on the default bridge,
 //! two user networks, one container on both, an internal network, an ICC-off network and a
 //! publishing container, every verdict equals what a ping or a TCP connect really does; a rule
-//! deleted by hand is reported as a disagreement; bad input exits 2. Each test has its own
+//! or a container's route deleted by hand is reported as a disagreement; bad input exits 2. Each test has its own
 //! host namespace and an "outside" namespace joined to it by a veth (host 10.99.0.1, outside
 //! 10.99.0.2).
 
@@ -391,6 +391,78 @@ fn an_element_deleted_by_hand_is_reported() {
             "element missing from the kernel's inet berth internal: {bridge}"
         )),
         "{diffs}"
+    );
+}
+
+/// The container's pinned namespace, reached through the daemon's mount namespace (the pin is
+/// a mount there).
+fn sandbox(h: &Host, name: &str) -> String {
+    let key = inspect(h, name)["NetworkSettings"]["SandboxKey"]
+        .as_str()
+        .expect("SandboxKey")
+        .to_string();
+    format!("/proc/{}/root{key}", h.pid())
+}
+
+#[test]
+fn a_route_deleted_by_hand_in_a_container_is_reported() {
+    let h = host_with_outside();
+    server(&h, "a", &[]);
+    server(&h, "web", &["-p", "8080:80"]);
+    for (src, dst, port) in [("a", "outside", None), ("outside", "web", Some("8080"))] {
+        let (code, v) = check(&h, src, dst, port, &[]);
+        assert_eq!(
+            (code, &v["kernel"]["agrees"]),
+            (0, &Value::Bool(true)),
+            "{v}"
+        );
+    }
+
+    // The source's way out: a's default route.
+    h.sh(&format!(
+        "nsenter --net={} ip route del default",
+        sandbox(&h, "a")
+    ));
+    assert!(!real(&h, "a", "outside", None), "a has no way out now");
+    let (code, v) = check(&h, "a", "outside", None, &[]);
+    assert_eq!(code, 0, "the model still says reachable: {v}");
+    assert_eq!(v["kernel"]["agrees"], false, "{v}");
+    assert_eq!(v["kernel"]["code"], "no_route", "{v}");
+    let reason = v["kernel"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("inside a") && reason.contains("no route"),
+        "{v}"
+    );
+    // A path that needs only the on-link route still agrees.
+    let (code, v) = check(&h, "a", "web", Some("80"), &[]);
+    assert_eq!(
+        (code, &v["kernel"]["agrees"]),
+        (0, &Value::Bool(true)),
+        "{v}"
+    );
+    assert!(real(&h, "a", "web", Some("80")));
+
+    // The destination's way back: replies to an outside client leave by web's default route.
+    h.sh(&format!(
+        "nsenter --net={} ip route del default",
+        sandbox(&h, "web")
+    ));
+    assert!(
+        !real(&h, "outside", "web", Some("8080")),
+        "web cannot answer now"
+    );
+    let (code, v) = check(&h, "outside", "web", Some("8080"), &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["kernel"]["agrees"], false, "{v}");
+    assert_eq!(v["kernel"]["code"], "no_route", "{v}");
+    let text = String::from_utf8_lossy(
+        &h.berth(&["network", "check", "outside", "web", "--port", "8080"])
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        text.contains("DISAGREEMENT") && text.contains("inside web"),
+        "{text}"
     );
 }
 

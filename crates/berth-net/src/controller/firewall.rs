@@ -72,15 +72,20 @@ pub(super) fn full_state(nets: &BTreeMap<String, Network>, eps: &EndpointState) 
             st.networks.push(rule);
         }
     }
+    // Each sandbox's endpoints, found once: a scan of every endpoint per sandbox made this
+    // quadratic, and `network check` computes it on every question.
+    let mut by_sandbox: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
+    for e in eps.endpoints.values() {
+        by_sandbox.entry(e.sandbox_id.as_str()).or_default().push(e);
+    }
     for sb in eps.sandboxes.values() {
-        if let Some(ep) = port_endpoint(eps, &sb.id) {
+        let own = by_sandbox
+            .get(sb.id.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        if let Some(ep) = own.iter().find(|e| e.default_route) {
             st.ports.extend(rules_for(ep, &sb.ports));
         }
-        let mine = |l: &&LinkRule| {
-            eps.endpoints
-                .values()
-                .any(|e| e.sandbox_id == sb.id && e.host_ifname == l.from)
-        };
+        let mine = |l: &&LinkRule| own.iter().any(|e| e.host_ifname == l.from);
         st.links.extend(sb.links.iter().filter(mine).cloned());
     }
     st

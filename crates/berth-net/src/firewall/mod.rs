@@ -10,6 +10,7 @@
 //!   except the exposed ports a `--link` opens (stateless, both directions, as Docker's rules).
 //! - `inet berth user` is evaluated first and never touched: the user's own rules go there.
 
+pub mod generation;
 pub mod nftables;
 pub mod ruleset;
 pub mod watch;

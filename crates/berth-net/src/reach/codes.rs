@@ -23,10 +23,12 @@ pub enum Code {
     MtuMismatch,
     /// Defined for the overlay driver: the peer host's lease of the remote endpoint ran out.
     RemoteLeaseExpired,
+    /// A route the path needs inside a container is missing or sends elsewhere (kernel only).
+    NoRoute,
 }
 
 impl Code {
-    pub const ALL: [Code; 13] = [
+    pub const ALL: [Code; 14] = [
         Code::NoCommonNetwork,
         Code::NetworksIsolated,
         Code::IccDisabled,
@@ -40,6 +42,7 @@ impl Code {
         Code::MacvlanHostIsolation,
         Code::MtuMismatch,
         Code::RemoteLeaseExpired,
+        Code::NoRoute,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl Code {
             Code::MacvlanHostIsolation => "macvlan_host_isolation",
             Code::MtuMismatch => "mtu_mismatch",
             Code::RemoteLeaseExpired => "remote_lease_expired",
+            Code::NoRoute => "no_route",
         }
     }
 
@@ -74,6 +78,7 @@ impl Code {
             Code::InterfaceDown => "the kernel's interface differs from what berth made (deleted, down, or off its bridge); restarting the container rebuilds it",
             Code::MacvlanHostIsolation => "a macvlan parent never talks to its own children; add a macvlan interface on the host, or use a bridge network",
             Code::MtuMismatch => "set the same com.docker.network.driver.mtu on both ends, below the underlay's MTU minus the overlay's header",
+            Code::NoRoute => "a route berth made inside the container was deleted or overridden (ip route inside it); restarting the container restores its routes",
             Code::RemoteLeaseExpired => "the remote host stopped renewing the endpoint: check that its daemon runs and reaches this host",
         }
     }

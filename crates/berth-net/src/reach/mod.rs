@@ -9,6 +9,8 @@ pub mod facts;
 pub mod model;
 pub mod observe;
 pub mod probe;
+pub mod readback;
+pub mod routes;
 pub mod userchain;
 pub mod verdict;
 
@@ -73,6 +75,8 @@ pub struct Report {
 pub struct Observed {
     pub facts: Facts,
     pub links: Links,
+    /// The kernel's routes inside the containers at the ends, for what the path needs.
+    pub routes: Vec<routes::Seen>,
 }
 
 /// Checks `q` over the model and, when given, over what the kernel holds.
@@ -98,7 +102,15 @@ pub fn check(
     let m = evaluate(topo, model, None, q)?;
     let kernel = match kernel {
         Ok(Some(obs)) => {
-            let k = evaluate(topo, &obs.facts, Some(&obs.links), q)?;
+            let mut k = evaluate(topo, &obs.facts, Some(&obs.links), q)?;
+            // The firewall and interfaces let it through; the routes at the ends must too.
+            if k.reachable {
+                if let Some(why) = obs.routes.iter().find_map(routes::Seen::problem) {
+                    k.reachable = false;
+                    k.code = Some(Code::NoRoute);
+                    k.reason = Some(why);
+                }
+            }
             KernelView {
                 checked: true,
                 agrees: k.reachable == m.reachable && k.code == m.code,

@@ -1,6 +1,7 @@
-//! Reads back what the kernel holds for a check: berth's two nftables tables (`nft -j`) and the
-//! interfaces on the path (rtnetlink, one request per interface rather than a dump, so the cost
-//! does not grow with the number of containers).
+//! Reads back what the kernel holds for a check: berth's two nftables tables (`nft -j`, listed
+//! again only when the nf_tables generation moved: see [`super::readback`]) and the interfaces
+//! on the path (rtnetlink, one request per interface rather than a dump, so the cost does not
+//! grow with the number of containers).
 
 use super::model::Topology;
 use super::verdict::{LinkObs, Links, Party, Query};
@@ -45,6 +46,8 @@ pub fn read_tables() -> Result<(String, String), String> {
 /// A netlink connection in the daemon's namespace, kept for the daemon's life.
 pub struct Observer {
     handle: rtnetlink::Handle,
+    tables: std::sync::Arc<super::readback::Tables>,
+    addrs: super::readback::AddrWatch,
 }
 
 impl Observer {
@@ -52,7 +55,11 @@ impl Observer {
     pub fn connect() -> std::io::Result<Observer> {
         let (conn, handle, _) = rtnetlink::new_connection()?;
         tokio::spawn(conn);
-        Ok(Observer { handle })
+        Ok(Observer {
+            handle,
+            tables: std::sync::Arc::new(super::readback::Tables::new()),
+            addrs: super::readback::AddrWatch::new(),
+        })
     }
 
     async fn get(
@@ -76,8 +83,27 @@ impl Observer {
         }
     }
 
-    /// Every address of the namespace, without loopback and link-local ones.
+    /// berth's tables as the kernel holds them now.
+    pub async fn tables(&self) -> Result<Facts, String> {
+        let tables = self.tables.clone();
+        tokio::task::spawn_blocking(move || tables.facts())
+            .await
+            .map_err(|e| format!("nft reader: {e}"))?
+    }
+
+    /// Every address of the namespace, without loopback and link-local ones; listed again only
+    /// after the kernel announced an address change.
     pub async fn addresses(&self) -> Result<Vec<std::net::IpAddr>, String> {
+        let epoch = match self.addrs.kept() {
+            Ok(addrs) => return Ok(addrs),
+            Err(epoch) => epoch,
+        };
+        let out = self.list_addresses().await?;
+        self.addrs.keep(epoch, &out);
+        Ok(out)
+    }
+
+    async fn list_addresses(&self) -> Result<Vec<std::net::IpAddr>, String> {
         let mut out = Vec::new();
         let mut stream = self.handle.address().get().execute();
         while let Some(msg) = stream
@@ -172,10 +198,7 @@ pub async fn for_question(
     model: &Facts,
     q: &Query,
 ) -> Result<Observed, String> {
-    let tables = tokio::task::spawn_blocking(read_tables)
-        .await
-        .map_err(|e| format!("nft reader: {e}"))??;
-    let facts = Facts::from_nft_json(&tables.0, &tables.1)?;
+    let facts = obs.tables().await?;
     let mut names: Vec<String> = topo
         .networks
         .iter()
@@ -195,6 +218,7 @@ pub async fn for_question(
                 .flat_map(|c| c.endpoints.iter().map(|e| e.host_ifname.clone())),
         );
     }
+    let mut needs = Vec::new();
     if let Ok(v) = super::evaluate(topo, model, None, q) {
         names.extend(
             v.path
@@ -202,9 +226,15 @@ pub async fn for_question(
                 .filter(|h| h.kind == "veth")
                 .map(|h| h.name.clone()),
         );
+        needs = super::routes::needs(topo, q, &v);
     }
     names.sort();
     names.dedup();
     let links = obs.links(&names).await?;
-    Ok(Observed { facts, links })
+    let routes = super::routes::observe(needs).await?;
+    Ok(Observed {
+        facts,
+        links,
+        routes,
+    })
 }

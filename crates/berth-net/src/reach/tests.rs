@@ -370,6 +370,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
     let same = Observed {
         facts: model.clone(),
         links: all_up(&topo),
+        routes: vec![],
     };
     let r = check(
         &topo,
@@ -389,6 +390,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
     let obs = Observed {
         facts: k,
         links: all_up(&topo),
+        routes: vec![],
     };
     let r = check(
         &topo,
@@ -415,6 +417,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
     let obs = Observed {
         facts: k,
         links: all_up(&topo),
+        routes: vec![],
     };
     let r = check(
         &topo,
@@ -436,6 +439,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
     let obs = Observed {
         facts: k,
         links: all_up(&topo),
+        routes: vec![],
     };
     let r = check(
         &topo,
@@ -461,6 +465,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
     let obs = Observed {
         facts: model.clone(),
         links,
+        routes: vec![],
     };
     let r = check(
         &topo,
@@ -488,6 +493,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
     let obs = Observed {
         facts: model.clone(),
         links,
+        routes: vec![],
     };
     let r = check(
         &topo,
@@ -516,6 +522,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
     let obs = Observed {
         facts: model.clone(),
         links,
+        routes: vec![],
     };
     let r = check(
         &topo,
@@ -537,6 +544,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
     let obs = Observed {
         facts: model.clone(),
         links: Links::new(),
+        routes: vec![],
     };
     let r = check(
         &topo,

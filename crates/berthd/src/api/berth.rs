@@ -2,7 +2,7 @@
 //!
 //! - `GET /berth/topology`: hosts, networks, containers, endpoints, ports and links (JSON).
 //! - `GET /berth/topology/stream`: the same as server-sent events, one `topology` event at once
-//!   and another whenever it changes.
+//!   and another whenever an event of the daemon (`/events`) changed it.
 //! - `GET /berth/check?src=A&dst=B[&port=P[/PROTO]][&probe=1]`: the reachability verdict,
 //!   worked out over berth's records and over the kernel's state read back, with any
 //!   disagreement between them; 404 when a container named does not exist, 400 on a bad port.
@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
 
 /// One netlink connection for reading interfaces, made on first use.
 fn observer() -> Result<&'static observe::Observer, String> {
@@ -61,29 +62,38 @@ pub async fn topology(State(st): State<AppState>) -> Json<Topology> {
     Json(full_topology(&st).await.0)
 }
 
-/// Server-sent events: the topology now, then each time it changes. Changes are found by
-/// comparing a fresh snapshot every 250 ms (berth has no events stream yet); a snapshot is a
-/// copy of in-memory records, with no kernel access.
+/// How long a quiet stream waits before a comment, so a client that went away is noticed.
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Server-sent events: the topology now, then again after each event of the daemon's event
+/// stream (containers, networks) that changed it. It follows the events rather than polling:
+/// a quiet daemon sends nothing but a comment now and then.
 pub async fn topology_stream(State(st): State<AppState>) -> Response {
-    let stream =
-        futures::stream::unfold((st, String::new(), true), |(st, last, first)| async move {
-            let mut ticks = 0u32;
+    // Subscribed before the first snapshot: a change made in between is an event after it.
+    let (_, rx) = st.engine.events.subscribe(None);
+    let stream = futures::stream::unfold(
+        (st, rx, String::new(), true),
+        |(st, mut rx, last, mut stale)| async move {
             loop {
-                if !first || ticks > 0 {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
+                if stale {
+                    let text =
+                        serde_json::to_string(&full_topology(&st).await.0).unwrap_or_default();
+                    if text != last {
+                        let event = format!("event: topology\ndata: {text}\n\n");
+                        return Some((Ok::<_, std::io::Error>(event), (st, rx, text, false)));
+                    }
                 }
-                ticks += 1;
-                let text = serde_json::to_string(&full_topology(&st).await.0).unwrap_or_default();
-                if text != last {
-                    let event = format!("event: topology\ndata: {text}\n\n");
-                    return Some((Ok::<_, std::io::Error>(event), (st, text, false)));
-                }
-                // A comment now and then, so a client that went away is noticed.
-                if ticks.is_multiple_of(40) {
-                    return Some((Ok(": keep-alive\n\n".to_string()), (st, last, false)));
+                match tokio::time::timeout(KEEP_ALIVE, rx.recv()).await {
+                    // Missed events (a slow client) still mean "something changed".
+                    Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => stale = true,
+                    Ok(Err(RecvError::Closed)) => return None,
+                    Err(_) => {
+                        return Some((Ok(": keep-alive\n\n".to_string()), (st, rx, last, false)))
+                    }
                 }
             }
-        });
+        },
+    );
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
