@@ -12,15 +12,29 @@ impl Engine {
             let st = self.state.lock().await;
             st.containers.values().cloned().collect()
         };
+        // Sandboxes by ID and by path, found once: a scan per container made this quadratic,
+        // and every check and graph builds it.
+        let mut by_id = std::collections::HashMap::new();
+        let mut by_path = std::collections::HashMap::new();
+        for s in &net.sandboxes {
+            by_id.entry(s.id.as_str()).or_insert(s);
+            by_path.entry(s.path.as_str()).or_insert(s);
+        }
         let mut views: Vec<ContainerView> = containers
             .iter()
             .map(|c| {
                 let running = c.state.status == Status::Running;
                 // Its own sandbox, or the one it joined (`container:` mode shares the path).
-                let sb = net.sandboxes.iter().find(|s| {
-                    c.sandbox_id.as_deref() == Some(s.id.as_str())
-                        || (!c.sandbox_key.is_empty() && s.path == c.sandbox_key)
-                });
+                let sb = c
+                    .sandbox_id
+                    .as_deref()
+                    .and_then(|id| by_id.get(id))
+                    .or_else(|| {
+                        (!c.sandbox_key.is_empty())
+                            .then(|| by_path.get(c.sandbox_key.as_str()))
+                            .flatten()
+                    })
+                    .copied();
                 let mode = match c.spec.network_mode.as_str() {
                     "" | "default" => "bridge".to_string(),
                     m => m.to_string(),
