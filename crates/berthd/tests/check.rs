@@ -1,9 +1,9 @@
 //! `network check` against real traffic: over a matrix of containers on the default bridge,
 //! two user networks, one container on both, an internal network, an ICC-off network and a
-//! publishing container, every verdict equals what a ping or a TCP connect really does; a rule
-//! or a container's route deleted by hand is reported as a disagreement; bad input exits 2. Each test has its own
-//! host namespace and an "outside" namespace joined to it by a veth (host 10.99.0.1, outside
-//! 10.99.0.2).
+//! publishing container, every verdict equals what a ping or a TCP connect really does; a rule,
+//! a container's route or a bridge's forwarding entry changed by hand is reported as a
+//! disagreement; bad input exits 2. Each test has its own host namespace and an "outside"
+//! namespace joined to it by a veth (host 10.99.0.1, outside 10.99.0.2).
 
 mod common;
 
@@ -463,6 +463,48 @@ fn a_route_deleted_by_hand_in_a_container_is_reported() {
     assert!(
         text.contains("DISAGREEMENT") && text.contains("inside web"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_forwarding_entry_changed_by_hand_is_reported() {
+    let h = host_with_outside();
+    ok(h.berth(&["network", "create", "--subnet", "10.1.0.0/24", "n1"]));
+    server(&h, "b1", &["--network", "n1"]);
+    server(&h, "b2", &["--network", "n1"]);
+    let (code, v) = check(&h, "b1", "b2", Some("80"), &[]);
+    assert_eq!(
+        (code, &v["kernel"]["agrees"]),
+        (0, &Value::Bool(true)),
+        "{v}"
+    );
+    let hops = v["path"].as_array().cloned().unwrap_or_default();
+    let of = |kind: &str| -> Vec<String> {
+        hops.iter()
+            .filter(|x| x["kind"] == kind)
+            .filter_map(|x| x["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let (veths, bridge) = (of("veth"), of("bridge"));
+    assert_eq!((veths.len(), bridge.len()), (2, 1), "{v}");
+    let mac = inspect(&h, "b2")["NetworkSettings"]["Networks"]["n1"]["MacAddress"]
+        .as_str()
+        .expect("MacAddress")
+        .to_string();
+    // Frames for b2 now go to b1's own port (sticky, so learning does not move it back).
+    h.sh(&format!(
+        "bridge fdb replace {mac} dev {} master static sticky",
+        veths[0]
+    ));
+    assert!(!real(&h, "b1", "b2", Some("80")), "frames for b2 go astray");
+    let (code, v) = check(&h, "b1", "b2", Some("80"), &[]);
+    assert_eq!(code, 0, "the model still says reachable: {v}");
+    assert_eq!(v["kernel"]["agrees"], false, "{v}");
+    assert_eq!(v["kernel"]["code"], "fdb_mismatch", "{v}");
+    let reason = v["kernel"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!("bridge {}", bridge[0])) && reason.contains(&veths[1]),
+        "{v}"
     );
 }
 

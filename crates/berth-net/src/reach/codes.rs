@@ -25,10 +25,12 @@ pub enum Code {
     RemoteLeaseExpired,
     /// A route the path needs inside a container is missing or sends elsewhere (kernel only).
     NoRoute,
+    /// A bridge's forwarding database sends the destination's MAC to another port (kernel only).
+    FdbMismatch,
 }
 
 impl Code {
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 15] = [
         Code::NoCommonNetwork,
         Code::NetworksIsolated,
         Code::IccDisabled,
@@ -43,6 +45,7 @@ impl Code {
         Code::MtuMismatch,
         Code::RemoteLeaseExpired,
         Code::NoRoute,
+        Code::FdbMismatch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +64,7 @@ impl Code {
             Code::MtuMismatch => "mtu_mismatch",
             Code::RemoteLeaseExpired => "remote_lease_expired",
             Code::NoRoute => "no_route",
+            Code::FdbMismatch => "fdb_mismatch",
         }
     }
 
@@ -79,6 +83,7 @@ impl Code {
             Code::MacvlanHostIsolation => "a macvlan parent never talks to its own children; add a macvlan interface on the host, or use a bridge network",
             Code::MtuMismatch => "set the same com.docker.network.driver.mtu on both ends, below the underlay's MTU minus the overlay's header",
             Code::NoRoute => "a route berth made inside the container was deleted or overridden (ip route inside it); restarting the container restores its routes",
+            Code::FdbMismatch => "a static entry in the bridge's forwarding database points the MAC elsewhere (bridge fdb show br BRIDGE); delete it and the bridge learns the right port",
             Code::RemoteLeaseExpired => "the remote host stopped renewing the endpoint: check that its daemon runs and reaches this host",
         }
     }

@@ -1,11 +1,13 @@
 //! `network check`: why can (or can't) A reach B? The verdict is worked out over berth's model
 //! of what it programmed ([`model`], [`facts`] from its records), then again over what the
-//! kernel really holds (the ruleset and sets read back, the interfaces on the path), and any
+//! kernel really holds (the ruleset and sets read back, the interfaces on the path, the routes
+//! inside the containers at its ends, the bridges' forwarding entries it crosses), and any
 //! disagreement between the two is reported. An optional probe sends one real connection
 //! attempt. Everything here but [`observe`] and [`probe`] is pure.
 
 pub mod codes;
 pub mod facts;
+pub mod fdb;
 pub mod model;
 pub mod observe;
 pub mod probe;
@@ -77,6 +79,8 @@ pub struct Observed {
     pub links: Links,
     /// The kernel's routes inside the containers at the ends, for what the path needs.
     pub routes: Vec<routes::Seen>,
+    /// The bridges' forwarding entries for the MACs the path crosses a bridge to.
+    pub fdb: Vec<fdb::Seen>,
 }
 
 /// Checks `q` over the model and, when given, over what the kernel holds.
@@ -105,9 +109,14 @@ pub fn check(
             let mut k = evaluate(topo, &obs.facts, Some(&obs.links), q)?;
             // The firewall and interfaces let it through; the routes at the ends must too.
             if k.reachable {
-                if let Some(why) = obs.routes.iter().find_map(routes::Seen::problem) {
+                let routes = obs.routes.iter().find_map(routes::Seen::problem);
+                let fdb = obs.fdb.iter().find_map(fdb::Seen::problem);
+                if let Some((code, why)) = routes
+                    .map(|r| (Code::NoRoute, r))
+                    .or(fdb.map(|f| (Code::FdbMismatch, f)))
+                {
                     k.reachable = false;
-                    k.code = Some(Code::NoRoute);
+                    k.code = Some(code);
                     k.reason = Some(why);
                 }
             }

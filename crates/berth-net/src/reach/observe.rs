@@ -136,6 +136,14 @@ impl Observer {
 
     /// The state of each named interface (None: it does not exist).
     pub async fn links(&self, names: &[String]) -> Result<Links, String> {
+        Ok(self.links_indexed(names).await?.0)
+    }
+
+    /// [`Observer::links`], and the index of each interface found (its bridge's too).
+    async fn links_indexed(
+        &self,
+        names: &[String],
+    ) -> Result<(Links, BTreeMap<u32, String>), String> {
         let mut msgs = BTreeMap::new();
         for n in names {
             if let Some(m) = self.get(Some(n), None).await? {
@@ -178,7 +186,7 @@ impl Observer {
                 }),
             );
         }
-        Ok(out)
+        Ok((out, by_index))
     }
 }
 
@@ -219,7 +227,9 @@ pub async fn for_question(
         );
     }
     let mut needs = Vec::new();
+    let mut fdb_needs = Vec::new();
     if let Ok(v) = super::evaluate(topo, model, None, q) {
+        fdb_needs = super::fdb::needs(topo, &v.path);
         names.extend(
             v.path
                 .iter()
@@ -230,11 +240,22 @@ pub async fn for_question(
     }
     names.sort();
     names.dedup();
-    let links = obs.links(&names).await?;
+    let (links, by_index) = obs.links_indexed(&names).await?;
     let routes = super::routes::observe(needs).await?;
+    let fdb = tokio::task::spawn_blocking(move || {
+        let by_name: BTreeMap<&str, u32> = by_index.iter().map(|(i, n)| (n.as_str(), *i)).collect();
+        super::fdb::observe(
+            fdb_needs,
+            |n| by_name.get(n).copied(),
+            |i| by_index.get(&i).cloned(),
+        )
+    })
+    .await
+    .map_err(|e| format!("FDB reader: {e}"))??;
     Ok(Observed {
         facts,
         links,
         routes,
+        fdb,
     })
 }

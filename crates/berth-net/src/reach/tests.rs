@@ -371,6 +371,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         facts: model.clone(),
         links: all_up(&topo),
         routes: vec![],
+        fdb: vec![],
     };
     let r = check(
         &topo,
@@ -391,6 +392,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         facts: k,
         links: all_up(&topo),
         routes: vec![],
+        fdb: vec![],
     };
     let r = check(
         &topo,
@@ -418,6 +420,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         facts: k,
         links: all_up(&topo),
         routes: vec![],
+        fdb: vec![],
     };
     let r = check(
         &topo,
@@ -440,6 +443,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         facts: k,
         links: all_up(&topo),
         routes: vec![],
+        fdb: vec![],
     };
     let r = check(
         &topo,
@@ -466,6 +470,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         facts: model.clone(),
         links,
         routes: vec![],
+        fdb: vec![],
     };
     let r = check(
         &topo,
@@ -494,6 +499,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         facts: model.clone(),
         links,
         routes: vec![],
+        fdb: vec![],
     };
     let r = check(
         &topo,
@@ -523,6 +529,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         facts: model.clone(),
         links,
         routes: vec![],
+        fdb: vec![],
     };
     let r = check(
         &topo,
@@ -545,6 +552,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         facts: model.clone(),
         links: Links::new(),
         routes: vec![],
+        fdb: vec![],
     };
     let r = check(
         &topo,
