@@ -8,10 +8,6 @@ impl Engine {
     /// The topology and the firewall's facts as berth programmed them, from one snapshot.
     pub async fn reach_state(&self) -> (Topology, berth_net::firewall::FirewallState) {
         let net = self.ctl.reach_snapshot().await;
-        let containers: Vec<super::Container> = {
-            let st = self.state.lock().await;
-            st.containers.values().cloned().collect()
-        };
         // Sandboxes by ID and by path, found once: a scan per container made this quadratic,
         // and every check and graph builds it.
         let mut by_id = std::collections::HashMap::new();
@@ -20,8 +16,12 @@ impl Engine {
             by_id.entry(s.id.as_str()).or_insert(s);
             by_path.entry(s.path.as_str()).or_insert(s);
         }
-        let mut views: Vec<ContainerView> = containers
-            .iter()
+        // Viewed under the lock rather than cloned out first: a clone copied every
+        // container's whole spec only to read a few fields of it.
+        let st = self.state.lock().await;
+        let mut views: Vec<ContainerView> = st
+            .containers
+            .values()
             .map(|c| {
                 let running = c.state.status == Status::Running;
                 // Its own sandbox, or the one it joined (`container:` mode shares the path).
@@ -68,6 +68,7 @@ impl Engine {
                 }
             })
             .collect();
+        drop(st);
         views.sort_by(|a, b| a.name.cmp(&b.name));
         let topo = Topology {
             host: berth_net::reach::model::HostView {
