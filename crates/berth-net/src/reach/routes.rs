@@ -207,3 +207,109 @@ async fn lookup(netns: &Path, to: IpAddr) -> Result<Option<String>, String> {
     task.abort();
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reach::model::EndpointView;
+
+    fn ctr(name: &str, eps: &[(&str, &str, &str, bool)]) -> ContainerView {
+        ContainerView {
+            id: format!("{name}-id"),
+            name: name.into(),
+            running: true,
+            network_mode: "n".into(),
+            sandbox_key: Some(format!("/run/{name}")),
+            endpoints: eps
+                .iter()
+                .map(|(ifname, addr, gw, default_route)| EndpointView {
+                    ifname: (*ifname).into(),
+                    ipv4: addr.parse().ok(),
+                    gateway4: gw.parse().ok(),
+                    default_route: *default_route,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn reached(target: &str) -> Verdict {
+        Verdict {
+            reachable: true,
+            code: None,
+            reason: None,
+            path: vec![],
+            target: Some((target.parse().unwrap(), None)),
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn each_end_needs_its_way_there_and_back() {
+        let topo = Topology {
+            containers: vec![
+                ctr("a", &[("eth0", "10.1.0.2/24", "10.1.0.1", true)]),
+                ctr(
+                    "both",
+                    &[
+                        ("eth0", "10.1.0.3/24", "10.1.0.1", true),
+                        ("eth1", "10.2.0.3/24", "10.2.0.1", false),
+                    ],
+                ),
+                ctr("c", &[("eth0", "10.2.0.4/24", "10.2.0.1", true)]),
+            ],
+            ..Default::default()
+        };
+        let q = |s: &str, d: &str| Query {
+            src: Party::parse(s),
+            dst: Party::parse(d),
+            port: None,
+        };
+        let got = |n: &[Need]| -> Vec<(String, String, String)> {
+            n.iter()
+                .map(|n| (n.container.clone(), n.to.to_string(), n.dev.clone()))
+                .collect()
+        };
+        let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+        // c reaches both on their shared network: on-link both ways, through both's eth1.
+        assert_eq!(
+            got(&needs(&topo, &q("c", "both"), &reached("10.2.0.3"))),
+            [s("c", "10.2.0.3", "eth0"), s("both", "10.2.0.4", "eth1")]
+        );
+        // Anywhere off-net leaves by the default route; nothing comes back to check.
+        let mut out = reached("10.1.0.2");
+        out.target = None;
+        assert_eq!(
+            got(&needs(&topo, &q("a", "outside"), &out)),
+            [s("a", "192.0.2.1", "eth0")]
+        );
+        // From the host: the reply goes to the gateway on the destination's network.
+        assert_eq!(
+            got(&needs(&topo, &q("host", "both"), &reached("10.2.0.3"))),
+            [s("both", "10.2.0.1", "eth1")]
+        );
+        // An unreachable verdict needs nothing.
+        let mut no = reached("10.2.0.4");
+        no.reachable = false;
+        assert!(needs(&topo, &q("a", "c"), &no).is_empty());
+        // What the kernel answered, judged.
+        let n = Need {
+            container: "a".into(),
+            sandbox: String::new(),
+            to: "192.0.2.1".parse().unwrap(),
+            dev: "eth0".into(),
+        };
+        let seen = |dev: Option<&str>| Seen {
+            need: n.clone(),
+            dev: dev.map(str::to_string),
+        };
+        assert_eq!(seen(Some("eth0")).problem(), None);
+        assert!(seen(None)
+            .problem()
+            .is_some_and(|p| p.contains("no route to 192.0.2.1")));
+        assert!(seen(Some("eth1"))
+            .problem()
+            .is_some_and(|p| p.contains("through eth1, not eth0")));
+    }
+}
