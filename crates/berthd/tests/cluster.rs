@@ -60,6 +60,8 @@ fn every_host_lists_all_three_and_a_restart_within_the_lease_is_invisible() {
     }
     let json = ok(c.berth(1, &["info", "--format", "{{.ClusterAdvertise}}"]));
     assert_eq!(json.trim(), "192.168.77.12");
+    // The stock docker CLI reads the extended /info.
+    ok(c.host(1).docker(&["info"]));
 
     // A crash and a restart within the lease: hosts 1 and 2 keep listing host 0 throughout.
     let done = AtomicBool::new(false);
@@ -225,6 +227,15 @@ fn etcd_outages_leave_local_networks_alone_and_recover() {
         );
     }
     ok(c.berth(0, &["exec", "b1", "ping", "-c1", "-W2", "b2"]));
+
+    // A clean stop while containers run leaves the lease (and their endpoints) for the restart.
+    let id0 = c.daemon_id(0);
+    c.stop_daemon(0);
+    assert!(c.node_ids(1).contains(&id0), "{}", c.host(0).log());
+    assert!(c.host(0).log().contains("leaving the node lease to expire"));
+    c.start_daemon(0);
+    c.wait_nodes(0, 3);
+    assert!(c.host(0).log().contains("previous_life=true"));
 }
 
 #[test]
