@@ -1,14 +1,13 @@
 //! Container and image commands: run, create, start, stop, restart, kill, rm, ps, inspect,
 //! logs, wait, import, images, rmi.
 
-use crate::client::{encode, Client, ClientError};
+use crate::client::{encode, Client, ClientError, RequestBody};
 use crate::format;
 use crate::Failure;
 use clap::Args;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::Read;
 
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
@@ -172,20 +171,20 @@ pub struct LoadArgs {
     quiet: bool,
 }
 
+/// A tar archive to upload, streamed from `file` (`-` or none: standard input) as it is sent,
+/// so the CLI's memory does not grow with the image.
+async fn tar_body(file: Option<&str>) -> Result<RequestBody, Failure> {
+    match file {
+        None | Some("-") => Ok(RequestBody::tar_stdin()),
+        Some(f) => RequestBody::tar_file(std::path::Path::new(f))
+            .await
+            .map_err(|e| Failure::msg(format!("cannot read {f}: {e}"))),
+    }
+}
+
 pub async fn load(client: &Client, a: LoadArgs) -> Result<(), Failure> {
-    let data = match &a.input {
-        Some(f) => std::fs::read(f).map_err(|e| Failure::msg(format!("cannot read {f}: {e}")))?,
-        None => {
-            let mut d = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut d)
-                .map_err(|e| Failure::msg(format!("cannot read standard input: {e}")))?;
-            d
-        }
-    };
-    let body = client
-        .request(Method::POST, "/images/load", Some(data))
-        .await?;
+    let data = tar_body(a.input.as_deref()).await?;
+    let body = client.send_body(Method::POST, "/images/load", data).await?;
     if !a.quiet {
         for line in String::from_utf8_lossy(&body).lines() {
             if let Ok(v) = serde_json::from_str::<Value>(line) {
@@ -601,15 +600,7 @@ pub async fn logs(client: &Client, a: LogsArgs) -> Result<(), Failure> {
 }
 
 pub async fn import(client: &Client, a: ImportArgs) -> Result<(), Failure> {
-    let mut data = Vec::new();
-    if a.file == "-" {
-        std::io::stdin()
-            .read_to_end(&mut data)
-            .map_err(|e| Failure::msg(format!("cannot read standard input: {e}")))?;
-    } else {
-        data = std::fs::read(&a.file)
-            .map_err(|e| Failure::msg(format!("cannot read {}: {e}", a.file)))?;
-    }
+    let data = tar_body(Some(&a.file)).await?;
     let mut q = "?fromSrc=-".to_string();
     if let Some(r) = &a.reference {
         let (repo, tag) = match r.rsplit_once(':') {
@@ -619,7 +610,7 @@ pub async fn import(client: &Client, a: ImportArgs) -> Result<(), Failure> {
         q.push_str(&format!("&repo={}&tag={}", encode(&repo), encode(&tag)));
     }
     let body = client
-        .request(Method::POST, &format!("/images/create{q}"), Some(data))
+        .send_body(Method::POST, &format!("/images/create{q}"), data)
         .await?;
     let v: Value =
         serde_json::from_slice(body.trim_ascii()).map_err(|e| Failure::msg(e.to_string()))?;
