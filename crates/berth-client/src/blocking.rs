@@ -54,9 +54,11 @@ pub fn raw(
     timeout: Duration,
 ) -> Result<RawResponse, ClientError> {
     let (c, m, p) = (client.clone(), method.to_string(), path.to_string());
-    wait(&client.url().to_string(), timeout, async move {
-        c.raw(&m, &p, body).await
-    })
+    wait(
+        client.url(),
+        timeout,
+        async move { c.raw(&m, &p, body).await },
+    )
 }
 
 /// POSTs the tar archive at `file` to the unversioned `path`, streamed from disk; the answer
@@ -68,7 +70,7 @@ pub fn post_tar_file(
     timeout: Duration,
 ) -> Result<RawResponse, ClientError> {
     let (c, p, f) = (client.clone(), path.to_string(), file.to_path_buf());
-    wait(&client.url().to_string(), timeout, async move {
+    wait(client.url(), timeout, async move {
         let body = crate::RequestBody::tar_file(&f)
             .await
             .map_err(|e| ClientError::Http {
