@@ -7,6 +7,36 @@ use std::time::{Duration, Instant};
 
 const MARK: &str = "BERTH_BENCH_IN_NS";
 
+/// How long one API request of a benchmark may take before it counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn client(sock: &Path) -> Result<berth_client::Client, berth_client::ClientError> {
+    berth_client::Client::new(&format!("unix://{}", sock.display()), None)
+}
+
+/// One request to the daemon at `sock` through the client the CLI uses, one connection per
+/// request as the docker CLI does: status and body, or why there was no answer.
+pub fn api(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(u16, String), berth_client::ClientError> {
+    let body = (!body.is_empty()).then(|| body.as_bytes().to_vec());
+    let r = berth_client::blocking::raw(&client(sock)?, method, path, body, REQUEST_TIMEOUT)?;
+    Ok((r.status, String::from_utf8_lossy(&r.body).into_owned()))
+}
+
+/// POSTs the tar archive at `file` to `path`, streamed from disk: status and body.
+pub fn post_tar_file(
+    sock: &Path,
+    path: &str,
+    file: &Path,
+) -> Result<(u16, String), berth_client::ClientError> {
+    let r = berth_client::blocking::post_tar_file(&client(sock)?, path, file, REQUEST_TIMEOUT)?;
+    Ok((r.status, String::from_utf8_lossy(&r.body).into_owned()))
+}
+
 /// The `p` quantile (0..=1) of `v`.
 pub fn pct(v: &[f64], p: f64) -> f64 {
     let mut s = v.to_vec();

@@ -7,9 +7,7 @@
 //!
 //! Usage: bench-engine [N]
 
-use berth_bench::{enter_private_namespaces, pct, Daemon};
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use berth_bench::{api, enter_private_namespaces, pct, Daemon};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,17 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn get(sock: &Path, path: &str) -> Option<(u16, String)> {
-    let mut s = UnixStream::connect(sock).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.split_whitespace().nth(1)?.parse().ok()?;
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-    Some((status, body))
+    api(sock, "GET", path, "").ok()
 }
 
 fn main() {

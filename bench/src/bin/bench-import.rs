@@ -6,8 +6,6 @@
 //! Usage: bench-import [MB]   (default 300)
 
 use berth_bench::{enter_private_namespaces, Daemon};
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -87,21 +85,11 @@ fn save_archive(dir: &Path, layer: &Path) -> PathBuf {
 
 /// POSTs `file` as the body, streamed; panics unless the daemon answers 200.
 fn post_file(sock: &Path, path: &str, file: &Path) {
-    let mut f = std::fs::File::open(file).expect("open archive");
-    let len = f.metadata().expect("stat").len();
-    let mut s = UnixStream::connect(sock).expect("connect");
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/x-tar\r\nContent-Length: {len}\r\n\r\n"
-    )
-    .expect("write headers");
-    std::io::copy(&mut f, &mut s).expect("send body");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read response");
+    let (status, body) = berth_bench::post_tar_file(sock, path, file).expect("send archive");
     assert!(
-        resp.starts_with("HTTP/1.1 200"),
-        "{path}: {}",
-        resp.lines().last().unwrap_or_default()
+        status == 200,
+        "{path}: {status} {}",
+        body.lines().last().unwrap_or_default()
     );
 }
 

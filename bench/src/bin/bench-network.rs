@@ -4,33 +4,13 @@
 //!
 //! Run: `bench/run.sh network` (builds release binaries, needs root for the namespace).
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn request(sock: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = UnixStream::connect(sock).expect("connect to berthd");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    berth_bench::api(sock, method, path, body).expect("request to berthd")
 }
 
 fn rss_kb(pid: u32) -> u64 {
@@ -97,7 +77,7 @@ fn start(berthd: &Path) -> (Daemon, PathBuf) {
     let mut child = cmd.spawn().expect("spawn berthd");
     let t0 = Instant::now();
     while Instant::now() - t0 < Duration::from_secs(20) {
-        if UnixStream::connect(&sock).is_ok() && request(&sock, "GET", "/_ping", "").0 == 200 {
+        if matches!(berth_bench::api(&sock, "GET", "/_ping", ""), Ok((200, _))) {
             println!(
                 "startup to API-ready: {:.1} ms",
                 t0.elapsed().as_secs_f64() * 1e3

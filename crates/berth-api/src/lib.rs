@@ -3,6 +3,7 @@
 //! Field names follow the Docker Engine API (v1.51) so that the stock docker CLI and berth's own CLI
 //! decode the same bytes. Only what berth serves is modelled; unknown incoming fields are ignored.
 
+pub mod container;
 pub mod detach;
 pub mod network;
 pub mod ports;

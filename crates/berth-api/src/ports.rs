@@ -1,7 +1,11 @@
-//! `-p` and `--expose` as the docker CLI reads them, turned into the API's `PortBindings` and
-//! `ExposedPorts` (the CLI expands ranges; the daemon sees one key per container port).
+//! The one port grammar, both ways: `-p` and `--expose` as the docker CLI reads them, turned
+//! into the API's `PortBindings` and `ExposedPorts` (the CLI expands ranges; the daemon sees one
+//! key per container port), and the pieces of those maps (`80/tcp`, `HostPort`, `HostIp`) as
+//! the daemon checks them, with the same words for the same faults.
 
+use crate::container::{Empty, PortBinding, PortBindings};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 /// One `PortBindings` entry: container port key (`80/tcp`), host address, host port or range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,10 +33,10 @@ fn range(text: &str, what: &str) -> Result<(u16, u16), String> {
     }
 }
 
-fn proto(text: &str) -> Result<&str, String> {
+fn proto(text: &str) -> Result<&'static str, String> {
     match text {
-        "" => Ok("tcp"),
-        "tcp" | "udp" => Ok(text),
+        "" | "tcp" => Ok("tcp"),
+        "udp" => Ok("udp"),
         other => Err(format!(
             "Invalid proto: {other} (berth publishes tcp and udp)"
         )),
@@ -63,16 +67,12 @@ pub fn parse_publish(spec: &str) -> Result<Vec<Binding>, String> {
             }
         }
     };
-    if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
-        return Err(format!("Invalid ip address: {ip}"));
+    if !ip.is_empty() {
+        parse_host_ip(&ip)?;
     }
     let (host, container) = rest.split_once(':').unwrap_or(("", rest));
     let (c_lo, c_hi) = range(container, "containerPort")?;
-    let host_range = if host.is_empty() {
-        None
-    } else {
-        Some(range(host, "hostPort")?)
-    };
+    let host_range = parse_host_port(host)?;
     let key = |p: u16| format!("{p}/{pr}");
     let mut out = Vec::new();
     match host_range {
@@ -121,29 +121,62 @@ pub fn parse_expose(spec: &str) -> Result<Vec<String>, String> {
 }
 
 /// `PortBindings` and `ExposedPorts` for `-p` values and `--expose` values.
-pub type PortMaps = (
-    BTreeMap<String, Vec<serde_json::Value>>,
-    BTreeMap<String, serde_json::Value>,
-);
+pub type PortMaps = (PortBindings, BTreeMap<String, Empty>);
 
 pub fn port_maps(publish: &[String], expose: &[String]) -> Result<PortMaps, String> {
-    let mut bindings: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    let mut bindings = PortBindings::new();
     let mut exposed = BTreeMap::new();
     for p in publish {
         for b in parse_publish(p)? {
-            exposed.insert(b.key.clone(), serde_json::json!({}));
+            exposed.insert(b.key.clone(), Empty);
             bindings
                 .entry(b.key)
                 .or_default()
-                .push(serde_json::json!({"HostIp": b.host_ip, "HostPort": b.host_port}));
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: b.host_ip,
+                    host_port: b.host_port,
+                });
         }
     }
     for e in expose {
         for k in parse_expose(e)? {
-            exposed.insert(k, serde_json::json!({}));
+            exposed.insert(k, Empty);
         }
     }
     Ok((bindings, exposed))
+}
+
+/// A `PortBindings` or `ExposedPorts` key, `80/tcp` (or `80`): the port and its protocol.
+pub fn parse_key(key: &str) -> Result<(u16, &'static str), String> {
+    let (port, pr) = key.split_once('/').unwrap_or((key, ""));
+    let pr = proto(pr).map_err(|e| format!("{e}, in port {key}"))?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok((p, pr)),
+        _ => Err(format!(
+            "Invalid containerPort: {port} (in {key}; a port is 1-65535)"
+        )),
+    }
+}
+
+/// A binding's `HostPort`: none (an ephemeral port), `N` or `LO-HI`.
+pub fn parse_host_port(text: &str) -> Result<Option<(u16, u16)>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    range(text, "hostPort").map(Some)
+}
+
+/// A binding's `HostIp`: none (every address), or an address, IPv6 with or without brackets.
+/// `0.0.0.0` is returned as it is: what "every IPv4 address" means is the daemon's to say.
+pub fn parse_host_ip(text: &str) -> Result<Option<IpAddr>, String> {
+    let t = text.trim_start_matches('[').trim_end_matches(']');
+    if t.is_empty() {
+        return Ok(None);
+    }
+    t.parse()
+        .map(Some)
+        .map_err(|_| format!("Invalid ip address: {text} (HostIp must be an IP address)"))
 }
 
 #[cfg(test)]
@@ -209,5 +242,42 @@ mod tests {
         }
         assert_eq!(parse_expose("7000-7002").unwrap().len(), 3);
         assert!(parse_expose("x").is_err());
+    }
+
+    #[test]
+    fn what_the_cli_writes_the_daemon_reads_back() {
+        let (bindings, exposed) = port_maps(
+            &["127.0.0.1:8080:80".into(), "[::1]::53/udp".into()],
+            &["9000".into()],
+        )
+        .unwrap();
+        for key in exposed.keys() {
+            parse_key(key).unwrap();
+        }
+        for (key, list) in &bindings {
+            parse_key(key).unwrap();
+            for b in list.iter().flatten() {
+                parse_host_ip(&b.host_ip).unwrap();
+                parse_host_port(&b.host_port).unwrap();
+            }
+        }
+        assert_eq!(parse_key("53/udp").unwrap(), (53, "udp"));
+        assert_eq!(parse_key("80").unwrap(), (80, "tcp"));
+        assert!(parse_key("80/sctp")
+            .unwrap_err()
+            .starts_with("Invalid proto: sctp"));
+        assert!(parse_key("0/tcp")
+            .unwrap_err()
+            .starts_with("Invalid containerPort: 0"));
+        assert_eq!(parse_host_port("8090-8095").unwrap(), Some((8090, 8095)));
+        assert!(parse_host_port("x")
+            .unwrap_err()
+            .starts_with("Invalid hostPort: x"));
+        assert!(parse_host_port("9-8").is_err());
+        assert_eq!(
+            parse_host_ip("[::1]").unwrap(),
+            Some("::1".parse().unwrap())
+        );
+        assert!(parse_host_ip("10.0.0").is_err());
     }
 }

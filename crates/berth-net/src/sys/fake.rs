@@ -111,7 +111,8 @@ impl FakeKernel {
 
     /// Pretends the host has an on-link route to `net`.
     pub fn add_route(&self, net: IpNet) {
-        let _ = self.with_ns(|n| n.routes.push(net));
+        self.with_ns(|n| n.routes.push(net))
+            .expect("a test adds routes only to a fake namespace that exists");
     }
 
     /// Adds a link that berth did not make.

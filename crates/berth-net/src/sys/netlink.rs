@@ -377,7 +377,9 @@ impl Kernel for NetlinkKernel {
         // A new namespace's loopback always has index 1 (LOOPBACK_IFINDEX): no lookup needed.
         if let Err(e) = inner.set_up(1).await {
             drop(inner);
-            let _ = super::netns::delete(path);
+            if let Err(d) = super::netns::delete(path) {
+                tracing::warn!(path = %path.display(), error = %d, "cannot unpin a namespace whose loopback did not come up");
+            }
             return Err(e);
         }
         Ok(Arc::new(inner))
@@ -502,7 +504,9 @@ impl Kernel for NetlinkKernel {
             if let Err(e) = self.handle.link().set(set).execute().await {
                 let err = nl_err("mark", &spec.name, e);
                 if let Ok(Some(i)) = self.link_index(&spec.name).await {
-                    let _ = self.delete_link(i).await;
+                    if let Err(d) = self.delete_link(i).await {
+                        tracing::warn!(link = %spec.name, error = %d, "cannot remove a link that could not be marked as berth's");
+                    }
                 }
                 return Err(err);
             }

@@ -3,7 +3,6 @@
 
 use super::{SysError, SysResult};
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> SysError {
@@ -67,8 +66,9 @@ pub fn create<T: Send + 'static>(
     .join()
     .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")));
     result.map_err(|e| {
-        let _ = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH);
-        let _ = std::fs::remove_file(path);
+        if let Err(d) = delete(path) {
+            tracing::warn!(path = %path.display(), error = %d, "cannot remove a half-made network namespace");
+        }
         io_err("create network namespace", path, e)
     })
 }
@@ -95,8 +95,10 @@ pub fn run_in<T: Send + 'static>(
     let ns = File::open(path).map_err(|e| io_err("open", path, e))?;
     std::thread::spawn(move || -> std::io::Result<T> {
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
-        let _ = ns.as_raw_fd();
-        f()
+        let out = f();
+        // Held until `f` is done, so the namespace cannot go while it runs.
+        drop(ns);
+        out
     })
     .join()
     .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")))

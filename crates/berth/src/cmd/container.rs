@@ -1,14 +1,16 @@
 //! Container and image commands: run, create, start, stop, restart, kill, rm, ps, inspect,
 //! logs, wait, import, images, rmi.
 
-use crate::client::{encode, Client, ClientError};
+use crate::client::{encode, Client, ClientError, RequestBody};
 use crate::format;
 use crate::Failure;
+use berth_api::container::{
+    CreateBody, EndpointIpam, EndpointSettings, HostConfig, NetworkingConfig, RestartPolicy,
+};
 use clap::Args;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::Read;
 
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
@@ -172,20 +174,20 @@ pub struct LoadArgs {
     quiet: bool,
 }
 
+/// A tar archive to upload, streamed from `file` (`-` or none: standard input) as it is sent,
+/// so the CLI's memory does not grow with the image.
+async fn tar_body(file: Option<&str>) -> Result<RequestBody, Failure> {
+    match file {
+        None | Some("-") => Ok(RequestBody::tar_stdin()),
+        Some(f) => RequestBody::tar_file(std::path::Path::new(f))
+            .await
+            .map_err(|e| Failure::msg(format!("cannot read {f}: {e}"))),
+    }
+}
+
 pub async fn load(client: &Client, a: LoadArgs) -> Result<(), Failure> {
-    let data = match &a.input {
-        Some(f) => std::fs::read(f).map_err(|e| Failure::msg(format!("cannot read {f}: {e}")))?,
-        None => {
-            let mut d = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut d)
-                .map_err(|e| Failure::msg(format!("cannot read standard input: {e}")))?;
-            d
-        }
-    };
-    let body = client
-        .request(Method::POST, "/images/load", Some(data))
-        .await?;
+    let data = tar_body(a.input.as_deref()).await?;
+    let body = client.send_body(Method::POST, "/images/load", data).await?;
     if !a.quiet {
         for line in String::from_utf8_lossy(&body).lines() {
             if let Ok(v) = serde_json::from_str::<Value>(line) {
@@ -215,9 +217,9 @@ pub struct RmiArgs {
     images: Vec<String>,
 }
 
-fn create_body(a: &RunArgs) -> Result<Value, Failure> {
+fn create_body(a: &RunArgs) -> Result<CreateBody, Failure> {
     let mode = a.network.clone().unwrap_or_else(|| "default".into());
-    let mut endpoints = serde_json::Map::new();
+    let mut endpoints = BTreeMap::new();
     let user_net = !matches!(mode.as_str(), "default" | "bridge" | "host" | "none")
         && !mode.starts_with("container:");
     if user_net || a.ip.is_some() || a.ip6.is_some() || !a.network_alias.is_empty() {
@@ -228,10 +230,14 @@ fn create_body(a: &RunArgs) -> Result<Value, Failure> {
         };
         endpoints.insert(
             name,
-            json!({
-                "IPAMConfig": {"IPv4Address": a.ip.clone().unwrap_or_default(), "IPv6Address": a.ip6.clone().unwrap_or_default()},
-                "Aliases": a.network_alias,
-            }),
+            EndpointSettings {
+                ipam_config: Some(EndpointIpam {
+                    ipv4_address: a.ip.clone().unwrap_or_default(),
+                    ipv6_address: a.ip6.clone().unwrap_or_default(),
+                }),
+                aliases: Some(a.network_alias.clone()),
+                mac_address: String::new(),
+            },
         );
     }
     let (bindings, exposed) =
@@ -247,41 +253,60 @@ fn create_body(a: &RunArgs) -> Result<Value, Failure> {
             None => (l.clone(), String::new()),
         })
         .collect();
-    Ok(json!({
-        "Hostname": a.hostname.clone().unwrap_or_default(),
-        "Domainname": a.domainname.clone().unwrap_or_default(),
-        "Env": a.env,
-        "Cmd": if a.command.is_empty() { Value::Null } else { json!(a.command) },
-        "Entrypoint": a.entrypoint.as_ref().map(|e| json!([e])).unwrap_or(Value::Null),
-        "Image": a.image,
-        "WorkingDir": a.workdir.clone().unwrap_or_default(),
-        "Labels": labels,
-        "MacAddress": a.mac_address.clone().unwrap_or_default(),
-        "Tty": a.tty,
-        "OpenStdin": a.interactive,
-        "AttachStdin": a.interactive && !a.detach,
-        "AttachStdout": !a.detach,
-        "AttachStderr": !a.detach,
+    let links = a
+        .link
+        .iter()
+        .map(|l| {
+            if l.contains(':') {
+                l.clone()
+            } else {
+                format!("{l}:{l}")
+            }
+        })
+        .collect();
+    let (policy, retries) = match a.restart.split_once(':') {
+        Some((p, n)) => (p, n.parse::<u32>().unwrap_or(0)),
+        None => (a.restart.as_str(), 0),
+    };
+    Ok(CreateBody {
+        hostname: a.hostname.clone().unwrap_or_default(),
+        domainname: a.domainname.clone().unwrap_or_default(),
+        env: Some(a.env.clone()),
+        cmd: (!a.command.is_empty()).then(|| a.command.clone()),
+        entrypoint: a.entrypoint.as_ref().map(|e| vec![e.clone()]),
+        image: a.image.clone(),
+        working_dir: a.workdir.clone().unwrap_or_default(),
+        labels: Some(labels),
+        mac_address: a.mac_address.clone().unwrap_or_default(),
+        tty: a.tty,
+        open_stdin: a.interactive,
+        attach_stdin: a.interactive && !a.detach,
+        attach_stdout: !a.detach,
+        attach_stderr: !a.detach,
         // An attached -i run's input is the container's: its end closes the container's stdin.
-        "StdinOnce": a.interactive && !a.detach,
-        "ExposedPorts": exposed,
-        "HostConfig": {
-            "NetworkMode": mode,
-            "AutoRemove": a.rm,
-            "ExtraHosts": a.add_host,
-            "Links": a.link.iter().map(|l| if l.contains(':') { l.clone() } else { format!("{l}:{l}") }).collect::<Vec<_>>(),
-            "Dns": a.dns,
-            "DnsSearch": a.dns_search,
-            "DnsOptions": a.dns_option,
-            "PortBindings": bindings,
-            "RestartPolicy": {
-                "Name": a.restart.split(':').next().unwrap_or_default(),
-                "MaximumRetryCount": a.restart.split_once(':').and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0),
-            },
-            "PublishAllPorts": a.publish_all,
-        },
-        "NetworkingConfig": {"EndpointsConfig": endpoints},
-    }))
+        stdin_once: a.interactive && !a.detach,
+        exposed_ports: Some(exposed),
+        host_config: Some(HostConfig {
+            network_mode: mode,
+            auto_remove: a.rm,
+            extra_hosts: Some(a.add_host.clone()),
+            links: Some(links),
+            dns: Some(a.dns.clone()),
+            dns_search: Some(a.dns_search.clone()),
+            dns_options: Some(a.dns_option.clone()),
+            port_bindings: Some(bindings),
+            restart_policy: Some(RestartPolicy {
+                name: policy.to_string(),
+                maximum_retry_count: retries,
+            }),
+            publish_all_ports: a.publish_all,
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(endpoints),
+        }),
+        ..Default::default()
+    })
 }
 
 fn check_restart(a: &RunArgs) -> Result<(), Failure> {
@@ -601,15 +626,7 @@ pub async fn logs(client: &Client, a: LogsArgs) -> Result<(), Failure> {
 }
 
 pub async fn import(client: &Client, a: ImportArgs) -> Result<(), Failure> {
-    let mut data = Vec::new();
-    if a.file == "-" {
-        std::io::stdin()
-            .read_to_end(&mut data)
-            .map_err(|e| Failure::msg(format!("cannot read standard input: {e}")))?;
-    } else {
-        data = std::fs::read(&a.file)
-            .map_err(|e| Failure::msg(format!("cannot read {}: {e}", a.file)))?;
-    }
+    let data = tar_body(Some(&a.file)).await?;
     let mut q = "?fromSrc=-".to_string();
     if let Some(r) = &a.reference {
         let (repo, tag) = match r.rsplit_once(':') {
@@ -619,7 +636,7 @@ pub async fn import(client: &Client, a: ImportArgs) -> Result<(), Failure> {
         q.push_str(&format!("&repo={}&tag={}", encode(&repo), encode(&tag)));
     }
     let body = client
-        .request(Method::POST, &format!("/images/create{q}"), Some(data))
+        .send_body(Method::POST, &format!("/images/create{q}"), data)
         .await?;
     let v: Value =
         serde_json::from_slice(body.trim_ascii()).map_err(|e| Failure::msg(e.to_string()))?;

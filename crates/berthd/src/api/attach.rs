@@ -52,11 +52,15 @@ async fn open_logs(
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 message: format!("cannot open the log of {}: {e}", c.name),
             })?;
-        if !from_start {
-            let _ = f.seek(std::io::SeekFrom::End(0)).await;
+        let at = if from_start {
+            std::io::SeekFrom::Start(0)
         } else {
-            let _ = f.seek(std::io::SeekFrom::Start(0)).await;
-        }
+            std::io::SeekFrom::End(0)
+        };
+        f.seek(at).await.map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("cannot read the log of {}: {e}", c.name),
+        })?;
         files.push((stream, f));
     }
     Ok(Follow {
@@ -94,7 +98,10 @@ async fn pump(mut f: Follow, out: &mut (impl AsyncWrite + Unpin)) {
                 }
             }
         }
-        let _ = out.flush().await;
+        if out.flush().await.is_err() {
+            // The client is gone: nobody to follow for.
+            return;
+        }
         if over && !any {
             break;
         }
@@ -106,6 +113,7 @@ async fn pump(mut f: Follow, out: &mut (impl AsyncWrite + Unpin)) {
             }
         }
     }
+    // The last frame is out; a client that left first has nothing to be told.
     let _ = out.shutdown().await;
 }
 
@@ -242,6 +250,7 @@ pub async fn attach(
             }
         };
         if detached {
+            // Detaching ends the client's stream; a client already gone needs no end.
             let _ = wr.shutdown().await;
         }
     });

@@ -7,6 +7,10 @@ use crate::engine::image::Image;
 use crate::engine::{Container, Status};
 use axum::extract::{Query, State};
 use axum::Json;
+use berth_api::container::{
+    ContainerSummary, EndpointInfo, EndpointIpam, LegacyAddresses, SummaryHostConfig,
+    SummaryNetworks,
+};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -52,10 +56,12 @@ fn status_text(c: &Container) -> String {
 /// `NetworkSettings.Networks` of a container (from its endpoints while it has a sandbox, from
 /// what it asked for otherwise, so that a created container shows its networks as Docker's
 /// does), and the legacy top-level fields of the default bridge.
-pub async fn networks_json(st: &AppState, c: &Container) -> (BTreeMap<String, Value>, Value) {
+pub async fn networks(
+    st: &AppState,
+    c: &Container,
+) -> (BTreeMap<String, EndpointInfo>, LegacyAddresses) {
     let mut out = BTreeMap::new();
-    let mut legacy = json!({"Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "",
-        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": ""});
+    let mut legacy = LegacyAddresses::default();
     let short = c.id[..12].to_string();
     let Some(sb) = &c.sandbox_id else {
         for (name, req) in &c.spec.networks {
@@ -65,23 +71,16 @@ pub async fn networks_json(st: &AppState, c: &Container) -> (BTreeMap<String, Va
             if !predefined {
                 aliases.push(short.clone());
             }
-            let ipam = match (req.ipv4, req.ipv6) {
-                (None, None) => Value::Null,
-                (a, b) => json!({"IPv4Address": a.map(|x| x.to_string()).unwrap_or_default(),
-                                 "IPv6Address": b.map(|x| x.to_string()).unwrap_or_default()}),
-            };
             let key = net.as_ref().map(|n| n.name.clone()).unwrap_or(name.clone());
             out.insert(
                 key,
-                json!({
-                    "IPAMConfig": ipam, "Links": null,
-                    "Aliases": if predefined { Value::Null } else { json!(aliases) },
-                    "MacAddress": req.mac.clone().unwrap_or_default(), "DriverOpts": null,
-                    "NetworkID": net.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
-                    "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                    "DNSNames": null,
-                }),
+                EndpointInfo {
+                    ipam_config: asked(req.ipv4, req.ipv6),
+                    aliases: (!predefined).then_some(aliases),
+                    mac_address: req.mac.clone().unwrap_or_default(),
+                    network_id: net.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
+                    ..Default::default()
+                },
             );
         }
         return (out, legacy);
@@ -97,43 +96,40 @@ pub async fn networks_json(st: &AppState, c: &Container) -> (BTreeMap<String, Va
         if !net.predefined {
             aliases.push(short.clone());
         }
-        let ipam = match (ep.requested4, ep.requested6) {
-            (None, None) => Value::Null,
-            (a, b) => json!({"IPv4Address": a.map(|x| x.to_string()).unwrap_or_default(),
-                             "IPv6Address": b.map(|x| x.to_string()).unwrap_or_default()}),
+        let info = EndpointInfo {
+            ipam_config: asked(ep.requested4, ep.requested6),
+            links: None,
+            aliases: (!net.predefined).then_some(aliases),
+            mac_address: crate::engine::Engine::mac_text(&ep.mac),
+            driver_opts: None,
+            network_id: net.id.clone(),
+            endpoint_id: ep.id.clone(),
+            gateway: ep.gateway4.map(|g| g.to_string()).unwrap_or_default(),
+            ip_address: ep.ipv4.map(|a| a.addr().to_string()).unwrap_or_default(),
+            ip_prefix_len: ep.ipv4.map(|a| a.prefix_len()).unwrap_or(0),
+            ipv6_gateway: ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+            global_ipv6_address: ep.ipv6.map(|a| a.addr().to_string()).unwrap_or_default(),
+            global_ipv6_prefix_len: ep.ipv6.map(|a| a.prefix_len()).unwrap_or(0),
+            dns_names: (!net.predefined).then_some(dns_names),
         };
-        let v = json!({
-            "IPAMConfig": ipam,
-            "Links": null,
-            "Aliases": if net.predefined { Value::Null } else { json!(aliases) },
-            "MacAddress": crate::engine::Engine::mac_text(&ep.mac),
-            "DriverOpts": null,
-            "NetworkID": net.id,
-            "EndpointID": ep.id,
-            "Gateway": ep.gateway4.map(|g| g.to_string()).unwrap_or_default(),
-            "IPAddress": ep.ipv4.map(|a| a.addr().to_string()).unwrap_or_default(),
-            "IPPrefixLen": ep.ipv4.map(|a| a.prefix_len()).unwrap_or(0),
-            "IPv6Gateway": ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
-            "GlobalIPv6Address": ep.ipv6.map(|a| a.addr().to_string()).unwrap_or_default(),
-            "GlobalIPv6PrefixLen": ep.ipv6.map(|a| a.prefix_len()).unwrap_or(0),
-            "DNSNames": if net.predefined { Value::Null } else { json!(dns_names) },
-        });
         if net.name == "bridge" && net.predefined {
-            for k in [
-                "Gateway",
-                "IPAddress",
-                "IPPrefixLen",
-                "MacAddress",
-                "GlobalIPv6Address",
-                "GlobalIPv6PrefixLen",
-                "IPv6Gateway",
-            ] {
-                legacy[k] = v[k].clone();
-            }
+            legacy = info.legacy();
         }
-        out.insert(net.name.clone(), v);
+        out.insert(net.name.clone(), info);
     }
     (out, legacy)
+}
+
+/// The addresses an endpoint asked for, if any, as the API shows them.
+fn asked(v4: Option<std::net::IpAddr>, v6: Option<std::net::IpAddr>) -> Option<EndpointIpam> {
+    let text = |a: Option<std::net::IpAddr>| a.map(|x| x.to_string()).unwrap_or_default();
+    match (v4, v6) {
+        (None, None) => None,
+        (a, b) => Some(EndpointIpam {
+            ipv4_address: text(a),
+            ipv6_address: text(b),
+        }),
+    }
 }
 
 /// Bytes of regular files under `dir` (the container's writable layer), not following links.
@@ -156,39 +152,44 @@ fn dir_size(dir: &Path) -> u64 {
 }
 
 struct Row {
-    value: Value,
+    value: ContainerSummary,
     /// (name, ID) of each network it is on or asks for.
     networks: Vec<(String, String)>,
 }
 
 async fn summary(st: &AppState, c: &Container, img: Option<&Image>, size: bool) -> Row {
-    let (nets, _) = networks_json(st, c).await;
+    let (nets, _) = networks(st, c).await;
     let exposed = crate::engine::Engine::exposed_ports(c, img);
     let published = st.engine.published(c).await;
     let networks = nets
         .iter()
-        .map(|(n, v)| (n.clone(), v["NetworkID"].as_str().unwrap_or("").to_string()))
+        .map(|(n, v)| (n.clone(), v.network_id.clone()))
         .collect();
-    let mut value = json!({
-        "Id": c.id,
-        "Names": [format!("/{}", c.name)],
-        "Image": c.spec.image,
-        "ImageID": c.image_id,
-        "Command": c.args(img).join(" "),
-        "Created": c.created.timestamp(),
-        "Ports": super::ports::summary_json(&exposed, &published),
-        "Labels": c.spec.labels,
-        "State": c.state.name(),
-        "Status": status_text(c),
-        "HostConfig": {"NetworkMode": c.spec.network_mode},
-        "NetworkSettings": {"Networks": nets},
-        "Mounts": super::volumes::mounts(st, c),
-    });
-    if size {
+    let (size_rw, size_root_fs) = if size {
         let rw = dir_size(&st.containers_dir.join(&c.id).join("upper"));
-        value["SizeRw"] = json!(rw);
-        value["SizeRootFs"] = json!(rw + img.map(|i| i.size).unwrap_or(0));
-    }
+        (Some(rw), Some(rw + img.map(|i| i.size).unwrap_or(0)))
+    } else {
+        (None, None)
+    };
+    let value = ContainerSummary {
+        id: c.id.clone(),
+        names: vec![format!("/{}", c.name)],
+        image: c.spec.image.clone(),
+        image_id: c.image_id.clone(),
+        command: c.args(img).join(" "),
+        created: c.created.timestamp(),
+        ports: super::ports::summary_ports(&exposed, &published),
+        labels: c.spec.labels.clone(),
+        state: c.state.name().to_string(),
+        status: status_text(c),
+        host_config: SummaryHostConfig {
+            network_mode: c.spec.network_mode.clone(),
+        },
+        network_settings: SummaryNetworks { networks: nets },
+        mounts: super::volumes::mounts(st, c),
+        size_rw,
+        size_root_fs,
+    };
     Row { value, networks }
 }
 
@@ -266,7 +267,7 @@ fn keep(f: &Filters, r: &Resolved, c: &Container, img: Option<&Image>, row: &Row
 pub async fn list(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<ContainerSummary>>, ApiError> {
     let on = |k: &str| matches!(q.get(k).map(String::as_str), Some("1" | "true" | "True"));
     let f = Filters::from_query(&q, CONTAINER_KEYS)?;
     let limit = match q.get("limit").map(String::as_str) {

@@ -8,93 +8,35 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_api::container::{
+    ContainerInspect, ContainerState, CreateBody, Empty, EndpointSettings, HostConfig, LogConfig,
+    NetworkSettings, PortMap, RestartPolicy,
+};
 use chrono::{SecondsFormat, Utc};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 // ------------------------------------------------------------------ create
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct CreateBody {
-    hostname: String,
-    domainname: String,
-    env: Option<Vec<String>>,
-    cmd: Option<Vec<String>>,
-    entrypoint: Option<Vec<String>>,
-    image: String,
-    working_dir: String,
-    labels: Option<BTreeMap<String, String>>,
-    mac_address: String,
-    tty: bool,
-    open_stdin: bool,
-    stdin_once: bool,
-    exposed_ports: Option<BTreeMap<String, Value>>,
-    host_config: Option<HostConfigBody>,
-    networking_config: Option<NetworkingConfigBody>,
+/// The body as berth's types, with Docker's status for a body that is not one: a 400 naming
+/// the field at fault.
+fn decode_create(raw: &Value) -> Result<CreateBody, ApiError> {
+    berth_api::container::decode(raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct HostConfigBody {
-    network_mode: String,
-    auto_remove: bool,
-    extra_hosts: Option<Vec<String>>,
-    dns: Option<Vec<String>>,
-    dns_search: Option<Vec<String>>,
-    dns_options: Option<Vec<String>>,
-    links: Option<Vec<String>>,
-    port_bindings: Option<BTreeMap<String, Value>>,
-    publish_all_ports: bool,
-    restart_policy: Option<RestartBody>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct RestartBody {
-    name: String,
-    maximum_retry_count: u32,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct NetworkingConfigBody {
-    endpoints_config: Option<BTreeMap<String, EndpointBody>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct EndpointBody {
-    #[serde(rename = "IPAMConfig")]
-    ipam_config: Option<IpamBody>,
-    aliases: Option<Vec<String>>,
-    mac_address: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct IpamBody {
-    #[serde(rename = "IPv4Address")]
-    ipv4: String,
-    #[serde(rename = "IPv6Address")]
-    ipv6: String,
-}
-
-fn parse_ip(kind: &str, text: &str) -> Result<Option<std::net::IpAddr>, ApiError> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let ip: std::net::IpAddr = text
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("invalid {kind} address: {text}")))?;
-    if (kind == "IPv4") != ip.is_ipv4() {
-        return Err(ApiError::bad_request(format!(
-            "invalid {kind} address: {text}"
-        )));
-    }
-    Ok(Some(ip))
+/// An endpoint's settings as the engine's request.
+pub fn network_request(ep: EndpointSettings) -> Result<NetworkRequest, ApiError> {
+    let (ipv4, ipv6) =
+        berth_api::container::endpoint_addresses(&ep.ipam_config.unwrap_or_default())
+            .map_err(ApiError::bad_request)?;
+    Ok(NetworkRequest {
+        ipv4: ipv4.map(Into::into),
+        ipv6: ipv6.map(Into::into),
+        aliases: ep.aliases.unwrap_or_default(),
+        mac: (!ep.mac_address.is_empty()).then_some(ep.mac_address),
+    })
 }
 
 pub async fn create(
@@ -102,10 +44,9 @@ pub async fn create(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let shape: Value = super::json_body(&body)?;
-    crate::engine::validate::create_body(&shape)?;
-    let b: CreateBody = super::json_body(&body)?;
     let raw: Value = super::json_body(&body)?;
+    crate::engine::validate::create_body(&raw)?;
+    let b = decode_create(&raw)?;
     super::run_options::refuse_unsupported(&raw)?;
     let run = super::run_options::parse(&raw)?;
     if b.image.is_empty() {
@@ -113,30 +54,22 @@ pub async fn create(
             "no image specified: Image is required",
         ));
     }
+    berth_api::container::check(&b).map_err(ApiError::bad_request)?;
     let hc = b.host_config.unwrap_or_default();
-    let rp = hc.restart_policy.as_ref();
-    let restart = crate::engine::RestartPolicy::new(
-        rp.map(|r| r.name.as_str()).unwrap_or(""),
-        rp.map(|r| r.maximum_retry_count).unwrap_or(0),
-    )?;
+    let rp = hc.restart_policy.clone().unwrap_or_default();
+    let restart = crate::engine::RestartPolicy::new(&rp.name, rp.maximum_retry_count)?;
     if hc.auto_remove && restart.name != "no" {
         return Err(ApiError::bad_request(
             "conflicting options: --restart and --rm",
         ));
     }
-    let mut links = Vec::new();
-    for l in hc.links.clone().unwrap_or_default() {
-        // "name:alias" from the docker CLI; "/name:/me/alias" from older clients.
-        let (name, alias) = l.split_once(':').unwrap_or((&l, &l));
-        let name = name.trim_start_matches('/').to_string();
-        let alias = alias.rsplit('/').next().unwrap_or(alias).to_string();
-        if name.is_empty() || alias.is_empty() {
-            return Err(ApiError::bad_request(format!(
-                "invalid link {l}: expected NAME[:ALIAS]"
-            )));
-        }
-        links.push((name, alias));
-    }
+    let links = hc
+        .links
+        .iter()
+        .flatten()
+        .map(|l| berth_api::container::parse_link(l))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::bad_request)?;
     if !links.is_empty() && !matches!(hc.network_mode.as_str(), "" | "default" | "bridge") {
         return Err(ApiError::bad_request(
             "--link works on the default bridge network only (user-defined networks resolve names through their DNS)",
@@ -161,16 +94,7 @@ pub async fn create(
         .and_then(|n| n.endpoints_config)
         .unwrap_or_default()
     {
-        let ipam = ep.ipam_config.unwrap_or_default();
-        networks.push((
-            name,
-            NetworkRequest {
-                ipv4: parse_ip("IPv4", &ipam.ipv4)?,
-                ipv6: parse_ip("IPv6", &ipam.ipv6)?,
-                aliases: ep.aliases.unwrap_or_default(),
-                mac: (!ep.mac_address.is_empty()).then_some(ep.mac_address),
-            },
-        ));
+        networks.push((name, network_request(ep)?));
     }
     let spec = ContainerSpec {
         name: q.get("name").cloned().unwrap_or_default(),
@@ -323,11 +247,11 @@ fn ts(t: Option<chrono::DateTime<Utc>>) -> String {
 pub async fn inspect(
     State(st): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContainerInspect>, ApiError> {
     let c = st.engine.container(&id).await?;
     let img = st.engine.image_by_id(&c.image_id).await;
     let args = c.args(img.as_ref());
-    let (nets, legacy) = super::container_list::networks_json(&st, &c).await;
+    let (networks, legacy) = super::container_list::networks(&st, &c).await;
     let dir = st.containers_dir.join(&c.id);
     let etc = |f: &str| dir.join(f).display().to_string();
     let exposed = crate::engine::Engine::exposed_ports(&c, img.as_ref());
@@ -347,99 +271,123 @@ pub async fn inspect(
             )
         })
         .collect();
-    let tmpfs: BTreeMap<&str, String> = r
+    let tmpfs: BTreeMap<String, String> = r
         .mounts
         .iter()
         .filter(|m| m.kind == MountKind::Tmpfs)
-        .map(|m| (m.target.as_str(), m.options.join(",")))
+        .map(|m| (m.target.clone(), m.options.join(",")))
         .collect();
-    let anon: BTreeMap<&str, Value> = r
+    let anon: BTreeMap<String, Empty> = r
         .mounts
         .iter()
         .filter(|m| m.anonymous)
-        .map(|m| (m.target.as_str(), json!({})))
+        .map(|m| (m.target.clone(), Empty))
         .collect();
-    let volumes = if anon.is_empty() {
-        Value::Null
-    } else {
-        json!(anon)
+    let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    let host_config = HostConfig {
+        network_mode: c.spec.network_mode.clone(),
+        auto_remove: c.spec.auto_remove,
+        dns: Some(c.spec.dns.clone()),
+        dns_options: Some(c.spec.dns_options.clone()),
+        dns_search: Some(c.spec.dns_search.clone()),
+        extra_hosts: some(&c.spec.extra_hosts),
+        links: (!c.spec.links.is_empty()).then(|| {
+            c.spec
+                .links
+                .iter()
+                .map(|(n, a)| format!("/{n}:/{}/{a}", c.name))
+                .collect()
+        }),
+        port_bindings: Some(super::ports::bindings(&c.spec.ports)),
+        publish_all_ports: c.spec.publish_all,
+        restart_policy: Some(RestartPolicy {
+            name: c.spec.restart.name.clone(),
+            maximum_retry_count: c.spec.restart.max_retries,
+        }),
+        // Logs are kept as Docker's json-file driver keeps them (compose reads the type).
+        log_config: Some(LogConfig {
+            r#type: "json-file".into(),
+            config: Some(BTreeMap::new()),
+        }),
+        binds: Some(binds),
+        tmpfs: Some(tmpfs),
+        readonly_rootfs: r.read_only,
+        privileged: r.privileged,
+        cap_add: Some(r.cap_add.clone()),
+        cap_drop: Some(r.cap_drop.clone()),
+        memory: r.memory,
+        memory_swap: r.memory_swap,
+        nano_cpus: r.nano_cpus,
+        cpu_shares: r.cpu_shares,
+        pids_limit: (r.pids_limit > 0).then_some(r.pids_limit),
+        init: Some(r.init),
+        security_opt: r
+            .no_new_privileges
+            .then(|| vec!["no-new-privileges".to_string()]),
+        mounts: None,
     };
-    let mut ns = json!({
-        "Bridge": "",
-        "SandboxID": c.sandbox_id.clone().unwrap_or_default(),
-        "SandboxKey": c.sandbox_key,
+    let config = CreateBody {
+        hostname: c.hostname.clone(),
+        domainname: c.spec.domainname.clone(),
+        env: Some(c.spec.env.clone()),
+        cmd: Some(c.spec.cmd.clone()),
+        entrypoint: c.spec.entrypoint.clone(),
+        image: c.spec.image.clone(),
+        working_dir: c.spec.working_dir.clone(),
+        labels: Some(c.spec.labels.clone()),
+        exposed_ports: super::ports::exposed_map(&exposed),
+        user: r.user.clone(),
+        volumes: (!anon.is_empty()).then_some(anon),
+        tty: c.spec.tty,
+        open_stdin: c.spec.open_stdin,
+        stdin_once: c.spec.stdin_once,
+        attach_stdin: c.spec.open_stdin && c.spec.stdin_once,
+        attach_stdout: false,
+        attach_stderr: false,
+        ..Default::default()
+    };
+    let network_settings = NetworkSettings {
+        bridge: String::new(),
+        sandbox_id: c.sandbox_id.clone().unwrap_or_default(),
+        sandbox_key: c.sandbox_key.clone(),
         // Docker shows no ports for a container that is not running.
-        "Ports": if c.sandbox_id.is_some() { super::ports::ports_json(&exposed, &published) } else { json!({}) },
-        "Networks": nets,
-    });
-    for (k, v) in legacy.as_object().into_iter().flatten() {
-        ns[k] = v.clone();
-    }
-    Ok(Json(json!({
-        "Id": c.id,
-        "Created": c.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
-        "Path": args.first().cloned().unwrap_or_default(),
-        "Args": args.iter().skip(1).collect::<Vec<_>>(),
-        "State": {
-            "Status": c.state.name(),
-            "Running": c.state.status == Status::Running,
-            "Paused": false, "Restarting": false, "OOMKilled": false, "Dead": false,
-            "Pid": c.state.pid,
-            "ExitCode": c.state.exit_code,
-            "Error": c.state.error,
-            "StartedAt": ts(c.state.started_at),
-            "FinishedAt": ts(c.state.finished_at),
+        ports: if c.sandbox_id.is_some() {
+            super::ports::port_map(&exposed, &published)
+        } else {
+            PortMap::new()
         },
-        "Image": c.image_id,
-        "ResolvConfPath": etc("resolv.conf"),
-        "HostnamePath": etc("hostname"),
-        "HostsPath": etc("hosts"),
-        "LogPath": etc("stdout.log"),
-        "Name": format!("/{}", c.name),
-        "RestartCount": c.state.restart_count,
-        "Driver": "overlay",
-        "Platform": "linux",
-        "HostConfig": {
-            "NetworkMode": c.spec.network_mode,
-            "AutoRemove": c.spec.auto_remove,
-            "Dns": c.spec.dns, "DnsOptions": c.spec.dns_options, "DnsSearch": c.spec.dns_search,
-            "ExtraHosts": if c.spec.extra_hosts.is_empty() { Value::Null } else { json!(c.spec.extra_hosts) },
-            "Links": if c.spec.links.is_empty() { Value::Null } else {
-                json!(c.spec.links.iter().map(|(n, a)| format!("/{n}:/{}/{a}", c.name)).collect::<Vec<_>>())
-            },
-            "PortBindings": super::ports::bindings_json(&c.spec.ports),
-            "PublishAllPorts": c.spec.publish_all,
-            "RestartPolicy": {"Name": c.spec.restart.name, "MaximumRetryCount": c.spec.restart.max_retries},
-            // Logs are kept as Docker's json-file driver keeps them (compose reads the type).
-            "LogConfig": {"Type": "json-file", "Config": {}},
-            "Binds": binds,
-            "Tmpfs": tmpfs,
-            "ReadonlyRootfs": r.read_only, "Privileged": r.privileged,
-            "CapAdd": r.cap_add, "CapDrop": r.cap_drop,
-            "Memory": r.memory, "MemorySwap": r.memory_swap, "NanoCpus": r.nano_cpus,
-            "CpuShares": r.cpu_shares, "PidsLimit": if r.pids_limit > 0 { json!(r.pids_limit) } else { Value::Null },
-            "Init": r.init,
-            "SecurityOpt": if r.no_new_privileges { json!(["no-new-privileges"]) } else { Value::Null },
+        networks,
+        legacy,
+    };
+    Ok(Json(ContainerInspect {
+        id: c.id.clone(),
+        created: c.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        path: args.first().cloned().unwrap_or_default(),
+        args: args.iter().skip(1).cloned().collect(),
+        state: ContainerState {
+            status: c.state.name().to_string(),
+            running: c.state.status == Status::Running,
+            pid: c.state.pid,
+            exit_code: c.state.exit_code,
+            error: c.state.error.clone(),
+            started_at: ts(c.state.started_at),
+            finished_at: ts(c.state.finished_at),
+            ..Default::default()
         },
-        "Mounts": super::volumes::mounts(&st, &c),
-        "Config": {
-            "Hostname": c.hostname,
-            "Domainname": c.spec.domainname,
-            "Env": c.spec.env,
-            "Cmd": c.spec.cmd,
-            "Entrypoint": c.spec.entrypoint,
-            "Image": c.spec.image,
-            "WorkingDir": c.spec.working_dir,
-            "Labels": c.spec.labels,
-            "ExposedPorts": super::ports::exposed_json(&exposed),
-            "User": r.user,
-            "Volumes": volumes,
-            "Tty": c.spec.tty, "OpenStdin": c.spec.open_stdin, "StdinOnce": c.spec.stdin_once,
-            "AttachStdin": c.spec.open_stdin && c.spec.stdin_once,
-            "AttachStdout": false, "AttachStderr": false,
-        },
-        "NetworkSettings": ns,
-    })))
+        image: c.image_id.clone(),
+        resolv_conf_path: etc("resolv.conf"),
+        hostname_path: etc("hostname"),
+        hosts_path: etc("hosts"),
+        log_path: etc("stdout.log"),
+        name: format!("/{}", c.name),
+        restart_count: c.state.restart_count,
+        driver: "overlay".into(),
+        platform: "linux".into(),
+        host_config,
+        mounts: super::volumes::mounts(&st, &c),
+        config,
+        network_settings,
+    }))
 }
 
 /// Docker's multiplexed log stream: frames of [stream, 0, 0, 0, size (u32 BE)] + payload; a

@@ -123,6 +123,7 @@ where
     };
     feeder.abort();
     engine.exec_finished(&id, code).await;
+    // The exit is recorded; a client that left first has nothing to be told.
     let _ = wr.shutdown().await;
 }
 
@@ -134,6 +135,8 @@ where
     let (mut rd, mut wr) = tokio::io::split(io);
     if let Some(mut stdin) = child.stdin.take() {
         tokio::spawn(async move {
+            // The client's input ends either way (its end, or a process that stopped
+            // reading); then the process's stdin is closed, which it may already have done.
             let _ = tokio::io::copy(&mut rd, &mut stdin).await;
             let _ = stdin.shutdown().await;
         });
@@ -162,6 +165,7 @@ where
     };
     // Recorded before the stream closes: the client asks for the exit code right after.
     engine.exec_finished(&id, code).await;
+    // The exit is recorded; a client that left first has nothing to be told.
     let _ = wr.shutdown().await;
 }
 

@@ -109,35 +109,8 @@ pub async fn inspect(
 #[serde(rename_all = "PascalCase", default)]
 pub struct ConnectBody {
     container: String,
-    endpoint_config: Option<EndpointConfigBody>,
+    endpoint_config: Option<berth_api::container::EndpointSettings>,
     force: bool,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct EndpointConfigBody {
-    #[serde(rename = "IPAMConfig")]
-    ipam_config: Option<IpamAddrs>,
-    aliases: Option<Vec<String>>,
-    mac_address: String,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
-pub struct IpamAddrs {
-    #[serde(rename = "IPv4Address")]
-    ipv4: String,
-    #[serde(rename = "IPv6Address")]
-    ipv6: String,
-}
-
-fn ip(kind: &str, text: &str) -> Result<Option<std::net::IpAddr>, ApiError> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    text.parse()
-        .map(Some)
-        .map_err(|_| ApiError::bad_request(format!("invalid {kind} address: {text}")))
 }
 
 pub async fn connect(
@@ -146,14 +119,7 @@ pub async fn connect(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let b: ConnectBody = super::json_body(&body)?;
-    let ep = b.endpoint_config.unwrap_or_default();
-    let ipam = ep.ipam_config.unwrap_or_default();
-    let req = crate::engine::NetworkRequest {
-        ipv4: ip("IPv4", &ipam.ipv4)?,
-        ipv6: ip("IPv6", &ipam.ipv6)?,
-        aliases: ep.aliases.unwrap_or_default(),
-        mac: (!ep.mac_address.is_empty()).then_some(ep.mac_address),
-    };
+    let req = super::containers::network_request(b.endpoint_config.unwrap_or_default())?;
     st.engine.connect(&b.container, &id, req).await?;
     if let (Ok(n), Ok(c)) = (
         st.ctl.get(&id).await,

@@ -2,98 +2,42 @@
 //! `NetworkSettings.Ports` and the `Ports` of `GET /containers/json`, in Docker's shapes.
 
 use super::error::ApiError;
+use berth_api::container::{Empty, PortBinding, PortBindings, PortMap, SummaryPort};
 use berth_net::firewall::Proto;
 use berth_net::portmap::{PortRequest, Published};
-use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
-fn proto_of(text: &str, key: &str) -> Result<Proto, ApiError> {
-    match text {
-        "" | "tcp" => Ok(Proto::Tcp),
-        "udp" => Ok(Proto::Udp),
-        other => Err(ApiError::bad_request(format!(
-            "invalid protocol \"{other}\" in port {key}: berth publishes tcp and udp"
-        ))),
-    }
-}
-
-/// `80/tcp` (or `80`) as a port and protocol.
+/// `80/tcp` (or `80`) as a port and protocol, in the grammar the CLI writes.
 pub fn parse_key(key: &str) -> Result<(u16, Proto), ApiError> {
-    let (port, proto) = key.split_once('/').unwrap_or((key, ""));
-    let proto = proto_of(proto, key)?;
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => Ok((p, proto)),
-        _ => Err(ApiError::bad_request(format!(
-            "Invalid containerPort: {port} (in {key}; a port is 1-65535)"
-        ))),
-    }
-}
-
-fn parse_host_port(text: &str) -> Result<Option<(u16, u16)>, ApiError> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let bad = || ApiError::bad_request(format!("Invalid hostPort: {text}"));
-    let one = |t: &str| match t.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(p),
-        _ => Err(bad()),
+    let (port, proto) = berth_api::ports::parse_key(key).map_err(ApiError::bad_request)?;
+    let proto = if proto == "udp" {
+        Proto::Udp
+    } else {
+        Proto::Tcp
     };
-    let (lo, hi) = match text.split_once('-') {
-        Some((a, b)) => (one(a)?, one(b)?),
-        None => {
-            let p = one(text)?;
-            (p, p)
-        }
-    };
-    if lo > hi {
-        return Err(bad());
-    }
-    Ok(Some((lo, hi)))
-}
-
-fn parse_host_ip(text: &str) -> Result<Option<IpAddr>, ApiError> {
-    let t = text.trim_start_matches('[').trim_end_matches(']');
-    if t.is_empty() {
-        return Ok(None);
-    }
-    let ip: IpAddr = t.parse().map_err(|_| {
-        ApiError::bad_request(format!(
-            "Invalid ip address: {text} (HostIp must be an IP address)"
-        ))
-    })?;
-    // 0.0.0.0 is every IPv4 address; `::` every IPv6 one.
-    Ok(Some(ip))
+    Ok((port, proto))
 }
 
 /// `HostConfig.PortBindings` as requests, in container port order.
-pub fn parse_bindings(map: &BTreeMap<String, Value>) -> Result<Vec<PortRequest>, ApiError> {
+pub fn parse_bindings(map: &PortBindings) -> Result<Vec<PortRequest>, ApiError> {
+    use berth_api::ports::{parse_host_ip, parse_host_port};
     let mut out = Vec::new();
     for (key, list) in map {
         let (container_port, proto) = parse_key(key)?;
-        let entries = match list {
-            Value::Null => vec![],
-            Value::Array(a) => a.clone(),
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "PortBindings[{key}] must be a list of {{HostIp, HostPort}}"
-                )))
-            }
-        };
-        let entries = if entries.is_empty() {
-            vec![json!({})]
-        } else {
-            entries
+        // No binding, or an empty list: one on an ephemeral port of every address.
+        let entries = match list.as_deref() {
+            None | Some([]) => &[PortBinding::default()][..],
+            Some(l) => l,
         };
         for e in entries {
-            let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            let host_ip = parse_host_ip(&text("HostIp"))?;
+            let host_ip = parse_host_ip(&e.host_ip).map_err(ApiError::bad_request)?;
+            // 0.0.0.0 is every IPv4 address; `::` every IPv6 one.
             let host_ip = host_ip.filter(|ip| !(ip.is_ipv4() && ip.is_unspecified()));
             out.push(PortRequest {
                 proto,
                 container_port,
                 host_ip,
-                host_ports: parse_host_port(&text("HostPort"))?,
+                host_ports: parse_host_port(&e.host_port).map_err(ApiError::bad_request)?,
             });
         }
     }
@@ -102,7 +46,7 @@ pub fn parse_bindings(map: &BTreeMap<String, Value>) -> Result<Vec<PortRequest>,
 }
 
 /// `Config.ExposedPorts` keys.
-pub fn parse_exposed(map: &BTreeMap<String, Value>) -> Result<Vec<(u16, Proto)>, ApiError> {
+pub fn parse_exposed(map: &BTreeMap<String, Empty>) -> Result<Vec<(u16, Proto)>, ApiError> {
     map.keys().map(|k| parse_key(k)).collect()
 }
 
@@ -111,8 +55,8 @@ fn key(port: u16, proto: Proto) -> String {
 }
 
 /// `HostConfig.PortBindings` as the request gave them.
-pub fn bindings_json(reqs: &[PortRequest]) -> Value {
-    let mut m: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+pub fn bindings(reqs: &[PortRequest]) -> PortBindings {
+    let mut m = PortBindings::new();
     for r in reqs {
         let port = match r.host_ports {
             None => String::new(),
@@ -121,54 +65,51 @@ pub fn bindings_json(reqs: &[PortRequest]) -> Value {
         };
         m.entry(key(r.container_port, r.proto))
             .or_default()
-            .push(json!({
-                "HostIp": r.host_ip.map(|i| i.to_string()).unwrap_or_default(),
-                "HostPort": port,
-            }));
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: r.host_ip.map(|i| i.to_string()).unwrap_or_default(),
+                host_port: port,
+            });
     }
-    json!(m)
+    m
 }
 
-/// `Config.ExposedPorts`.
-pub fn exposed_json(exposed: &[(u16, Proto)]) -> Value {
-    let m: Map<String, Value> = exposed
+/// `Config.ExposedPorts` (absent when there are none, as Docker's).
+pub fn exposed_map(exposed: &[(u16, Proto)]) -> Option<BTreeMap<String, Empty>> {
+    let m: BTreeMap<String, Empty> = exposed
         .iter()
-        .map(|(p, pr)| (key(*p, *pr), json!({})))
+        .map(|(p, pr)| (key(*p, *pr), Empty))
         .collect();
-    if m.is_empty() {
-        Value::Null
-    } else {
-        Value::Object(m)
-    }
+    (!m.is_empty()).then_some(m)
 }
 
 /// `NetworkSettings.Ports`: every exposed port, with its host bindings or null.
-pub fn ports_json(exposed: &[(u16, Proto)], published: &[Published]) -> Value {
-    let mut m = Map::new();
+pub fn port_map(exposed: &[(u16, Proto)], published: &[Published]) -> PortMap {
+    let mut m = PortMap::new();
     for (p, pr) in exposed {
-        m.insert(key(*p, *pr), Value::Null);
+        m.insert(key(*p, *pr), None);
     }
     for p in published {
-        let entry = m
-            .entry(key(p.container_port, p.proto))
-            .or_insert_with(|| json!([]));
-        if entry.is_null() {
-            *entry = json!([]);
-        }
-        if let Value::Array(a) = entry {
-            a.push(json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}));
-        }
+        m.entry(key(p.container_port, p.proto))
+            .or_default()
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: p.host_ip.to_string(),
+                host_port: p.host_port.to_string(),
+            });
     }
-    Value::Object(m)
+    m
 }
 
 /// The `Ports` list of `GET /containers/json`.
-pub fn summary_json(exposed: &[(u16, Proto)], published: &[Published]) -> Value {
-    let mut v: Vec<Value> = published
+pub fn summary_ports(exposed: &[(u16, Proto)], published: &[Published]) -> Vec<SummaryPort> {
+    let mut v: Vec<SummaryPort> = published
         .iter()
-        .map(|p| {
-            json!({"IP": p.host_ip.to_string(), "PrivatePort": p.container_port,
-                   "PublicPort": p.host_port, "Type": p.proto.name()})
+        .map(|p| SummaryPort {
+            ip: Some(p.host_ip.to_string()),
+            private_port: p.container_port,
+            public_port: Some(p.host_port),
+            r#type: p.proto.name().into(),
         })
         .collect();
     for (port, proto) in exposed {
@@ -176,10 +117,15 @@ pub fn summary_json(exposed: &[(u16, Proto)], published: &[Published]) -> Value 
             .iter()
             .any(|p| p.container_port == *port && p.proto == *proto)
         {
-            v.push(json!({"PrivatePort": port, "Type": proto.name()}));
+            v.push(SummaryPort {
+                ip: None,
+                private_port: *port,
+                public_port: None,
+                r#type: proto.name().into(),
+            });
         }
     }
-    Value::Array(v)
+    v
 }
 
 #[cfg(test)]
@@ -188,7 +134,7 @@ mod tests {
 
     #[test]
     fn bindings_parse_docker_forms_and_refuse_bad_ones() {
-        let map: BTreeMap<String, Value> = serde_json::from_str(
+        let map: PortBindings = serde_json::from_str(
             r#"{"80/tcp":[{"HostIp":"","HostPort":"8080"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":""}],
                 "81":[{"HostIp":"0.0.0.0","HostPort":"8090-8095"}],"82/tcp":null}"#,
         )
@@ -216,17 +162,19 @@ mod tests {
                 r#"{"x/tcp":[{"HostPort":"1"}]}"#,
                 "Invalid containerPort: x",
             ),
-            (r#"{"80/sctp":[]}"#, "invalid protocol \"sctp\""),
+            (r#"{"80/sctp":[]}"#, "Invalid proto: sctp"),
             (
                 r#"{"80/tcp":[{"HostIp":"1.2.3","HostPort":"1"}]}"#,
                 "Invalid ip address: 1.2.3",
             ),
         ] {
-            let map: BTreeMap<String, Value> = serde_json::from_str(bad).expect("json");
+            let map: PortBindings = serde_json::from_str(bad).expect("json");
             let e = parse_bindings(&map).expect_err(bad);
             assert!(e.message.contains(want), "{bad}: {}", e.message);
         }
     }
+
+    use serde_json::json;
 
     #[test]
     fn ports_json_lists_exposed_ports_as_null_and_bindings_as_docker() {
@@ -236,7 +184,8 @@ mod tests {
             host_ip: [0, 0, 0, 0].into(),
             host_port: 8080,
         }];
-        let v = ports_json(&[(80, Proto::Tcp), (53, Proto::Udp)], &published);
+        let v = serde_json::to_value(port_map(&[(80, Proto::Tcp), (53, Proto::Udp)], &published))
+            .expect("json");
         assert_eq!(
             v,
             json!({"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}],"53/udp":null})

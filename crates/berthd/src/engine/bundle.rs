@@ -43,7 +43,7 @@ fn bind_mount(src: &Path, dst: &str, read_only: bool) -> Result<Mount> {
         .source(src)
         .options(options)
         .build()
-        .map_err(|e| EngineError::Io(format!("bundle mount {dst}: {e}")))
+        .map_err(EngineError::spec(format!("bundle mount {dst}")))
 }
 
 fn tmpfs(dst: &str, extra: &[String], read_only: bool) -> Result<Mount> {
@@ -59,7 +59,7 @@ fn tmpfs(dst: &str, extra: &[String], read_only: bool) -> Result<Mount> {
         .source("tmpfs")
         .options(options)
         .build()
-        .map_err(|e| EngineError::Io(format!("bundle mount {dst}: {e}")))
+        .map_err(EngineError::spec(format!("bundle mount {dst}")))
 }
 
 /// Docker's capability set changed by `--cap-add`/`--cap-drop` (`ALL` in either), or every
@@ -165,7 +165,10 @@ const CAP_NAMES: &[&str] = &[
 /// cgroup limits: memory (and swap), CPU quota and shares, pids; `--privileged` may use every
 /// device.
 fn resources(o: &runopts::RunOptions) -> Result<LinuxResources> {
-    let err = |e: oci_spec::OciSpecError| EngineError::Io(format!("bundle resources: {e}"));
+    let err = |source| EngineError::Spec {
+        context: "bundle resources".into(),
+        source,
+    };
     let mut r = LinuxResources::default();
     if o.memory > 0 {
         let swap = match o.memory_swap {
@@ -216,8 +219,7 @@ fn ns(typ: LinuxNamespaceType, path: Option<&Path>) -> Result<LinuxNamespace> {
     if let Some(p) = path {
         b = b.path(p);
     }
-    b.build()
-        .map_err(|e| EngineError::Io(format!("bundle namespace: {e}")))
+    b.build().map_err(EngineError::spec("bundle namespace"))
 }
 
 /// Docker's default capability set: NET_RAW among them, so that ping works as root.
@@ -277,7 +279,7 @@ pub fn write(bundle: &Path, b: &BundleSpec) -> Result<()> {
                 .uid(b.run.ids.uid)
                 .gid(b.run.ids.gid)
                 .build()
-                .map_err(|e| EngineError::Io(format!("bundle user: {e}")))?,
+                .map_err(EngineError::spec("bundle user"))?,
         );
         // Docker's default is off (setuid programs work); oci-spec's default is on.
         p.set_no_new_privileges(Some(o.no_new_privileges));
@@ -303,7 +305,7 @@ pub fn write(bundle: &Path, b: &BundleSpec) -> Result<()> {
             (MountKind::Tmpfs, _) => tmpfs(&m.target, &m.options, m.read_only)?,
             (_, Some(src)) => bind_mount(src, &m.target, m.read_only)?,
             (_, None) => {
-                return Err(EngineError::Io(format!(
+                return Err(EngineError::Invariant(format!(
                     "mount {}: no source resolved",
                     m.target
                 )))
@@ -335,7 +337,7 @@ pub fn write(bundle: &Path, b: &BundleSpec) -> Result<()> {
     }
     let path = bundle.join("config.json");
     spec.save(&path)
-        .map_err(|e| EngineError::Io(format!("write {}: {e}", path.display())))?;
+        .map_err(EngineError::spec(format!("write {}", path.display())))?;
     // The container's environment is in it, secrets included: the daemon's alone.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {

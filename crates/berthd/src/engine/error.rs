@@ -30,9 +30,16 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
-    /// Kept for the image loaders, which report a flattened cause.
+    /// The runtime's OCI configuration could not be built or written.
+    #[error("{context}: {source}")]
+    Spec {
+        context: String,
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
+    /// A state the engine's own bookkeeping should have ruled out.
     #[error("{0}")]
-    Io(String),
+    Invariant(String),
     /// The container did not reach the state asked for in time.
     #[error("{0}")]
     Timeout(String),
@@ -59,11 +66,17 @@ impl EngineError {
             EngineError::Net(e) => e.kind(),
             EngineError::Runtime(_)
             | EngineError::Os { .. }
-            | EngineError::Io(_)
+            | EngineError::Spec { .. }
+            | EngineError::Invariant(_)
             | EngineError::Task { .. }
             | EngineError::Timeout(_)
             | EngineError::Store(_) => ErrorKind::Internal,
         }
+    }
+
+    pub(super) fn spec(context: impl Into<String>) -> impl FnOnce(oci_spec::OciSpecError) -> Self {
+        let context = context.into();
+        move |source| EngineError::Spec { context, source }
     }
 
     pub(super) fn task(context: impl Into<String>) -> impl FnOnce(tokio::task::JoinError) -> Self {

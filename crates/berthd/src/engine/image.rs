@@ -79,7 +79,7 @@ where
     use tokio::io::AsyncWriteExt;
     tokio::fs::create_dir_all(dir)
         .await
-        .map_err(|e| EngineError::Io(format!("create {}: {e}", dir.display())))?;
+        .map_err(super::io(format!("create {}", dir.display())))?;
     let path = dir.join(format!("tmp-upload-{}", berth_net::network::new_id()));
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
@@ -87,7 +87,7 @@ where
         .mode(0o600)
         .open(&path)
         .await
-        .map_err(|e| EngineError::Io(format!("create {}: {e}", path.display())))?;
+        .map_err(super::io(format!("create {}", path.display())))?;
     // From here on the guard removes the file whatever happens.
     let mut up = Upload { path, len: 0 };
     while let Some(chunk) = body.next().await {
@@ -96,12 +96,12 @@ where
         let chunk = chunk.as_ref();
         file.write_all(chunk)
             .await
-            .map_err(|e| EngineError::Io(format!("write {}: {e}", up.path.display())))?;
+            .map_err(super::io(format!("write {}", up.path.display())))?;
         up.len += chunk.len() as u64;
     }
     file.flush()
         .await
-        .map_err(|e| EngineError::Io(format!("write {}: {e}", up.path.display())))?;
+        .map_err(super::io(format!("write {}", up.path.display())))?;
     Ok(up)
 }
 

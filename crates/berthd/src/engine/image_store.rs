@@ -24,7 +24,7 @@ impl Engine {
                 image::unpack(std::io::BufReader::new(file), &staging.join("rootfs"))
             })
             .await
-            .map_err(|e| EngineError::Io(format!("import: {e}")))?
+            .map_err(EngineError::task("import"))?
         };
         let (digest, size) = match unpacked {
             Ok(v) => v,
@@ -92,7 +92,7 @@ impl Engine {
         let dir = self.paths.images.clone();
         let loaded = tokio::task::spawn_blocking(move || load::load(&body, &dir))
             .await
-            .map_err(|e| EngineError::Io(format!("load: {e}")))??;
+            .map_err(EngineError::task("load"))??;
         let mut st = self.state.lock().await;
         let mut changes = Vec::new();
         let mut names = Vec::new();

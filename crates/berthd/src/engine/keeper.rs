@@ -79,10 +79,13 @@ pub fn spawn(
     if line.trim_end() != "ready" {
         let mut err = String::new();
         if let Some(mut e) = child.stderr.take() {
+            // Its words only add detail to the error below; without them the error stands.
             let _ = e.read_to_string(&mut err);
         }
         // It ended before its own session: ours to reap.
-        let _ = child.wait();
+        if let Err(e) = child.wait() {
+            tracing::warn!(pid = child.id(), error = %e, "cannot reap a keeper that failed to start");
+        }
         return Err(io::Error::other(format!(
             "the keeper did not start: {}",
             err.trim()
@@ -149,7 +152,9 @@ pub fn sweep(dir: &Path) {
         if p.extension().is_some_and(|x| x == "sock")
             && UnixStream::connect(&p).is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused)
         {
-            let _ = std::fs::remove_file(&p);
+            if let Err(e) = std::fs::remove_file(&p) {
+                tracing::warn!(path = %p.display(), error = %e, "cannot remove a dead keeper's socket");
+            }
         }
     }
 }
@@ -200,6 +205,8 @@ fn keep(path: &Path, pid: &str) -> io::Result<()> {
     // at its terminal, a kill of its group) do not end the keeper.
     nix::unistd::setsid()?;
     let pidfd = pidfd_open(pid)?;
+    // A socket left by a killed keeper of the same name; none is the usual case, and one that
+    // cannot be removed makes the bind below fail with the reason.
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     let _unlink = Unlink(path.to_path_buf());
@@ -242,10 +249,14 @@ fn hold(listener: &UnixListener, pidfd: BorrowedFd<'_>) -> io::Result<()> {
             return Ok(());
         }
         if let Ok((conn, _)) = listener.accept() {
-            // One slow or broken client must not stop the keeper.
-            let _ = conn.set_read_timeout(Some(TIMEOUT));
-            let _ = conn.set_write_timeout(Some(TIMEOUT));
-            let _ = serve(&conn, &mut held, &mut handed);
+            // One slow or broken client must not stop the keeper: one whose timeouts cannot
+            // be set is not served, and a failed exchange is that client's alone (the keeper
+            // has no log; the daemon sees its side of the failure).
+            if conn.set_read_timeout(Some(TIMEOUT)).is_ok()
+                && conn.set_write_timeout(Some(TIMEOUT)).is_ok()
+            {
+                let _ = serve(&conn, &mut held, &mut handed);
+            }
         }
         // Everything it was handed has been closed: nothing left to keep.
         if handed && held.tty.is_none() && held.stdin.is_none() {
@@ -307,6 +318,7 @@ fn quiet_stdio() {
         .open("/dev/null")
     {
         for fd in 0..=2 {
+            // Nothing is written to stdio from here on: an fd left as it was costs nothing.
             let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
         }
     }
@@ -316,6 +328,8 @@ struct Unlink(PathBuf);
 
 impl Drop for Unlink {
     fn drop(&mut self) {
+        // The keeper is ending and has no log; a socket left behind is refused on connect
+        // and swept by the daemon (`sweep`).
         let _ = std::fs::remove_file(&self.0);
     }
 }

@@ -36,14 +36,13 @@ pub struct Rootfs {
 impl Rootfs {
     /// Opens (creating it if needed) the directory the layers are unpacked into.
     pub fn open(path: &Path) -> Result<Rootfs> {
-        std::fs::create_dir_all(path)
-            .map_err(|e| EngineError::Io(format!("create {}: {e}", path.display())))?;
+        std::fs::create_dir_all(path).map_err(super::io(format!("create {}", path.display())))?;
         let fd = rustix::fs::open(
             path,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| EngineError::Io(format!("open {}: {e}", path.display())))?;
+        .map_err(|e| super::io(format!("open {}", path.display()))(e.into()))?;
         Ok(Rootfs { fd })
     }
 

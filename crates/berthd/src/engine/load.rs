@@ -61,8 +61,7 @@ struct Index {
 
 impl Index {
     fn build(tar_path: &Path) -> Result<Index> {
-        let file =
-            File::open(tar_path).map_err(|e| EngineError::Io(format!("open upload: {e}")))?;
+        let file = File::open(tar_path).map_err(super::io("open upload"))?;
         let mut ar = tar::Archive::new(BufReader::new(file));
         let entries = ar
             .entries()
@@ -114,9 +113,9 @@ impl Index {
 
 /// A file of the archive as a reader of its bytes only.
 fn open_member(tar_path: &Path, (offset, size): (u64, u64)) -> Result<impl Read> {
-    let mut f = File::open(tar_path).map_err(|e| EngineError::Io(format!("open upload: {e}")))?;
+    let mut f = File::open(tar_path).map_err(super::io("open upload"))?;
     f.seek(SeekFrom::Start(offset))
-        .map_err(|e| EngineError::Io(format!("seek in upload: {e}")))?;
+        .map_err(super::io("seek in upload"))?;
     Ok(BufReader::new(f.take(size)))
 }
 
@@ -140,25 +139,21 @@ fn read_json(tar_path: &Path, ix: &Index, name: &str, what: &str) -> Result<Vec<
 /// A gzip archive is inflated next to the upload once, so layers can be read by offset.
 fn plain_tar(upload: &Upload) -> Result<Option<Upload>> {
     let mut head = [0u8; 2];
-    let mut f =
-        File::open(&upload.path).map_err(|e| EngineError::Io(format!("open upload: {e}")))?;
-    let n = f
-        .read(&mut head)
-        .map_err(|e| EngineError::Io(format!("read upload: {e}")))?;
+    let mut f = File::open(&upload.path).map_err(super::io("open upload"))?;
+    let n = f.read(&mut head).map_err(super::io("read upload"))?;
     if n < 2 || head != [0x1f, 0x8b] {
         return Ok(None);
     }
     f.seek(SeekFrom::Start(0))
-        .map_err(|e| EngineError::Io(format!("seek in upload: {e}")))?;
+        .map_err(super::io("seek in upload"))?;
     let path = upload.path.with_extension("tar");
-    let out = File::create(&path)
-        .map_err(|e| EngineError::Io(format!("create {}: {e}", path.display())))?;
+    let out = File::create(&path).map_err(super::io(format!("create {}", path.display())))?;
     let mut up = Upload { path, len: 0 };
     let mut w = std::io::BufWriter::new(out);
     up.len = std::io::copy(&mut flate2::read::GzDecoder::new(BufReader::new(f)), &mut w)
         .map_err(|e| bad(format!("the archive is not a valid gzip file: {e}")))?;
     w.flush()
-        .map_err(|e| EngineError::Io(format!("write {}: {e}", up.path.display())))?;
+        .map_err(super::io(format!("write {}", up.path.display())))?;
     Ok(Some(up))
 }
 
@@ -205,8 +200,7 @@ pub fn load(upload: &Upload, images_dir: &Path) -> Result<Vec<Image>> {
             }
         };
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::rename(&staging, &dir)
-            .map_err(|e| EngineError::Io(format!("store image: {e}")))?;
+        std::fs::rename(&staging, &dir).map_err(super::io("store image"))?;
         let rc = config.config.unwrap_or_default();
         let mut ports: Vec<String> = rc.exposed_ports.unwrap_or_default().into_keys().collect();
         ports.sort();

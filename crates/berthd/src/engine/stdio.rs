@@ -142,10 +142,14 @@ impl super::Engine {
                         if file.write_all(&buf[..n]).await.is_err() {
                             break;
                         }
-                        let _ = file.flush().await;
+                        if let Err(e) = file.flush().await {
+                            tracing::warn!(log = %log.display(), error = %e, "cannot write a terminal's log");
+                            break;
+                        }
                         engine.output.notify_waiters();
                     }
                 }
+                // Fails only when no one waits for the drain any more.
                 let _ = done.send(true);
                 engine.output.notify_waiters();
             });
@@ -207,6 +211,8 @@ impl super::Engine {
     pub(super) async fn drain_stdio(&self, id: &str) {
         if let Some(live) = self.live(id) {
             let mut d = live.drained.clone();
+            // Bounded on purpose: a log not drained in time is followed without its tail,
+            // and a closed channel means the copier is gone, drained or not.
             let _ =
                 tokio::time::timeout(std::time::Duration::from_secs(1), d.wait_for(|done| *done))
                     .await;

@@ -167,7 +167,7 @@ impl Engine {
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(EngineError::Io(format!("remove {}: {e}", dir.display()))),
+            Err(e) => Err(super::io(format!("remove {}", dir.display()))(e)),
         }
     }
 

@@ -4,9 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -601,54 +599,33 @@ pub fn fails(out: Output) -> (i32, String) {
     )
 }
 
+/// One HTTP request over the daemon socket, through the client the CLI uses: status, headers
+/// (lowercased), body. `path` is sent as given (unversioned unless it says `/vX.Y`).
 pub fn http(
     socket: &Path,
     method: &str,
     path: &str,
     body: Option<&str>,
 ) -> std::io::Result<RawResponse> {
-    let mut s = UnixStream::connect(socket)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    Ok((status, headers, body))
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
+    let client = berth_client::Client::new(&format!("unix://{}", socket.display()), None)
+        .map_err(std::io::Error::other)?;
+    let r = berth_client::blocking::raw(
+        &client,
+        method,
+        path,
+        body.map(|b| b.as_bytes().to_vec()),
+        Duration::from_secs(30),
+    )
+    .map_err(|e| match e {
+        berth_client::ClientError::Connect { source, .. } => source,
+        berth_client::ClientError::Timeout(_) => {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, e.to_string())
         }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+        e => std::io::Error::other(e),
+    })?;
+    Ok((
+        r.status,
+        r.headers,
+        String::from_utf8_lossy(&r.body).into_owned(),
+    ))
 }
