@@ -25,7 +25,7 @@ async fn host(store: &MemStore, id: &str, advertise: &str) -> Host {
         netns_dir: dir.path().join("netns"),
         ..ControllerConfig::default()
     };
-    let local = Arc::new(Store::open(dir.path().join("berth.db")).unwrap());
+    let local = Arc::new(Store::open(&dir.path().join("berth.db")).unwrap());
     let ctl = Arc::new(
         Controller::start(
             kernel.clone(),
@@ -228,7 +228,7 @@ async fn without_a_cluster_or_with_it_down_overlay_is_refused_and_bridges_work()
         netns_dir: dir.path().join("netns"),
         ..ControllerConfig::default()
     };
-    let local = Arc::new(Store::open(dir.path().join("berth.db")).unwrap());
+    let local = Arc::new(Store::open(&dir.path().join("berth.db")).unwrap());
     let ctl = Controller::start(
         Arc::new(FakeKernel::new()),
         Arc::new(FakeFirewall::default()),
