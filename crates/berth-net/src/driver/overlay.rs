@@ -58,10 +58,12 @@ pub fn parse_options(opts: &BTreeMap<String, String>) -> NetResult<Option<u32>> 
             bridge::OPT_MTU => {
                 mtu = Some(match value.parse::<u32>() {
                     Ok(m) if (68..=65535).contains(&m) => m,
-                    _ => return Err(NetError::InvalidParameter(format!(
+                    _ => {
+                        return Err(NetError::InvalidParameter(format!(
                         "invalid value \"{value}\" for option {}: expected an MTU from 68 to 65535",
                         bridge::OPT_MTU
-                    ))),
+                    )))
+                    }
                 })
             }
             OPT_ENCRYPTED => {
