@@ -67,6 +67,32 @@ pub struct Info {
     pub logging_driver: String,
     pub default_runtime: String,
     pub warnings: Option<Vec<String>>,
+    /// Docker 20.10's cluster store URL and advertise address ("" when not in a cluster).
+    #[serde(default)]
+    pub cluster_store: String,
+    #[serde(default)]
+    pub cluster_advertise: String,
+    /// berth's own: the cluster's members and whether the store answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub berth_cluster: Option<ClusterInfo>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ClusterInfo {
+    /// "up", or "unavailable: WHY".
+    pub store: String,
+    /// The members whose lease is alive (empty while the store is unavailable).
+    pub nodes: Vec<ClusterNode>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ClusterNode {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub name: String,
+    pub address: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

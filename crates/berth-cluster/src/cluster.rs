@@ -90,8 +90,9 @@ impl Cluster {
         &self.endpoints
     }
 
-    /// Leaves the cluster for good (the node key and this node's endpoints go at once).
-    pub async fn leave(self) -> Result<()> {
+    /// Leaves the cluster for good (the node key and this node's endpoints go at once). By
+    /// reference: the daemon shares the handle (API, network controller) and leaves at shutdown.
+    pub async fn leave(&self) -> Result<()> {
         self.node.leave().await
     }
 

@@ -164,7 +164,7 @@ impl NodeSession {
     }
 
     /// Leaves the cluster for good: the node key and all its endpoints go at once.
-    pub async fn leave(self) -> Result<()> {
+    pub async fn leave(&self) -> Result<()> {
         let lease = self.lease();
         self.keeper.abort();
         match self.store.lease_revoke(lease).await {

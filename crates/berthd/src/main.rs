@@ -3,6 +3,7 @@
 mod api;
 mod config;
 mod engine;
+mod membership;
 mod preflight;
 mod server;
 
@@ -43,6 +44,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .init();
+    for w in &cfg.cluster_warnings {
+        tracing::warn!("{w}");
+    }
     if !cfg.ignored_keys.is_empty() {
         tracing::warn!(
             keys = %cfg.ignored_keys.join(", "),
@@ -91,6 +95,9 @@ fn validate(cfg: &config::Config) -> ExitCode {
         });
     match checked {
         Ok(()) => {
+            for w in &cfg.cluster_warnings {
+                eprintln!("berthd: warning: {w}");
+            }
             if !cfg.ignored_keys.is_empty() {
                 eprintln!(
                     "berthd: warning: daemon.json settings accepted but not acted on: {}",
@@ -132,6 +139,33 @@ fn dns_upstreams(configured: &[String]) -> Vec<std::net::SocketAddr> {
         .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
         .map(|ip| std::net::SocketAddr::new(ip, 53))
         .collect()
+}
+
+/// Joins the cluster (in the background) when one is configured. An endpoint of this node's
+/// previous life is kept when its container is still running here.
+async fn start_membership(
+    settings: Option<config::ClusterSettings>,
+    daemon_id: &str,
+    engine: &engine::Engine,
+) -> Arc<membership::Membership> {
+    let Some(settings) = settings else {
+        return membership::Membership::disabled();
+    };
+    let running: std::collections::HashSet<String> = engine
+        .containers(false)
+        .await
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    membership::Membership::start(
+        settings,
+        daemon_id.to_string(),
+        hostname,
+        Arc::new(move |ep| running.contains(&ep.container_id)),
+    )
 }
 
 async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> {
@@ -204,12 +238,16 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
         cfg.dns.clone(),
     )
     .await?;
+    let daemon_id = daemon_id(&store)?;
+    let cluster = start_membership(cfg.cluster.clone(), &daemon_id, &engine).await;
+    ctl.clone().follow_cluster(cluster.subscribe());
     let state = api::AppState {
-        engine,
+        cluster: cluster.clone(),
+        engine: engine.clone(),
         containers_dir,
         ctl: ctl.clone(),
         data_root: cfg.data_root.clone(),
-        daemon_id: daemon_id(&store)?,
+        daemon_id,
         ip_forward: cfg.net.ip_forward,
         pools: cfg.net.v4_pools.clone(),
     };
@@ -237,6 +275,10 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
         }
     };
     server::serve(bound, api::router(state), tls, shutdown).await;
+    // Containers outlive the daemon: while some run, their endpoints stay under the lease
+    // for a restart to take over; with none, the node leaves at once.
+    let running = engine.containers(false).await.len();
+    cluster.shutdown(running == 0).await;
     ctl.settle().await;
     tracing::info!("berthd stopped");
     Ok(())

@@ -58,16 +58,17 @@ impl Controller {
             nodes: Default::default(),
             tasks: Default::default(),
         });
-        if self.global.set(g.clone()).is_err() {
-            return Err(NetError::Conflict(
-                "the controller already has a cluster".into(),
-            ));
-        }
+        // Both listings first: a store that does not answer leaves the controller as it was.
         let (net_watch, nets_now) = cluster.watch_networks().await.map_err(cluster_err)?;
         let (ep_watch, eps_now) = cluster
             .watch_remote_endpoints()
             .await
             .map_err(cluster_err)?;
+        if self.global.set(g.clone()).is_err() {
+            return Err(NetError::Conflict(
+                "the controller already has a cluster".into(),
+            ));
+        }
         self.refresh_nodes().await;
         for ep in eps_now {
             lock(&g.remote).insert((ep.network_id.clone(), ep.name.clone()), ep);
@@ -79,6 +80,41 @@ impl Controller {
         let t2 = tokio::spawn(watch_endpoints(me, ep_watch));
         lock(&g.tasks).extend([t1, t2]);
         Ok(())
+    }
+
+    /// Attaches the cluster once the daemon has joined it (`joined` turns Some), retrying
+    /// while the store does not answer; for the daemon, whose join runs in the background.
+    pub fn follow_cluster(
+        self: Arc<Self>,
+        mut joined: tokio::sync::watch::Receiver<Option<Arc<Cluster>>>,
+    ) {
+        let me = Arc::downgrade(&self);
+        drop(self);
+        tokio::spawn(async move {
+            let cluster = loop {
+                let now = joined.borrow_and_update().clone();
+                if let Some(c) = now {
+                    break c;
+                }
+                if joined.changed().await.is_err() {
+                    return;
+                }
+            };
+            let mut pause = Duration::from_millis(200);
+            loop {
+                let Some(ctl) = me.upgrade() else { return };
+                match ctl.attach_cluster(cluster.clone()).await {
+                    Ok(()) => {
+                        tracing::info!("overlay networks follow the cluster");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot attach the cluster yet; retrying"),
+                }
+                drop(ctl);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        });
     }
 
     async fn refresh_nodes(&self) {

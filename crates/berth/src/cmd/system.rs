@@ -92,5 +92,23 @@ pub async fn info(client: &Client, args: InfoArgs) -> Result<(), Failure> {
     for p in &i.default_address_pools {
         println!("   Base: {}, Size: {}", p.base, p.size);
     }
+    print_cluster(&i);
     Ok(())
+}
+
+/// Docker 20.10's two cluster lines, then berth's store status and members.
+fn print_cluster(i: &Info) {
+    if !i.cluster_store.is_empty() {
+        println!(" Cluster Store: {}", i.cluster_store);
+    }
+    if !i.cluster_advertise.is_empty() {
+        println!(" Cluster Advertise: {}", i.cluster_advertise);
+    }
+    if let Some(c) = &i.berth_cluster {
+        println!(" Cluster Store Status: {}", c.store);
+        println!(" Cluster Nodes: {}", c.nodes.len());
+        for n in &c.nodes {
+            println!("  {}: {} ({})", n.name, n.address, n.id);
+        }
+    }
 }

@@ -39,6 +39,8 @@ pub struct AppState {
     pub pools: Vec<berth_net::ipam::PoolSpec>,
     pub engine: Arc<crate::engine::Engine>,
     pub containers_dir: PathBuf,
+    /// The cluster membership (disabled on a single host); `.cluster()` is the etcd handle.
+    pub cluster: Arc<crate::membership::Membership>,
 }
 
 /// The routes, without version prefixes (the outer layer strips them).

@@ -93,7 +93,11 @@ fn mem_total() -> u64 {
 }
 
 pub async fn info(State(st): State<AppState>) -> Json<Info> {
+    let (cluster_store, cluster_advertise, berth_cluster) = st.cluster.info().await;
     Json(Info {
+        cluster_store,
+        cluster_advertise,
+        berth_cluster,
         id: st.daemon_id.clone(),
         driver: "overlay2".into(),
         name: read_trim("/proc/sys/kernel/hostname"),

@@ -29,6 +29,9 @@ pub struct DaemonJson {
     pub tlscert: Option<PathBuf>,
     pub tlskey: Option<PathBuf>,
     pub group: Option<String>,
+    pub cluster_store: Option<String>,
+    pub cluster_advertise: Option<String>,
+    pub cluster_store_opts: Option<std::collections::BTreeMap<String, String>>,
     /// dockerd keys present in the file that berth does not act on, for one warning at start.
     #[serde(skip)]
     pub ignored: Vec<String>,
@@ -63,6 +66,9 @@ const BERTH_KEYS: &[&str] = &[
     "tlscert",
     "tlskey",
     "group",
+    "cluster-store",
+    "cluster-advertise",
+    "cluster-store-opts",
 ];
 
 /// Keys dockerd 20.10 accepts in daemon.json (its configuration's JSON names) that berth has no
@@ -73,9 +79,6 @@ const DOCKERD_ONLY_KEYS: &[&str] = &[
     "authorization-plugins",
     "bridge",
     "builder",
-    "cluster-advertise",
-    "cluster-store",
-    "cluster-store-opts",
     "containerd",
     "containerd-namespace",
     "containerd-plugins-namespace",
@@ -225,6 +228,13 @@ mod tests {
         );
         let e = parse(Path::new("d.json"), "[1]").unwrap_err().to_string();
         assert!(e.contains("d.json") && e.contains("object"), "{e}");
+        let e = parse(
+            Path::new("d.json"),
+            r#"{"cluster-store-opts":{"kv.path":1}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cluster-store-opts"), "{e}");
         let e = parse(Path::new("d.json"), r#"{"tlsverify":"yes"}"#)
             .unwrap_err()
             .to_string();

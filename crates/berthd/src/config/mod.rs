@@ -7,8 +7,11 @@ use clap::Parser;
 use ipnet::IpNet;
 use std::path::{Path, PathBuf};
 
+mod cluster;
 mod daemon_json;
 mod hosts;
+
+pub use cluster::ClusterSettings;
 
 use daemon_json::read_file;
 pub use hosts::Listen;
@@ -72,6 +75,17 @@ pub struct Args {
     /// Check the configuration (flags, daemon.json, certificates) and exit.
     #[arg(long)]
     pub validate: bool,
+    /// The etcd cluster store that makes this daemon a member of a cluster (overlay
+    /// networks): etcd://HOST:PORT[,HOST:PORT...][/PREFIX].
+    #[arg(long, value_name = "URL")]
+    pub cluster_store: Option<String>,
+    /// The address other members reach this one at: IP or interface, with an optional port.
+    #[arg(long, value_name = "IP|IFACE[:PORT]")]
+    pub cluster_advertise: Option<String>,
+    /// Cluster store options: kv.cacertfile, kv.certfile, kv.keyfile (TLS to etcd), kv.path,
+    /// discovery.ttl (repeatable; KEY=VALUE[,KEY=VALUE...]).
+    #[arg(long = "cluster-store-opt", value_name = "KEY=VALUE")]
+    pub cluster_store_opts: Vec<String>,
 }
 
 /// The certificates of TCP listeners, when they serve TLS.
@@ -115,6 +129,10 @@ pub struct Config {
     pub group: Option<String>,
     /// dockerd keys in daemon.json that berth accepts without acting on them.
     pub ignored_keys: Vec<String>,
+    /// The cluster this daemon is a member of, if any.
+    pub cluster: Option<ClusterSettings>,
+    /// What the cluster options' check warns about (logged at start, printed by --validate).
+    pub cluster_warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,9 +226,11 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
             both.push(name);
         }
     }
+    both.extend(cluster::both(args, &file));
     if !both.is_empty() {
         return Err(ConfigError::Both(both.join(", ")));
     }
+    let cluster = cluster::resolve(args, &file)?;
 
     let hosts = if !args.hosts.is_empty() {
         args.hosts.clone()
@@ -369,6 +389,8 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
         tls,
         group: args.group.clone().or(file.group.clone()),
         ignored_keys: file.ignored.clone(),
+        cluster: cluster.settings,
+        cluster_warnings: cluster.warnings,
     })
 }
 
@@ -548,5 +570,35 @@ mod tests {
         };
         let e = load(&both).unwrap_err().to_string();
         assert!(e.ends_with("tlskey, group"), "{e}");
+    }
+
+    #[test]
+    fn cluster_keys_in_the_file_and_never_both_ways() {
+        let (_f, args) = args_with_file(
+            r#"{"cluster-store":"etcd://127.0.0.1:2379","cluster-advertise":"127.0.0.1:2376",
+                "cluster-store-opts":{"discovery.ttl":"20"}}"#,
+        );
+        let c = load(&args).unwrap();
+        let s = c.cluster.clone().unwrap();
+        assert_eq!(s.store_url, "etcd://127.0.0.1:2379");
+        assert_eq!(s.config.ttl_secs, 20);
+        assert_eq!(s.config.advertise.unwrap().to_string(), "127.0.0.1:2376");
+        assert!(!c.ignored_keys.iter().any(|k| k.starts_with("cluster")));
+        let both = Args {
+            cluster_store: Some("etcd://127.0.0.1:2379".into()),
+            cluster_advertise: Some("127.0.0.1".into()),
+            cluster_store_opts: vec!["discovery.ttl=30".into()],
+            ..args
+        };
+        let e = load(&both).unwrap_err().to_string();
+        assert!(
+            e.ends_with("cluster-store, cluster-advertise, cluster-store-opt"),
+            "{e}"
+        );
+        let (_f, args) = args_with_file(r#"{"cluster-store":"consul://127.0.0.1:8500"}"#);
+        let e = load(&args).unwrap_err().to_string();
+        assert!(e.contains("berth uses etcd"), "{e}");
+        let (_f, args) = args_with_file("{}");
+        assert!(load(&args).unwrap().cluster.is_none());
     }
 }

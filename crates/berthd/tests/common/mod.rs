@@ -27,6 +27,7 @@ pub fn berth_bin() -> PathBuf {
     p
 }
 
+pub mod cluster;
 pub mod dns;
 pub mod pty;
 

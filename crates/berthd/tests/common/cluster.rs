@@ -1,0 +1,336 @@
+//! A cluster of namespace-hosts on one machine: an underlay namespace holding a bridge, N
+//! hosts each with a veth on it (192.168.77.1x/24), one etcd member per host on its underlay
+//! address (together one N-member etcd cluster), one berthd per host started with
+//! `--cluster-store` (all members) and `--cluster-advertise`, and an "outside" namespace on the
+//! underlay (192.168.77.100). Every host is a [`Host`], with its own data root, socket and
+//! fake-upstream resolv.conf. Dropping the cluster kills every etcd and daemon and removes the
+//! namespaces (and with them every veth and bridge) and the directories.
+
+use super::{die_with_parent, Host};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const UNDERLAY_NET: &str = "192.168.77";
+pub const OUTSIDE_ADDR: &str = "192.168.77.100";
+const ETCD_CLIENT_PORT: u16 = 2379;
+const ETCD_PEER_PORT: u16 = 2380;
+
+/// One etcd member, running in the namespace of the host of the same index.
+pub struct EtcdMember {
+    pub name: String,
+    pub addr: String,
+    data: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl EtcdMember {
+    pub fn client_endpoint(&self) -> String {
+        format!("{}:{ETCD_CLIENT_PORT}", self.addr)
+    }
+
+    fn peer_url(&self) -> String {
+        format!("http://{}:{ETCD_PEER_PORT}", self.addr)
+    }
+
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SIGKILL: etcd can take seconds over SIGTERM, and a test member has nothing to save.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// What a cluster is built with.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// More berthd arguments for every host (e.g. `--cluster-store-opt discovery.ttl=5`).
+    pub daemon_args: Vec<String>,
+    /// Import busybox:latest on every host.
+    pub busybox: bool,
+}
+
+pub struct Cluster {
+    pub underlay: Host,
+    pub outside: Host,
+    pub hosts: Vec<Host>,
+    pub etcd: Vec<EtcdMember>,
+    /// etcd data and logs.
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `n` hosts, each with its etcd member and berthd, all listing all `n` nodes.
+    pub fn new(n: usize) -> Cluster {
+        Cluster::with_options(n, ClusterOptions::default())
+    }
+
+    pub fn with_options(n: usize, opts: ClusterOptions) -> Cluster {
+        assert!((1..=9).contains(&n), "1 to 9 hosts");
+        let underlay = Host::bare();
+        underlay.sh("ip link add br0 type bridge && ip link set br0 up");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-etcd-")
+            .tempdir()
+            .expect("tempdir");
+        let outside = Host::bare();
+        let mut c = Cluster {
+            underlay,
+            outside,
+            hosts: Vec::new(),
+            etcd: Vec::new(),
+            dir,
+        };
+        c.plug(&c.outside, "uout", OUTSIDE_ADDR);
+        for i in 0..n {
+            let h = Host::bare();
+            let addr = Cluster::addr_of(i);
+            c.plug(&h, &format!("u{i}"), &addr);
+            c.etcd.push(EtcdMember {
+                name: format!("h{i}"),
+                data: c.dir.path().join(format!("h{i}")),
+                log: c.dir.path().join(format!("etcd-h{i}.log")),
+                addr,
+                child: None,
+            });
+            c.hosts.push(h);
+        }
+        for m in 0..n {
+            c.start_etcd(m);
+        }
+        let store = format!(
+            "etcd://{}",
+            c.etcd
+                .iter()
+                .map(EtcdMember::client_endpoint)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        for i in 0..n {
+            let mut args = vec![
+                "--cluster-store".to_string(),
+                store.clone(),
+                "--cluster-advertise".to_string(),
+                Cluster::addr_of(i),
+            ];
+            args.extend(opts.daemon_args.iter().cloned());
+            c.hosts[i].extra_args = args;
+            c.hosts[i].start_daemon();
+            if opts.busybox {
+                c.hosts[i].import_busybox();
+            }
+        }
+        for i in 0..n {
+            c.wait_nodes(i, n);
+        }
+        c
+    }
+
+    /// The underlay address of host `i`.
+    pub fn addr_of(i: usize) -> String {
+        format!("{UNDERLAY_NET}.{}", 11 + i)
+    }
+
+    /// A veth from the underlay bridge into `h`, as eth0 with `addr`/24.
+    fn plug(&self, h: &Host, underlay_end: &str, addr: &str) {
+        self.underlay.sh(&format!(
+            "ip link add {underlay_end} type veth peer name eth0 netns {pid} && \
+             ip link set {underlay_end} master br0 up",
+            pid = h.pid()
+        ));
+        h.sh(&format!(
+            "ip addr add {addr}/24 dev eth0 && ip link set eth0 up"
+        ));
+    }
+
+    pub fn host(&self, i: usize) -> &Host {
+        &self.hosts[i]
+    }
+
+    pub fn host_mut(&mut self, i: usize) -> &mut Host {
+        &mut self.hosts[i]
+    }
+
+    pub fn berth(&self, i: usize, args: &[&str]) -> Output {
+        self.hosts[i].berth(args)
+    }
+
+    pub fn api(
+        &self,
+        i: usize,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        self.hosts[i].api(method, path, body)
+    }
+
+    /// Runs a shell command in host `i`'s namespaces; panics on failure.
+    pub fn sh(&self, i: usize, cmd: &str) -> String {
+        self.hosts[i].sh(cmd)
+    }
+
+    /// SIGKILL of host `i`'s berthd: a crash (its containers keep running).
+    pub fn kill_daemon(&mut self, i: usize) {
+        self.hosts[i].kill_daemon();
+    }
+
+    /// SIGTERM of host `i`'s berthd, waiting for its clean exit.
+    pub fn stop_daemon(&mut self, i: usize) {
+        self.hosts[i].stop_daemon();
+    }
+
+    pub fn start_daemon(&mut self, i: usize) {
+        self.hosts[i].start_daemon();
+    }
+
+    /// Starts etcd member `m` in host `m`'s namespace (again, after `stop_etcd`: same data).
+    pub fn start_etcd(&mut self, m: usize) {
+        assert!(!self.etcd[m].running(), "etcd member {m} already runs");
+        let cluster = self
+            .etcd
+            .iter()
+            .map(|e| format!("{}={}", e.name, e.peer_url()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let e = &self.etcd[m];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&e.log)
+            .expect("etcd log");
+        let client = format!("http://{}", e.client_endpoint());
+        let mut cmd = Command::new("etcd");
+        cmd.arg(format!("--name={}", e.name))
+            .arg(format!("--data-dir={}", e.data.display()))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!("--listen-peer-urls={}", e.peer_url()))
+            .arg(format!("--initial-advertise-peer-urls={}", e.peer_url()))
+            .arg(format!("--initial-cluster={cluster}"))
+            .args([
+                "--initial-cluster-state=new",
+                "--initial-cluster-token=berth-test",
+                "--heartbeat-interval=50",
+                "--election-timeout=500",
+                "--logger=zap",
+                "--log-level=warn",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log);
+        in_netns_of(&mut cmd, &self.hosts[m]);
+        let child = cmd
+            .spawn()
+            .expect("start etcd (Debian etcd-server; scripts/install-deps.sh)");
+        self.etcd[m].child = Some(child);
+    }
+
+    /// SIGKILL of etcd member `m`.
+    pub fn stop_etcd(&mut self, m: usize) {
+        self.etcd[m].kill();
+    }
+
+    /// `GET /info` of host `i`.
+    pub fn info(&self, i: usize) -> serde_json::Value {
+        let (status, v) = self.api(i, "GET", "/info", None);
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+
+    /// The node IDs host `i`'s `/info` lists (empty while its store is unavailable).
+    pub fn node_ids(&self, i: usize) -> Vec<String> {
+        node_ids(&self.hosts[i])
+    }
+
+    /// Host `i`'s daemon ID (its node ID in the cluster).
+    pub fn daemon_id(&self, i: usize) -> String {
+        self.info(i)["ID"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Waits until host `i` lists `n` nodes; panics with the logs after 60 s.
+    pub fn wait_nodes(&self, i: usize, n: usize) {
+        self.wait(&format!("host {i} to list {n} nodes"), || {
+            self.node_ids(i).len() == n
+        });
+    }
+
+    /// Polls `cond` every 100 ms; after 60 s panics naming `what`, with every log attached.
+    pub fn wait(&self, what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if cond() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what}\n{}", self.logs());
+    }
+
+    /// Every daemon's and etcd member's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for (i, h) in self.hosts.iter().enumerate() {
+            out.push_str(&format!("--- berthd {i}\n{}\n", h.log()));
+        }
+        for e in &self.etcd {
+            out.push_str(&format!("--- etcd {}\n{}\n", e.name, e.log()));
+        }
+        out
+    }
+}
+
+/// The node IDs a host's `/info` lists, sorted (empty while its store is unavailable).
+pub fn node_ids(h: &Host) -> Vec<String> {
+    let (status, v) = h.api("GET", "/info", None);
+    assert_eq!(status, 200, "{v}");
+    let mut ids: Vec<String> = v["BerthCluster"]["Nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["ID"].as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Makes `cmd` run in `h`'s network namespace only (an etcd needs no mount namespace), and die
+/// with the test.
+fn in_netns_of(cmd: &mut Command, h: &Host) {
+    let ns = std::fs::File::open(format!("/proc/{}/ns/net", h.pid())).expect("open netns");
+    let fd = ns.as_raw_fd();
+    // SAFETY: setns and prctl are async-signal-safe; the closure keeps `ns` open until exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _keep = &ns;
+            die_with_parent()?;
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // The daemons go first (each Host's drop removes its containers and kills berthd), then
+        // etcd, then the namespaces: the underlay's bridge and every veth die with them.
+        self.hosts.clear();
+        for e in &mut self.etcd {
+            e.kill();
+        }
+    }
+}
