@@ -153,6 +153,28 @@ fn containers_on_three_hosts_share_an_overlay() {
         .sh(&format!("busybox timeout 2 busybox wget -q -O - {url}"));
     assert!(page.contains("hello-overlay"), "{page}");
 
+    // Isolation: a bridge network's container reaches neither a local nor a remote overlay one.
+    ok(c.berth(0, &["network", "create", "--subnet", "10.66.0.0/24", "lan"]));
+    run(
+        &c,
+        0,
+        &[
+            "--name",
+            "lonely",
+            "--network",
+            "lan",
+            "busybox",
+            "sleep",
+            "600",
+        ],
+    );
+    for ip in [&ips[0], &ips[1]] {
+        let (code, out) = fails(c.berth(0, &["exec", "lonely", "ping", "-c1", "-W1", ip]));
+        assert_ne!(code, 0, "lan reached the overlay at {ip}: {out}");
+    }
+    ok(c.berth(0, &["rm", "-f", "lonely"]));
+    ok(c.berth(0, &["network", "rm", "lan"]));
+
     // rm is refused anywhere while any host has endpoints, and works from any host after.
     let (code, msg) = fails(c.berth(1, &["network", "rm", "ov"]));
     assert_ne!(code, 0, "{msg}");
