@@ -22,7 +22,9 @@ mod dns;
 mod endpoints;
 mod filters;
 mod firewall;
+mod overlay;
 mod reconcile;
+mod remote;
 mod snapshot;
 
 pub use crate::ipam::plan::SubnetRequest;
@@ -120,6 +122,8 @@ pub struct Controller {
     firewall: Arc<dyn Firewall>,
     /// Host ports held for published ports.
     ports: std::sync::Mutex<PortReservations>,
+    /// The cluster, once [`Controller::attach_cluster`] joined it (global networks).
+    global: std::sync::OnceLock<Arc<overlay::Global>>,
 }
 
 fn bad(msg: impl Into<String>) -> NetError {
@@ -166,6 +170,7 @@ impl Controller {
             dns: crate::dns::Resolver::new(dns_upstreams),
             firewall,
             ports: std::sync::Mutex::new(ports),
+            global: std::sync::OnceLock::new(),
         };
         ctl.ensure_predefined(&mut networks).await?;
         if ctl.cfg.ip_forward {
@@ -241,6 +246,9 @@ impl Controller {
     /// Creates a network: validate everything, store it, then build it in the kernel. A kernel
     /// failure removes the record again, so a refused create changes nothing.
     pub async fn create(&self, req: CreateNetwork) -> NetResult<Network> {
+        if req.driver == "overlay" && self.global().is_some() {
+            return self.create_global(req).await;
+        }
         let mut nets = self.networks.lock().await;
         let net = self.plan(&nets, req).await?;
         let drv = driver::of(&net.driver);
@@ -417,6 +425,10 @@ impl Controller {
                 net.name, net.id
             )));
         }
+        if net.scope == "global" {
+            self.remove_global(&net).await?;
+            self.forget_remote_names(&net.id);
+        }
         self.store.delete(NETWORKS, &net.id)?;
         nets.remove(&net.id);
         self.eps.lock().await.ipam.forget(&net.id);
@@ -497,5 +509,7 @@ impl Controller {
 
 #[cfg(test)]
 mod driver_tests;
+#[cfg(test)]
+mod overlay_tests;
 #[cfg(test)]
 mod tests;

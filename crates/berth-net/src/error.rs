@@ -29,6 +29,9 @@ pub enum NetError {
         #[source]
         source: SysError,
     },
+    /// The cluster store failed or cannot be reached (HTTP 500): "cluster store unavailable: …".
+    #[error("{0}")]
+    Cluster(String),
     /// The store failed (HTTP 500).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -63,7 +66,9 @@ impl NetError {
             NetError::Forbidden(_) => ErrorKind::Forbidden,
             // A port someone else holds is a clash with the host's state, not berth failing.
             NetError::PortAllocation(_) => ErrorKind::Conflict,
-            NetError::Kernel { .. } | NetError::Store(_) => ErrorKind::Internal,
+            NetError::Kernel { .. } | NetError::Store(_) | NetError::Cluster(_) => {
+                ErrorKind::Internal
+            }
         }
     }
 

@@ -140,6 +140,7 @@ impl Controller {
                 self.dns_leave(ep);
                 eps.endpoints.remove(&ep.id);
                 release(eps.ipam.as_mut(), ep);
+                self.release_global(Self::global_claim_of(&nets, ep)).await;
             }
             self.dns_stop(&sb.id);
             self.lock_handles().remove(&sb.id);
@@ -164,12 +165,22 @@ impl Controller {
         made: &mut Vec<Endpoint>,
     ) -> NetResult<()> {
         for (network, opts) in networks {
-            let (net, ep) = prepare(nets, eps, sb, &network, opts)?;
+            let (opts, claim) = self
+                .claim_global(Self::lookup(nets, &network).ok(), opts)
+                .await?;
+            let (net, ep) = match prepare(nets, eps, sb, &network, opts) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.release_global(claim).await;
+                    return Err(e);
+                }
+            };
             match self.wire(&mut eps.indexes, sb, &ep, &net).await {
                 Ok(Some(ports)) => sb.resolver_ports = Some(ports),
                 Ok(None) => {}
                 Err(e) => {
                     release(eps.ipam.as_mut(), &ep);
+                    self.release_global(claim).await;
                     return Err(e);
                 }
             }
@@ -265,9 +276,26 @@ impl Controller {
         opts: EndpointOptions,
     ) -> NetResult<Endpoint> {
         let nets = self.networks.lock().await;
+        let (opts, claim) = self
+            .claim_global(Self::lookup(&nets, network).ok(), opts)
+            .await?;
+        let attached = self.attach_locked(&nets, sandbox_id, network, opts).await;
+        if attached.is_err() {
+            self.release_global(claim).await;
+        }
+        attached
+    }
+
+    async fn attach_locked(
+        &self,
+        nets: &BTreeMap<String, Network>,
+        sandbox_id: &str,
+        network: &str,
+        opts: EndpointOptions,
+    ) -> NetResult<Endpoint> {
         let mut eps = self.eps.lock().await;
         let sb = eps.sandbox(sandbox_id)?;
-        let (net, ep) = prepare(&nets, &mut eps, &sb, network, opts)?;
+        let (net, ep) = prepare(nets, &mut eps, &sb, network, opts)?;
         if let Err(e) = self.store.put(ENDPOINTS, &ep.id, &ep) {
             release(eps.ipam.as_mut(), &ep);
             return Err(e.into());
@@ -381,6 +409,7 @@ impl Controller {
         }
         eps.endpoints.remove(&ep.id);
         self.dns_leave(&ep);
+        self.release_global(Self::global_claim_of(&nets, &ep)).await;
         // The record is gone already: without a handle on the sandbox, its interface goes
         // with the namespace.
         let inner = match eps.sandboxes.get(&ep.sandbox_id) {
@@ -459,6 +488,7 @@ impl Controller {
         for ep in &mine {
             eps.endpoints.remove(&ep.id);
             release(eps.ipam.as_mut(), ep);
+            self.release_global(Self::global_claim_of(&nets, ep)).await;
             let Some(net) = nets.get(&ep.network_id) else {
                 continue;
             };

@@ -7,6 +7,7 @@ pub mod host;
 pub mod ipvlan;
 pub mod macvlan;
 pub mod null;
+pub mod overlay;
 mod stacked;
 
 use crate::endpoint::{Endpoint, Sandbox};
@@ -27,6 +28,7 @@ pub enum DriverKind {
     Null,
     Macvlan,
     Ipvlan,
+    Overlay,
 }
 
 /// A network's driver and its typed settings, parsed and checked from the create options.
@@ -38,6 +40,7 @@ pub enum DriverConfig {
     Null,
     Macvlan(macvlan::MacvlanConfig),
     Ipvlan(ipvlan::IpvlanConfig),
+    Overlay(overlay::OverlayConfig),
 }
 
 impl DriverConfig {
@@ -48,6 +51,7 @@ impl DriverConfig {
             DriverConfig::Null => DriverKind::Null,
             DriverConfig::Macvlan(_) => DriverKind::Macvlan,
             DriverConfig::Ipvlan(_) => DriverKind::Ipvlan,
+            DriverConfig::Overlay(_) => DriverKind::Overlay,
         }
     }
 
@@ -56,10 +60,12 @@ impl DriverConfig {
         of(self).name()
     }
 
-    /// The bridge settings, for the firewall (which only knows bridges).
+    /// The bridge settings, for the firewall (which only knows bridges). An overlay network's
+    /// local leg is a bridge too, and is firewalled as one.
     pub fn bridge(&self) -> Option<&bridge::BridgeConfig> {
         match self {
             DriverConfig::Bridge(b) => Some(b),
+            DriverConfig::Overlay(o) => Some(&o.bridge),
             _ => None,
         }
     }
@@ -73,6 +79,7 @@ impl DriverKind {
             DriverKind::Null => "null",
             DriverKind::Macvlan => "macvlan",
             DriverKind::Ipvlan => "ipvlan",
+            DriverKind::Overlay => "overlay",
         }
     }
 }
@@ -188,6 +195,7 @@ static HOST: host::Host = host::Host;
 static NULL: null::Null = null::Null;
 static MACVLAN: macvlan::Macvlan = macvlan::Macvlan;
 static IPVLAN: ipvlan::Ipvlan = ipvlan::Ipvlan;
+static OVERLAY: overlay::Overlay = overlay::Overlay;
 
 /// The driver of a network.
 pub fn of(cfg: &DriverConfig) -> &'static dyn NetworkDriver {
@@ -197,6 +205,7 @@ pub fn of(cfg: &DriverConfig) -> &'static dyn NetworkDriver {
         DriverConfig::Null => &NULL,
         DriverConfig::Macvlan(_) => &MACVLAN,
         DriverConfig::Ipvlan(_) => &IPVLAN,
+        DriverConfig::Overlay(_) => &OVERLAY,
     }
 }
 
@@ -214,6 +223,9 @@ pub fn for_create(name: &str) -> NetResult<&'static dyn NetworkDriver> {
         "host" | "null" => Err(NetError::Forbidden(format!(
             "only one instance of \"{name}\" network is allowed"
         ))),
+        "overlay" => Err(NetError::InvalidParameter(
+            "overlay networks need a cluster: start berthd with --cluster-store etcd://HOST:PORT and --cluster-advertise IP".into(),
+        )),
         planned if PLANNED.contains(&planned) => Err(NetError::InvalidParameter(format!(
             "network driver \"{planned}\" is not supported by this berth yet; available drivers: {}",
             CREATABLE.join(", ")

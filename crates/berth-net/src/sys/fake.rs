@@ -31,6 +31,9 @@ struct FakeLink {
     parent: Option<(String, u32)>,
     /// For a stacked link: what it is.
     child: Option<ChildKind>,
+    /// For a VXLAN device: its VNI and local address, and its static entries.
+    vxlan: Option<(u32, std::net::Ipv4Addr)>,
+    remote: super::RemoteTable,
 }
 
 #[derive(Debug)]
@@ -80,6 +83,18 @@ impl FakeKernel {
                 .map(f)
                 .ok_or_else(|| gone("use namespace", ns.to_string()))
         })
+    }
+
+    fn with_remote<T>(
+        &self,
+        dev: u32,
+        op: &'static str,
+        f: impl FnOnce(&mut super::RemoteTable) -> T,
+    ) -> SysResult<T> {
+        self.with_ns(|n| match n.links.get_mut(&dev) {
+            Some(l) => Ok(f(&mut l.remote)),
+            None => Err(gone(op, dev.to_string())),
+        })?
     }
 
     /// A handle on the namespace pinned at `path`, with the fake's own assertions.
@@ -167,6 +182,22 @@ impl FakeKernel {
         .flatten()
     }
 
+    /// A VXLAN device's VNI and local address, for assertions.
+    pub fn vxlan(&self, name: &str) -> Option<(u32, std::net::Ipv4Addr)> {
+        self.with_ns(|n| n.links.values().find(|l| l.link.name == name)?.vxlan)
+            .ok()
+            .flatten()
+    }
+
+    /// Adds a permanent entry berth did not make (for resync tests).
+    pub fn add_stray_fdb(&self, dev: u32, mac: [u8; 6], dst: std::net::Ipv4Addr) {
+        let _ = self.with_ns(|n| {
+            if let Some(l) = n.links.get_mut(&dev) {
+                l.remote.fdb.push((mac, dst));
+            }
+        });
+    }
+
     /// Default routes of this namespace as (link index, gateway).
     pub fn default_routes(&self) -> Vec<(u32, IpAddr)> {
         self.with_ns(|n| n.default_routes.clone())
@@ -199,6 +230,8 @@ fn plain(
         hairpin: false,
         parent: None,
         child: None,
+        vxlan: None,
+        remote: super::RemoteTable::default(),
     }
 }
 
@@ -546,6 +579,65 @@ impl Kernel for FakeKernel {
             }
             None => Err(gone("unplug", index.to_string())),
         })?
+    }
+
+    async fn create_vxlan(&self, spec: &super::VxlanSpec) -> SysResult<u32> {
+        self.with(|w, ns| {
+            let index = w.next_index;
+            let n = w
+                .namespaces
+                .get_mut(ns)
+                .ok_or_else(|| gone("use namespace", ns.into()))?;
+            if n.links.values().any(|l| l.link.name == spec.name) {
+                return Err(exists("create vxlan", spec.name.clone()));
+            }
+            if !n.links.contains_key(&spec.master) {
+                return Err(gone("create vxlan on bridge", spec.master.to_string()));
+            }
+            let mut l = plain(
+                index,
+                &spec.name,
+                "vxlan",
+                spec.mtu,
+                true,
+                vec![],
+                Some(spec.alias.clone()),
+            );
+            l.master = Some(spec.master);
+            l.vxlan = Some((spec.vni, spec.local));
+            n.links.insert(index, l);
+            w.next_index += 1;
+            Ok(index)
+        })
+    }
+
+    async fn add_neighbour(&self, dev: u32, ip: std::net::Ipv4Addr, mac: [u8; 6]) -> SysResult<()> {
+        self.with_remote(dev, "add neighbour", |t| {
+            t.neighbours.retain(|(i, _)| *i != ip);
+            t.neighbours.push((ip, mac));
+        })
+    }
+
+    async fn delete_neighbour(&self, dev: u32, ip: std::net::Ipv4Addr) -> SysResult<()> {
+        self.with_remote(dev, "delete neighbour", |t| {
+            t.neighbours.retain(|(i, _)| *i != ip)
+        })
+    }
+
+    async fn add_fdb(&self, dev: u32, mac: [u8; 6], dst: std::net::Ipv4Addr) -> SysResult<()> {
+        self.with_remote(dev, "add fdb", |t| {
+            if !t.fdb.contains(&(mac, dst)) {
+                t.fdb.push((mac, dst));
+            }
+        })
+    }
+
+    async fn delete_fdb(&self, dev: u32, mac: [u8; 6], dst: std::net::Ipv4Addr) -> SysResult<()> {
+        self.with_remote(dev, "delete fdb", |t| t.fdb.retain(|e| *e != (mac, dst)))
+    }
+
+    async fn remote_table(&self, dev: u32) -> SysResult<super::RemoteTable> {
+        self.with_remote(dev, "list neighbours", |t| t.clone())
     }
 
     async fn set_hairpin(&self, index: u32, on: bool) -> SysResult<()> {

@@ -9,12 +9,14 @@ pub mod netns;
 pub mod nft;
 pub mod nftnl;
 pub mod sysctl;
+pub mod vxlan;
 
 use async_trait::async_trait;
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+pub use vxlan::{RemoteTable, VxlanSpec, VXLAN_PORT};
 
 /// A network interface as berth needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +231,19 @@ pub trait Kernel: Send + Sync + 'static {
     async fn add_route(&self, index: u32, dest: IpNet) -> SysResult<()>;
     /// Adds a default route via `gateway` out of link `index`.
     async fn add_default_route(&self, index: u32, gateway: IpAddr) -> SysResult<()>;
+
+    /// Creates an overlay's VXLAN device as a port of its bridge, up; returns its index.
+    async fn create_vxlan(&self, spec: &VxlanSpec) -> SysResult<u32>;
+    /// Adds (or replaces) a permanent neighbour on `dev`: the VXLAN device answers ARP for it.
+    async fn add_neighbour(&self, dev: u32, ip: Ipv4Addr, mac: [u8; 6]) -> SysResult<()>;
+    /// Removes a neighbour entry; one already gone is not an error.
+    async fn delete_neighbour(&self, dev: u32, ip: Ipv4Addr) -> SysResult<()>;
+    /// Adds (or replaces) a static FDB entry on `dev` sending `mac` to the underlay address `dst`.
+    async fn add_fdb(&self, dev: u32, mac: [u8; 6], dst: Ipv4Addr) -> SysResult<()>;
+    /// Removes a static FDB entry; one already gone is not an error.
+    async fn delete_fdb(&self, dev: u32, mac: [u8; 6], dst: Ipv4Addr) -> SysResult<()>;
+    /// The permanent neighbour and remote FDB entries on `dev`.
+    async fn remote_table(&self, dev: u32) -> SysResult<RemoteTable>;
 
     /// Opens the embedded resolver's sockets inside the namespace at `netns`: UDP and TCP on
     /// `addr`, and port 53 of `addr` redirected to them, so that port 53 stays free for a DNS

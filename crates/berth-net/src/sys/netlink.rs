@@ -226,6 +226,31 @@ impl NetlinkKernel {
 
 #[async_trait]
 impl Kernel for NetlinkKernel {
+    async fn create_vxlan(&self, spec: &super::VxlanSpec) -> SysResult<u32> {
+        super::vxlan::create(&self.handle, spec).await
+    }
+
+    async fn add_neighbour(&self, dev: u32, ip: Ipv4Addr, mac: [u8; 6]) -> SysResult<()> {
+        super::vxlan::add_neighbour(&self.handle, dev, ip, mac).await
+    }
+
+    async fn delete_neighbour(&self, dev: u32, ip: Ipv4Addr) -> SysResult<()> {
+        super::vxlan::delete_neighbour(&self.handle, dev, ip).await
+    }
+
+    async fn add_fdb(&self, dev: u32, mac: [u8; 6], dst: Ipv4Addr) -> SysResult<()> {
+        super::vxlan::add_fdb(&self.handle, dev, mac, dst).await
+    }
+
+    async fn delete_fdb(&self, dev: u32, mac: [u8; 6], dst: Ipv4Addr) -> SysResult<()> {
+        super::vxlan::delete_fdb(&self.handle, dev, mac, dst).await
+    }
+
+    async fn remote_table(&self, dev: u32) -> SysResult<super::RemoteTable> {
+        let _turn = self.dump.lock().await;
+        super::vxlan::table(&self.handle, dev).await
+    }
+
     async fn links(&self) -> SysResult<Vec<Link>> {
         let mut links = Vec::new();
         {

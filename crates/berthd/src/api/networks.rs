@@ -87,7 +87,7 @@ pub async fn list(
 pub async fn inspect(
     State(st): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<api::Network>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let net = st.ctl.get(&id).await?;
     let mut out = to_api(&net);
     for ep in st.ctl.network_endpoints(&net.id).await {
@@ -101,6 +101,23 @@ pub async fn inspect(
                 ipv6_address: ep.ipv6.map(|a| a.to_string()).unwrap_or_default(),
             },
         );
+    }
+    let mut out = serde_json::to_value(out).map_err(|e| {
+        ApiError::from(berth_net::NetError::InvalidParameter(format!(
+            "cannot encode network {}: {e}",
+            net.name
+        )))
+    })?;
+    // A global network lists the hosts with endpoints on it, as Docker's classic overlay.
+    if net.scope == "global" {
+        let peers: Vec<serde_json::Value> = st
+            .ctl
+            .peers(&net.id)
+            .await?
+            .into_iter()
+            .map(|(name, ip)| serde_json::json!({ "Name": name, "IP": ip }))
+            .collect();
+        out["Peers"] = serde_json::Value::Array(peers);
     }
     Ok(Json(out))
 }

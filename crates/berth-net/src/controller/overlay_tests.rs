@@ -1,0 +1,264 @@
+//! Global networks on the in-memory cluster store: two controllers, each on its own fake
+//! kernel and local store, share one cluster.
+
+use super::*;
+use crate::endpoint::EndpointOptions;
+use crate::firewall::FakeFirewall;
+use crate::sys::fake::FakeKernel;
+use berth_cluster::fake::MemStore;
+use berth_cluster::store::ClusterStore;
+use berth_cluster::{Cluster, NodeRecord};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+struct Host {
+    _dir: tempfile::TempDir,
+    kernel: Arc<FakeKernel>,
+    ctl: Arc<Controller>,
+    advertise: Ipv4Addr,
+}
+
+async fn host(store: &MemStore, id: &str, advertise: &str) -> Host {
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = Arc::new(FakeKernel::new());
+    let cfg = ControllerConfig {
+        netns_dir: dir.path().join("netns"),
+        ..ControllerConfig::default()
+    };
+    let local = Arc::new(Store::open(&dir.path().join("berth.db")).unwrap());
+    let ctl = Arc::new(
+        Controller::start(
+            kernel.clone(),
+            Arc::new(FakeFirewall::default()),
+            local,
+            cfg,
+        )
+        .await
+        .unwrap(),
+    );
+    let s: Arc<dyn ClusterStore> = Arc::new(store.clone());
+    let record = NodeRecord {
+        id: id.into(),
+        hostname: format!("host-{id}"),
+        advertise: advertise.into(),
+        started: 0,
+    };
+    let (cluster, _) = Cluster::join(s, "/t", record, 15, |_| false).await.unwrap();
+    ctl.attach_cluster(Arc::new(cluster)).await.unwrap();
+    Host {
+        _dir: dir,
+        kernel,
+        ctl,
+        advertise: advertise.parse().unwrap(),
+    }
+}
+
+/// Waits for a watch to deliver; a bound only so that a broken watch fails instead of hanging.
+async fn until<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..1000 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+fn overlay(name: &str) -> CreateNetwork {
+    CreateNetwork {
+        name: name.into(),
+        driver: "overlay".into(),
+        subnets: vec![SubnetRequest {
+            subnet: "10.0.9.0/24".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn opts(name: &str) -> EndpointOptions {
+    EndpointOptions {
+        owner: format!("{name}-owner-0123456789"),
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+async fn vxlan_index(h: &Host, net: &Network) -> u32 {
+    let cfg = crate::driver::overlay::of(net).unwrap();
+    h.kernel
+        .link_index(&cfg.vxlan)
+        .await
+        .unwrap()
+        .expect("vxlan exists")
+}
+
+#[tokio::test]
+async fn a_global_network_is_built_on_every_host_and_removed_from_any() {
+    let s = MemStore::new();
+    let a = host(&s, "a", "192.0.2.1").await;
+    let b = host(&s, "b", "192.0.2.2").await;
+    let net = a.ctl.create(overlay("ov")).await.unwrap();
+    assert_eq!(net.scope, "global");
+    let vni: u32 = net.options[crate::driver::overlay::OPT_VXLANID_LIST]
+        .parse()
+        .unwrap();
+    assert!(vni >= 4096, "{vni}");
+    until("b sees ov", || async { b.ctl.get("ov").await.is_ok() }).await;
+    let on_b = b.ctl.get("ov").await.unwrap();
+    assert_eq!(on_b.id, net.id);
+    let cfg = crate::driver::overlay::of(&on_b).unwrap();
+    assert_eq!(cfg.bridge.mtu, 1450);
+    assert_eq!(b.kernel.vxlan(&cfg.vxlan), Some((vni, b.advertise)));
+    let br = b.kernel.link(&cfg.bridge.name).await.unwrap().unwrap();
+    assert_eq!(br.addrs, vec!["10.0.9.1/24".parse::<IpNet>().unwrap()]);
+
+    // The name is the cluster's: another host cannot take it.
+    let e = b.ctl.create(overlay("ov")).await.unwrap_err();
+    assert!(matches!(e, NetError::Conflict(_)), "{e}");
+
+    let sb = a.ctl.create_sandbox(&new_id()).await.unwrap();
+    a.ctl.attach(&sb.id, "ov", opts("web")).await.unwrap();
+    let e = b.ctl.remove("ov").await.unwrap_err();
+    assert!(matches!(e, NetError::Forbidden(_)), "{e}");
+    a.ctl.remove_sandbox(&sb.id).await.unwrap();
+    b.ctl.remove("ov").await.unwrap();
+    until("a drops ov", || async { a.ctl.get("ov").await.is_err() }).await;
+    a.ctl.settle().await;
+    assert!(a.kernel.link(&cfg.vxlan).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn remote_endpoints_are_programmed_and_unprogrammed() {
+    let s = MemStore::new();
+    let a = host(&s, "a", "192.0.2.1").await;
+    let b = host(&s, "b", "192.0.2.2").await;
+    let net = a.ctl.create(overlay("ov")).await.unwrap();
+    until("b sees ov", || async { b.ctl.get("ov").await.is_ok() }).await;
+    let sb = a.ctl.create_sandbox(&new_id()).await.unwrap();
+    let ep = a
+        .ctl
+        .attach(
+            &sb.id,
+            "ov",
+            EndpointOptions {
+                ipv4: Some("10.0.9.77".parse().unwrap()),
+                ..opts("web")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ep.ipv4.unwrap().addr().to_string(), "10.0.9.77");
+    let dev = vxlan_index(&b, &net).await;
+    let want_ip: Ipv4Addr = "10.0.9.77".parse().unwrap();
+    until("b programs web", || async {
+        let t = b.kernel.remote_table(dev).await.unwrap();
+        t.neighbours.contains(&(want_ip, ep.mac)) && t.fdb.contains(&(ep.mac, a.advertise))
+    })
+    .await;
+    // The other host's endpoint never lands on the host that owns it.
+    let own = a
+        .kernel
+        .remote_table(vxlan_index(&a, &net).await)
+        .await
+        .unwrap();
+    assert!(own.neighbours.is_empty() && own.fdb.is_empty(), "{own:?}");
+
+    // The same address cannot be had twice in the cluster.
+    let sb2 = b.ctl.create_sandbox(&new_id()).await.unwrap();
+    let e = b
+        .ctl
+        .attach(
+            &sb2.id,
+            "ov",
+            EndpointOptions {
+                ipv4: Some("10.0.9.77".parse().unwrap()),
+                ..opts("db")
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("10.0.9.77"), "{e}");
+
+    a.ctl.detach(&sb.id, "ov").await.unwrap();
+    until("b forgets web", || async {
+        let t = b.kernel.remote_table(dev).await.unwrap();
+        t.neighbours.is_empty() && t.fdb.is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn resync_removes_entries_the_cluster_does_not_explain() {
+    let s = MemStore::new();
+    let a = host(&s, "a", "192.0.2.1").await;
+    let b = host(&s, "b", "192.0.2.2").await;
+    let net = a.ctl.create(overlay("ov")).await.unwrap();
+    until("b sees ov", || async { b.ctl.get("ov").await.is_ok() }).await;
+    let sb = a.ctl.create_sandbox(&new_id()).await.unwrap();
+    let ep = a.ctl.attach(&sb.id, "ov", opts("web")).await.unwrap();
+    let dev = vxlan_index(&b, &net).await;
+    until("b programs web", || async {
+        b.kernel.remote_table(dev).await.unwrap().fdb.len() == 1
+    })
+    .await;
+    let stray = [0x02, 0x42, 9, 9, 9, 9];
+    b.kernel
+        .add_stray_fdb(dev, stray, "192.0.2.99".parse().unwrap());
+    b.kernel
+        .add_neighbour(dev, "10.0.9.200".parse().unwrap(), stray)
+        .await
+        .unwrap();
+    // An entry of the cluster's that went missing comes back too.
+    b.kernel.delete_fdb(dev, ep.mac, a.advertise).await.unwrap();
+    b.ctl.resync_remote().await;
+    let t = b.kernel.remote_table(dev).await.unwrap();
+    assert_eq!(t.fdb, vec![(ep.mac, a.advertise)]);
+    assert_eq!(t.neighbours.len(), 1, "{t:?}");
+}
+
+#[tokio::test]
+async fn without_a_cluster_or_with_it_down_overlay_is_refused_and_bridges_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ControllerConfig {
+        netns_dir: dir.path().join("netns"),
+        ..ControllerConfig::default()
+    };
+    let local = Arc::new(Store::open(&dir.path().join("berth.db")).unwrap());
+    let ctl = Controller::start(
+        Arc::new(FakeKernel::new()),
+        Arc::new(FakeFirewall::default()),
+        local,
+        cfg,
+    )
+    .await
+    .unwrap();
+    let e = ctl.create(overlay("ov")).await.unwrap_err();
+    assert!(matches!(e, NetError::InvalidParameter(_)), "{e}");
+    assert!(e.to_string().contains("--cluster-store"), "{e}");
+
+    let s = MemStore::new();
+    let a = host(&s, "a", "192.0.2.1").await;
+    let mut enc = overlay("sec");
+    enc.options.insert("encrypted".into(), String::new());
+    let e = a.ctl.create(enc).await.unwrap_err();
+    assert!(e.to_string().contains("not supported"), "{e}");
+    s.set_available(false);
+    let e = a.ctl.create(overlay("ov")).await.unwrap_err();
+    assert!(
+        e.to_string().starts_with("cluster store unavailable"),
+        "{e}"
+    );
+    a.ctl
+        .create(CreateNetwork {
+            name: "local".into(),
+            driver: "bridge".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
