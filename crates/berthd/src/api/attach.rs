@@ -195,6 +195,12 @@ pub async fn attach(
         Some(k) => parse_detach_keys(k).map_err(ApiError::bad_request)?,
         None => vec![16, 17],
     };
+    if st.engine.is_paused(&st.engine.container(&id).await?.id) {
+        return Err(ApiError {
+            status: axum::http::StatusCode::CONFLICT,
+            message: "You cannot attach to a paused container, unpause it first".into(),
+        });
+    }
     let f = open_logs(&st, &id, on("stdout"), on("stderr"), on("logs")).await?;
     if !req.headers().contains_key(header::UPGRADE) {
         drop(f);

@@ -375,15 +375,19 @@ pub async fn inspect(
     for (k, v) in legacy.as_object().into_iter().flatten() {
         ns[k] = v.clone();
     }
-    Ok(Json(json!({
+    let health_cfg = match st.engine.health_config(&c).await {
+        Some(h) => Some(h),
+        None => c.spec.run.healthcheck.clone(),
+    };
+    let mut out = json!({
         "Id": c.id,
         "Created": c.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
         "Path": args.first().cloned().unwrap_or_default(),
         "Args": args.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": c.state.name(),
+            "Status": if st.engine.is_paused(&c.id) { "paused" } else { c.state.name() },
             "Running": c.state.status == Status::Running,
-            "Paused": false, "Restarting": false, "OOMKilled": false, "Dead": false,
+            "Paused": st.engine.is_paused(&c.id), "Restarting": false, "OOMKilled": false, "Dead": false,
             "Pid": c.state.pid,
             "ExitCode": c.state.exit_code,
             "Error": c.state.error,
@@ -439,7 +443,12 @@ pub async fn inspect(
             "AttachStdout": false, "AttachStderr": false,
         },
         "NetworkSettings": ns,
-    })))
+    });
+    out["Config"]["Healthcheck"] = super::health::config_json(health_cfg.as_ref());
+    if let Some(h) = st.engine.health(&c.id) {
+        out["State"]["Health"] = super::health::state_json(&h);
+    }
+    Ok(Json(out))
 }
 
 /// Docker's multiplexed log stream: frames of [stream, 0, 0, 0, size (u32 BE)] + payload; a
