@@ -459,8 +459,12 @@ pub async fn logs(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let on = |k: &str| matches!(q.get(k).map(String::as_str), Some("1" | "true" | "True"));
-    if on("follow") {
-        return super::attach::follow_body(&st, &id, on("stdout"), on("stderr"), true).await;
+    let opts = super::log_options::parse(&q)?;
+    // As Docker's: following a container that is not running prints its logs and ends.
+    let running = st.engine.container(&id).await?.state.status == Status::Running;
+    if on("follow") && running {
+        return super::attach::follow_body(&st, &id, on("stdout"), on("stderr"), true, opts.tail)
+            .await;
     }
     let tty = st.engine.container(&id).await?.spec.tty;
     let (out, err) = st.engine.logs(&id).await?;
@@ -469,6 +473,10 @@ pub async fn logs(
         if !wanted {
             continue;
         }
+        let data = match opts.tail {
+            Some(n) => data[super::log_options::tail_start(&data, n)..].to_vec(),
+            None => data,
+        };
         if tty {
             body.extend_from_slice(&data);
             continue;

@@ -10,6 +10,7 @@ mod events;
 mod exec;
 mod filters;
 mod health;
+mod log_options;
 mod networks;
 mod ports;
 mod run_options;
