@@ -34,7 +34,7 @@ pub fn parse(v: &Value) -> Result<Option<HealthConfig>, ApiError> {
             k.as_str(),
             "Test" | "Interval" | "Timeout" | "StartPeriod" | "Retries"
         );
-        if !known && !(val.is_null() || val.as_i64() == Some(0)) {
+        if !(known || val.is_null() || val.as_i64() == Some(0)) {
             return Err(ApiError::bad_request(format!(
                 "Config.Healthcheck.{k} is not supported by berth (got {val}); leave it unset"
             )));
