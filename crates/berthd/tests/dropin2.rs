@@ -417,3 +417,22 @@ fn logs_tail_and_refused_time_options() {
     assert!(err.contains("invalid tail"), "{err}");
     ok(h.docker(&["rm", "lg"]));
 }
+
+#[test]
+fn berth_cli_pause_rename_top() {
+    let h = Host::with_busybox();
+    ok(h.berth(&["run", "-d", "--name", "bc", "busybox", "sleep", "1000"]));
+    ok(h.berth(&["pause", "bc"]));
+    assert_eq!(inspect(&h, "bc", "{{.State.Status}}"), "paused");
+    ok(h.berth(&["unpause", "bc"]));
+    ok(h.berth(&["rename", "bc", "bc2"]));
+    assert_eq!(inspect(&h, "bc2", "{{.Name}}"), "/bc2");
+    let top = ok(h.berth(&["top", "bc2", "-o", "pid,args"]));
+    let rows: Vec<&str> = top.lines().collect();
+    assert_eq!(rows.len(), 2, "{top}");
+    assert!(
+        rows[0].contains("PID") && rows[1].ends_with("sleep 1000"),
+        "{top}"
+    );
+    ok(h.berth(&["rm", "-f", "bc2"]));
+}
