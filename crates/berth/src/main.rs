@@ -87,6 +87,14 @@ enum Command {
     Info(cmd::system::InfoArgs),
     /// Serve a live page of the topology and the reachability check on loopback.
     Ui(cmd::ui::UiArgs),
+    /// Pause all processes within one or more containers.
+    Pause(cmd::pause::PauseArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(cmd::pause::PauseArgs),
+    /// Rename a container.
+    Rename(cmd::pause::RenameArgs),
+    /// Display the running processes of a container.
+    Top(cmd::pause::TopArgs),
 }
 
 /// An error already printed, or to print, with the exit code to use.
@@ -221,6 +229,10 @@ fn main() -> ExitCode {
             Command::Rmi(a) => cmd::container::rmi(&client, a).await,
             Command::Info(a) => cmd::system::info(&client, a).await,
             Command::Ui(a) => cmd::ui::ui(&client, a).await,
+            Command::Pause(a) => cmd::pause::pause(&client, a).await,
+            Command::Unpause(a) => cmd::pause::unpause(&client, a).await,
+            Command::Rename(a) => cmd::pause::rename(&client, a).await,
+            Command::Top(a) => cmd::pause::top(&client, a).await,
         }
     });
     match result {

@@ -247,7 +247,10 @@ fn cgroup_limits() {
 fn what_berth_does_not_implement_is_refused_by_name() {
     let h = Host::with_busybox();
     for (flags, want) in [
-        (&["--health-cmd", "true"][..], "Config.Healthcheck"),
+        (
+            &["--health-cmd", "true", "--health-start-interval", "1s"][..],
+            "Config.Healthcheck.StartInterval",
+        ),
         (&["--device", "/dev/null:/dev/x"][..], "HostConfig.Devices"),
         (&["--log-driver", "syslog"][..], "syslog"),
         (&["--ulimit", "nofile=10:10"][..], "HostConfig.Ulimits"),

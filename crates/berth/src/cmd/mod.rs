@@ -3,6 +3,7 @@ pub mod check;
 pub mod container;
 pub mod graph;
 pub mod network;
+pub mod pause;
 pub mod ps;
 pub mod system;
 pub mod ui;

@@ -124,8 +124,19 @@ pub async fn follow_body(
     stdout: bool,
     stderr: bool,
     from_start: bool,
+    tail: Option<usize>,
 ) -> Result<Response, ApiError> {
-    let f = open_logs(st, id, stdout, stderr, from_start).await?;
+    let mut f = open_logs(st, id, stdout, stderr, from_start).await?;
+    if let (true, Some(n)) = (from_start, tail) {
+        // Each stream from the start of its last n lines.
+        for (_, file) in f.files.iter_mut() {
+            let mut data = Vec::new();
+            if file.read_to_end(&mut data).await.is_ok() {
+                let at = super::log_options::tail_start(&data, n) as u64;
+                let _ = file.seek(std::io::SeekFrom::Start(at)).await;
+            }
+        }
+    }
     let (mut near, response) = super::stream::piped_body(f.tty);
     tokio::spawn(async move { pump(f, &mut near).await });
     Ok(response)
@@ -203,10 +214,16 @@ pub async fn attach(
         Some(k) => parse_detach_keys(k).map_err(ApiError::bad_request)?,
         None => vec![16, 17],
     };
+    if st.engine.is_paused(&st.engine.container(&id).await?.id) {
+        return Err(ApiError {
+            status: axum::http::StatusCode::CONFLICT,
+            message: "You cannot attach to a paused container, unpause it first".into(),
+        });
+    }
     let f = open_logs(&st, &id, on("stdout"), on("stderr"), on("logs")).await?;
     if !req.headers().contains_key(header::UPGRADE) {
         drop(f);
-        return follow_body(&st, &id, on("stdout"), on("stderr"), on("logs")).await;
+        return follow_body(&st, &id, on("stdout"), on("stderr"), on("logs"), None).await;
     }
     let c = st.engine.container(&id).await?;
     let input = on("stdin") && c.spec.open_stdin;

@@ -29,22 +29,37 @@ fn human_since(t: DateTime<Utc>) -> String {
     }
 }
 
-/// Docker's health status of a container: berth runs no healthchecks yet, so every container's
-/// is "none" (what Docker reports for a container without one).
-pub fn health_status(_c: &Container) -> &'static str {
-    "none"
+/// Docker's health status of a container: "none" without a healthcheck (or before its first
+/// run), else its run's.
+pub fn health_status(st: &AppState, c: &Container) -> &'static str {
+    st.engine
+        .health(&c.id)
+        .map(|h| h.status.as_str())
+        .unwrap_or("none")
 }
 
-fn status_text(c: &Container) -> String {
+fn status_text(st: &AppState, c: &Container) -> String {
     if c.state.removing {
         return "Removal In Progress".into();
     }
     match c.state.status {
         Status::Created => "Created".into(),
-        Status::Running => format!(
-            "Up {}",
-            human_since(c.state.started_at.unwrap_or(c.created))
-        ),
+        Status::Running => {
+            let up = format!(
+                "Up {}",
+                human_since(c.state.started_at.unwrap_or(c.created))
+            );
+            let up = match health_status(st, c) {
+                "none" => up,
+                "starting" => format!("{up} (health: starting)"),
+                h => format!("{up} ({h})"),
+            };
+            if st.engine.is_paused(&c.id) {
+                format!("{up} (Paused)")
+            } else {
+                up
+            }
+        }
         Status::Exited => format!(
             "Exited ({}) {} ago",
             c.state.exit_code,
@@ -180,8 +195,12 @@ async fn summary(st: &AppState, c: &Container, img: Option<&Image>, size: bool) 
         created: c.created.timestamp(),
         ports: super::ports::summary_ports(&exposed, &published),
         labels: c.spec.labels.clone(),
-        state: c.state.name().to_string(),
-        status: status_text(c),
+        state: if st.engine.is_paused(&c.id) {
+            "paused".to_string()
+        } else {
+            c.state.name().to_string()
+        },
+        status: status_text(st, c),
         host_config: SummaryHostConfig {
             network_mode: c.spec.network_mode.clone(),
         },
@@ -222,7 +241,19 @@ async fn resolve(st: &AppState, f: &Filters) -> Result<Resolved, ApiError> {
     })
 }
 
-fn keep(f: &Filters, r: &Resolved, c: &Container, img: Option<&Image>, row: &Row) -> bool {
+fn keep(
+    st: &AppState,
+    f: &Filters,
+    r: &Resolved,
+    c: &Container,
+    img: Option<&Image>,
+    row: &Row,
+) -> bool {
+    let state = if st.engine.is_paused(&c.id) {
+        "paused"
+    } else {
+        c.state.name()
+    };
     let name = c.name.as_str();
     let slashed = format!("/{name}");
     let exited_ok = !f.has("exited")
@@ -243,9 +274,9 @@ fn keep(f: &Filters, r: &Resolved, c: &Container, img: Option<&Image>, row: &Row
     f.regex("name", &[name, &slashed])
         && f.regex("id", &[&c.id])
         && f.labels(&c.spec.labels)
-        && f.any("status", |s| s == c.state.name())
+        && f.any("status", |s| s == state)
         && exited_ok
-        && f.any("health", |h| h == health_status(c))
+        && f.any("health", |h| h == health_status(st, c))
         && f.any("network", |n| {
             row.networks
                 .iter()
@@ -292,7 +323,7 @@ pub async fn list(
         }
         let img = st.engine.image_by_id(&c.image_id).await;
         let row = summary(&st, &c, img.as_ref(), on("size")).await;
-        if keep(&f, &r, &c, img.as_ref(), &row) {
+        if keep(&st, &f, &r, &c, img.as_ref(), &row) {
             out.push(row.value);
         }
     }

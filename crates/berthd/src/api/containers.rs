@@ -247,7 +247,7 @@ fn ts(t: Option<chrono::DateTime<Utc>>) -> String {
 pub async fn inspect(
     State(st): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ContainerInspect>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let c = st.engine.container(&id).await?;
     let img = st.engine.image_by_id(&c.image_id).await;
     let args = c.args(img.as_ref());
@@ -359,14 +359,24 @@ pub async fn inspect(
         networks,
         legacy,
     };
-    Ok(Json(ContainerInspect {
+    let paused = st.engine.is_paused(&c.id);
+    let health_cfg = match st.engine.health_config(&c).await {
+        Some(h) => Some(h),
+        None => c.spec.run.healthcheck.clone(),
+    };
+    let inspect = ContainerInspect {
         id: c.id.clone(),
         created: c.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
         path: args.first().cloned().unwrap_or_default(),
         args: args.iter().skip(1).cloned().collect(),
         state: ContainerState {
-            status: c.state.name().to_string(),
+            status: if paused {
+                "paused".to_string()
+            } else {
+                c.state.name().to_string()
+            },
             running: c.state.status == Status::Running,
+            paused,
             pid: c.state.pid,
             exit_code: c.state.exit_code,
             error: c.state.error.clone(),
@@ -387,7 +397,15 @@ pub async fn inspect(
         mounts: super::volumes::mounts(&st, &c),
         config,
         network_settings,
-    }))
+    };
+    // Health is berth's own engine state, not yet in the typed model: added to the answer.
+    let mut out = serde_json::to_value(&inspect)
+        .map_err(|e| ApiError::internal(format!("encode the inspect answer: {e}")))?;
+    out["Config"]["Healthcheck"] = super::health::config_json(health_cfg.as_ref());
+    if let Some(h) = st.engine.health(&c.id) {
+        out["State"]["Health"] = super::health::state_json(&h);
+    }
+    Ok(Json(out))
 }
 
 /// Docker's multiplexed log stream: frames of [stream, 0, 0, 0, size (u32 BE)] + payload; a
@@ -398,8 +416,12 @@ pub async fn logs(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let on = |k: &str| matches!(q.get(k).map(String::as_str), Some("1" | "true" | "True"));
-    if on("follow") {
-        return super::attach::follow_body(&st, &id, on("stdout"), on("stderr"), true).await;
+    let opts = super::log_options::parse(&q)?;
+    // As Docker's: following a container that is not running prints its logs and ends.
+    let running = st.engine.container(&id).await?.state.status == Status::Running;
+    if on("follow") && running {
+        return super::attach::follow_body(&st, &id, on("stdout"), on("stderr"), true, opts.tail)
+            .await;
     }
     let tty = st.engine.container(&id).await?.spec.tty;
     let (out, err) = st.engine.logs(&id).await?;
@@ -408,6 +430,10 @@ pub async fn logs(
         if !wanted {
             continue;
         }
+        let data = match opts.tail {
+            Some(n) => data[super::log_options::tail_start(&data, n)..].to_vec(),
+            None => data,
+        };
         if tty {
             body.extend_from_slice(&data);
             continue;

@@ -52,7 +52,13 @@ fn keep(f: &Filters, e: &Event) -> bool {
                 || (e.typ == "image" && (name == v || e.id == *v))
         });
     f.any("type", |t| t == e.typ)
-        && f.any("event", |a| a == e.action)
+        // As Docker's: `health_status`, `exec_create` and `exec_start` also match their
+        // actions with a detail (`health_status: healthy`).
+        && f.any("event", |a| {
+            a == e.action
+                || (matches!(a, "health_status" | "exec_create" | "exec_start")
+                    && e.action.starts_with(&format!("{a}:")))
+        })
         && f.any("scope", |s| s == "local")
         && object("container", "container")
         && object("network", "network")

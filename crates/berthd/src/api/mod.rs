@@ -3,11 +3,14 @@
 mod attach;
 mod berth;
 mod container_list;
+mod container_ops;
 mod containers;
 mod error;
 mod events;
 mod exec;
 mod filters;
+mod health;
+mod log_options;
 mod networks;
 mod ports;
 mod run_options;
@@ -101,6 +104,11 @@ pub fn router(state: AppState) -> Router {
             "/images/{name}",
             axum::routing::delete(containers::image_remove),
         )
+        .route("/containers/{id}/rename", post(container_ops::rename))
+        .route("/containers/{id}/pause", post(container_ops::pause))
+        .route("/containers/{id}/unpause", post(container_ops::unpause))
+        .route("/containers/{id}/top", get(container_ops::top))
+        .route("/containers/{id}/stats", get(container_ops::stats))
         .route("/berth/topology", get(berth::topology))
         .route("/berth/topology/stream", get(berth::topology_stream))
         .route("/berth/check", get(berth::check))

@@ -30,6 +30,7 @@ const CONFIG_DONE: &[&str] = &[
     "AttachStderr",
     "HostConfig",
     "NetworkingConfig",
+    "Healthcheck",
     // Windows-only and build-time fields, without effect on a Linux container's run.
     "ArgsEscaped",
     "Shell",
@@ -90,10 +91,6 @@ fn is_default(key: &str, v: &Value) -> bool {
             "ShmSize" => v.as_i64() == Some(64 * 1024 * 1024),
             "StopSignal" => v == "SIGTERM" || v == "15",
             "StopTimeout" => v.as_i64() == Some(10),
-            // `{"Test": ["NONE"]}` turns an image's healthcheck off: berth runs none anyway.
-            "Healthcheck" => v["Test"]
-                .as_array()
-                .is_some_and(|t| t.len() == 1 && t[0] == "NONE"),
             _ => false,
         }
 }
@@ -342,6 +339,7 @@ pub fn parse(body: &Value) -> Result<RunOptions, ApiError> {
         init: h["Init"].as_bool().unwrap_or(false),
         ..Default::default()
     };
+    o.healthcheck = super::health::parse(&body["Healthcheck"])?;
     security_opts(
         &strings(&h["SecurityOpt"], "HostConfig.SecurityOpt")?,
         &mut o,

@@ -88,6 +88,7 @@ impl Engine {
             ops: std::sync::Mutex::new(BTreeMap::new()),
             view,
             events: super::events::Events::new(),
+            health: Default::default(),
         });
         engine.repair().await;
         keeper::sweep(&engine.paths.keep);

@@ -7,7 +7,7 @@ use berth_net::endpoint::parse_mac;
 use chrono::Utc;
 use std::net::IpAddr;
 
-fn valid_name(name: &str) -> bool {
+pub(super) fn valid_name(name: &str) -> bool {
     let mut c = name.chars();
     matches!(c.next(), Some(x) if x.is_ascii_alphanumeric())
         && c.all(|x| x.is_ascii_alphanumeric() || matches!(x, '_' | '.' | '-'))
@@ -199,6 +199,7 @@ impl Engine {
                 restart_count: 0,
                 releasing: false,
                 removing: false,
+                paused: false,
             },
             sandbox_id: None,
             sandbox_key: String::new(),

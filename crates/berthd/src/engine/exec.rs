@@ -52,6 +52,7 @@ impl Engine {
         if spec.cmd.is_empty() {
             return Err(EngineError::BadRequest("No exec command specified".into()));
         }
+        self.refuse_if_paused(&c.id, "exec")?;
         let id = berth_net::network::new_id();
         self.execs.lock().await.by_id.insert(
             id.clone(),
@@ -97,6 +98,7 @@ impl Engine {
                 c.id
             )));
         }
+        self.refuse_if_paused(&c.id, "exec")?;
         if ex.spec.tty {
             let (runtime, cid, spec) = (self.runtime.clone(), c.id.clone(), ex.spec.clone());
             let (pid, master) = tokio::task::spawn_blocking(move || {

@@ -75,6 +75,7 @@ impl Engine {
                 .insert(c.id.clone(), code);
         }
         self.forget_op_lock(&c.id);
+        self.forget_health(&c.id);
         self.exited.notify_waiters();
         Ok(())
     }
@@ -97,6 +98,7 @@ impl Engine {
         self.drop_stdio(id);
         let sandbox = c.sandbox_id.clone();
         c.state.status = Status::Exited;
+        c.state.paused = false;
         c.state.releasing = true;
         c.state.exit_code = code;
         c.state.pid = 0;
@@ -160,6 +162,7 @@ impl Engine {
     pub(super) fn watch(self: &Arc<Self>, id: String, pid: u32) {
         let me = self.clone();
         let ended = self.runtime.wait_exit(pid);
+        self.monitor_health(id.clone(), pid);
         tokio::spawn(async move {
             let code = ended.await;
             me.drain_stdio(&id).await;

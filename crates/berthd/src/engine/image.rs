@@ -25,6 +25,9 @@ pub struct Image {
     pub working_dir: String,
     #[serde(default)]
     pub exposed_ports: Vec<String>,
+    /// The image config's Healthcheck.
+    #[serde(default)]
+    pub healthcheck: Option<super::health::HealthConfig>,
 }
 
 impl Image {
@@ -343,6 +346,7 @@ mod tests {
             env: vec![],
             working_dir: String::new(),
             exposed_ports: vec![],
+            healthcheck: None,
         };
         let map = BTreeMap::from([(img.id.clone(), img.clone())]);
         assert_eq!(find(&map, "busybox").map(|i| &i.id), Some(&img.id));

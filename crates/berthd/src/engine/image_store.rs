@@ -65,6 +65,7 @@ impl Engine {
                     ],
                     working_dir: String::new(),
                     exposed_ports: vec![],
+                    healthcheck: None,
                 }
             }
         };

@@ -132,6 +132,7 @@ impl Engine {
                     restart_count: c.state.restart_count,
                     releasing: false,
                     removing: false,
+                    paused: false,
                 };
                 let saved = {
                     let mut st = self.state.lock().await;

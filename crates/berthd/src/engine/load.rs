@@ -42,6 +42,24 @@ struct RunConfig {
     working_dir: Option<String>,
     #[serde(default)]
     exposed_ports: Option<HashMap<String, serde_json::Value>>,
+    #[serde(default)]
+    healthcheck: Option<HealthcheckConfig>,
+}
+
+/// An image config's Healthcheck, durations in nanoseconds as Docker writes them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct HealthcheckConfig {
+    #[serde(default)]
+    test: Option<Vec<String>>,
+    #[serde(default)]
+    interval: i64,
+    #[serde(default)]
+    timeout: i64,
+    #[serde(default)]
+    start_period: i64,
+    #[serde(default)]
+    retries: i64,
 }
 
 fn bad(msg: impl Into<String>) -> EngineError {
@@ -219,6 +237,13 @@ pub fn load(upload: &Upload, images_dir: &Path) -> Result<Vec<Image>> {
             env: rc.env.unwrap_or_default(),
             working_dir: rc.working_dir.unwrap_or_default(),
             exposed_ports: ports,
+            healthcheck: rc.healthcheck.map(|h| super::health::HealthConfig {
+                test: h.test.unwrap_or_default(),
+                interval_ns: h.interval,
+                timeout_ns: h.timeout,
+                start_period_ns: h.start_period,
+                retries: h.retries,
+            }),
         });
     }
     Ok(images)

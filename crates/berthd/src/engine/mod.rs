@@ -12,6 +12,7 @@ pub mod events;
 pub mod exec;
 mod exit;
 pub mod fd;
+pub mod health;
 pub mod image;
 mod image_store;
 pub mod keeper;
@@ -21,17 +22,21 @@ mod links;
 mod load;
 mod model;
 mod names;
+mod pause;
 mod ports;
 mod reach;
 pub mod reaper;
 mod remove;
+mod rename;
 mod restart;
 pub mod runopts;
 mod runtime;
+pub mod stats;
 pub mod stdio;
 mod stop;
 #[cfg(test)]
 mod tests;
+mod top;
 pub mod validate;
 pub mod volumes;
 mod wait;
@@ -112,6 +117,8 @@ pub struct Engine {
     view: std::sync::RwLock<BTreeMap<String, Container>>,
     /// What happened, for `/events`.
     pub events: events::Events,
+    /// Containers' health, from their healthchecks.
+    health: health::Monitors,
 }
 
 fn new_container_id() -> String {

@@ -50,6 +50,9 @@ pub struct State {
     /// half-way finishes the removal at its next start.
     #[serde(default)]
     pub removing: bool,
+    /// Frozen by `pause` (its cgroup freezer) while running.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 impl State {

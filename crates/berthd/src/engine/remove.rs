@@ -33,6 +33,7 @@ impl Engine {
             if let Err(e) = self.signal_init(&c, nix::sys::signal::Signal::SIGKILL) {
                 tracing::debug!(error = %e, "SIGKILL for the removal (it may have ended)");
             }
+            self.thaw_after_signal(&c).await;
         }
         // Also lets an exit's release finish, so that nothing of it outlives the record.
         self.wait(&id, Some(Duration::from_secs(10))).await?;

@@ -65,6 +65,9 @@ pub struct RunOptions {
     pub pids_limit: i64,
     pub init: bool,
     pub no_new_privileges: bool,
+    /// `--health-*` (Config.Healthcheck); None inherits the image's.
+    #[serde(default)]
+    pub healthcheck: Option<super::health::HealthConfig>,
 }
 
 /// Capability names as Docker takes them (`NET_ADMIN`, `CAP_NET_ADMIN`, `net_admin`, `ALL`).

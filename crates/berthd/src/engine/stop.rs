@@ -44,6 +44,7 @@ impl Engine {
             } => not_running(),
             e => e.into(),
         })?;
+        self.thaw_after_signal(&c).await;
         let mut attrs = Self::container_attrs(&c);
         attrs.insert("signal".into(), (sig as i32).to_string());
         self.events.emit("container", "kill", &c.id, attrs);
@@ -94,6 +95,7 @@ impl Engine {
             Err(e) if !ended(&e) => tracing::warn!(error = %e, "cannot send SIGTERM"),
             _ => {}
         }
+        self.thaw_after_signal(&c).await;
         if self.wait(&id, Some(timeout)).await.is_err() {
             match self.signal_init(&c, nix::sys::signal::Signal::SIGKILL) {
                 Err(e) if !ended(&e) => return Err(e.into()),

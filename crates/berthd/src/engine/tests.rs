@@ -71,6 +71,7 @@ impl Env {
                 env: vec![],
                 working_dir: String::new(),
                 exposed_ports: vec![],
+                healthcheck: None,
             };
             store.put(IMAGES, &img.id, &img).unwrap();
             let cfg = ControllerConfig {

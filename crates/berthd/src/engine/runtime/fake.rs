@@ -173,6 +173,16 @@ impl Runtime for FakeRuntime {
         Ok(())
     }
 
+    fn freeze(&self, id: &str, _frozen: bool) -> Result<(), RuntimeError> {
+        match self.lock().containers.get(id) {
+            Some(pid) if *pid != 0 => Ok(()),
+            _ => Err(RuntimeError::Failed {
+                what: "pause".into(),
+                stderr: format!("container {id} is not running"),
+            }),
+        }
+    }
+
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
         let mut st = self.lock();
         match st.containers.get(id).copied() {

@@ -108,6 +108,8 @@ pub trait Runtime: Send + Sync + 'static {
     fn signal(&self, pid: u32, sig: nix::sys::signal::Signal) -> Result<(), RuntimeError>;
     /// Forgets a container (`force`: kills what still runs in it first).
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError>;
+    /// Freezes (`true`) or thaws every process of a container, through its cgroup freezer.
+    fn freeze(&self, id: &str, frozen: bool) -> Result<(), RuntimeError>;
     /// The IDs of the containers the runtime holds state for.
     fn list(&self) -> Result<Vec<String>, RuntimeError>;
     /// Resolves with the exit code of `pid` once it has ended (at once if it has).

@@ -399,6 +399,15 @@ impl Runtime for OciRuntime {
             .map_err(|source| RuntimeError::Signal { pid, source })
     }
 
+    /// runc and crun drive the freezer of whichever cgroup version they put the container on.
+    fn freeze(&self, id: &str, frozen: bool) -> Result<()> {
+        if frozen {
+            self.run_quiet(&["pause", id], "pause")
+        } else {
+            self.run_quiet(&["resume", id], "resume")
+        }
+    }
+
     fn delete(&self, id: &str, force: bool) -> Result<()> {
         if force {
             self.run_quiet(&["delete", "--force", id], "delete")
