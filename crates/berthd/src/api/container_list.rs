@@ -7,6 +7,7 @@ use crate::engine::image::Image;
 use crate::engine::{Container, Status};
 use axum::extract::{Query, State};
 use axum::Json;
+use berth_net::controller::SandboxesView;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -53,14 +54,20 @@ fn status_text(c: &Container) -> String {
 /// what it asked for otherwise, so that a created container shows its networks as Docker's
 /// does), and the legacy top-level fields of the default bridge.
 pub async fn networks_json(st: &AppState, c: &Container) -> (BTreeMap<String, Value>, Value) {
+    let view = st.engine.ctl.sandboxes_view(c.sandbox_id.as_deref()).await;
+    networks_in(&view, c)
+}
+
+/// `networks_json` from a view of the network layer taken before.
+fn networks_in(view: &SandboxesView, c: &Container) -> (BTreeMap<String, Value>, Value) {
     let mut out = BTreeMap::new();
     let mut legacy = json!({"Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "",
         "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": ""});
     let short = c.id[..12].to_string();
     let Some(sb) = &c.sandbox_id else {
         for (name, req) in &c.spec.networks {
-            let net = st.engine.ctl.get(name).await.ok();
-            let predefined = net.as_ref().is_none_or(|n| n.predefined);
+            let net = view.network(name);
+            let predefined = net.is_none_or(|n| n.predefined);
             let mut aliases = req.aliases.clone();
             if !predefined {
                 aliases.push(short.clone());
@@ -70,14 +77,14 @@ pub async fn networks_json(st: &AppState, c: &Container) -> (BTreeMap<String, Va
                 (a, b) => json!({"IPv4Address": a.map(|x| x.to_string()).unwrap_or_default(),
                                  "IPv6Address": b.map(|x| x.to_string()).unwrap_or_default()}),
             };
-            let key = net.as_ref().map(|n| n.name.clone()).unwrap_or(name.clone());
+            let key = net.map(|n| n.name.clone()).unwrap_or(name.clone());
             out.insert(
                 key,
                 json!({
                     "IPAMConfig": ipam, "Links": null,
                     "Aliases": if predefined { Value::Null } else { json!(aliases) },
                     "MacAddress": req.mac.clone().unwrap_or_default(), "DriverOpts": null,
-                    "NetworkID": net.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
+                    "NetworkID": net.map(|n| n.id.clone()).unwrap_or_default(),
                     "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
                     "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
                     "DNSNames": null,
@@ -86,8 +93,8 @@ pub async fn networks_json(st: &AppState, c: &Container) -> (BTreeMap<String, Va
         }
         return (out, legacy);
     };
-    for ep in st.engine.ctl.sandbox_endpoints(sb).await {
-        let Ok(net) = st.engine.ctl.get(&ep.network_id).await else {
+    for ep in view.endpoints(sb) {
+        let Some(net) = view.network(&ep.network_id) else {
             continue;
         };
         let mut aliases = ep.aliases.clone();
@@ -161,10 +168,20 @@ struct Row {
     networks: Vec<(String, String)>,
 }
 
-async fn summary(st: &AppState, c: &Container, img: Option<&Image>, size: bool) -> Row {
-    let (nets, _) = networks_json(st, c).await;
+fn summary(
+    st: &AppState,
+    view: &SandboxesView,
+    c: &Container,
+    img: Option<&Image>,
+    size: bool,
+) -> Row {
+    let (nets, _) = networks_in(view, c);
     let exposed = crate::engine::Engine::exposed_ports(c, img);
-    let published = st.engine.published(c).await;
+    let published = c
+        .sandbox_id
+        .as_deref()
+        .map(|sb| view.ports(sb))
+        .unwrap_or_default();
     let networks = nets
         .iter()
         .map(|(n, v)| (n.clone(), v["NetworkID"].as_str().unwrap_or("").to_string()))
@@ -176,7 +193,7 @@ async fn summary(st: &AppState, c: &Container, img: Option<&Image>, size: bool) 
         "ImageID": c.image_id,
         "Command": c.args(img).join(" "),
         "Created": c.created.timestamp(),
-        "Ports": super::ports::summary_json(&exposed, &published),
+        "Ports": super::ports::summary_json(&exposed, published),
         "Labels": c.spec.labels,
         "State": c.state.name(),
         "Status": status_text(c),
@@ -285,13 +302,22 @@ pub async fn list(
     let all = on("all") || f.has("status") || limit.is_some();
     let r = resolve(&st, &f).await?;
     let mut out = Vec::new();
-    for c in st.engine.containers(all).await {
+    let containers = st.engine.containers(all).await;
+    // One copy of the images and one of the network layer per listing: nothing below waits
+    // for a lock, so a listing does not queue behind starts and removals once per container.
+    let images = st.engine.images_by_id().await;
+    let view = st
+        .engine
+        .ctl
+        .sandboxes_view(containers.iter().filter_map(|c| c.sandbox_id.as_deref()))
+        .await;
+    for c in &containers {
         if limit.is_some_and(|n| out.len() >= n) {
             break;
         }
-        let img = st.engine.image_by_id(&c.image_id).await;
-        let row = summary(&st, &c, img.as_ref(), on("size")).await;
-        if keep(&f, &r, &c, img.as_ref(), &row) {
+        let img = images.get(&c.image_id);
+        let row = summary(&st, &view, c, img, on("size"));
+        if keep(&f, &r, c, img, &row) {
             out.push(row.value);
         }
     }
