@@ -533,21 +533,35 @@ fn storm_state(h: &Host) -> Result<(), String> {
         }
     }
     // `tcp . 27003 : 172.18.0.2 . 80`
+    let mut dnat = BTreeSet::new();
     for e in nft_elements(h, "map", "ports4") {
         let t: Vec<&str> = e.split_whitespace().collect();
         let port = t.get(2).and_then(|p| p.parse::<u16>().ok());
         let addr = t.get(4).map(|a| a.to_string());
         match (port, addr) {
-            (Some(p), Some(a)) if x.ports.contains(&(p, a.clone())) => {}
+            (Some(p), Some(a)) if x.ports.contains(&(p, a.clone())) => {
+                dnat.insert((p, a));
+            }
             _ => return Err(format!("ports4 element {e:?} of no running container")),
         }
     }
+    // And the other way round (which also proves the elements were read at all).
+    if let Some(missing) = x.ports.difference(&dnat).next() {
+        return Err(format!("published port {missing:?} has no ports4 element"));
+    }
     // `172.18.0.2 . 172.18.0.2`
+    let mut hairpin = BTreeSet::new();
     for e in nft_elements(h, "set", "hairpin4") {
-        let a = e.split_whitespace().next().unwrap_or_default();
-        if !x.publishing.contains(a) {
+        let a = e.split_whitespace().next().unwrap_or_default().to_string();
+        if !x.publishing.contains(&a) {
             return Err(format!("hairpin4 element {e:?} of no publishing container"));
         }
+        hairpin.insert(a);
+    }
+    if let Some(missing) = x.publishing.difference(&hairpin).next() {
+        return Err(format!(
+            "publishing container {missing} has no hairpin4 element"
+        ));
     }
     Ok(())
 }

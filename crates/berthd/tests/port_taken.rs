@@ -30,14 +30,30 @@ fn start(h: &Host, name: &str) -> (u16, Value) {
     h.api("POST", &format!("/containers/{name}/start"), None)
 }
 
-/// What a started sandbox leaves in the kernel and on disk: veths, netns pins, mounts below
-/// the test's directory, and berth's port elements.
-fn sandbox_traces(h: &Host, port: u16) -> Vec<String> {
+/// Host ends of veths. A sandbox's veth goes with its namespace, which the kernel frees in
+/// the background after berth drops it, so callers wait for the set they expect.
+fn veths(h: &Host) -> Vec<String> {
     let mut v: Vec<String> = h
         .sh("ip -o link show type veth")
         .lines()
-        .map(|l| format!("veth: {}", l.split(':').nth(1).unwrap_or(l).trim()))
+        .map(|l| l.split(':').nth(1).unwrap_or(l).trim().to_string())
         .collect();
+    v.sort();
+    v
+}
+
+/// What a started sandbox leaves in the kernel and on disk: veths (once the kernel has freed
+/// what berth let go), netns pins, mounts below the test's directory, and berth's port elements.
+fn sandbox_traces(h: &Host, port: u16, veths_expected: &[String]) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut v = loop {
+        let now = veths(h);
+        if now == veths_expected || std::time::Instant::now() > deadline {
+            break now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    v.iter_mut().for_each(|l| *l = format!("veth: {l}"));
     for e in std::fs::read_dir(h.dir.path().join("run/netns"))
         .into_iter()
         .flatten()
@@ -85,7 +101,8 @@ fn a_port_another_container_took_after_create_is_a_409_and_leaves_nothing() {
     let id = create(&h, "second", 15410);
     let (status, v) = start(&h, "first");
     assert_eq!(status, 204, "{v}");
-    let before = sandbox_traces(&h, 15410);
+    let first_veths = veths(&h);
+    let before = sandbox_traces(&h, 15410, &first_veths);
     let (status, v) = start(&h, "second");
     assert_eq!(status, 409, "{v}");
     let msg = message(&v);
@@ -98,7 +115,7 @@ fn a_port_another_container_took_after_create_is_a_409_and_leaves_nothing() {
     assert!(!msg.contains(&id), "{msg}");
     still_created(&h, "second");
     assert_eq!(
-        sandbox_traces(&h, 15410),
+        sandbox_traces(&h, 15410, &first_veths),
         before,
         "the failed start left traces"
     );
@@ -107,7 +124,7 @@ fn a_port_another_container_took_after_create_is_a_409_and_leaves_nothing() {
     let (status, v) = start(&h, "second");
     assert_eq!(status, 204, "{v}");
     ok(h.berth(&["rm", "-f", "second"]));
-    assert_eq!(sandbox_traces(&h, 15410), Vec::<String>::new());
+    assert_eq!(sandbox_traces(&h, 15410, &[]), Vec::<String>::new());
 }
 
 #[test]
@@ -129,7 +146,7 @@ fn a_port_another_program_took_after_create_is_a_409_and_leaves_nothing() {
         "{msg}"
     );
     still_created(&h, "late");
-    assert_eq!(sandbox_traces(&h, 15411), Vec::<String>::new());
+    assert_eq!(sandbox_traces(&h, 15411, &[]), Vec::<String>::new());
     // The docker CLI shows the same words and fails.
     let out = h.docker(&["start", "late"]);
     assert!(!out.status.success());
@@ -139,7 +156,7 @@ fn a_port_another_program_took_after_create_is_a_409_and_leaves_nothing() {
     let (status, v) = start(&h, "late");
     assert_eq!(status, 204, "{v}");
     ok(h.berth(&["rm", "-f", "late"]));
-    assert_eq!(sandbox_traces(&h, 15411), Vec::<String>::new());
+    assert_eq!(sandbox_traces(&h, 15411, &[]), Vec::<String>::new());
 }
 
 #[test]
@@ -169,7 +186,7 @@ fn two_starts_racing_for_one_port_give_one_winner_and_a_409() {
         still_created(&h, loser);
         ok(h.berth(&["rm", "-f", &a, &b]));
         assert_eq!(
-            sandbox_traces(&h, 15412),
+            sandbox_traces(&h, 15412, &[]),
             Vec::<String>::new(),
             "round {round}"
         );
