@@ -154,7 +154,7 @@ fn setup() -> Work {
 /// The names the work directory may hold between inputs.
 const NEXT_TO_ROOT: [&str; 4] = ["outside", "root", "images", "upload"];
 
-fn check(work: &Work, data_len: usize) {
+fn untouched(work: &Work, data_len: usize) {
     let now = tree(&work.dir.join("outside"));
     assert!(
         now == work.outside,
@@ -185,12 +185,12 @@ fuzz_target!(
         if let Ok(rootfs) = berth_image::layer::Rootfs::open(&root) {
             let _ = berth_image::layer::apply(&rootfs, data);
         }
-        check(work, data.len());
+        untouched(work, data.len());
         // As a whole `docker save` archive.
         std::fs::create_dir_all(&images).expect("images");
         std::fs::write(&upload, data).expect("upload");
         let _ = berth_image::archive::load(&upload, &images);
-        check(work, data.len());
+        untouched(work, data.len());
         for p in [&root, &images] {
             if p.exists() {
                 std::fs::remove_dir_all(p).expect("clean up");
