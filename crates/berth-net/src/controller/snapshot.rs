@@ -102,9 +102,9 @@ impl Controller {
 }
 
 /// What container listings and inspect show of the network layer: every network, and the
-/// endpoints (in attach order) and published ports of the sandboxes asked for, copied under
-/// the locks once, so that a listing of N containers waits for the controller once, not 3N
-/// times behind sandboxes being made.
+/// endpoints (in attach order) and published ports of the sandboxes asked for, copied once,
+/// so that a listing of N containers waits for the controller once, not 3N times behind
+/// sandboxes being made.
 #[derive(Debug, Default, Clone)]
 pub struct SandboxesView {
     networks: BTreeMap<String, Network>,
@@ -140,7 +140,10 @@ impl Controller {
         &self,
         sandbox_ids: impl IntoIterator<Item = &'a str>,
     ) -> SandboxesView {
-        let nets = self.networks.lock().await;
+        // One lock at a time: a reader never holds the networks while it queues for the
+        // endpoints behind a sandbox being made. An endpoint whose network went in between is
+        // left out, as it would be a moment later.
+        let networks = self.networks.lock().await.clone();
         let eps = self.eps.lock().await;
         let mut sandboxes: HashMap<String, (Vec<Endpoint>, Vec<Published>)> = sandbox_ids
             .into_iter()
@@ -161,7 +164,7 @@ impl Controller {
             });
         }
         SandboxesView {
-            networks: nets.clone(),
+            networks,
             sandboxes,
         }
     }

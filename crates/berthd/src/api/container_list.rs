@@ -303,14 +303,25 @@ pub async fn list(
     let r = resolve(&st, &f).await?;
     let mut out = Vec::new();
     let containers = st.engine.containers(all).await;
-    // One copy of the images and one of the network layer per listing: nothing below waits
-    // for a lock, so a listing does not queue behind starts and removals once per container.
-    let images = st.engine.images_by_id().await;
-    let view = st
-        .engine
-        .ctl
-        .sandboxes_view(containers.iter().filter_map(|c| c.sandbox_id.as_deref()))
-        .await;
+    // One copy of the images and one of the network layer per listing, and none when nothing
+    // listed needs them: nothing below waits for a lock, so a listing does not queue behind
+    // starts and removals once per container.
+    let images = if containers.is_empty() {
+        Default::default()
+    } else {
+        st.engine.images_by_id().await
+    };
+    let needs_network = containers
+        .iter()
+        .any(|c| c.sandbox_id.is_some() || !c.spec.networks.is_empty());
+    let view = if needs_network {
+        st.engine
+            .ctl
+            .sandboxes_view(containers.iter().filter_map(|c| c.sandbox_id.as_deref()))
+            .await
+    } else {
+        SandboxesView::default()
+    };
     for c in &containers {
         if limit.is_some_and(|n| out.len() >= n) {
             break;
