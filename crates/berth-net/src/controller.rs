@@ -30,6 +30,7 @@ mod snapshot;
 pub use crate::ipam::plan::SubnetRequest;
 pub use endpoints::EndpointState;
 use filters::{check_filter_keys, label_filters_match, matches_filters, parse_until};
+pub use snapshot::SandboxesView;
 
 const NETWORKS: Table = Table("networks");
 const SANDBOXES: Table = Table("sandboxes");

@@ -408,42 +408,160 @@ fn concurrent_clients_get_no_5xx_and_one_winner() {
     assert_eq!(leftovers(&h), Vec::<String>::new());
 }
 
-/// After a storm's restart: no address given twice, every pin a running container's sandbox,
-/// runtime state only for running containers.
-fn storm_state(h: &Host) -> Result<(), String> {
+/// What the running containers explain: their IDs, sandbox pins, addresses, endpoints and
+/// published host ports.
+#[derive(Default)]
+struct Explained {
+    ids: BTreeSet<String>,
+    pins: BTreeSet<String>,
+    addrs: BTreeSet<String>,
+    endpoints: usize,
+    /// (host port, container address) of every published port.
+    ports: BTreeSet<(u16, String)>,
+    /// Addresses of the containers that publish (the hairpin set's elements).
+    publishing: BTreeSet<String>,
+}
+
+fn explained(h: &Host) -> Result<Explained, String> {
     let (_, list) = h.api("GET", "/containers/json", None);
-    let mut seen = BTreeSet::new();
-    let mut running = 0;
+    let mut x = Explained::default();
     for c in list.as_array().cloned().unwrap_or_default() {
-        running += 1;
+        let id = c["Id"].as_str().unwrap_or_default().to_string();
+        let (_, v) = h.api("GET", &format!("/containers/{id}/json"), None);
+        if v["State"]["Status"] != "running" {
+            // Stopped between the two calls: the next poll sees it settled.
+            return Err(format!("{id} changed state while checked"));
+        }
+        let key = v["NetworkSettings"]["SandboxKey"].as_str().unwrap_or("");
+        if let Some(pin) = key.rsplit('/').next().filter(|p| !p.is_empty()) {
+            x.pins.insert(pin.to_string());
+        }
+        let mut mine = Vec::new();
         for (_, n) in c["NetworkSettings"]["Networks"]
             .as_object()
             .cloned()
             .unwrap_or_default()
         {
+            x.endpoints += 1;
             let a = n["IPAddress"].as_str().unwrap_or_default().to_string();
-            if !a.is_empty() && !seen.insert(a.clone()) {
-                return Err(format!("{a} given twice"));
+            if !a.is_empty() {
+                if !x.addrs.insert(a.clone()) {
+                    return Err(format!("{a} given twice"));
+                }
+                mine.push(a);
+            }
+        }
+        for p in c["Ports"].as_array().cloned().unwrap_or_default() {
+            if let Some(port) = p["PublicPort"].as_u64() {
+                // Published on the address of the first network, whichever berth chose.
+                for a in &mine {
+                    x.ports.insert((port as u16, a.clone()));
+                    x.publishing.insert(a.clone());
+                }
+            }
+        }
+        x.ids.insert(id);
+    }
+    Ok(x)
+}
+
+/// The elements of one set or map of berth's inet table, as nft prints them.
+fn nft_elements(h: &Host, kind: &str, name: &str) -> Vec<String> {
+    let out = h.sh_out(&format!("nft list {kind} inet berth {name}"));
+    let text = String::from_utf8_lossy(&out.stdout).replace(['\n', '\t'], " ");
+    let Some((_, rest)) = text.split_once("elements = {") else {
+        return Vec::new();
+    };
+    let body = rest.split('}').next().unwrap_or_default();
+    body.split(',')
+        .map(|e| e.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|e| !e.is_empty())
+        .collect()
+}
+
+/// After a storm's restart, once the background repairs are done: no address given twice, and
+/// nothing berth made that no running container explains: pins, veths, mounts, cgroups,
+/// runtime state, published-port and hairpin elements.
+fn storm_state(h: &Host) -> Result<(), String> {
+    let x = explained(h)?;
+    for e in std::fs::read_dir(h.dir.path().join("run/netns"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !x.pins.contains(&name) {
+            return Err(format!("pin {name} of no running container"));
+        }
+    }
+    let veths = h.sh("ip -o link show type veth").lines().count();
+    if veths > x.endpoints {
+        return Err(format!(
+            "{veths} veths for {} endpoints of running containers",
+            x.endpoints
+        ));
+    }
+    let netns = h.dir.path().join("run/netns").display().to_string();
+    for m in h.mounts_below_dir() {
+        let point = m.split_whitespace().nth(1).unwrap_or_default();
+        if let Some(pin) = point.strip_prefix(&format!("{netns}/")) {
+            if !x.pins.contains(pin) {
+                return Err(format!("mount of pin {pin} of no running container: {m}"));
+            }
+        }
+        if let Some((_, rest)) = point.split_once("/containers/") {
+            let id = rest.split('/').next().unwrap_or_default();
+            if !x.ids.contains(id) {
+                return Err(format!("mount of {id}, not a running container: {m}"));
             }
         }
     }
-    let pins = std::fs::read_dir(h.dir.path().join("run/netns"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    if pins > running {
-        return Err(format!("{pins} pins for {running} running containers"));
-    }
     for l in leftovers(h) {
+        let id = |p: &str| p.rsplit('/').next().unwrap_or_default().to_string();
         if let Some(p) = l.strip_prefix("runtime state: ") {
-            let id = p.rsplit('/').next().unwrap_or_default();
-            let (_, v) = h.api("GET", &format!("/containers/{id}/json"), None);
-            if v["State"]["Status"] != "running" {
+            if !x.ids.contains(&id(p)) {
                 return Err(format!(
-                    "runtime state for {id} without a running record: {}",
-                    v["State"]
+                    "runtime state for {} without a running record",
+                    id(p)
                 ));
             }
         }
+        if let Some(p) = l.strip_prefix("cgroup: ") {
+            if !x.ids.contains(&id(p)) {
+                return Err(format!("cgroup of {}, not a running container", id(p)));
+            }
+        }
+    }
+    // `tcp . 27003 : 172.18.0.2 . 80`
+    let mut dnat = BTreeSet::new();
+    for e in nft_elements(h, "map", "ports4") {
+        let t: Vec<&str> = e.split_whitespace().collect();
+        let port = t.get(2).and_then(|p| p.parse::<u16>().ok());
+        let addr = t.get(4).map(|a| a.to_string());
+        match (port, addr) {
+            (Some(p), Some(a)) if x.ports.contains(&(p, a.clone())) => {
+                dnat.insert((p, a));
+            }
+            _ => return Err(format!("ports4 element {e:?} of no running container")),
+        }
+    }
+    // And the other way round (which also proves the elements were read at all).
+    if let Some(missing) = x.ports.difference(&dnat).next() {
+        return Err(format!("published port {missing:?} has no ports4 element"));
+    }
+    // `172.18.0.2 . 172.18.0.2`
+    let mut hairpin = BTreeSet::new();
+    for e in nft_elements(h, "set", "hairpin4") {
+        let a = e.split_whitespace().next().unwrap_or_default().to_string();
+        if !x.publishing.contains(&a) {
+            return Err(format!("hairpin4 element {e:?} of no publishing container"));
+        }
+        hairpin.insert(a);
+    }
+    if let Some(missing) = x.publishing.difference(&hairpin).next() {
+        return Err(format!(
+            "publishing container {missing} has no hairpin4 element"
+        ));
     }
     Ok(())
 }

@@ -489,9 +489,16 @@ fn family_ok(ep: &Endpoint, ip: IpAddr) -> bool {
     }
 }
 
+/// Docker's words for a port that cannot be had at start: another publication's is "Bind for
+/// ADDR failed: port is already allocated", another program's comes from its userland proxy.
 fn port_error(ep: &Endpoint, e: PortError) -> NetError {
+    let proxy = if matches!(e, PortError::Bind(..)) {
+        "Error starting userland proxy: "
+    } else {
+        ""
+    };
     NetError::PortAllocation(format!(
-        "driver failed programming external connectivity on endpoint {} ({}): {e}",
+        "driver failed programming external connectivity on endpoint {} ({}): {proxy}{e}",
         ep.name, ep.id
     ))
 }

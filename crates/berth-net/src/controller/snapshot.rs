@@ -6,9 +6,11 @@ use super::firewall::full_state;
 use super::Controller;
 use crate::endpoint::{format_mac, Endpoint};
 use crate::network::Network;
+use crate::portmap::Published;
 use crate::reach::model::{
     EndpointView, NetSnapshot, NetworkView, PortView, SandboxView, SubnetView,
 };
+use std::collections::{BTreeMap, HashMap};
 
 fn network_view(n: &Network) -> NetworkView {
     NetworkView {
@@ -95,6 +97,75 @@ impl Controller {
             sandboxes,
             firewall: full_state(&nets, &eps),
             firewall_enabled: self.cfg.firewall,
+        }
+    }
+}
+
+/// What container listings and inspect show of the network layer: every network, and the
+/// endpoints (in attach order) and published ports of the sandboxes asked for, copied once,
+/// so that a listing of N containers waits for the controller once, not 3N times behind
+/// sandboxes being made.
+#[derive(Debug, Default, Clone)]
+pub struct SandboxesView {
+    networks: BTreeMap<String, Network>,
+    sandboxes: HashMap<String, (Vec<Endpoint>, Vec<Published>)>,
+}
+
+impl SandboxesView {
+    /// The network named by full ID, name, or unique ID prefix, as `Controller::get` finds it.
+    pub fn network(&self, key: &str) -> Option<&Network> {
+        Controller::lookup(&self.networks, key).ok()
+    }
+
+    /// Endpoints of a sandbox, eth0 first (none for a sandbox that is gone).
+    pub fn endpoints(&self, sandbox_id: &str) -> &[Endpoint] {
+        self.sandboxes
+            .get(sandbox_id)
+            .map(|(e, _)| e.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// Ports a sandbox publishes.
+    pub fn ports(&self, sandbox_id: &str) -> &[Published] {
+        self.sandboxes
+            .get(sandbox_id)
+            .map(|(_, p)| p.as_slice())
+            .unwrap_or_default()
+    }
+}
+
+impl Controller {
+    /// Networks, and the endpoints and ports of `sandbox_ids`, taken in one go.
+    pub async fn sandboxes_view<'a>(
+        &self,
+        sandbox_ids: impl IntoIterator<Item = &'a str>,
+    ) -> SandboxesView {
+        // One lock at a time: a reader never holds the networks while it queues for the
+        // endpoints behind a sandbox being made. An endpoint whose network went in between is
+        // left out, as it would be a moment later.
+        let networks = self.networks.lock().await.clone();
+        let eps = self.eps.lock().await;
+        let mut sandboxes: HashMap<String, (Vec<Endpoint>, Vec<Published>)> = sandbox_ids
+            .into_iter()
+            .filter_map(|id| eps.sandboxes.get(id))
+            .map(|sb| (sb.id.clone(), (Vec::new(), sb.ports.clone())))
+            .collect();
+        for e in eps.endpoints.values() {
+            if let Some((mine, _)) = sandboxes.get_mut(&e.sandbox_id) {
+                mine.push(e.clone());
+            }
+        }
+        for (mine, _) in sandboxes.values_mut() {
+            mine.sort_by_key(|e| {
+                e.ifname
+                    .trim_start_matches("eth")
+                    .parse::<u32>()
+                    .unwrap_or(u32::MAX)
+            });
+        }
+        SandboxesView {
+            networks,
+            sandboxes,
         }
     }
 }

@@ -11,6 +11,7 @@ use berth_api::container::{
     ContainerSummary, EndpointInfo, EndpointIpam, LegacyAddresses, SummaryHostConfig,
     SummaryNetworks,
 };
+use berth_net::controller::SandboxesView;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -75,13 +76,22 @@ pub async fn networks(
     st: &AppState,
     c: &Container,
 ) -> (BTreeMap<String, EndpointInfo>, LegacyAddresses) {
+    let view = st.engine.ctl.sandboxes_view(c.sandbox_id.as_deref()).await;
+    networks_in(&view, c)
+}
+
+/// `networks` from a view of the network layer taken before.
+fn networks_in(
+    view: &SandboxesView,
+    c: &Container,
+) -> (BTreeMap<String, EndpointInfo>, LegacyAddresses) {
     let mut out = BTreeMap::new();
     let mut legacy = LegacyAddresses::default();
     let short = c.id[..12].to_string();
     let Some(sb) = &c.sandbox_id else {
         for (name, req) in &c.spec.networks {
-            let net = st.engine.ctl.get(name).await.ok();
-            let predefined = net.as_ref().is_none_or(|n| n.predefined);
+            let net = view.network(name);
+            let predefined = net.is_none_or(|n| n.predefined);
             let mut aliases = req.aliases.clone();
             if !predefined {
                 aliases.push(short.clone());
@@ -100,8 +110,8 @@ pub async fn networks(
         }
         return (out, legacy);
     };
-    for ep in st.engine.ctl.sandbox_endpoints(sb).await {
-        let Ok(net) = st.engine.ctl.get(&ep.network_id).await else {
+    for ep in view.endpoints(sb) {
+        let Some(net) = view.network(&ep.network_id) else {
             continue;
         };
         let mut aliases = ep.aliases.clone();
@@ -172,10 +182,20 @@ struct Row {
     networks: Vec<(String, String)>,
 }
 
-async fn summary(st: &AppState, c: &Container, img: Option<&Image>, size: bool) -> Row {
-    let (nets, _) = networks(st, c).await;
+fn summary(
+    st: &AppState,
+    view: &SandboxesView,
+    c: &Container,
+    img: Option<&Image>,
+    size: bool,
+) -> Row {
+    let (nets, _) = networks_in(view, c);
     let exposed = crate::engine::Engine::exposed_ports(c, img);
-    let published = st.engine.published(c).await;
+    let published = c
+        .sandbox_id
+        .as_deref()
+        .map(|sb| view.ports(sb))
+        .unwrap_or_default();
     let networks = nets
         .iter()
         .map(|(n, v)| (n.clone(), v.network_id.clone()))
@@ -193,7 +213,7 @@ async fn summary(st: &AppState, c: &Container, img: Option<&Image>, size: bool) 
         image_id: c.image_id.clone(),
         command: c.args(img).join(" "),
         created: c.created.timestamp(),
-        ports: super::ports::summary_ports(&exposed, &published),
+        ports: super::ports::summary_ports(&exposed, published),
         labels: c.spec.labels.clone(),
         state: if st.engine.is_paused(&c.id) {
             "paused".to_string()
@@ -317,13 +337,33 @@ pub async fn list(
     let all = on("all") || f.has("status") || limit.is_some();
     let r = resolve(&st, &f).await?;
     let mut out = Vec::new();
-    for c in st.engine.containers(all).await {
+    let containers = st.engine.containers(all).await;
+    // One copy of the images and one of the network layer per listing, and none when nothing
+    // listed needs them: nothing below waits for a lock, so a listing does not queue behind
+    // starts and removals once per container.
+    let images = if containers.is_empty() {
+        Default::default()
+    } else {
+        st.engine.images_by_id().await
+    };
+    let needs_network = containers
+        .iter()
+        .any(|c| c.sandbox_id.is_some() || !c.spec.networks.is_empty());
+    let view = if needs_network {
+        st.engine
+            .ctl
+            .sandboxes_view(containers.iter().filter_map(|c| c.sandbox_id.as_deref()))
+            .await
+    } else {
+        SandboxesView::default()
+    };
+    for c in &containers {
         if limit.is_some_and(|n| out.len() >= n) {
             break;
         }
-        let img = st.engine.image_by_id(&c.image_id).await;
-        let row = summary(&st, &c, img.as_ref(), on("size")).await;
-        if keep(&st, &f, &r, &c, img.as_ref(), &row) {
+        let img = images.get(&c.image_id);
+        let row = summary(&st, &view, c, img, on("size"));
+        if keep(&st, &f, &r, c, img, &row) {
             out.push(row.value);
         }
     }

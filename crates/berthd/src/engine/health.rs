@@ -222,10 +222,14 @@ impl Engine {
     /// The healthcheck a container runs: its own over its image's.
     pub async fn health_config(&self, c: &super::Container) -> Option<HealthConfig> {
         let img = self.image_by_id(&c.image_id).await;
-        HealthConfig::merged(
-            c.spec.run.healthcheck.as_ref(),
-            img.as_ref().and_then(|i| i.healthcheck.as_ref()),
-        )
+        let of_image = img.and_then(|i| i.healthcheck).map(|h| HealthConfig {
+            test: h.test,
+            interval_ns: h.interval_ns,
+            timeout_ns: h.timeout_ns,
+            start_period_ns: h.start_period_ns,
+            retries: h.retries,
+        });
+        HealthConfig::merged(c.spec.run.healthcheck.as_ref(), of_image.as_ref())
     }
 
     /// Forgets a removed container's health.

@@ -171,4 +171,9 @@ impl Engine {
     pub async fn image_by_id(&self, id: &str) -> Option<Image> {
         self.state.lock().await.images.get(id).cloned()
     }
+
+    /// Every image by ID, copied under the map lock once (for listings of many containers).
+    pub async fn images_by_id(&self) -> std::collections::BTreeMap<String, Image> {
+        self.state.lock().await.images.clone()
+    }
 }

@@ -17,7 +17,6 @@ pub mod image;
 mod image_store;
 pub mod keeper;
 mod launch;
-mod layer;
 mod links;
 mod load;
 mod model;

@@ -7,7 +7,7 @@
 //! calls on that directory without following it. Overlay whiteouts (`.wh.NAME`, `.wh..wh..opq`)
 //! are applied the same way.
 
-use super::{EngineError, Result};
+use crate::error::{invalid, io, ImageError, Result};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
@@ -20,8 +20,8 @@ use std::path::{Component, Path, PathBuf};
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
 
-fn bad(msg: impl Into<String>) -> EngineError {
-    EngineError::BadRequest(msg.into())
+fn bad(msg: impl Into<String>) -> ImageError {
+    invalid(msg)
 }
 
 fn resolve() -> ResolveFlags {
@@ -36,13 +36,13 @@ pub struct Rootfs {
 impl Rootfs {
     /// Opens (creating it if needed) the directory the layers are unpacked into.
     pub fn open(path: &Path) -> Result<Rootfs> {
-        std::fs::create_dir_all(path).map_err(super::io(format!("create {}", path.display())))?;
+        std::fs::create_dir_all(path).map_err(io(format!("create {}", path.display())))?;
         let fd = rustix::fs::open(
             path,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| super::io(format!("open {}", path.display()))(e.into()))?;
+        .map_err(|e| io(format!("open {}", path.display()))(e.into()))?;
         Ok(Rootfs { fd })
     }
 
@@ -246,7 +246,7 @@ pub fn sniff<R: Read>(mut input: R) -> std::io::Result<(Vec<u8>, R)> {
     Ok((head[..n].to_vec(), input))
 }
 
-fn failed(path: &Path, e: std::io::Error) -> EngineError {
+fn failed(path: &Path, e: std::io::Error) -> ImageError {
     bad(format!(
         "cannot unpack {} from a layer: {e}",
         path.display()
@@ -394,5 +394,150 @@ fn times(mtime: u64) -> rustix::fs::Timestamps {
     rustix::fs::Timestamps {
         last_access: t,
         last_modification: t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    enum E<'a> {
+        File(&'a str, &'a [u8]),
+        Dir(&'a str),
+        Sym(&'a str, &'a str),
+        Hard(&'a str, &'a str),
+    }
+
+    fn tarball(entries: &[E<'_>]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for e in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_mtime(0);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_size(0);
+            let (path, data): (&str, &[u8]) = match e {
+                E::File(p, d) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(d.len() as u64);
+                    (p, d)
+                }
+                E::Dir(p) => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_mode(0o755);
+                    (p, b"")
+                }
+                E::Sym(p, t) | E::Hard(p, t) => {
+                    h.set_entry_type(if matches!(e, E::Sym(..)) {
+                        tar::EntryType::Symlink
+                    } else {
+                        tar::EntryType::Link
+                    });
+                    h.set_link_name(t).unwrap();
+                    (p, b"")
+                }
+            };
+            // The raw name, so that `..` and absolute names reach the unpacker as written.
+            let name = h.as_old_mut().name.as_mut();
+            name[..path.len()].copy_from_slice(path.as_bytes());
+            h.set_cksum();
+            b.append(&h, data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// A root next to an `outside` tree that no layer may change.
+    fn scene() -> (tempfile::TempDir, Rootfs) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("outside/dir")).unwrap();
+        std::fs::write(dir.path().join("outside/keep"), b"sentinel").unwrap();
+        std::fs::write(dir.path().join("outside/dir/inner"), b"inner").unwrap();
+        let root = Rootfs::open(&dir.path().join("root")).unwrap();
+        (dir, root)
+    }
+
+    fn outside_intact(dir: &Path) {
+        let o = dir.join("outside");
+        assert_eq!(std::fs::read(o.join("keep")).unwrap(), b"sentinel");
+        assert_eq!(std::fs::read(o.join("dir/inner")).unwrap(), b"inner");
+        let mut names: Vec<_> = std::fs::read_dir(&o)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["dir", "keep"]);
+        assert_eq!(std::fs::read_dir(o.join("dir")).unwrap().count(), 1);
+        let mut top: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        top.sort();
+        assert_eq!(top, ["outside", "root"]);
+    }
+
+    #[test]
+    fn symlinks_out_of_the_root_resolve_inside_it() {
+        let cases: Vec<Vec<E<'_>>> = vec![
+            vec![
+                E::Sym("evil", "../outside"),
+                E::File("evil/.wh..wh..opq", b""),
+                E::File("evil/dir/inner", b"x"),
+            ],
+            vec![
+                E::Sym("evil", "../outside/dir"),
+                E::File("evil/.wh.inner", b""),
+                E::File("evil/new", b"y"),
+                E::Dir("evil/sub"),
+            ],
+            vec![
+                E::Sym("up", "/"),
+                E::Sym("deep", "../../.."),
+                E::File("up/keep", b"z"),
+                E::File("deep/outside/keep", b"z"),
+            ],
+            vec![
+                E::Sym("a", ".."),
+                E::File("a/outside", b"replaced"),
+                E::Dir("a/x"),
+            ],
+        ];
+        for (i, entries) in cases.iter().enumerate() {
+            let (dir, root) = scene();
+            // Refusing is as good as unpacking inside: only the outside matters.
+            if let Err(e) = apply(&root, &tarball(entries)[..]) {
+                assert!(matches!(e, ImageError::Invalid(_)), "case {i}: {e}");
+            }
+            outside_intact(dir.path());
+        }
+    }
+
+    #[test]
+    fn names_and_links_above_the_root_are_refused() {
+        for entries in [
+            vec![E::File("../escaped", b"e")],
+            vec![E::File("b/../../escaped", b"e")],
+            vec![E::Hard("h", "../outside/keep")],
+        ] {
+            let (dir, root) = scene();
+            let err = apply(&root, &tarball(&entries)[..]).unwrap_err();
+            assert!(matches!(err, ImageError::Invalid(_)), "{err}");
+            assert!(err.to_string().contains("outside of the root"), "{err}");
+            outside_intact(dir.path());
+        }
+    }
+
+    #[test]
+    fn garbage_is_refused_without_a_panic() {
+        let (dir, root) = scene();
+        for junk in [
+            &b"\x1f\x8b"[..],
+            b"not a tar",
+            &[0u8; 700][..],
+            &[0xffu8; 1024][..],
+        ] {
+            let _ = apply(&root, junk);
+        }
+        outside_intact(dir.path());
     }
 }
