@@ -4,8 +4,7 @@
 //! made can be removed.
 #![no_main]
 
-use berth_api::network::NetworkCreateRequest;
-use berth_net::controller::{CreateNetwork, SubnetRequest};
+use berth_net::controller::CreateNetwork;
 use berth_net::firewall::FakeFirewall;
 use berth_net::sys::fake::FakeKernel;
 use berth_net::{Controller, ControllerConfig};
@@ -51,39 +50,11 @@ fn env() -> &'static Env {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(req) = serde_json::from_slice::<NetworkCreateRequest>(data) else {
+    // The API's own decoding and request (berth_api::network_create), as berthd runs them.
+    let Ok(req) = berth_api::network_create::decode(data) else {
         return;
     };
-    // As the API maps it (crates/berthd/src/api/networks.rs).
-    let ipam = req.ipam.unwrap_or_default();
-    let subnets = ipam
-        .config
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| SubnetRequest {
-            subnet: c.subnet,
-            gateway: c.gateway,
-            ip_range: c.ip_range,
-            aux_addresses: c.auxiliary_addresses,
-        })
-        .collect();
-    let create = CreateNetwork {
-        name: req.name,
-        driver: req.driver,
-        internal: req.internal,
-        attachable: req.attachable,
-        ingress: req.ingress,
-        config_only: req.config_only,
-        config_from: req.config_from.map(|c| c.network).unwrap_or_default(),
-        scope: req.scope,
-        enable_ipv4: req.enable_ipv4,
-        enable_ipv6: req.enable_ipv6.unwrap_or(false),
-        ipam_driver: ipam.driver,
-        ipam_options: ipam.options.unwrap_or_default(),
-        subnets,
-        options: req.options.unwrap_or_default(),
-        labels: req.labels.unwrap_or_default(),
-    };
+    let create = CreateNetwork::from(req);
     let e = env();
     e.rt.block_on(async {
         if let Ok(net) = e.ctl.create(create).await {

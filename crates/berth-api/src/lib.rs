@@ -6,6 +6,7 @@
 pub mod container;
 pub mod detach;
 pub mod network;
+pub mod network_create;
 pub mod ports;
 pub mod system;
 pub mod topology;

@@ -5,9 +5,14 @@
 //! otherwise drop by name, see berthd's run options), `null` means "not set", and a field of
 //! the wrong type is an error naming the field ([`decode`]).
 
+use super::health::HealthcheckConfig;
 use crate::null_as_default as nd;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// The fields of an object that berth does not model, as sent: kept so that the daemon can
+/// refuse one that holds anything but its default instead of dropping it silently.
+pub type Unmodelled = BTreeMap<String, serde_json::Value>;
 
 /// The create body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -46,10 +51,14 @@ pub struct CreateBody {
     pub exposed_ports: Option<BTreeMap<String, Empty>>,
     /// Anonymous volume targets; the values are empty objects.
     pub volumes: Option<BTreeMap<String, Empty>>,
+    /// `None` keeps the image's.
+    pub healthcheck: Option<HealthcheckConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_config: Option<HostConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub networking_config: Option<NetworkingConfig>,
+    #[serde(flatten)]
+    pub unmodelled: Unmodelled,
 }
 
 /// `{}`: the value of a set-like map (`ExposedPorts`, `Volumes`). Whatever it holds is
@@ -110,6 +119,8 @@ pub struct HostConfig {
     pub init: Option<bool>,
     pub security_opt: Option<Vec<String>>,
     pub log_config: Option<LogConfig>,
+    #[serde(flatten)]
+    pub unmodelled: Unmodelled,
 }
 
 /// Container port key (`80/tcp`) → where it is published; `null` or `[]` publishes it on an
@@ -162,6 +173,8 @@ pub struct Mount {
     pub bind_options: Option<serde_json::Map<String, serde_json::Value>>,
     pub volume_options: Option<serde_json::Map<String, serde_json::Value>>,
     pub tmpfs_options: Option<TmpfsOptions>,
+    #[serde(flatten)]
+    pub unmodelled: Unmodelled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +184,8 @@ pub struct TmpfsOptions {
     pub size_bytes: i64,
     #[serde(deserialize_with = "nd")]
     pub mode: u32,
+    #[serde(flatten)]
+    pub unmodelled: Unmodelled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

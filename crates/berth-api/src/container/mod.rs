@@ -3,9 +3,11 @@
 //! builds and reads them).
 
 mod create;
+mod health;
 mod inspect;
 mod summary;
 
 pub use create::*;
+pub use health::*;
 pub use inspect::*;
 pub use summary::*;

@@ -47,8 +47,8 @@ pub async fn create(
     let raw: Value = super::json_body(&body)?;
     crate::engine::validate::create_body(&raw)?;
     let b = decode_create(&raw)?;
-    super::run_options::refuse_unsupported(&raw)?;
-    let run = super::run_options::parse(&raw)?;
+    super::run_options::refuse_unsupported(&b)?;
+    let run = super::run_options::parse(&b)?;
     if b.image.is_empty() {
         return Err(ApiError::bad_request(
             "no image specified: Image is required",
@@ -247,7 +247,7 @@ fn ts(t: Option<chrono::DateTime<Utc>>) -> String {
 pub async fn inspect(
     State(st): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ContainerInspect>, ApiError> {
     let c = st.engine.container(&id).await?;
     let img = st.engine.image_by_id(&c.image_id).await;
     let args = c.args(img.as_ref());
@@ -284,6 +284,10 @@ pub async fn inspect(
         .map(|m| (m.target.clone(), Empty))
         .collect();
     let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    let health_cfg = match st.engine.health_config(&c).await {
+        Some(h) => Some(h),
+        None => c.spec.run.healthcheck.clone(),
+    };
     let host_config = HostConfig {
         network_mode: c.spec.network_mode.clone(),
         auto_remove: c.spec.auto_remove,
@@ -325,6 +329,7 @@ pub async fn inspect(
             .no_new_privileges
             .then(|| vec!["no-new-privileges".to_string()]),
         mounts: None,
+        unmodelled: Default::default(),
     };
     let config = CreateBody {
         hostname: c.hostname.clone(),
@@ -344,6 +349,7 @@ pub async fn inspect(
         attach_stdin: c.spec.open_stdin && c.spec.stdin_once,
         attach_stdout: false,
         attach_stderr: false,
+        healthcheck: health_cfg.as_ref().map(super::health::config),
         ..Default::default()
     };
     let network_settings = NetworkSettings {
@@ -360,10 +366,6 @@ pub async fn inspect(
         legacy,
     };
     let paused = st.engine.is_paused(&c.id);
-    let health_cfg = match st.engine.health_config(&c).await {
-        Some(h) => Some(h),
-        None => c.spec.run.healthcheck.clone(),
-    };
     let inspect = ContainerInspect {
         id: c.id.clone(),
         created: c.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
@@ -382,6 +384,7 @@ pub async fn inspect(
             error: c.state.error.clone(),
             started_at: ts(c.state.started_at),
             finished_at: ts(c.state.finished_at),
+            health: st.engine.health(&c.id).as_ref().map(super::health::state),
             ..Default::default()
         },
         image: c.image_id.clone(),
@@ -398,14 +401,7 @@ pub async fn inspect(
         config,
         network_settings,
     };
-    // Health is berth's own engine state, not yet in the typed model: added to the answer.
-    let mut out = serde_json::to_value(&inspect)
-        .map_err(|e| ApiError::internal(format!("encode the inspect answer: {e}")))?;
-    out["Config"]["Healthcheck"] = super::health::config_json(health_cfg.as_ref());
-    if let Some(h) = st.engine.health(&c.id) {
-        out["State"]["Health"] = super::health::state_json(&h);
-    }
-    Ok(Json(out))
+    Ok(Json(inspect))
 }
 
 /// Docker's multiplexed log stream: frames of [stream, 0, 0, 0, size (u32 BE)] + payload; a

@@ -1,118 +1,75 @@
-//! Healthchecks on the wire: Config.Healthcheck of a create body, and `State.Health` and
-//! `Config.Healthcheck` of inspect.
+//! Healthchecks between the wire and the engine: `Config.Healthcheck` of a create body in,
+//! `Config.Healthcheck` and `State.Health` of inspect out.
 
 use super::ApiError;
 use crate::engine::health::{Health, HealthConfig};
+use berth_api::container as wire;
 use chrono::SecondsFormat;
-use serde_json::{json, Value};
 
-fn nanos(v: &Value, what: &str) -> Result<i64, ApiError> {
-    match v {
-        Value::Null => Ok(0),
-        Value::Number(n) => n.as_i64().ok_or_else(|| {
-            ApiError::bad_request(format!("Healthcheck.{what}: expected nanoseconds, got {n}"))
-        }),
-        other => Err(ApiError::bad_request(format!(
-            "Healthcheck.{what}: expected nanoseconds, got {other}"
-        ))),
-    }
-}
-
-/// Config.Healthcheck (`--health-*`, `--no-healthcheck`, compose's `healthcheck:`); fields
-/// berth does not run (StartInterval) are refused unless unset.
-pub fn parse(v: &Value) -> Result<Option<HealthConfig>, ApiError> {
-    let Some(obj) = v.as_object() else {
-        return match v {
-            Value::Null => Ok(None),
-            other => Err(ApiError::bad_request(format!(
-                "Config.Healthcheck: expected an object, got {other}"
-            ))),
-        };
-    };
-    for (k, val) in obj {
-        let known = matches!(
-            k.as_str(),
-            "Test" | "Interval" | "Timeout" | "StartPeriod" | "Retries"
-        );
-        if !(known || val.is_null() || val.as_i64() == Some(0)) {
-            return Err(ApiError::bad_request(format!(
-                "Config.Healthcheck.{k} is not supported by berth (got {val}); leave it unset"
-            )));
-        }
-    }
-    let test = match &v["Test"] {
-        Value::Null => vec![],
-        Value::Array(a) => a
-            .iter()
-            .map(|x| {
-                x.as_str().map(str::to_string).ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "Config.Healthcheck.Test: expected strings, got {x}"
-                    ))
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "Config.Healthcheck.Test: expected a list, got {other}"
-            )))
-        }
-    };
+/// Config.Healthcheck (`--health-*`, `--no-healthcheck`, compose's `healthcheck:`) as the
+/// engine runs it, checked as Docker checks it. Fields berth does not run are refused by
+/// the run options' check of what is unmodelled.
+pub fn parse(h: &wire::HealthcheckConfig) -> Result<HealthConfig, ApiError> {
     let h = HealthConfig {
-        test,
-        interval_ns: nanos(&v["Interval"], "Interval")?,
-        timeout_ns: nanos(&v["Timeout"], "Timeout")?,
-        start_period_ns: nanos(&v["StartPeriod"], "StartPeriod")?,
-        retries: nanos(&v["Retries"], "Retries")?,
+        test: h.test.clone().unwrap_or_default(),
+        interval_ns: h.interval,
+        timeout_ns: h.timeout,
+        start_period_ns: h.start_period,
+        retries: h.retries,
     };
     h.validate()?;
-    Ok(Some(h))
+    Ok(h)
 }
 
 /// Config.Healthcheck as Docker shows it.
-pub fn config_json(h: Option<&HealthConfig>) -> Value {
-    match h {
-        None => Value::Null,
-        Some(h) => json!({
-            "Test": h.test, "Interval": h.interval_ns, "Timeout": h.timeout_ns,
-            "StartPeriod": h.start_period_ns, "Retries": h.retries,
-        }),
+pub fn config(h: &HealthConfig) -> wire::HealthcheckConfig {
+    wire::HealthcheckConfig {
+        test: Some(h.test.clone()),
+        interval: h.interval_ns,
+        timeout: h.timeout_ns,
+        start_period: h.start_period_ns,
+        retries: h.retries,
+        unmodelled: Default::default(),
     }
 }
 
 /// State.Health.
-pub fn state_json(h: &Health) -> Value {
-    let log: Vec<Value> = h
-        .log
-        .iter()
-        .map(|p| {
-            json!({
-                "Start": p.start.to_rfc3339_opts(SecondsFormat::Nanos, true),
-                "End": p.end.to_rfc3339_opts(SecondsFormat::Nanos, true),
-                "ExitCode": p.exit_code,
-                "Output": p.output,
+pub fn state(h: &Health) -> wire::Health {
+    let time = |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Nanos, true);
+    wire::Health {
+        status: h.status.as_str().to_string(),
+        failing_streak: h.failing_streak,
+        log: h
+            .log
+            .iter()
+            .map(|p| wire::HealthcheckResult {
+                start: time(&p.start),
+                end: time(&p.end),
+                exit_code: p.exit_code,
+                output: p.output.clone(),
             })
-        })
-        .collect();
-    json!({"Status": h.status.as_str(), "FailingStreak": h.failing_streak, "Log": log})
+            .collect(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn decode(v: serde_json::Value) -> wire::HealthcheckConfig {
+        serde_json::from_value(v).unwrap()
+    }
 
     #[test]
     fn cli_body_and_refusals() {
-        let h = parse(
-            &json!({"Test": ["CMD-SHELL", "true"], "Interval": 1_000_000_000i64,
-            "Retries": 2, "StartInterval": 0}),
-        )
-        .unwrap()
+        let h = parse(&decode(json!({"Test": ["CMD-SHELL", "true"],
+            "Interval": 1_000_000_000i64, "Retries": 2, "StartInterval": 0})))
         .unwrap();
         assert_eq!(h.interval_ns, 1_000_000_000);
         assert_eq!(h.retries, 2);
-        assert!(parse(&Value::Null).unwrap().is_none());
-        assert!(parse(&json!({"Test": ["CMD"], "StartInterval": 5})).is_err());
-        assert!(parse(&json!({"Test": ["CMD", "x"], "Retries": -1})).is_err());
+        assert_eq!(config(&h).interval, 1_000_000_000);
+        assert!(parse(&decode(json!({"Test": ["CMD", "x"], "Retries": -1}))).is_err());
+        assert!(parse(&decode(json!({"Test": ["CMD"]}))).is_err());
     }
 }

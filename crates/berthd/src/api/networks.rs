@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_api::network as api;
-use berth_net::controller::{CreateNetwork, SubnetRequest};
+use berth_net::controller::CreateNetwork;
 use berth_net::Network;
 use chrono::SecondsFormat;
 use std::collections::{BTreeMap, HashMap};
@@ -162,44 +162,8 @@ pub async fn disconnect(
 }
 
 pub async fn create(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::bad_request(
-            "request body is empty: expected a JSON network configuration",
-        ));
-    }
-    let req: api::NetworkCreateRequest = super::json_body(&body)?;
-    let ipam = req.ipam.unwrap_or_default();
-    let subnets = ipam
-        .config
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| SubnetRequest {
-            subnet: c.subnet,
-            gateway: c.gateway,
-            ip_range: c.ip_range,
-            aux_addresses: c.auxiliary_addresses,
-        })
-        .collect();
-    let net = st
-        .ctl
-        .create(CreateNetwork {
-            name: req.name,
-            driver: req.driver,
-            internal: req.internal,
-            attachable: req.attachable,
-            ingress: req.ingress,
-            config_only: req.config_only,
-            config_from: req.config_from.map(|c| c.network).unwrap_or_default(),
-            scope: req.scope,
-            enable_ipv4: req.enable_ipv4,
-            enable_ipv6: req.enable_ipv6.unwrap_or(false),
-            ipam_driver: ipam.driver,
-            ipam_options: ipam.options.unwrap_or_default(),
-            subnets,
-            options: req.options.unwrap_or_default(),
-            labels: req.labels.unwrap_or_default(),
-        })
-        .await?;
+    let req = berth_api::network_create::decode(&body).map_err(ApiError::bad_request)?;
+    let net = st.ctl.create(CreateNetwork::from(req)).await?;
     network_event(&st, &net, "create", None);
     Ok((
         StatusCode::CREATED,

@@ -6,68 +6,19 @@
 
 use super::ApiError;
 use crate::engine::runopts::{MountKind, MountSpec, RunOptions};
-use serde_json::{Map, Value};
+use berth_api::container::{CreateBody, HostConfig, Mount, Unmodelled};
+use serde_json::Value;
 
-/// Config fields berth honours (or that only steer the client, like Attach*).
-const CONFIG_DONE: &[&str] = &[
-    "Hostname",
-    "Domainname",
-    "User",
-    "Env",
-    "Cmd",
-    "Entrypoint",
-    "Image",
-    "WorkingDir",
-    "Labels",
-    "MacAddress",
-    "Tty",
-    "OpenStdin",
-    "StdinOnce",
-    "ExposedPorts",
-    "Volumes",
-    "AttachStdin",
-    "AttachStdout",
-    "AttachStderr",
-    "HostConfig",
-    "NetworkingConfig",
-    "Healthcheck",
-    // Windows-only and build-time fields, without effect on a Linux container's run.
-    "ArgsEscaped",
-    "Shell",
-    "OnBuild",
-];
+/// Config fields berth does not model that have no effect on a Linux container's run
+/// (Windows-only and build-time ones).
+const CONFIG_IGNORED: &[&str] = &["ArgsEscaped", "Shell", "OnBuild"];
 
-/// HostConfig fields berth honours, or that carry no meaning for the daemon (ConsoleSize is the
-/// client's terminal, ContainerIDFile is written by the client).
-const HOST_DONE: &[&str] = &[
-    "NetworkMode",
-    "AutoRemove",
-    "ExtraHosts",
-    "Dns",
-    "DnsSearch",
-    "DnsOptions",
-    "Links",
-    "PortBindings",
-    "PublishAllPorts",
-    "RestartPolicy",
-    "Binds",
-    "Mounts",
-    "Tmpfs",
-    "ReadonlyRootfs",
-    "Privileged",
-    "CapAdd",
-    "CapDrop",
-    "Memory",
-    "MemorySwap",
-    "NanoCpus",
-    "CpuShares",
-    "PidsLimit",
-    "Init",
-    "SecurityOpt",
-    "LogConfig",
-    "ConsoleSize",
-    "ContainerIDFile",
-];
+/// HostConfig fields that carry no meaning for the daemon: ConsoleSize is the client's
+/// terminal, ContainerIDFile is written by the client.
+const HOST_IGNORED: &[&str] = &["ConsoleSize", "ContainerIDFile"];
+
+/// `--mount` fields without effect here (Consistency is for Docker Desktop's file sharing).
+const MOUNT_IGNORED: &[&str] = &["Consistency"];
 
 /// What a field holds when the user did not ask for anything.
 fn is_default(key: &str, v: &Value) -> bool {
@@ -95,9 +46,9 @@ fn is_default(key: &str, v: &Value) -> bool {
         }
 }
 
-fn refuse_unknown(obj: &Map<String, Value>, done: &[&str], prefix: &str) -> Result<(), ApiError> {
-    for (k, v) in obj {
-        if !done.contains(&k.as_str()) && !is_default(k, v) {
+fn refuse_unmodelled(rest: &Unmodelled, ignored: &[&str], prefix: &str) -> Result<(), ApiError> {
+    for (k, v) in rest {
+        if !ignored.contains(&k.as_str()) && !is_default(k, v) {
             return Err(ApiError::bad_request(format!(
                 "{prefix}{k} is not supported by berth (got {v}); leave it unset"
             )));
@@ -107,56 +58,28 @@ fn refuse_unknown(obj: &Map<String, Value>, done: &[&str], prefix: &str) -> Resu
 }
 
 /// A 400 naming the first non-default field berth would otherwise drop.
-pub fn refuse_unsupported(body: &Value) -> Result<(), ApiError> {
-    if let Some(c) = body.as_object() {
-        refuse_unknown(c, CONFIG_DONE, "Config.")?;
+pub fn refuse_unsupported(body: &CreateBody) -> Result<(), ApiError> {
+    refuse_unmodelled(&body.unmodelled, CONFIG_IGNORED, "Config.")?;
+    if let Some(h) = &body.healthcheck {
+        refuse_unmodelled(&h.unmodelled, &[], "Config.Healthcheck.")?;
     }
-    if let Some(h) = body["HostConfig"].as_object() {
-        refuse_unknown(h, HOST_DONE, "HostConfig.")?;
-        let log = &h.get("LogConfig").cloned().unwrap_or(Value::Null);
-        let typ = log["Type"].as_str().unwrap_or("");
-        if !matches!(typ, "" | "json-file") {
-            return Err(ApiError::bad_request(format!(
-                "HostConfig.LogConfig.Type {typ} is not supported by berth: its logs are json-file's"
-            )));
-        }
-        if log["Config"].as_object().is_some_and(|c| !c.is_empty()) {
-            return Err(ApiError::bad_request(format!(
-                "HostConfig.LogConfig.Config {} is not supported by berth (no log options)",
-                log["Config"]
-            )));
-        }
+    let Some(h) = &body.host_config else {
+        return Ok(());
+    };
+    refuse_unmodelled(&h.unmodelled, HOST_IGNORED, "HostConfig.")?;
+    let log = h.log_config.clone().unwrap_or_default();
+    if !matches!(log.r#type.as_str(), "" | "json-file") {
+        return Err(ApiError::bad_request(format!(
+            "HostConfig.LogConfig.Type {} is not supported by berth: its logs are json-file's",
+            log.r#type
+        )));
+    }
+    if let Some(c) = log.config.filter(|c| !c.is_empty()) {
+        return Err(ApiError::bad_request(format!(
+            "HostConfig.LogConfig.Config {c:?} is not supported by berth (no log options)"
+        )));
     }
     Ok(())
-}
-
-fn strings(v: &Value, what: &str) -> Result<Vec<String>, ApiError> {
-    match v {
-        Value::Null => Ok(vec![]),
-        Value::Array(a) => a
-            .iter()
-            .map(|x| {
-                x.as_str().map(str::to_string).ok_or_else(|| {
-                    ApiError::bad_request(format!("{what}: expected strings, got {x}"))
-                })
-            })
-            .collect(),
-        other => Err(ApiError::bad_request(format!(
-            "{what}: expected a list, got {other}"
-        ))),
-    }
-}
-
-fn int(v: &Value, what: &str) -> Result<i64, ApiError> {
-    match v {
-        Value::Null => Ok(0),
-        Value::Number(n) => n
-            .as_i64()
-            .ok_or_else(|| ApiError::bad_request(format!("{what}: expected an integer, got {n}"))),
-        other => Err(ApiError::bad_request(format!(
-            "{what}: expected an integer, got {other}"
-        ))),
-    }
 }
 
 /// `-v SRC:DST[:OPTS]` (HostConfig.Binds): an absolute SRC is a bind, else a named volume.
@@ -199,9 +122,8 @@ fn parse_bind(spec: &str) -> Result<MountSpec, ApiError> {
 }
 
 /// `--mount` (HostConfig.Mounts): bind, volume and tmpfs; other types and options are refused.
-fn parse_mount(m: &Value) -> Result<MountSpec, ApiError> {
-    let typ = m["Type"].as_str().unwrap_or("");
-    let kind = match typ {
+fn parse_mount(m: &Mount) -> Result<MountSpec, ApiError> {
+    let kind = match m.r#type.as_str() {
         "bind" => MountKind::Bind,
         "volume" => MountKind::Volume,
         "tmpfs" => MountKind::Tmpfs,
@@ -211,27 +133,24 @@ fn parse_mount(m: &Value) -> Result<MountSpec, ApiError> {
             )))
         }
     };
-    let target = m["Target"].as_str().unwrap_or("").to_string();
-    let source = m["Source"].as_str().unwrap_or("").to_string();
-    if kind == MountKind::Bind && source.is_empty() {
+    if kind == MountKind::Bind && m.source.is_empty() {
         return Err(ApiError::bad_request(
             "invalid mount config for type \"bind\": field Source must not be empty",
         ));
     }
-    if kind == MountKind::Tmpfs && !source.is_empty() {
+    if kind == MountKind::Tmpfs && !m.source.is_empty() {
         return Err(ApiError::bad_request(
             "invalid mount config for type \"tmpfs\": field Source must not be specified",
         ));
     }
-    for (field, allowed) in [
-        ("BindOptions", &["Propagation"][..]),
-        ("VolumeOptions", &["NoCopy"][..]),
-        ("TmpfsOptions", &["SizeBytes", "Mode"][..]),
+    for (field, options, allowed) in [
+        ("BindOptions", m.bind_options.as_ref(), "Propagation"),
+        ("VolumeOptions", m.volume_options.as_ref(), "NoCopy"),
     ] {
-        for (k, v) in m[field].as_object().into_iter().flatten() {
+        for (k, v) in options.into_iter().flatten() {
             let propagation_ok =
                 k != "Propagation" || matches!(v.as_str(), Some("" | "rprivate" | "private"));
-            let fine = (allowed.contains(&k.as_str()) && propagation_ok) || is_default(k, v);
+            let fine = (k == allowed && propagation_ok) || is_default(k, v);
             if !fine {
                 return Err(ApiError::bad_request(format!(
                     "invalid mount config: {field}.{k} {v} is not supported by berth"
@@ -239,36 +158,25 @@ fn parse_mount(m: &Value) -> Result<MountSpec, ApiError> {
             }
         }
     }
-    for (k, v) in m.as_object().into_iter().flatten() {
-        if !matches!(
-            k.as_str(),
-            "Type"
-                | "Source"
-                | "Target"
-                | "ReadOnly"
-                | "Consistency"
-                | "BindOptions"
-                | "VolumeOptions"
-                | "TmpfsOptions"
-        ) && !is_default(k, v)
-        {
-            return Err(ApiError::bad_request(format!(
-                "invalid mount config: {k} is not supported by berth"
-            )));
-        }
-    }
+    let tmpfs = m.tmpfs_options.clone().unwrap_or_default();
+    refuse_unmodelled(
+        &tmpfs.unmodelled,
+        &[],
+        "invalid mount config: TmpfsOptions.",
+    )?;
+    refuse_unmodelled(&m.unmodelled, MOUNT_IGNORED, "invalid mount config: ")?;
     let mut options = Vec::new();
-    if let Some(size) = m["TmpfsOptions"]["SizeBytes"].as_i64().filter(|s| *s > 0) {
-        options.push(format!("size={size}"));
+    if tmpfs.size_bytes > 0 {
+        options.push(format!("size={}", tmpfs.size_bytes));
     }
-    if let Some(mode) = m["TmpfsOptions"]["Mode"].as_u64().filter(|s| *s > 0) {
-        options.push(format!("mode={mode:o}"));
+    if tmpfs.mode > 0 {
+        options.push(format!("mode={:o}", tmpfs.mode));
     }
     Ok(MountSpec {
         kind,
-        source,
-        target,
-        read_only: m["ReadOnly"].as_bool().unwrap_or(false),
+        source: m.source.clone(),
+        target: m.target.clone(),
+        read_only: m.read_only,
         options,
         ..Default::default()
     })
@@ -323,44 +231,41 @@ fn security_opts(list: &[String], o: &mut RunOptions) -> Result<(), ApiError> {
 }
 
 /// The run options of a create body (Config and HostConfig).
-pub fn parse(body: &Value) -> Result<RunOptions, ApiError> {
-    let h = &body["HostConfig"];
+pub fn parse(body: &CreateBody) -> Result<RunOptions, ApiError> {
+    let default = HostConfig::default();
+    let h = body.host_config.as_ref().unwrap_or(&default);
+    let list = |l: &Option<Vec<String>>| l.clone().unwrap_or_default();
     let mut o = RunOptions {
-        user: body["User"].as_str().unwrap_or("").to_string(),
-        read_only: h["ReadonlyRootfs"].as_bool().unwrap_or(false),
-        privileged: h["Privileged"].as_bool().unwrap_or(false),
-        cap_add: strings(&h["CapAdd"], "HostConfig.CapAdd")?,
-        cap_drop: strings(&h["CapDrop"], "HostConfig.CapDrop")?,
-        memory: int(&h["Memory"], "HostConfig.Memory")?,
-        memory_swap: int(&h["MemorySwap"], "HostConfig.MemorySwap")?,
-        nano_cpus: int(&h["NanoCpus"], "HostConfig.NanoCpus")?,
-        cpu_shares: int(&h["CpuShares"], "HostConfig.CpuShares")?,
-        pids_limit: int(&h["PidsLimit"], "HostConfig.PidsLimit")?.max(0),
-        init: h["Init"].as_bool().unwrap_or(false),
+        user: body.user.clone(),
+        read_only: h.readonly_rootfs,
+        privileged: h.privileged,
+        cap_add: list(&h.cap_add),
+        cap_drop: list(&h.cap_drop),
+        memory: h.memory,
+        memory_swap: h.memory_swap,
+        nano_cpus: h.nano_cpus,
+        cpu_shares: h.cpu_shares,
+        pids_limit: h.pids_limit.unwrap_or(0).max(0),
+        init: h.init.unwrap_or(false),
         ..Default::default()
     };
-    o.healthcheck = super::health::parse(&body["Healthcheck"])?;
-    security_opts(
-        &strings(&h["SecurityOpt"], "HostConfig.SecurityOpt")?,
-        &mut o,
-    )?;
-    for b in strings(&h["Binds"], "HostConfig.Binds")? {
-        o.mounts.push(parse_bind(&b)?);
+    o.healthcheck = body
+        .healthcheck
+        .as_ref()
+        .map(super::health::parse)
+        .transpose()?;
+    security_opts(&list(&h.security_opt), &mut o)?;
+    for b in h.binds.iter().flatten() {
+        o.mounts.push(parse_bind(b)?);
     }
-    for m in h["Mounts"].as_array().into_iter().flatten() {
+    for m in h.mounts.iter().flatten() {
         o.mounts.push(parse_mount(m)?);
     }
-    for (target, opts) in h["Tmpfs"].as_object().into_iter().flatten() {
-        o.mounts
-            .push(parse_tmpfs(target, opts.as_str().unwrap_or(""))?);
+    for (target, opts) in h.tmpfs.iter().flatten() {
+        o.mounts.push(parse_tmpfs(target, opts)?);
     }
     // `-v /path` and an image's VOLUME: an anonymous volume where nothing else is mounted.
-    for target in body["Volumes"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, _)| k)
-    {
+    for target in body.volumes.iter().flat_map(|v| v.keys()) {
         if !o.mounts.iter().any(|m| &m.target == target) {
             o.mounts.push(MountSpec {
                 kind: MountKind::Volume,
@@ -377,6 +282,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn body(v: &Value) -> CreateBody {
+        berth_api::container::decode(v).unwrap()
+    }
+
+    fn refuse_unsupported(v: &Value) -> Result<(), ApiError> {
+        super::refuse_unsupported(&body(v))
+    }
+
+    /// What create does: the refusals, then the options.
+    fn parse(v: &Value) -> Result<RunOptions, ApiError> {
+        super::refuse_unsupported(&body(v))?;
+        super::parse(&body(v))
+    }
+
     #[test]
     fn defaults_pass_and_the_rest_is_named() {
         let cli = json!({"Image": "busybox", "Healthcheck": null, "StopSignal": "",
@@ -392,6 +311,24 @@ mod tests {
         let e = refuse_unsupported(&json!({"HostConfig": {"LogConfig": {"Type": "syslog"}}}))
             .unwrap_err();
         assert!(e.message.contains("syslog"), "{}", e.message);
+        let e = refuse_unsupported(
+            &json!({"Healthcheck": {"Test": ["CMD", "true"], "StartInterval": 5, "Retries": 1}}),
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("Config.Healthcheck.StartInterval"),
+            "{}",
+            e.message
+        );
+        let e = parse(
+            &json!({"HostConfig": {"Mounts": [{"Type": "tmpfs", "Target": "/t",
+            "TmpfsOptions": {"Options": [["noexec"]]}}]}}),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("TmpfsOptions.Options"), "{}", e.message);
+        let o = parse(&json!({"Healthcheck": {"Test": ["CMD", "true"], "Interval": 2_000_000}}))
+            .unwrap();
+        assert_eq!(o.healthcheck.unwrap().interval_ns, 2_000_000);
     }
 
     #[test]

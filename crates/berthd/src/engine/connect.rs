@@ -29,6 +29,7 @@ impl Engine {
 
     /// `network connect`: a running container gets a new interface at once; a stopped one gets
     /// it at its next start.
+    #[tracing::instrument(name = "connect", skip_all, fields(container = %container, network = %network))]
     pub async fn connect(&self, container: &str, network: &str, req: NetworkRequest) -> Result<()> {
         let mut st = self.state.lock().await;
         let mut c = Self::lookup(&st, container)?.clone();
@@ -96,6 +97,7 @@ impl Engine {
     }
 
     /// `network disconnect`: the interface goes at once from a running container.
+    #[tracing::instrument(name = "disconnect", skip_all, fields(container = %container, network = %network))]
     pub async fn disconnect(&self, container: &str, network: &str, force: bool) -> Result<()> {
         let mut st = self.state.lock().await;
         let found = Self::lookup(&st, container).cloned();

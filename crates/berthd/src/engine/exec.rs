@@ -41,6 +41,7 @@ pub struct Execs {
 }
 
 impl Engine {
+    #[tracing::instrument(name = "exec_create", skip_all, fields(container = %container))]
     pub async fn exec_create(&self, container: &str, spec: ExecSpec) -> Result<String> {
         let c = self.container(container).await?;
         if c.state.status != Status::Running {
@@ -80,6 +81,7 @@ impl Engine {
     }
 
     /// Starts the process; the caller streams its pipes or terminal and then reports the exit.
+    #[tracing::instrument(name = "exec_start", skip_all, fields(exec = %id))]
     pub async fn exec_start(&self, id: &str) -> Result<ExecIo> {
         let mut execs = self.execs.lock().await;
         let ex = execs
