@@ -9,5 +9,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 scripts/install-deps.sh
 cargo build --release --locked --bins
+# Shell completions and man pages, made from the CLI's own definition.
+mkdir -p /usr/share/bash-completion/completions /usr/local/share/man/man1
+target/release/berth completion bash >/usr/share/bash-completion/completions/berth
+target/release/berth man /usr/local/share/man/man1
 echo "berthd: point a client at it with: target/release/berth network ls   (or: docker -H unix:///run/berth/berth.sock network ls)" >&2
 exec target/release/berthd "$@"

@@ -1,5 +1,9 @@
-//! Output formats as the docker CLI prints them: aligned tables, Go-template-like `--format`,
-//! and indented JSON.
+//! Output formats as the docker CLI prints them: aligned tables, `--format` with Go's
+//! text/template (through `gtmpl`, with Docker's extra functions), and indented JSON.
+//!
+//! Lists (`ps`, `images`, `network ls`) take `table` (the default columns), `json` (one
+//! object a line), `table TEMPLATE` (a header row of the columns the template names, then
+//! aligned rows) or a bare `TEMPLATE` (one rendering a line), as Docker's formatter does.
 
 use serde_json::Value;
 
@@ -39,76 +43,269 @@ pub fn pretty(v: &impl serde::Serialize) -> String {
     }
 }
 
-fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
-    let path = path.trim();
-    if path == "." {
-        return Some(root);
+/// JSON as a template value: objects become maps (a missing key is `<no value>`, as a Go map's).
+fn to_template(v: &Value) -> gtmpl::Value {
+    match v {
+        Value::Null => gtmpl::Value::Nil,
+        Value::Bool(b) => gtmpl::Value::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => gtmpl::Value::from(u),
+            (_, Some(i), _) => gtmpl::Value::from(i),
+            (_, _, Some(f)) => gtmpl::Value::from(f),
+            _ => gtmpl::Value::Nil,
+        },
+        Value::String(s) => gtmpl::Value::String(s.clone()),
+        Value::Array(a) => gtmpl::Value::Array(a.iter().map(to_template).collect()),
+        Value::Object(m) => {
+            gtmpl::Value::Map(m.iter().map(|(k, v)| (k.clone(), to_template(v))).collect())
+        }
     }
-    let mut cur = root;
-    for part in path.trim_start_matches('.').split('.') {
-        cur = cur.get(part)?;
-    }
-    Some(cur)
 }
 
-fn plain(v: &Value) -> String {
+/// A template value back as JSON, for `{{json .X}}`; map keys sorted, as Go's encoder sorts them.
+fn to_json(v: &gtmpl::Value) -> Value {
+    use gtmpl::Value as T;
     match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "<no value>".into(),
-        Value::Object(m) => {
-            let inner: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{}", plain(v))).collect();
-            format!("map[{}]", inner.join(" "))
+        T::NoValue | T::Nil | T::Function(_) => Value::Null,
+        T::Bool(b) => Value::Bool(*b),
+        T::String(s) => Value::String(s.clone()),
+        T::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => Value::from(u),
+            (_, Some(i), _) => Value::from(i),
+            (_, _, Some(f)) => Value::from(f),
+            _ => Value::Null,
+        },
+        T::Array(a) => Value::Array(a.iter().map(to_json).collect()),
+        T::Map(m) | T::Object(m) => {
+            let sorted: std::collections::BTreeMap<_, _> = m.iter().collect();
+            Value::Object(
+                sorted
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), to_json(v)))
+                    .collect(),
+            )
         }
-        Value::Array(a) => {
-            let inner: Vec<String> = a.iter().map(plain).collect();
-            format!("[{}]", inner.join(" "))
-        }
+    }
+}
+
+fn arg<'a>(
+    args: &'a [gtmpl::Value],
+    i: usize,
+    name: &str,
+) -> Result<&'a gtmpl::Value, gtmpl::FuncError> {
+    args.get(i)
+        .ok_or_else(|| gtmpl::FuncError::AtLeastXArgs(name.into(), i + 1))
+}
+
+fn text(v: &gtmpl::Value) -> String {
+    match v {
+        gtmpl::Value::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
 
-/// Renders the subset of Go templates people use with docker: `{{.A.B}}`, `{{json .A}}`,
-/// `{{index .Options "key"}}`, `\t` and `\n` escapes.
-pub fn render(template: &str, v: &Value) -> Result<String, String> {
-    let template = template.replace("\\t", "\t").replace("\\n", "\n");
-    let mut out = String::new();
-    let mut rest = template.as_str();
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("template parsing error: unclosed action in {template:?}"))?;
-        let action = after[..end].trim();
-        out.push_str(&eval(action, v)?);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
+fn json_fn(args: &[gtmpl::Value]) -> Result<gtmpl::Value, gtmpl::FuncError> {
+    let v = arg(args, 0, "json")?;
+    serde_json::to_string(&to_json(v))
+        .map(gtmpl::Value::String)
+        .map_err(|e| gtmpl::FuncError::Generic(e.to_string()))
 }
 
-fn eval(action: &str, v: &Value) -> Result<String, String> {
-    let missing = |p: &str| format!("template: executing: can't evaluate field {p}");
-    if let Some(arg) = action.strip_prefix("json ") {
-        let val = lookup(v, arg).ok_or_else(|| missing(arg))?;
-        return serde_json::to_string(val).map_err(|e| e.to_string());
+/// `join LIST SEP`.
+fn join_fn(args: &[gtmpl::Value]) -> Result<gtmpl::Value, gtmpl::FuncError> {
+    let sep = text(arg(args, 1, "join")?);
+    match arg(args, 0, "join")? {
+        gtmpl::Value::Array(a) => Ok(gtmpl::Value::String(
+            a.iter().map(text).collect::<Vec<_>>().join(&sep),
+        )),
+        gtmpl::Value::Nil | gtmpl::Value::NoValue => Ok(gtmpl::Value::String(String::new())),
+        other => Err(gtmpl::FuncError::Generic(format!(
+            "join: expected a list, got {other}"
+        ))),
     }
-    if let Some(args) = action.strip_prefix("index ") {
-        let (obj, key) = args
-            .trim()
-            .split_once(' ')
-            .ok_or_else(|| format!("template: index needs a map and a key: {action}"))?;
-        let map = lookup(v, obj).ok_or_else(|| missing(obj))?;
-        let key = key.trim().trim_matches('"');
-        return Ok(map
-            .get(key)
-            .map(plain)
-            .unwrap_or_else(|| "<no value>".into()));
+}
+
+/// `split STRING SEP`.
+fn split_fn(args: &[gtmpl::Value]) -> Result<gtmpl::Value, gtmpl::FuncError> {
+    let s = text(arg(args, 0, "split")?);
+    let sep = text(arg(args, 1, "split")?);
+    Ok(gtmpl::Value::Array(
+        s.split(sep.as_str())
+            .map(|p| gtmpl::Value::String(p.to_string()))
+            .collect(),
+    ))
+}
+
+fn lower_fn(args: &[gtmpl::Value]) -> Result<gtmpl::Value, gtmpl::FuncError> {
+    Ok(gtmpl::Value::String(
+        text(arg(args, 0, "lower")?).to_lowercase(),
+    ))
+}
+
+fn upper_fn(args: &[gtmpl::Value]) -> Result<gtmpl::Value, gtmpl::FuncError> {
+    Ok(gtmpl::Value::String(
+        text(arg(args, 0, "upper")?).to_uppercase(),
+    ))
+}
+
+/// `title`: the first letter of each word upper-cased.
+fn title_fn(args: &[gtmpl::Value]) -> Result<gtmpl::Value, gtmpl::FuncError> {
+    let s = text(arg(args, 0, "title")?);
+    let mut out = String::with_capacity(s.len());
+    let mut start = true;
+    for c in s.chars() {
+        if start {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = c.is_whitespace();
     }
-    if action.starts_with('.') {
-        return lookup(v, action).map(plain).ok_or_else(|| missing(action));
+    Ok(gtmpl::Value::String(out))
+}
+
+fn count(v: &gtmpl::Value, name: &str) -> Result<usize, gtmpl::FuncError> {
+    v.to_string()
+        .parse()
+        .map_err(|_| gtmpl::FuncError::Generic(format!("{name}: expected a count, got {v}")))
+}
+
+/// `truncate STRING N`.
+fn truncate_fn(args: &[gtmpl::Value]) -> Result<gtmpl::Value, gtmpl::FuncError> {
+    let s = text(arg(args, 0, "truncate")?);
+    let n = count(arg(args, 1, "truncate")?, "truncate")?;
+    Ok(gtmpl::Value::String(s.chars().take(n).collect()))
+}
+
+/// `pad STRING LEFT RIGHT`: spaces around.
+fn pad_fn(args: &[gtmpl::Value]) -> Result<gtmpl::Value, gtmpl::FuncError> {
+    let s = text(arg(args, 0, "pad")?);
+    let l = count(arg(args, 1, "pad")?, "pad")?;
+    let r = count(arg(args, 2, "pad")?, "pad")?;
+    Ok(gtmpl::Value::String(format!(
+        "{}{s}{}",
+        " ".repeat(l),
+        " ".repeat(r)
+    )))
+}
+
+/// A parsed `--format` template with Docker's functions.
+pub struct Template(gtmpl::Template);
+
+impl Template {
+    /// Parses TEMPLATE; `\t` and `\n` written out stand for a tab and a newline, as the docker
+    /// CLI reads them.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.replace("\\t", "\t").replace("\\n", "\n");
+        let mut t = gtmpl::Template::default();
+        t.add_funcs(&[
+            ("json", json_fn as gtmpl::Func),
+            ("join", join_fn),
+            ("split", split_fn),
+            ("lower", lower_fn),
+            ("upper", upper_fn),
+            ("title", title_fn),
+            ("truncate", truncate_fn),
+            ("pad", pad_fn),
+        ]);
+        t.parse(text.as_str())
+            .map_err(|e| format!("template parsing error: {e}"))?;
+        Ok(Template(t))
     }
-    Err(format!("template: function {action:?} not supported"))
+
+    pub fn render(&self, v: &Value) -> Result<String, String> {
+        self.0
+            .render(&gtmpl::Context::from(to_template(v)))
+            .map_err(|e| format!("template: executing: {e}"))
+    }
+}
+
+/// Renders TEMPLATE once against `v` (inspect, version, info).
+pub fn render(template: &str, v: &Value) -> Result<String, String> {
+    Template::parse(template)?.render(v)
+}
+
+/// How a list is to be printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListFormat {
+    /// The command's own columns, aligned, with headers.
+    Table,
+    /// One JSON object a line.
+    Json,
+    /// `table TEMPLATE` (`table: true`) or a bare template.
+    Template { table: bool, text: String },
+}
+
+impl ListFormat {
+    pub fn parse(f: Option<&str>) -> Self {
+        match f.map(str::trim) {
+            None | Some("") | Some("table") => ListFormat::Table,
+            Some("json") => ListFormat::Json,
+            Some(t) => match t.strip_prefix("table ") {
+                Some(rest) => ListFormat::Template {
+                    table: true,
+                    text: rest.trim().to_string(),
+                },
+                None => ListFormat::Template {
+                    table: false,
+                    text: t.to_string(),
+                },
+            },
+        }
+    }
+}
+
+/// A list's columns: (field of a row, its header), the defaults first.
+pub struct Columns<'a> {
+    /// The fields `table` shows.
+    pub default: &'a [&'a str],
+    /// Every field a template may name, with its header.
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+/// Prints `rows` (objects with the fields of `cols`) as `format` asks.
+pub fn list(format: &ListFormat, cols: &Columns, rows: &[Value]) -> Result<String, String> {
+    let text = match format {
+        ListFormat::Json => {
+            let mut out = String::new();
+            for r in rows {
+                out.push_str(&r.to_string());
+                out.push('\n');
+            }
+            return Ok(out);
+        }
+        ListFormat::Table => cols
+            .default
+            .iter()
+            .map(|k| format!("{{{{.{k}}}}}"))
+            .collect::<Vec<_>>()
+            .join("\t"),
+        ListFormat::Template { text, .. } => text.clone(),
+    };
+    let table_mode = !matches!(format, ListFormat::Template { table: false, .. });
+    let t = Template::parse(&text)?;
+    let mut lines = Vec::new();
+    if table_mode {
+        // The header is the template rendered against each field's header, as Docker's.
+        let header: serde_json::Map<String, Value> = cols
+            .headers
+            .iter()
+            .map(|(k, h)| (k.to_string(), Value::String(h.to_string())))
+            .collect();
+        lines.push(t.render(&Value::Object(header))?);
+    }
+    for r in rows {
+        lines.push(t.render(r)?);
+    }
+    if table_mode {
+        let cells: Vec<Vec<String>> = lines
+            .iter()
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect();
+        Ok(table(&cells))
+    } else {
+        Ok(lines.into_iter().map(|l| l + "\n").collect())
+    }
 }
 
 #[cfg(test)]
@@ -139,14 +336,50 @@ mod tests {
     }
 
     #[test]
-    fn templates() {
-        let v = json!({"Name": "n", "IPAM": {"Config": [{"Subnet": "10.0.0.0/24"}]}, "Options": {"a.b": "1"}});
+    fn go_templates_with_dockers_functions() {
+        let v = json!({"Name": "n", "IPAM": {"Config": [{"Subnet": "10.0.0.0/24"}]},
+            "Options": {"a.b": "1"}, "Aliases": ["x", "y"], "Internal": false, "Size": 3});
+        let r = |t: &str| render(t, &v).unwrap();
         assert_eq!(
-            render("{{.Name}}\\t{{json .IPAM.Config}}", &v).unwrap(),
+            r("{{.Name}}\\t{{json .IPAM.Config}}"),
             "n\t[{\"Subnet\":\"10.0.0.0/24\"}]"
         );
-        assert_eq!(render("{{index .Options \"a.b\"}}", &v).unwrap(), "1");
-        assert!(render("{{.Nope}}", &v).is_err());
+        assert_eq!(r("{{index .Options \"a.b\"}}"), "1");
+        assert_eq!(r("{{join .Aliases \",\"}}"), "x,y");
+        assert_eq!(r("{{len .Aliases}}"), "2");
+        assert_eq!(r("{{range .Aliases}}<{{.}}>{{end}}"), "<x><y>");
+        assert_eq!(r("{{if .Internal}}yes{{else}}no{{end}}"), "no");
+        assert_eq!(r("{{range .IPAM.Config}}{{.Subnet}}{{end}}"), "10.0.0.0/24");
+        assert_eq!(r("{{upper .Name}}{{.Size}}"), "N3");
+        assert_eq!(
+            r("{{json .}}").len(),
+            serde_json::to_string(&v).unwrap().len()
+        );
+        assert_eq!(r("{{.Nope}}"), "<no value>");
         assert!(render("{{.Name", &v).is_err());
+        assert!(render("{{nosuchfunc .Name}}", &v).is_err());
+    }
+
+    #[test]
+    fn lists_as_docker_formats_them() {
+        let cols = Columns {
+            default: &["ID", "Name"],
+            headers: &[("ID", "NETWORK ID"), ("Name", "NAME"), ("Driver", "DRIVER")],
+        };
+        let rows = vec![
+            json!({"ID": "abc", "Name": "bridge", "Driver": "bridge"}),
+            json!({"ID": "def", "Name": "n", "Driver": "macvlan"}),
+        ];
+        let f = |s: Option<&str>| list(&ListFormat::parse(s), &cols, &rows).unwrap();
+        assert_eq!(
+            f(None),
+            "NETWORK ID   NAME\nabc          bridge\ndef          n\n"
+        );
+        assert_eq!(
+            f(Some("table {{.Name}}\\t{{.Driver}}")),
+            "NAME      DRIVER\nbridge    bridge\nn         macvlan\n"
+        );
+        assert_eq!(f(Some("{{.Name}}")), "bridge\nn\n");
+        assert_eq!(f(Some("json")).lines().count(), 2);
     }
 }

@@ -3,10 +3,12 @@
 mod client;
 mod cmd;
 mod format;
+mod progress;
 mod session;
 mod tls;
+mod usage;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -95,6 +97,11 @@ enum Command {
     Rename(cmd::pause::RenameArgs),
     /// Display the running processes of a container.
     Top(cmd::pause::TopArgs),
+    /// Write a shell completion script (bash, zsh, fish) to stdout.
+    Completion(cmd::completion::CompletionArgs),
+    /// Write man pages into a directory.
+    #[command(hide = true)]
+    Man(cmd::completion::ManArgs),
 }
 
 /// An error already printed, or to print, with the exit code to use.
@@ -186,27 +193,41 @@ fn endpoint(cli: &Cli) -> (String, Option<tls::TlsOptions>) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = usage::parse();
     let (host, tls) = endpoint(&cli);
+    // These two need no daemon.
+    let result = match cli.command {
+        Command::Completion(a) => cmd::completion::completion(Cli::command(), a),
+        Command::Man(a) => cmd::completion::man(Cli::command(), a),
+        command => with_daemon(&host, tls.as_ref(), command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if let Some(m) = f.message {
+                eprintln!("{m}");
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Runs a command that talks to the daemon.
+fn with_daemon(host: &str, tls: Option<&tls::TlsOptions>, command: Command) -> Result<(), Failure> {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("berth: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return Err(Failure::msg(format!(
+                "berth: cannot start the async runtime: {e}"
+            )))
         }
     };
-    let client = match client::Client::new(&host, tls.as_ref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = rt.block_on(async {
-        match cli.command {
+    let client = client::Client::new(host, tls)?;
+    rt.block_on(async {
+        match command {
             Command::Network(c) => cmd::network::run(&client, c).await,
             Command::Version(a) => cmd::system::version(&client, a).await,
             Command::Run(a) => cmd::container::run(&client, *a).await,
@@ -233,23 +254,14 @@ fn main() -> ExitCode {
             Command::Unpause(a) => cmd::pause::unpause(&client, a).await,
             Command::Rename(a) => cmd::pause::rename(&client, a).await,
             Command::Top(a) => cmd::pause::top(&client, a).await,
+            Command::Completion(_) | Command::Man(_) => Ok(()),
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            if let Some(m) = f.message {
-                eprintln!("{m}");
-            }
-            ExitCode::from(f.code)
-        }
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn command_line_definition_is_consistent() {

@@ -141,9 +141,12 @@ pub struct RmArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Format output using a Go-style template.
+    /// Format output using a Go template.
     #[arg(short, long)]
     format: Option<String>,
+    /// Only look for an object of this type.
+    #[arg(long = "type", value_parser = ["container", "image", "network", "volume"])]
+    kind: Option<String>,
     #[arg(required = true)]
     names: Vec<String>,
 }
@@ -175,18 +178,24 @@ pub struct LoadArgs {
 }
 
 /// A tar archive to upload, streamed from `file` (`-` or none: standard input) as it is sent,
-/// so the CLI's memory does not grow with the image.
-async fn tar_body(file: Option<&str>) -> Result<RequestBody, Failure> {
-    match file {
-        None | Some("-") => Ok(RequestBody::tar_stdin()),
+/// so the CLI's memory does not grow with the image; its progress is drawn on a terminal
+/// unless `quiet`.
+async fn tar_body(file: Option<&str>, quiet: bool) -> Result<RequestBody, Failure> {
+    let body = match file {
+        None | Some("-") => RequestBody::tar_stdin(),
         Some(f) => RequestBody::tar_file(std::path::Path::new(f))
             .await
-            .map_err(|e| Failure::msg(format!("cannot read {f}: {e}"))),
-    }
+            .map_err(|e| Failure::msg(format!("cannot read {f}: {e}")))?,
+    };
+    Ok(if quiet {
+        body
+    } else {
+        crate::progress::on_terminal(body)
+    })
 }
 
 pub async fn load(client: &Client, a: LoadArgs) -> Result<(), Failure> {
-    let data = tar_body(a.input.as_deref()).await?;
+    let data = tar_body(a.input.as_deref(), a.quiet).await?;
     let body = client.send_body(Method::POST, "/images/load", data).await?;
     if !a.quiet {
         for line in String::from_utf8_lossy(&body).lines() {
@@ -206,6 +215,9 @@ pub struct ImagesArgs {
     /// Filter output based on conditions provided (e.g. "reference=busy*", "dangling=true").
     #[arg(short, long)]
     filter: Vec<String>,
+    /// Format output: "table", "json", "table TEMPLATE" or a Go template.
+    #[arg(long)]
+    format: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -398,28 +410,7 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn each(
-    client: &Client,
-    names: &[String],
-    method: Method,
-    path: impl Fn(&str) -> String,
-) -> Result<(), Failure> {
-    let mut failed = false;
-    for n in names {
-        match client
-            .request(method.clone(), &path(&encode(n)), None)
-            .await
-        {
-            Ok(_) => println!("{n}"),
-            Err(e @ ClientError::Daemon { .. }) => {
-                eprintln!("{e}");
-                failed = true;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Failure::unless_failed(failed)
-}
+use super::each;
 
 pub async fn start(client: &Client, a: IdsArgs) -> Result<(), Failure> {
     each(client, &a.containers, Method::POST, |n| {
@@ -559,14 +550,20 @@ pub async fn port(client: &Client, a: PortArgs) -> Result<(), Failure> {
 pub async fn inspect(client: &Client, a: InspectArgs) -> Result<(), Failure> {
     let mut found = Vec::new();
     let mut missing = Vec::new();
+    let kinds = match a.kind.as_deref() {
+        Some(k) => vec![k],
+        None => vec!["container", "image", "network", "volume"],
+    };
     for n in &a.names {
         let e = encode(n);
         let mut hit = None;
-        for path in [
-            format!("/containers/{e}/json"),
-            format!("/images/{e}/json"),
-            format!("/networks/{e}"),
-        ] {
+        for kind in &kinds {
+            let path = match *kind {
+                "container" => format!("/containers/{e}/json"),
+                "image" => format!("/images/{e}/json"),
+                "network" => format!("/networks/{e}"),
+                _ => format!("/volumes/{e}"),
+            };
             match client.get_json::<Value>(&path).await {
                 Ok(v) => {
                     hit = Some(v);
@@ -576,9 +573,13 @@ pub async fn inspect(client: &Client, a: InspectArgs) -> Result<(), Failure> {
                 Err(e) => return Err(e.into()),
             }
         }
+        let missing_line = match a.kind.as_deref() {
+            Some(k) => format!("Error: No such {k}: {n}"),
+            None => format!("Error: No such object: {n}"),
+        };
         match hit {
             Some(v) => found.push(v),
-            None => missing.push(format!("Error: No such object: {n}")),
+            None => missing.push(missing_line),
         }
     }
     match a.format.as_deref() {
@@ -626,7 +627,7 @@ pub async fn logs(client: &Client, a: LogsArgs) -> Result<(), Failure> {
 }
 
 pub async fn import(client: &Client, a: ImportArgs) -> Result<(), Failure> {
-    let data = tar_body(Some(&a.file)).await?;
+    let data = tar_body(Some(&a.file), false).await?;
     let mut q = "?fromSrc=-".to_string();
     if let Some(r) = &a.reference {
         let (repo, tag) = match r.rsplit_once(':') {
@@ -675,9 +676,7 @@ pub async fn images(client: &Client, a: ImagesArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = Vec::new();
     for i in &list {
         let tags: Vec<String> = i["RepoTags"]
             .as_array()
@@ -690,19 +689,53 @@ pub async fn images(client: &Client, a: ImagesArgs) -> Result<(), Failure> {
         } else {
             tags
         };
+        let created = i["Created"].as_i64().unwrap_or(0);
         for t in tags {
             let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, "<none>"));
-            rows.push(vec![
-                repo.into(),
-                tag.into(),
-                short(i),
-                ago(i["Created"].as_i64().unwrap_or(0)),
-                human_size(i["Size"].as_u64().unwrap_or(0)),
-            ]);
+            rows.push(json!({
+                "Repository": repo, "Tag": tag, "ID": short(i), "Digest": "<none>",
+                "CreatedSince": ago(created), "CreatedAt": created_at(created),
+                "Size": human_size(i["Size"].as_u64().unwrap_or(0)),
+            }));
         }
     }
-    print!("{}", format::table(&rows));
+    let cols = format::Columns {
+        default: &["Repository", "Tag", "ID", "CreatedSince", "Size"],
+        headers: &[
+            ("Repository", "REPOSITORY"),
+            ("Tag", "TAG"),
+            ("ID", "IMAGE ID"),
+            ("Digest", "DIGEST"),
+            ("CreatedSince", "CREATED"),
+            ("CreatedAt", "CREATED AT"),
+            ("Size", "SIZE"),
+        ],
+    };
+    let f = format::ListFormat::parse(a.format.as_deref());
+    print!("{}", format::list(&f, &cols, &rows).map_err(Failure::msg)?);
     Ok(())
+}
+
+/// A Unix time as the docker CLI's `CreatedAt` prints it: `2024-05-01 10:20:30 +0000 UTC`.
+fn created_at(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} +0000 UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 pub async fn rmi(client: &Client, a: RmiArgs) -> Result<(), Failure> {
@@ -729,4 +762,16 @@ pub async fn rmi(client: &Client, a: RmiArgs) -> Result<(), Failure> {
         }
     }
     Failure::unless_failed(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn created_at_is_the_docker_clis_utc_time() {
+        assert_eq!(super::created_at(0), "1970-01-01 00:00:00 +0000 UTC");
+        assert_eq!(
+            super::created_at(1_709_251_199),
+            "2024-02-29 23:59:59 +0000 UTC"
+        );
+    }
 }

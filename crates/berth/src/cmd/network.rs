@@ -351,51 +351,23 @@ async fn ls(client: &Client, a: LsArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    match a.format.as_deref() {
-        None | Some("table") => {
-            let mut rows = vec![vec![
-                "NETWORK ID".into(),
-                "NAME".into(),
-                "DRIVER".into(),
-                "SCOPE".into(),
-            ]];
-            for n in &nets {
-                let id = if trunc {
-                    n.id[..12.min(n.id.len())].to_string()
-                } else {
-                    n.id.clone()
-                };
-                rows.push(vec![id, n.name.clone(), n.driver.clone(), n.scope.clone()]);
-            }
-            print!("{}", format::table(&rows));
-        }
-        Some("json") => {
-            for n in &nets {
-                println!("{}", summary(n, trunc));
-            }
-        }
-        Some(t) => {
-            let (table, t) = match t.strip_prefix("table") {
-                Some(rest) => (true, rest.trim_start()),
-                None => (false, t),
-            };
-            let mut lines = Vec::new();
-            for n in &nets {
-                lines.push(format::render(t, &summary(n, trunc)).map_err(Failure::msg)?);
-            }
-            if table {
-                let rows: Vec<Vec<String>> = lines
-                    .iter()
-                    .map(|l| l.split('\t').map(str::to_string).collect())
-                    .collect();
-                print!("{}", format::table(&rows));
-            } else {
-                for l in lines {
-                    println!("{l}");
-                }
-            }
-        }
-    }
+    let rows: Vec<serde_json::Value> = nets.iter().map(|n| summary(n, trunc)).collect();
+    let cols = format::Columns {
+        default: &["ID", "Name", "Driver", "Scope"],
+        headers: &[
+            ("ID", "NETWORK ID"),
+            ("Name", "NAME"),
+            ("Driver", "DRIVER"),
+            ("Scope", "SCOPE"),
+            ("IPv4", "IPV4"),
+            ("IPv6", "IPV6"),
+            ("Internal", "INTERNAL"),
+            ("Labels", "LABELS"),
+            ("CreatedAt", "CREATED AT"),
+        ],
+    };
+    let f = format::ListFormat::parse(a.format.as_deref());
+    print!("{}", format::list(&f, &cols, &rows).map_err(Failure::msg)?);
     Ok(())
 }
 

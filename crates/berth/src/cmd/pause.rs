@@ -1,6 +1,6 @@
 //! `berth pause`, `unpause`, `rename` and `top`, as Docker's CLI.
 
-use crate::client::{encode, Client, ClientError};
+use crate::client::{encode, Client};
 use crate::Failure;
 use clap::Args;
 use hyper::Method;
@@ -26,28 +26,18 @@ pub struct TopArgs {
     ps_args: Vec<String>,
 }
 
-async fn each(client: &Client, names: &[String], verb: &str) -> Result<(), Failure> {
-    let mut failed = false;
-    for n in names {
-        let path = format!("/containers/{}/{verb}", encode(n));
-        match client.request(Method::POST, &path, None).await {
-            Ok(_) => println!("{n}"),
-            Err(e @ ClientError::Daemon { .. }) => {
-                eprintln!("{e}");
-                failed = true;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Failure::unless_failed(failed)
-}
-
 pub async fn pause(client: &Client, a: PauseArgs) -> Result<(), Failure> {
-    each(client, &a.containers, "pause").await
+    super::each(client, &a.containers, Method::POST, |n| {
+        format!("/containers/{n}/pause")
+    })
+    .await
 }
 
 pub async fn unpause(client: &Client, a: PauseArgs) -> Result<(), Failure> {
-    each(client, &a.containers, "unpause").await
+    super::each(client, &a.containers, Method::POST, |n| {
+        format!("/containers/{n}/unpause")
+    })
+    .await
 }
 
 pub async fn rename(client: &Client, a: RenameArgs) -> Result<(), Failure> {

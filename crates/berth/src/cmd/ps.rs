@@ -69,57 +69,42 @@ pub async fn ps(client: &Client, a: PsArgs) -> Result<(), Failure> {
             "CreatedAt": ago(c["Created"].as_i64().unwrap_or(0)), "RunningFor": ago(c["Created"].as_i64().unwrap_or(0)),
             "Status": c["Status"], "State": c["State"], "Ports": ports_text(&c["Ports"]), "Names": names.join(","),
             "Size": size_text(c),
+            "Labels": c["Labels"].as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")).unwrap_or_default(),
             "Networks": c["NetworkSettings"]["Networks"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_default(),
         })
     };
-    match a.format.as_deref() {
-        None | Some("table") => {
-            let mut head: Vec<String> = [
-                "CONTAINER ID",
-                "IMAGE",
-                "COMMAND",
-                "CREATED",
-                "STATUS",
-                "PORTS",
-                "NAMES",
-            ]
-            .map(String::from)
-            .to_vec();
-            let mut keys = vec![
-                "ID",
-                "Image",
-                "Command",
-                "RunningFor",
-                "Status",
-                "Ports",
-                "Names",
-            ];
-            if a.size {
-                head.push("SIZE".into());
-                keys.push("Size");
-            }
-            let mut rows = vec![head];
-            for c in &list {
-                let r = row(c);
-                rows.push(
-                    keys.iter()
-                        .map(|k| r[*k].as_str().unwrap_or_default().to_string())
-                        .collect(),
-                );
-            }
-            print!("{}", format::table(&rows));
-        }
-        Some("json") => {
-            for c in &list {
-                println!("{}", row(c));
-            }
-        }
-        Some(t) => {
-            for c in &list {
-                println!("{}", format::render(t, &row(c)).map_err(Failure::msg)?);
-            }
-        }
+    let mut default = vec![
+        "ID",
+        "Image",
+        "Command",
+        "RunningFor",
+        "Status",
+        "Ports",
+        "Names",
+    ];
+    if a.size {
+        default.push("Size");
     }
+    let cols = format::Columns {
+        default: &default,
+        headers: &[
+            ("ID", "CONTAINER ID"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("CreatedAt", "CREATED AT"),
+            ("RunningFor", "CREATED"),
+            ("Status", "STATUS"),
+            ("State", "STATE"),
+            ("Ports", "PORTS"),
+            ("Names", "NAMES"),
+            ("Size", "SIZE"),
+            ("Labels", "LABELS"),
+            ("Networks", "NETWORKS"),
+        ],
+    };
+    let rows: Vec<Value> = list.iter().map(row).collect();
+    let f = format::ListFormat::parse(a.format.as_deref());
+    print!("{}", format::list(&f, &cols, &rows).map_err(Failure::msg)?);
     Ok(())
 }
 
