@@ -189,6 +189,107 @@ fn pad_fn(args: &[gtmpl::Value]) -> Result<gtmpl::Value, gtmpl::FuncError> {
     )))
 }
 
+/// A value as Go's `fmt` prints it with `%v`, which is how text/template prints an action:
+/// `[a b]` for a list, `map[k:v]` for a map (keys sorted), `<nil>` for null.
+fn go_text(v: &gtmpl::Value) -> String {
+    use gtmpl::Value as T;
+    match v {
+        T::String(s) => s.clone(),
+        T::Nil => "<nil>".into(),
+        T::NoValue => "<no value>".into(),
+        T::Function(_) => String::new(),
+        T::Bool(_) | T::Number(_) => v.to_string(),
+        T::Array(a) => format!("[{}]", a.iter().map(go_text).collect::<Vec<_>>().join(" ")),
+        T::Map(m) | T::Object(m) => {
+            let sorted: std::collections::BTreeMap<_, _> = m.iter().collect();
+            let items: Vec<String> = sorted
+                .into_iter()
+                .map(|(k, v)| format!("{k}:{}", go_text(v)))
+                .collect();
+            format!("map[{}]", items.join(" "))
+        }
+    }
+}
+
+fn gostr_fn(args: &[gtmpl::Value]) -> Result<gtmpl::Value, gtmpl::FuncError> {
+    Ok(gtmpl::Value::String(
+        args.last().map(go_text).unwrap_or_default(),
+    ))
+}
+
+/// Where the action opened just before `s` closes (`}}` outside quotes).
+fn action_end(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut quote = None;
+    let mut i = 0;
+    while i < b.len() {
+        match quote {
+            Some(q) if b[i] == b'\\' && q == b'"' => i += 1,
+            Some(q) if b[i] == q => quote = None,
+            Some(_) => {}
+            None if matches!(b[i], b'"' | b'`' | b'\'') => quote = Some(b[i]),
+            None if b[i] == b'}' && b.get(i + 1) == Some(&b'}') => return Some(i),
+            None => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// An action that prints is piped into `gostr`, so it prints as Go's would (gtmpl prints
+/// lists and maps in Rust's debug form); control actions and assignments are left alone.
+fn print_as_go(inner: &str) -> String {
+    let (lead, body) = match inner.strip_prefix('-') {
+        Some(r) if r.starts_with(char::is_whitespace) => ("-", r),
+        _ => ("", inner),
+    };
+    let (body, trail) = match body.strip_suffix('-') {
+        Some(r) if r.ends_with(char::is_whitespace) => (r, " -"),
+        _ => (body, ""),
+    };
+    let t = body.trim();
+    let first = t.split_whitespace().next().unwrap_or_default();
+    let control = matches!(
+        first,
+        "if" | "else"
+            | "end"
+            | "range"
+            | "with"
+            | "define"
+            | "template"
+            | "block"
+            | "break"
+            | "continue"
+    ) || t.is_empty()
+        || t.starts_with("/*")
+        || (t.starts_with('$') && (t.contains(":=") || t.contains(" = ")));
+    if control {
+        inner.to_string()
+    } else {
+        format!("{lead}{body} | gostr{trail}")
+    }
+}
+
+fn go_printing(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = action_end(after) else {
+            // Unclosed: left for the parser to name.
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        out.push_str("{{");
+        out.push_str(&print_as_go(&after[..end]));
+        out.push_str("}}");
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A parsed `--format` template with Docker's functions.
 pub struct Template(gtmpl::Template);
 
@@ -196,7 +297,7 @@ impl Template {
     /// Parses TEMPLATE; `\t` and `\n` written out stand for a tab and a newline, as the docker
     /// CLI reads them.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.replace("\\t", "\t").replace("\\n", "\n");
+        let text = go_printing(&text.replace("\\t", "\t").replace("\\n", "\n"));
         let mut t = gtmpl::Template::default();
         t.add_funcs(&[
             ("json", json_fn as gtmpl::Func),
@@ -207,6 +308,7 @@ impl Template {
             ("title", title_fn),
             ("truncate", truncate_fn),
             ("pad", pad_fn),
+            ("gostr", gostr_fn),
         ]);
         t.parse(text.as_str())
             .map_err(|e| format!("template parsing error: {e}"))?;
@@ -356,6 +458,16 @@ mod tests {
             serde_json::to_string(&v).unwrap().len()
         );
         assert_eq!(r("{{.Nope}}"), "<no value>");
+        // Printed as Go prints them, not as Rust debugs them.
+        assert_eq!(
+            r("{{.Aliases}} {{.Options}} {{.IPAM.Config}}"),
+            "[x y] map[a.b:1] [map[Subnet:10.0.0.0/24]]"
+        );
+        assert_eq!(
+            r("{{- .Name -}} {{ $n := .Name }}{{$n}} {{\"}}\"}}"),
+            "nn }}"
+        );
+        assert_eq!(render("{{.V}}", &json!({"V": null})).unwrap(), "<nil>");
         assert!(render("{{.Name", &v).is_err());
         assert!(render("{{nosuchfunc .Name}}", &v).is_err());
     }
