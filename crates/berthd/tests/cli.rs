@@ -61,6 +61,16 @@ fn templates_inspect_type_and_exit_codes() {
         b(&["inspect", "--format", t, "web"]),
         "[sleep][1000] 2 sleep,1000 up v true\n"
     );
+    // Printed as Go's text/template prints values.
+    assert_eq!(
+        b(&[
+            "inspect",
+            "--format",
+            "{{.Config.Cmd}} {{.Config.Labels}}",
+            "web"
+        ]),
+        "[sleep 1000] map[k:v]\n"
+    );
     let (_, err) = fails(h.berth(&["inspect", "--format", "{{.Name", "web"]));
     assert!(err.contains("template"), "{err}");
 
