@@ -57,6 +57,8 @@ impl Controller {
             remote: Default::default(),
             nodes: Default::default(),
             tasks: Default::default(),
+            claims_stale: Default::default(),
+            conflicts: Default::default(),
         });
         // Both listings first: a store that does not answer leaves the controller as it was.
         let (net_watch, nets_now) = cluster.watch_networks().await.map_err(cluster_err)?;
@@ -77,7 +79,11 @@ impl Controller {
         self.reclaim_own().await;
         let me = Arc::downgrade(self);
         let t1 = tokio::spawn(watch_networks(me.clone(), net_watch));
-        let t2 = tokio::spawn(watch_endpoints(me, ep_watch));
+        let t2 = tokio::spawn(watch_endpoints(
+            me,
+            ep_watch,
+            cluster.node().lease_changes(),
+        ));
         lock(&g.tasks).extend([t1, t2]);
         Ok(())
     }
@@ -166,50 +172,12 @@ impl Controller {
     /// After a restart: this node's endpoints on global networks are claimed again where the
     /// store lost them (the lease ran out), and claims no local endpoint explains are released.
     async fn reclaim_own(&self) {
-        let Some(g) = self.global().cloned() else {
-            return;
-        };
-        let nets = self.networks.lock().await.clone();
-        let local: Vec<crate::endpoint::Endpoint> =
-            self.eps.lock().await.endpoints.values().cloned().collect();
-        let stored = match g.cluster.endpoints(None).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list cluster endpoints to reconcile this node's");
-                return;
+        if let Err(e) = self.reconcile_claims().await {
+            if let Some(g) = self.global() {
+                g.claims_stale
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
             }
-        };
-        let me = g.cluster.node().id().to_string();
-        for rec in stored.iter().filter(|r| r.node == me) {
-            let explained = local
-                .iter()
-                .any(|e| e.network_id == rec.network_id && e.name == rec.name);
-            if !explained {
-                self.release_global(Some((rec.network_id.clone(), rec.name.clone())))
-                    .await;
-            }
-        }
-        for ep in &local {
-            let Some(net) = nets.get(&ep.network_id).filter(|n| n.scope == "global") else {
-                continue;
-            };
-            if stored
-                .iter()
-                .any(|r| r.network_id == ep.network_id && r.name == ep.name && r.node == me)
-            {
-                continue;
-            }
-            let opts = crate::endpoint::EndpointOptions {
-                owner: ep.owner.clone(),
-                name: ep.name.clone(),
-                ipv4: ep.ipv4.map(|a| a.addr()),
-                ipv6: None,
-                mac: Some(ep.mac),
-                aliases: ep.aliases.clone(),
-            };
-            if let Err(e) = self.claim_global(Some(net), opts).await {
-                tracing::warn!(endpoint = %ep.name, network = %net.name, error = %e, "cannot claim a surviving endpoint again");
-            }
+            tracing::warn!(error = %e, "cannot reconcile this node's cluster claims; retrying at the next resync");
         }
     }
 
@@ -388,7 +356,11 @@ async fn watch_networks(ctl: Weak<Controller>, mut w: berth_cluster::NetworkWatc
     }
 }
 
-async fn watch_endpoints(ctl: Weak<Controller>, mut w: berth_cluster::EndpointWatcher) {
+async fn watch_endpoints(
+    ctl: Weak<Controller>,
+    mut w: berth_cluster::EndpointWatcher,
+    mut lease: tokio::sync::watch::Receiver<berth_cluster::store::LeaseId>,
+) {
     let mut tick = tokio::time::interval(RESYNC_EVERY);
     tick.tick().await;
     loop {
@@ -397,6 +369,14 @@ async fn watch_endpoints(ctl: Weak<Controller>, mut w: berth_cluster::EndpointWa
                 let Some(c) = ctl.upgrade() else { return };
                 c.apply_remote(changes).await;
             }
+            Ok(()) = lease.changed() => {
+                // The old lease took this node's claims with it: claim them again now.
+                let Some(c) = ctl.upgrade() else { return };
+                if let Some(g) = c.global() {
+                    g.claims_stale.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                c.reconcile_claims_if_stale().await;
+            }
             _ = tick.tick() => {
                 let Some(c) = ctl.upgrade() else { return };
                 match w.resync().await {
@@ -404,6 +384,8 @@ async fn watch_endpoints(ctl: Weak<Controller>, mut w: berth_cluster::EndpointWa
                     Err(e) => tracing::warn!(error = %e, "endpoint resync: cannot list the cluster"),
                 }
                 c.resync_remote().await;
+                c.reconcile_claims_if_stale().await;
+                c.retry_conflicts().await;
             }
         }
     }
