@@ -76,6 +76,19 @@ impl Controller {
             lock(&g.remote).insert((ep.network_id.clone(), ep.name.clone()), ep);
         }
         self.sync_networks(&nets_now).await;
+        // Networks this host kept from a previous life were not built again, so nothing has
+        // put their remote endpoints' names in the resolver yet (kernel entries are replaced).
+        let kept: Vec<Network> = self
+            .networks
+            .lock()
+            .await
+            .values()
+            .filter(|n| n.scope == "global")
+            .cloned()
+            .collect();
+        for net in &kept {
+            self.program_network(net).await;
+        }
         self.reclaim_own().await;
         let me = Arc::downgrade(self);
         let t1 = tokio::spawn(watch_networks(me.clone(), net_watch));
