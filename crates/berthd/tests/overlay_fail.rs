@@ -346,6 +346,16 @@ fn etcd_outages_keep_overlay_traffic_flowing_and_resync_exactly() {
     ok(c.berth(2, &["rm", "-f", "a2"]));
     // As Docker, a run whose start failed leaves the created container.
     let _ = c.berth(0, &["rm", "-f", "late"]);
+    // A daemon restarted meanwhile starts, and says its overlay requests wait for the join.
+    c.kill_daemon(2);
+    c.start_daemon(2);
+    let (status, v) = c.api(
+        2,
+        "POST",
+        "/networks/create",
+        Some(r#"{"Name":"ov3","Driver":"overlay"}"#),
+    );
+    assert_unavailable(status, &v, "network create before the join");
     // Local networks work as before.
     ok(c.berth(1, &["network", "create", "--subnet", "10.57.0.0/24", "lan"]));
     sleeper(&c, 1, "l1", "lan");

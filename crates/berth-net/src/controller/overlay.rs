@@ -233,7 +233,13 @@ impl Controller {
 
     fn need_global(&self) -> NetResult<&Arc<Global>> {
         self.global().ok_or_else(|| {
-            bad("overlay networks need a cluster: start berthd with --cluster-store etcd://HOST:PORT and --cluster-advertise IP")
+            if self.cluster_expected.load(Ordering::SeqCst) {
+                NetError::Unavailable(
+                    "cluster store unavailable: this daemon has not joined its cluster yet (see berth info)".into(),
+                )
+            } else {
+                bad("overlay networks need a cluster: start berthd with --cluster-store etcd://HOST:PORT and --cluster-advertise IP")
+            }
         })
     }
 

@@ -102,11 +102,14 @@ impl Controller {
     }
 
     /// Attaches the cluster once the daemon has joined it (`joined` turns Some), retrying
-    /// while the store does not answer; for the daemon, whose join runs in the background.
+    /// while the store does not answer; for a daemon started for a cluster, whose join runs in
+    /// the background (overlay requests are "unavailable" until then).
     pub fn follow_cluster(
         self: Arc<Self>,
         mut joined: tokio::sync::watch::Receiver<Option<Arc<Cluster>>>,
     ) {
+        self.cluster_expected
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let me = Arc::downgrade(&self);
         drop(self);
         tokio::spawn(async move {

@@ -294,24 +294,27 @@ impl Cluster {
 
 impl Cluster {
     /// Every key under berth's prefix in etcd, with its value, as a running member answers
-    /// (through etcd's JSON gateway, from that member's namespace).
+    /// (through etcd's JSON gateway, from that member's namespace). A member just started may
+    /// not listen or have a leader yet: the next one is asked, for up to 60 s.
     pub fn etcd_keys(&self) -> std::collections::BTreeMap<String, String> {
-        let m = self
-            .etcd
-            .iter()
-            .position(EtcdMember::running)
-            .expect("an etcd member running");
         // The range "/berth/" up to "/berth0", base64 as the gateway wants it.
         let body = r#"{"key":"L2JlcnRoLw==","range_end":"L2JlcnRoMA=="}"#;
-        let out = self.sh(
-            m,
-            &format!(
-                "curl -sS --max-time 5 -X POST http://{}/v3/kv/range -d '{body}'",
-                self.etcd[m].client_endpoint()
-            ),
-        );
-        let v: serde_json::Value =
-            serde_json::from_str(&out).unwrap_or_else(|e| panic!("etcd range: {e}: {out}"));
+        let mut answer = None;
+        self.wait("an etcd member to list the keys", || {
+            for (m, e) in self.etcd.iter().enumerate().filter(|(_, e)| e.running()) {
+                let out = self.hosts[m].sh_out(&format!(
+                    "curl -sS --max-time 5 -X POST http://{}/v3/kv/range -d '{body}'",
+                    e.client_endpoint()
+                ));
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+                if out.status.success() && v["header"]["revision"].is_string() {
+                    answer = Some(v);
+                    return true;
+                }
+            }
+            false
+        });
+        let v = answer.unwrap_or_default();
         v["kvs"]
             .as_array()
             .into_iter()
