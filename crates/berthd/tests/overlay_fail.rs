@@ -389,6 +389,40 @@ fn etcd_outages_keep_overlay_traffic_flowing_and_resync_exactly() {
     ok(c.berth(2, &["exec", "a3", "ping", "-c1", "-W2", "a1"]));
     ok(c.berth(0, &["network", "create", "-d", "overlay", "ov3"]));
     ok(c.berth(1, &["network", "rm", "ov3"]));
+    // A local subnet that meets a global one: refused where the global one is known, and
+    // reported (not built) where a global one arrives over an existing local one.
+    let (_, msg) = fails(c.berth(
+        1,
+        &["network", "create", "--subnet", "10.0.9.128/25", "clash"],
+    ));
+    assert!(msg.contains("Pool overlaps") && msg.contains("ov"), "{msg}");
+    ok(c.berth(
+        2,
+        &["network", "create", "--subnet", "10.0.11.0/24", "mine"],
+    ));
+    ok(c.berth(
+        0,
+        &[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--subnet",
+            "10.0.11.0/24",
+            "ov4",
+        ],
+    ));
+    c.wait("host 2 reports ov4 over its local network", || {
+        c.info(2)["Warnings"].as_array().is_some_and(|w| {
+            w.iter()
+                .any(|m| m.as_str().is_some_and(|m| m.contains("ov4")))
+        })
+    });
+    let text = String::from_utf8_lossy(&c.host(2).docker(&["info"]).stderr).into_owned();
+    assert!(text.contains("local network mine"), "docker info: {text}");
+    assert_eq!(c.api(2, "GET", "/networks/ov4", None).0, 404);
+    ok(c.berth(0, &["network", "rm", "ov4"]));
+    ok(c.berth(2, &["network", "rm", "mine"]));
     ok(c.berth(1, &["rm", "-f", "l1"]));
     ok(c.berth(1, &["network", "rm", "lan"]));
 }
