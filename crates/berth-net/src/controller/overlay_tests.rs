@@ -253,14 +253,16 @@ async fn without_a_cluster_or_with_it_down_overlay_is_refused_and_bridges_work()
         e.to_string().starts_with("cluster store unavailable"),
         "{e}"
     );
-    a.ctl
-        .create(CreateNetwork {
-            name: "local".into(),
-            driver: "bridge".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    a.ctl.create(plain("local", "bridge")).await.unwrap();
+}
+
+/// A network of `driver` with nothing else asked for.
+fn plain(name: &str, driver: &str) -> CreateNetwork {
+    CreateNetwork {
+        name: name.into(),
+        driver: driver.into(),
+        ..Default::default()
+    }
 }
 
 fn bridge(name: &str, subnet: &str) -> CreateNetwork {
@@ -337,15 +339,7 @@ async fn a_global_subnet_overlapping_a_local_one_is_refused_here_and_reported_th
     assert!(e.to_string().contains("local network lan"), "{e}");
     // A subnet the cluster picks skips this host's local ones.
     a.ctl.create(bridge("lan0", "10.0.0.0/24")).await.unwrap();
-    let auto = a
-        .ctl
-        .create(CreateNetwork {
-            name: "auto".into(),
-            driver: "overlay".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let auto = a.ctl.create(plain("auto", "overlay")).await.unwrap();
     assert_eq!(auto.subnets[0].subnet.to_string(), "10.0.1.0/24");
 
     // Learned later: host b makes it; host a does not build it and says why.

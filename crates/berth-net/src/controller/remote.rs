@@ -78,15 +78,7 @@ impl Controller {
         self.sync_networks(&nets_now).await;
         // Networks this host kept from a previous life were not built again, so nothing has
         // put their remote endpoints' names in the resolver yet (kernel entries are replaced).
-        let kept: Vec<Network> = self
-            .networks
-            .lock()
-            .await
-            .values()
-            .filter(|n| n.scope == "global")
-            .cloned()
-            .collect();
-        for net in &kept {
+        for net in &self.global_networks().await {
             self.program_network(net).await;
         }
         self.reclaim_own().await;
@@ -297,20 +289,24 @@ impl Controller {
         }
     }
 
+    /// This host's copies of the global networks, now.
+    async fn global_networks(&self) -> Vec<Network> {
+        self.networks
+            .lock()
+            .await
+            .values()
+            .filter(|n| n.scope == "global")
+            .cloned()
+            .collect()
+    }
+
     /// Compares every VXLAN device's permanent entries with the remote set: adds what is
     /// missing and removes what the store does not explain.
     pub async fn resync_remote(&self) {
         let Some(g) = self.global().cloned() else {
             return;
         };
-        let nets: Vec<Network> = self
-            .networks
-            .lock()
-            .await
-            .values()
-            .filter(|n| n.scope == "global")
-            .cloned()
-            .collect();
+        let nets = self.global_networks().await;
         let remote: Vec<EndpointRecord> = lock(&g.remote).values().cloned().collect();
         for net in nets {
             let Ok(cfg) = overlay::of(&net) else { continue };
