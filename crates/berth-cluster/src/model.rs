@@ -54,6 +54,9 @@ pub struct NetworkSpec {
     pub mtu: Option<u32>,
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
+    /// Subnets the creating host uses for local networks: a subnet chosen for the request
+    /// skips them (a given one is checked against them by the caller).
+    pub avoid: Vec<Ipv4Net>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

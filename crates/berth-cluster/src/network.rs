@@ -85,7 +85,11 @@ pub async fn create(
                 spec.id
             )));
         }
-        let taken: Vec<Ipv4Net> = nets.iter().map(|n| n.subnet).collect();
+        let taken: Vec<Ipv4Net> = nets
+            .iter()
+            .map(|n| n.subnet)
+            .chain(spec.avoid.iter().copied())
+            .collect();
         let subnet = match spec.subnet {
             Some(s) => {
                 if let Some(other) = nets.iter().find(|n| ipam::overlaps(n.subnet, s)) {

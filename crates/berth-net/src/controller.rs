@@ -125,6 +125,9 @@ pub struct Controller {
     ports: std::sync::Mutex<PortReservations>,
     /// The cluster, once [`Controller::attach_cluster`] joined it (global networks).
     global: std::sync::OnceLock<Arc<overlay::Global>>,
+    /// Set once the daemon is configured for a cluster, before it has joined: overlay requests
+    /// meanwhile are "unavailable", not "start berthd with --cluster-store".
+    cluster_expected: std::sync::atomic::AtomicBool,
 }
 
 fn bad(msg: impl Into<String>) -> NetError {
@@ -172,6 +175,7 @@ impl Controller {
             firewall,
             ports: std::sync::Mutex::new(ports),
             global: std::sync::OnceLock::new(),
+            cluster_expected: Default::default(),
         };
         ctl.ensure_predefined(&mut networks).await?;
         if ctl.cfg.ip_forward {
@@ -247,7 +251,11 @@ impl Controller {
     /// Creates a network: validate everything, store it, then build it in the kernel. A kernel
     /// failure removes the record again, so a refused create changes nothing.
     pub async fn create(&self, req: CreateNetwork) -> NetResult<Network> {
-        if req.driver == "overlay" && self.global().is_some() {
+        let clustered = self.global().is_some()
+            || self
+                .cluster_expected
+                .load(std::sync::atomic::Ordering::SeqCst);
+        if req.driver == "overlay" && clustered {
             return self.create_global(req).await;
         }
         let mut nets = self.networks.lock().await;

@@ -29,9 +29,13 @@ pub enum NetError {
         #[source]
         source: SysError,
     },
-    /// The cluster store failed or cannot be reached (HTTP 500): "cluster store unavailable: …".
+    /// The cluster store answered with a failure (HTTP 500).
     #[error("{0}")]
     Cluster(String),
+    /// The cluster store cannot be reached (HTTP 503): "cluster store unavailable: …". Nothing
+    /// was changed; the same request succeeds once etcd answers again.
+    #[error("{0}")]
+    Unavailable(String),
     /// The store failed (HTTP 500).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -55,6 +59,8 @@ pub enum ErrorKind {
     NotModified,
     /// Berth, the kernel or the store failed (500).
     Internal,
+    /// A service berth depends on (the cluster store) does not answer; retry later (503).
+    Unavailable,
 }
 
 impl NetError {
@@ -66,6 +72,7 @@ impl NetError {
             NetError::Forbidden(_) => ErrorKind::Forbidden,
             // A port someone else holds is a clash with the host's state, not berth failing.
             NetError::PortAllocation(_) => ErrorKind::Conflict,
+            NetError::Unavailable(_) => ErrorKind::Unavailable,
             NetError::Kernel { .. } | NetError::Store(_) | NetError::Cluster(_) => {
                 ErrorKind::Internal
             }

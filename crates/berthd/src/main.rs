@@ -240,7 +240,9 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
     .await?;
     let daemon_id = daemon_id(&store)?;
     let cluster = start_membership(cfg.cluster.clone(), &daemon_id, &engine).await;
-    ctl.clone().follow_cluster(cluster.subscribe());
+    if cluster.enabled() {
+        ctl.clone().follow_cluster(cluster.subscribe());
+    }
     let state = api::AppState {
         cluster: cluster.clone(),
         engine: engine.clone(),

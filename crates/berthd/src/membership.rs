@@ -105,8 +105,7 @@ impl Membership {
         m
     }
 
-    // Entry points of the overlay driver, which is wired in after this.
-    #[allow(dead_code)]
+    /// Whether the daemon was started for a cluster (joined or not).
     pub fn enabled(&self) -> bool {
         self.settings.is_some()
     }

@@ -16,6 +16,7 @@ use chrono::{TimeZone, Utc};
 use ipnet::{IpNet, Ipv4Net};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// What the controller knows of its cluster.
@@ -31,6 +32,13 @@ pub(super) struct Global {
     pub nodes: std::sync::Mutex<BTreeMap<String, Ipv4Addr>>,
     /// The watch tasks; they end with the controller.
     pub tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Set when this node's claims in the store may not match its endpoints: a release the
+    /// store did not answer, a claim whose answer was lost, a lease that expired. The resync
+    /// reconciles them once the store answers.
+    pub claims_stale: AtomicBool,
+    /// Global networks not built on this host because their subnet overlaps a local network,
+    /// by network ID: the message `/info` shows as a warning.
+    pub conflicts: std::sync::Mutex<BTreeMap<String, String>>,
 }
 
 impl Drop for Global {
@@ -53,8 +61,30 @@ pub(super) fn cluster_err(e: ClusterError) -> NetError {
         ClusterError::NotFound(m) => NetError::NotFound(m),
         ClusterError::Conflict(m) => NetError::Conflict(m),
         ClusterError::Invalid(m) => NetError::InvalidParameter(m),
+        e @ ClusterError::Unavailable(_) => NetError::Unavailable(e.to_string()),
         other => NetError::Cluster(other.to_string()),
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn overlap(a: Ipv4Net, b: Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// The IPv4 subnets of this host's local (not global) networks, with their names.
+fn local_v4_subnets(nets: &BTreeMap<String, Network>) -> Vec<(Ipv4Net, String)> {
+    nets.values()
+        .filter(|n| n.scope != "global")
+        .flat_map(|n| {
+            n.subnets.iter().filter_map(move |s| match s.subnet {
+                IpNet::V4(v4) => Some((v4, n.name.clone())),
+                IpNet::V6(_) => None,
+            })
+        })
+        .collect()
 }
 
 /// The first IP address of an advertise string (`IP`, `IP:PORT`).
@@ -203,7 +233,13 @@ impl Controller {
 
     fn need_global(&self) -> NetResult<&Arc<Global>> {
         self.global().ok_or_else(|| {
-            bad("overlay networks need a cluster: start berthd with --cluster-store etcd://HOST:PORT and --cluster-advertise IP")
+            if self.cluster_expected.load(Ordering::SeqCst) {
+                NetError::Unavailable(
+                    "cluster store unavailable: this daemon has not joined its cluster yet (see berth info)".into(),
+                )
+            } else {
+                bad("overlay networks need a cluster: start berthd with --cluster-store etcd://HOST:PORT and --cluster-advertise IP")
+            }
         })
     }
 
@@ -212,7 +248,7 @@ impl Controller {
     /// build theirs when their watch sees it.
     pub(super) async fn create_global(&self, req: CreateNetwork) -> NetResult<Network> {
         let g = self.need_global()?.clone();
-        let spec = spec(&req)?;
+        let mut spec = spec(&req)?;
         let mut nets = self.networks.lock().await;
         if let Some(n) = nets.values().find(|n| n.name == req.name) {
             return Err(NetError::Conflict(format!(
@@ -220,6 +256,17 @@ impl Controller {
                 n.name
             )));
         }
+        // The overlay subnet is routed on this host: it may not meet a local network's, and a
+        // subnet the cluster chooses skips them.
+        let local = local_v4_subnets(&nets);
+        if let Some(subnet) = spec.subnet {
+            if let Some((used, owner)) = local.iter().find(|(l, _)| overlap(*l, subnet)) {
+                return Err(NetError::Forbidden(format!(
+                    "Pool overlaps with other one on this address space: {subnet} overlaps {used} of local network {owner}"
+                )));
+            }
+        }
+        spec.avoid = local.iter().map(|(s, _)| *s).collect();
         let rec = g.cluster.create_network(&spec).await.map_err(cluster_err)?;
         let net = local_network(&rec, &g);
         if let Err(e) = self.materialize(&mut nets, &net).await {
@@ -241,6 +288,9 @@ impl Controller {
     ) -> NetResult<()> {
         if nets.contains_key(&net.id) {
             return Ok(());
+        }
+        if let Some(msg) = self.overlap_note(nets, net) {
+            return Err(NetError::Forbidden(msg));
         }
         let drv = driver::of(&net.driver);
         for name in drv.host_links(net) {
@@ -315,7 +365,7 @@ impl Controller {
         let Some(net) = net.filter(|n| n.scope == "global") else {
             return Ok((opts, None));
         };
-        let g = self.need_global()?;
+        let g = self.need_global()?.clone();
         let ip = match opts.ipv4 {
             Some(IpAddr::V4(v4)) => Some(v4),
             Some(IpAddr::V6(v6)) => {
@@ -348,7 +398,13 @@ impl Controller {
                     "endpoint with name {} already exists in network {}: {m}",
                     opts.name, net.name
                 )),
-                other => cluster_err(other),
+                other => {
+                    // An unanswered claim may still have been applied.
+                    if matches!(other, ClusterError::Unavailable(_)) {
+                        g.claims_stale.store(true, Ordering::SeqCst);
+                    }
+                    cluster_err(other)
+                }
             })?;
         opts.ipv4 = Some(IpAddr::V4(rec.ip));
         opts.mac = Some(mac);
@@ -362,9 +418,149 @@ impl Controller {
         let (Some((net, name)), Some(g)) = (claim, self.global()) else {
             return;
         };
-        if let Err(e) = g.cluster.release_endpoint(&net, &name).await {
-            tracing::warn!(network = %net, endpoint = %name, error = %e, "cannot release a cluster endpoint claim");
+        match g.cluster.release_endpoint(&net, &name).await {
+            Ok(_) | Err(ClusterError::NotFound(_)) => {}
+            Err(e) => {
+                g.claims_stale.store(true, Ordering::SeqCst);
+                tracing::warn!(network = %net, endpoint = %name, error = %e, "cannot release a cluster endpoint claim; released when the store answers");
+            }
         }
+    }
+
+    /// Reconciles this node's claims with its endpoints when they may differ (see
+    /// [`Global::claims_stale`]); a pass the store does not answer is tried again later.
+    pub(super) async fn reconcile_claims_if_stale(&self) {
+        let Some(g) = self.global().cloned() else {
+            return;
+        };
+        if !g.claims_stale.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = self.reconcile_claims().await {
+            g.claims_stale.store(true, Ordering::SeqCst);
+            tracing::warn!(error = %e, "cannot reconcile this node's cluster claims yet");
+        }
+    }
+
+    /// Makes this node's claims in the store match its endpoints on global networks: claims
+    /// no local endpoint explains are released, endpoints whose claim the store lost (an
+    /// expired lease) are claimed again.
+    pub(super) async fn reconcile_claims(&self) -> NetResult<()> {
+        let Some(g) = self.global().cloned() else {
+            return Ok(());
+        };
+        // Both locks for the whole pass: a run claims before it records its endpoint, under
+        // these locks, so an unexplained claim seen here is one no operation is still making.
+        let nets = self.networks.lock().await;
+        let eps = self.eps.lock().await;
+        let stored = g.cluster.endpoints(None).await.map_err(cluster_err)?;
+        let me = g.cluster.node().id().to_string();
+        let mine: Vec<&EndpointRecord> = stored.iter().filter(|r| r.node == me).collect();
+        for rec in &mine {
+            let explained = eps
+                .endpoints
+                .values()
+                .any(|e| e.network_id == rec.network_id && e.name == rec.name);
+            if !explained {
+                tracing::info!(network = %rec.network_id, endpoint = %rec.name, "releasing a cluster claim no local endpoint explains");
+                match g.cluster.release_endpoint(&rec.network_id, &rec.name).await {
+                    Ok(_) | Err(ClusterError::NotFound(_)) => {}
+                    Err(e) => return Err(cluster_err(e)),
+                }
+            }
+        }
+        for ep in eps.endpoints.values() {
+            let Some(net) = nets.get(&ep.network_id).filter(|n| n.scope == "global") else {
+                continue;
+            };
+            if mine
+                .iter()
+                .any(|r| r.network_id == ep.network_id && r.name == ep.name)
+            {
+                continue;
+            }
+            let opts = EndpointOptions {
+                owner: ep.owner.clone(),
+                name: ep.name.clone(),
+                ipv4: ep.ipv4.map(|a| a.addr()),
+                ipv6: None,
+                mac: Some(ep.mac),
+                aliases: ep.aliases.clone(),
+            };
+            tracing::info!(network = %net.name, endpoint = %ep.name, "claiming a local endpoint the cluster lost");
+            if let Err(e) = self.claim_global(Some(net), opts).await {
+                if matches!(e, NetError::Unavailable(_)) {
+                    return Err(e);
+                }
+                tracing::warn!(endpoint = %ep.name, network = %net.name, error = %e, "cannot claim a local endpoint again");
+            }
+        }
+        Ok(())
+    }
+
+    /// Why a global network cannot be built here, if its subnet overlaps a local network's
+    /// (the host would route one subnet to two bridges). Said once per network in the log, and
+    /// kept for `/info`'s warnings until the overlap is gone.
+    fn overlap_note(&self, nets: &BTreeMap<String, Network>, net: &Network) -> Option<String> {
+        let g = self.global()?;
+        let subnet = net.subnets.first().and_then(|s| match s.subnet {
+            IpNet::V4(v4) => Some(v4),
+            IpNet::V6(_) => None,
+        })?;
+        let Some((used, owner)) = local_v4_subnets(nets)
+            .into_iter()
+            .find(|(l, _)| overlap(*l, subnet))
+        else {
+            lock(&g.conflicts).remove(&net.id);
+            return None;
+        };
+        let msg = format!(
+            "global network {} ({subnet}) is not available on this host: its subnet overlaps {used} of local network {owner}; remove {owner} (or the global network) to use it here",
+            net.name
+        );
+        if lock(&g.conflicts)
+            .insert(net.id.clone(), msg.clone())
+            .is_none()
+        {
+            tracing::error!(network = %net.name, local = %owner, %subnet, "{msg}");
+        }
+        Some(msg)
+    }
+
+    /// Tries again to build the global networks an overlap kept off this host (the local
+    /// network may be gone now), and forgets those the cluster no longer has.
+    pub(super) async fn retry_conflicts(&self) {
+        let Some(g) = self.global().cloned() else {
+            return;
+        };
+        if lock(&g.conflicts).is_empty() {
+            return;
+        }
+        let records = match g.cluster.networks().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list global networks to retry overlapping ones");
+                return;
+            }
+        };
+        lock(&g.conflicts).retain(|id, _| records.iter().any(|r| &r.id == id));
+        let mut nets = self.networks.lock().await;
+        for rec in records
+            .iter()
+            .filter(|r| lock(&g.conflicts).contains_key(&r.id))
+        {
+            let net = local_network(rec, &g);
+            if self.materialize(&mut nets, &net).await.is_ok() {
+                tracing::info!(network = %rec.name, "global network built here now that nothing overlaps it");
+            }
+        }
+    }
+
+    /// Global networks this host could not build, and why (for `/info`'s warnings).
+    pub fn overlay_warnings(&self) -> Vec<String> {
+        self.global()
+            .map(|g| lock(&g.conflicts).values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The claim key of a local endpoint, if its network is global.

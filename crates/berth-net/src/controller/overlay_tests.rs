@@ -253,12 +253,111 @@ async fn without_a_cluster_or_with_it_down_overlay_is_refused_and_bridges_work()
         e.to_string().starts_with("cluster store unavailable"),
         "{e}"
     );
-    a.ctl
-        .create(CreateNetwork {
-            name: "local".into(),
-            driver: "bridge".into(),
+    a.ctl.create(plain("local", "bridge")).await.unwrap();
+}
+
+/// A network of `driver` with nothing else asked for.
+fn plain(name: &str, driver: &str) -> CreateNetwork {
+    CreateNetwork {
+        name: name.into(),
+        driver: driver.into(),
+        ..Default::default()
+    }
+}
+
+fn bridge(name: &str, subnet: &str) -> CreateNetwork {
+    CreateNetwork {
+        name: name.into(),
+        driver: "bridge".into(),
+        subnets: vec![SubnetRequest {
+            subnet: subnet.into(),
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        }],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn an_outage_answers_unavailable_and_a_removal_meanwhile_is_released_after() {
+    let s = MemStore::new();
+    let a = host(&s, "a", "192.0.2.1").await;
+    let net = a.ctl.create(overlay("ov")).await.unwrap();
+    let sb = a.ctl.create_sandbox(&new_id()).await.unwrap();
+    a.ctl.attach(&sb.id, "ov", opts("web")).await.unwrap();
+    let claims = |s: &MemStore| s.key_count();
+    let with_web = claims(&s);
+
+    s.set_available(false);
+    let sb2 = a.ctl.create_sandbox(&new_id()).await.unwrap();
+    let e = a.ctl.attach(&sb2.id, "ov", opts("db")).await.unwrap_err();
+    assert_eq!(e.kind(), crate::error::ErrorKind::Unavailable, "{e}");
+    assert!(
+        e.to_string().starts_with("cluster store unavailable: "),
+        "{e}"
+    );
+    // The container goes here; the store cannot hear of it yet.
+    a.ctl.remove_sandbox(&sb.id).await.unwrap();
+    let e = a.ctl.remove("ov").await.unwrap_err();
+    assert_eq!(e.kind(), crate::error::ErrorKind::Unavailable, "{e}");
+    assert_eq!(claims(&s), with_web);
+    a.ctl.reconcile_claims_if_stale().await;
+    assert_eq!(claims(&s), with_web, "reconciled without a store");
+
+    s.set_available(true);
+    a.ctl.reconcile_claims_if_stale().await;
+    let left = a
+        .ctl
+        .global()
+        .unwrap()
+        .cluster
+        .endpoints(Some(&net.id))
+        .await;
+    assert_eq!(left.unwrap(), Vec::new());
+    assert_eq!(
+        claims(&s),
+        with_web - 2,
+        "the record and the address claim go"
+    );
+    // Once is enough: a second pass has nothing to do.
+    assert!(!a
+        .ctl
+        .global()
+        .unwrap()
+        .claims_stale
+        .load(std::sync::atomic::Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn a_global_subnet_overlapping_a_local_one_is_refused_here_and_reported_there() {
+    let s = MemStore::new();
+    let a = host(&s, "a", "192.0.2.1").await;
+    let b = host(&s, "b", "192.0.2.2").await;
+    a.ctl.create(bridge("lan", "10.0.9.0/24")).await.unwrap();
+    // Known overlap: refused at create, as Docker refuses overlapping pools.
+    let e = a.ctl.create(overlay("ov")).await.unwrap_err();
+    assert!(matches!(e, NetError::Forbidden(_)), "{e}");
+    assert!(e.to_string().contains("local network lan"), "{e}");
+    // A subnet the cluster picks skips this host's local ones.
+    a.ctl.create(bridge("lan0", "10.0.0.0/24")).await.unwrap();
+    let auto = a.ctl.create(plain("auto", "overlay")).await.unwrap();
+    assert_eq!(auto.subnets[0].subnet.to_string(), "10.0.1.0/24");
+
+    // Learned later: host b makes it; host a does not build it and says why.
+    b.ctl.create(overlay("ov")).await.unwrap();
+    until("a reports the overlap", || async {
+        !a.ctl.overlay_warnings().is_empty()
+    })
+    .await;
+    let w = a.ctl.overlay_warnings();
+    assert!(
+        w[0].contains("ov (10.0.9.0/24)") && w[0].contains("local network lan"),
+        "{w:?}"
+    );
+    assert!(a.ctl.get("ov").await.is_err());
+    // The local network goes: the next resync builds the global one here.
+    a.ctl.remove("lan").await.unwrap();
+    a.ctl.settle().await;
+    a.ctl.retry_conflicts().await;
+    assert!(a.ctl.get("ov").await.is_ok());
+    assert!(a.ctl.overlay_warnings().is_empty());
 }

@@ -57,6 +57,8 @@ impl Controller {
             remote: Default::default(),
             nodes: Default::default(),
             tasks: Default::default(),
+            claims_stale: Default::default(),
+            conflicts: Default::default(),
         });
         // Both listings first: a store that does not answer leaves the controller as it was.
         let (net_watch, nets_now) = cluster.watch_networks().await.map_err(cluster_err)?;
@@ -74,20 +76,32 @@ impl Controller {
             lock(&g.remote).insert((ep.network_id.clone(), ep.name.clone()), ep);
         }
         self.sync_networks(&nets_now).await;
+        // Networks this host kept from a previous life were not built again, so nothing has
+        // put their remote endpoints' names in the resolver yet (kernel entries are replaced).
+        for net in &self.global_networks().await {
+            self.program_network(net).await;
+        }
         self.reclaim_own().await;
         let me = Arc::downgrade(self);
         let t1 = tokio::spawn(watch_networks(me.clone(), net_watch));
-        let t2 = tokio::spawn(watch_endpoints(me, ep_watch));
+        let t2 = tokio::spawn(watch_endpoints(
+            me,
+            ep_watch,
+            cluster.node().lease_changes(),
+        ));
         lock(&g.tasks).extend([t1, t2]);
         Ok(())
     }
 
     /// Attaches the cluster once the daemon has joined it (`joined` turns Some), retrying
-    /// while the store does not answer; for the daemon, whose join runs in the background.
+    /// while the store does not answer; for a daemon started for a cluster, whose join runs in
+    /// the background (overlay requests are "unavailable" until then).
     pub fn follow_cluster(
         self: Arc<Self>,
         mut joined: tokio::sync::watch::Receiver<Option<Arc<Cluster>>>,
     ) {
+        self.cluster_expected
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let me = Arc::downgrade(&self);
         drop(self);
         tokio::spawn(async move {
@@ -166,50 +180,12 @@ impl Controller {
     /// After a restart: this node's endpoints on global networks are claimed again where the
     /// store lost them (the lease ran out), and claims no local endpoint explains are released.
     async fn reclaim_own(&self) {
-        let Some(g) = self.global().cloned() else {
-            return;
-        };
-        let nets = self.networks.lock().await.clone();
-        let local: Vec<crate::endpoint::Endpoint> =
-            self.eps.lock().await.endpoints.values().cloned().collect();
-        let stored = match g.cluster.endpoints(None).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list cluster endpoints to reconcile this node's");
-                return;
+        if let Err(e) = self.reconcile_claims().await {
+            if let Some(g) = self.global() {
+                g.claims_stale
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
             }
-        };
-        let me = g.cluster.node().id().to_string();
-        for rec in stored.iter().filter(|r| r.node == me) {
-            let explained = local
-                .iter()
-                .any(|e| e.network_id == rec.network_id && e.name == rec.name);
-            if !explained {
-                self.release_global(Some((rec.network_id.clone(), rec.name.clone())))
-                    .await;
-            }
-        }
-        for ep in &local {
-            let Some(net) = nets.get(&ep.network_id).filter(|n| n.scope == "global") else {
-                continue;
-            };
-            if stored
-                .iter()
-                .any(|r| r.network_id == ep.network_id && r.name == ep.name && r.node == me)
-            {
-                continue;
-            }
-            let opts = crate::endpoint::EndpointOptions {
-                owner: ep.owner.clone(),
-                name: ep.name.clone(),
-                ipv4: ep.ipv4.map(|a| a.addr()),
-                ipv6: None,
-                mac: Some(ep.mac),
-                aliases: ep.aliases.clone(),
-            };
-            if let Err(e) = self.claim_global(Some(net), opts).await {
-                tracing::warn!(endpoint = %ep.name, network = %net.name, error = %e, "cannot claim a surviving endpoint again");
-            }
+            tracing::warn!(error = %e, "cannot reconcile this node's cluster claims; retrying at the next resync");
         }
     }
 
@@ -313,20 +289,24 @@ impl Controller {
         }
     }
 
+    /// This host's copies of the global networks, now.
+    async fn global_networks(&self) -> Vec<Network> {
+        self.networks
+            .lock()
+            .await
+            .values()
+            .filter(|n| n.scope == "global")
+            .cloned()
+            .collect()
+    }
+
     /// Compares every VXLAN device's permanent entries with the remote set: adds what is
     /// missing and removes what the store does not explain.
     pub async fn resync_remote(&self) {
         let Some(g) = self.global().cloned() else {
             return;
         };
-        let nets: Vec<Network> = self
-            .networks
-            .lock()
-            .await
-            .values()
-            .filter(|n| n.scope == "global")
-            .cloned()
-            .collect();
+        let nets = self.global_networks().await;
         let remote: Vec<EndpointRecord> = lock(&g.remote).values().cloned().collect();
         for net in nets {
             let Ok(cfg) = overlay::of(&net) else { continue };
@@ -388,7 +368,11 @@ async fn watch_networks(ctl: Weak<Controller>, mut w: berth_cluster::NetworkWatc
     }
 }
 
-async fn watch_endpoints(ctl: Weak<Controller>, mut w: berth_cluster::EndpointWatcher) {
+async fn watch_endpoints(
+    ctl: Weak<Controller>,
+    mut w: berth_cluster::EndpointWatcher,
+    mut lease: tokio::sync::watch::Receiver<berth_cluster::store::LeaseId>,
+) {
     let mut tick = tokio::time::interval(RESYNC_EVERY);
     tick.tick().await;
     loop {
@@ -397,6 +381,14 @@ async fn watch_endpoints(ctl: Weak<Controller>, mut w: berth_cluster::EndpointWa
                 let Some(c) = ctl.upgrade() else { return };
                 c.apply_remote(changes).await;
             }
+            Ok(()) = lease.changed() => {
+                // The old lease took this node's claims with it: claim them again now.
+                let Some(c) = ctl.upgrade() else { return };
+                if let Some(g) = c.global() {
+                    g.claims_stale.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                c.reconcile_claims_if_stale().await;
+            }
             _ = tick.tick() => {
                 let Some(c) = ctl.upgrade() else { return };
                 match w.resync().await {
@@ -404,6 +396,8 @@ async fn watch_endpoints(ctl: Weak<Controller>, mut w: berth_cluster::EndpointWa
                     Err(e) => tracing::warn!(error = %e, "endpoint resync: cannot list the cluster"),
                 }
                 c.resync_remote().await;
+                c.reconcile_claims_if_stale().await;
+                c.retry_conflicts().await;
             }
         }
     }

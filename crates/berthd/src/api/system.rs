@@ -130,7 +130,8 @@ pub async fn info(State(st): State<AppState>) -> Json<Info> {
         cgroup_version: "1".into(),
         logging_driver: "json-file".into(),
         default_runtime: "runc".into(),
-        warnings: None,
+        // Global networks an overlapping local subnet keeps off this host (issue 19).
+        warnings: Some(st.ctl.overlay_warnings()).filter(|w| !w.is_empty()),
         ..Default::default()
     })
 }

@@ -292,6 +292,107 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Every key under berth's prefix in etcd, with its value, as a running member answers
+    /// (through etcd's JSON gateway, from that member's namespace). A member just started may
+    /// not listen or have a leader yet: the next one is asked, for up to 60 s.
+    pub fn etcd_keys(&self) -> std::collections::BTreeMap<String, String> {
+        // The range "/berth/" up to "/berth0", base64 as the gateway wants it.
+        let body = r#"{"key":"L2JlcnRoLw==","range_end":"L2JlcnRoMA=="}"#;
+        let mut answer = None;
+        self.wait("an etcd member to list the keys", || {
+            for (m, e) in self.etcd.iter().enumerate().filter(|(_, e)| e.running()) {
+                let out = self.hosts[m].sh_out(&format!(
+                    "curl -sS --max-time 5 -X POST http://{}/v3/kv/range -d '{body}'",
+                    e.client_endpoint()
+                ));
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+                if out.status.success() && v["header"]["revision"].is_string() {
+                    answer = Some(v);
+                    return true;
+                }
+            }
+            false
+        });
+        let v = answer.unwrap_or_default();
+        v["kvs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|kv| {
+                let field = |f: &str| {
+                    String::from_utf8_lossy(&base64_decode(kv[f].as_str().unwrap_or_default()))
+                        .into_owned()
+                };
+                (field("key"), field("value"))
+            })
+            .collect()
+    }
+
+    /// The permanent FDB entries (`MAC dst ADDR`) and neighbours (`IP MAC`) of a global
+    /// network's VXLAN device on host `i`, sorted; empty when the device is not there.
+    pub fn vxlan_entries(&self, i: usize, network_id: &str) -> (Vec<String>, Vec<String>) {
+        let dev = format!("vx-{}", &network_id[..12]);
+        let fdb = self.hosts[i].sh_out(&format!("bridge -j fdb show dev {dev}"));
+        let neigh = self.hosts[i].sh_out(&format!("ip -j neigh show dev {dev} nud permanent"));
+        let parse = |o: &Output| -> Vec<serde_json::Value> {
+            serde_json::from_slice(&o.stdout).unwrap_or_default()
+        };
+        let mut f: Vec<String> = parse(&fdb)
+            .iter()
+            .filter(|e| e["dst"].is_string())
+            .map(|e| {
+                format!(
+                    "{} dst {}",
+                    e["mac"].as_str().unwrap_or(""),
+                    e["dst"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        let mut n: Vec<String> = parse(&neigh)
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["dst"].as_str().unwrap_or(""),
+                    e["lladdr"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        f.sort();
+        n.sort();
+        (f, n)
+    }
+
+    /// Host `i` dies: its berthd is killed (-9) and its containers with it.
+    pub fn kill_host(&mut self, i: usize) {
+        self.hosts[i].kill_daemon();
+        self.hosts[i].force_delete_containers();
+    }
+}
+
+/// Standard base64 (with padding), as etcd's gateway encodes keys and values.
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let digits: Vec<u32> = s.bytes().filter_map(val).collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk.iter().fold(0u32, |acc, d| (acc << 6) | d) << (6 * (4 - chunk.len()));
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
+
 /// The node IDs a host's `/info` lists, sorted (empty while its store is unavailable).
 pub fn node_ids(h: &Host) -> Vec<String> {
     let (status, v) = h.api("GET", "/info", None);

@@ -484,6 +484,33 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Kills and deletes every container through the runtimes, without the daemon (a host
+    /// that dies, or a test that failed while the daemon was stopped).
+    pub fn force_delete_containers(&self) {
+        for rt in ["runc", "crun"] {
+            let root = self.dir.path().join("run").join(rt);
+            if !root.exists() {
+                continue;
+            }
+            let list = Command::new(rt)
+                .arg("--root")
+                .arg(&root)
+                .args(["list", "-q"])
+                .output();
+            let ids = list.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+            for id in ids.unwrap_or_default().split_whitespace() {
+                // Best effort: whatever a runtime cannot delete, the host's drop sweeps.
+                let _ = Command::new(rt)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["delete", "--force", id])
+                    .output();
+            }
+        }
+    }
+}
+
 impl Drop for Host {
     fn drop(&mut self) {
         // Container processes are not in the host's namespaces' lifetime: remove them while
@@ -501,25 +528,7 @@ impl Drop for Host {
             }
         } else {
             // The daemon is gone (a test failed while it was stopped): ask the runtimes.
-            for rt in ["runc", "crun"] {
-                let root = self.dir.path().join("run").join(rt);
-                if !root.exists() {
-                    continue;
-                }
-                let list = Command::new(rt)
-                    .arg("--root")
-                    .arg(&root)
-                    .args(["list", "-q"])
-                    .output();
-                let ids = list.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-                for id in ids.unwrap_or_default().split_whitespace() {
-                    let _ = Command::new(rt)
-                        .arg("--root")
-                        .arg(&root)
-                        .args(["delete", "--force", id])
-                        .output();
-                }
-            }
+            self.force_delete_containers();
         }
         self.kill_daemon();
         remove_cgroups(&self.cgroup_parent());
