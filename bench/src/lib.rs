@@ -5,6 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod etcd;
+pub mod neighmon;
+pub mod nshost;
+pub mod probe;
+
 const MARK: &str = "BERTH_BENCH_IN_NS";
 
 /// How long one API request of a benchmark may take before it counts as failed.
@@ -209,11 +214,16 @@ impl Drop for Daemon {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
-        // The containers' cgroups went with them; their parent goes too.
-        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
-            for h in hierarchies.flatten() {
-                let _ = std::fs::remove_dir(h.path().join(cgroup_parent().trim_start_matches('/')));
-            }
+        remove_cgroups(&cgroup_parent());
+    }
+}
+
+/// The containers' cgroups went with them; their parent `parent` goes too, from every
+/// hierarchy (best effort: an empty directory that is already gone is fine).
+pub(crate) fn remove_cgroups(parent: &str) {
+    if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in hierarchies.flatten() {
+            let _ = std::fs::remove_dir(h.path().join(parent.trim_start_matches('/')));
         }
     }
 }
