@@ -69,7 +69,11 @@ pub fn icmp_socket(ns: &Path, timeout: Duration) -> OwnedFd {
                 libc::IPPROTO_ICMP,
             )
         };
-        assert!(fd >= 0, "raw ICMP socket: {}", std::io::Error::last_os_error());
+        assert!(
+            fd >= 0,
+            "raw ICMP socket: {}",
+            std::io::Error::last_os_error()
+        );
         // SAFETY: fd was just returned by socket(2) and nothing else owns it.
         let sock = unsafe { OwnedFd::from_raw_fd(fd) };
         let tv = libc::timeval {

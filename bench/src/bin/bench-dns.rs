@@ -5,8 +5,8 @@
 //!
 //! Usage: bench-dns [N]   (default 1000 containers for the scaled figures)
 
-use berth_bench::{enter_private_namespaces, pct, Daemon};
 use berth_bench::probe::{answered, query, resolver_socket};
+use berth_bench::{enter_private_namespaces, pct, Daemon};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -68,12 +68,9 @@ impl OvCluster {
                     .is_ok_and(|(s, _)| s == 200)
             })
         });
-        let v: serde_json::Value = serde_json::from_str(&c.hosts[0].api_ok(
-            "GET",
-            &format!("/networks/{NETWORK}"),
-            "",
-        ))
-        .expect("network json");
+        let v: serde_json::Value =
+            serde_json::from_str(&c.hosts[0].api_ok("GET", &format!("/networks/{NETWORK}"), ""))
+                .expect("network json");
         c.net_id = v["Id"].as_str().expect("network id").to_string();
         c
     }
@@ -93,9 +90,10 @@ impl OvCluster {
 
     /// The body of a container create on the overlay, with `ip` if given.
     pub fn create_body(ip: Option<&str>) -> String {
-        let ipam = ip.map_or(serde_json::Value::Null, |ip| {
-            serde_json::json!({ "IPv4Address": ip })
-        });
+        let ipam = ip.map_or(
+            serde_json::Value::Null,
+            |ip| serde_json::json!({ "IPv4Address": ip }),
+        );
         serde_json::json!({
             "Image": "busybox",
             "Cmd": ["sleep", "100000"],

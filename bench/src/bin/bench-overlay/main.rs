@@ -20,7 +20,11 @@ mod throughput;
 fn main() {
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_else(|| "all".into());
-    let runs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20).max(3);
+    let runs: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20)
+        .max(3);
     if !matches!(which.as_str(), "all" | "reach" | "iperf" | "scale") {
         eprintln!("usage: bench-overlay [all|reach|iperf|scale] [RUNS]");
         std::process::exit(2);

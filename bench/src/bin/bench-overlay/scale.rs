@@ -178,20 +178,25 @@ fn one(c: &OvCluster, p: &Probes, i: usize, name: &str) -> Sample {
     c.run(i, name, None);
     let mut rec: Option<(Instant, EndpointRecord)> = None;
     let others: Vec<usize> = (0..HOSTS).filter(|j| *j != i).collect();
-    p.until(&format!("{name} on every host"), &mut keys, &mut neigh, |ks, ns| {
-        if rec.is_none() {
-            rec = ks.iter().find(|e| e.put && e.key == ep_key).map(|e| {
-                let r: EndpointRecord = serde_json::from_slice(&e.value).expect("record");
-                (e.at, r)
-            });
-        }
-        rec.as_ref().is_some_and(|(_, r)| {
-            let mac = parse_mac(&r.mac);
-            others
-                .iter()
-                .all(|j| both_at(ns, *j, r.ip, mac, true).is_some())
-        })
-    });
+    p.until(
+        &format!("{name} on every host"),
+        &mut keys,
+        &mut neigh,
+        |ks, ns| {
+            if rec.is_none() {
+                rec = ks.iter().find(|e| e.put && e.key == ep_key).map(|e| {
+                    let r: EndpointRecord = serde_json::from_slice(&e.value).expect("record");
+                    (e.at, r)
+                });
+            }
+            rec.as_ref().is_some_and(|(_, r)| {
+                let mac = parse_mac(&r.mac);
+                others
+                    .iter()
+                    .all(|j| both_at(ns, *j, r.ip, mac, true).is_some())
+            })
+        },
+    );
     let (written, r) = rec.expect("record seen");
     let mac = parse_mac(&r.mac);
     let at = |j: usize| ms(both_at(&neigh, j, r.ip, mac, true).expect("seen") - written);
@@ -207,15 +212,20 @@ fn one(c: &OvCluster, p: &Probes, i: usize, name: &str) -> Sample {
     let (mut keys, mut neigh) = (Vec::new(), Vec::new());
     c.rm(i, name);
     let mut deleted: Option<Instant> = None;
-    p.until(&format!("{name} gone everywhere"), &mut keys, &mut neigh, |ks, ns| {
-        if deleted.is_none() {
-            deleted = ks.iter().find(|e| !e.put && e.key == ep_key).map(|e| e.at);
-        }
-        deleted.is_some()
-            && others
-                .iter()
-                .all(|j| both_at(ns, *j, r.ip, mac, false).is_some())
-    });
+    p.until(
+        &format!("{name} gone everywhere"),
+        &mut keys,
+        &mut neigh,
+        |ks, ns| {
+            if deleted.is_none() {
+                deleted = ks.iter().find(|e| !e.put && e.key == ep_key).map(|e| e.at);
+            }
+            deleted.is_some()
+                && others
+                    .iter()
+                    .all(|j| both_at(ns, *j, r.ip, mac, false).is_some())
+        },
+    );
     let deleted = deleted.expect("delete seen");
     let gone = others
         .iter()
@@ -253,15 +263,20 @@ fn wait_programmed(p: &Probes, n: usize) {
     let mut seen: Vec<std::collections::HashSet<Ipv4Addr>> = vec![Default::default(); HOSTS];
     let (mut keys, mut neigh) = (Vec::new(), Vec::new());
     let mut counted = 0;
-    p.until("every host to program the fill", &mut keys, &mut neigh, |_, ns| {
-        for e in &ns[counted..] {
-            if let (true, Entry::Neigh(ip, _)) = (e.added, e.entry) {
-                seen[e.host].insert(ip);
+    p.until(
+        "every host to program the fill",
+        &mut keys,
+        &mut neigh,
+        |_, ns| {
+            for e in &ns[counted..] {
+                if let (true, Entry::Neigh(ip, _)) = (e.added, e.entry) {
+                    seen[e.host].insert(ip);
+                }
             }
-        }
-        counted = ns.len();
-        seen.iter().all(|s| s.len() >= n)
-    });
+            counted = ns.len();
+            seen.iter().all(|s| s.len() >= n)
+        },
+    );
     std::thread::sleep(Duration::from_millis(500));
     p.drain();
 }
@@ -279,11 +294,32 @@ fn line(label: &str, v: &[f64]) -> String {
 fn report(present: usize, s: &[Sample]) -> (f64, f64) {
     let get = |f: fn(&Sample) -> f64| s.iter().map(f).collect::<Vec<f64>>();
     let (next, all) = (get(|x| x.next), get(|x| x.all));
-    println!("  {present} endpoints in the cluster ({} runs, ms):", s.len());
-    println!("    {}", line("key written -> neighbour + FDB on the next host:", &next));
-    println!("    {}", line("key written -> on all 9 other hosts:           ", &all));
-    println!("    {}", line("key deleted -> gone from all 9 other hosts:    ", &get(|x| x.gone)));
-    println!("    {}", line("create call -> key written (claim):            ", &get(|x| x.claim)));
+    println!(
+        "  {present} endpoints in the cluster ({} runs, ms):",
+        s.len()
+    );
+    println!(
+        "    {}",
+        line("key written -> neighbour + FDB on the next host:", &next)
+    );
+    println!(
+        "    {}",
+        line("key written -> on all 9 other hosts:           ", &all)
+    );
+    println!(
+        "    {}",
+        line(
+            "key deleted -> gone from all 9 other hosts:    ",
+            &get(|x| x.gone)
+        )
+    );
+    println!(
+        "    {}",
+        line(
+            "create call -> key written (claim):            ",
+            &get(|x| x.claim)
+        )
+    );
     let first = &s[0];
     let show = |m: &BTreeMap<String, usize>| {
         m.iter()

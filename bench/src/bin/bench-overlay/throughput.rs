@@ -56,7 +56,16 @@ fn iperf(pid: u32, to: &str) -> f64 {
 
 fn mtu(pid: u32) -> u32 {
     let out = Command::new("nsenter")
-        .args(["-t", &pid.to_string(), "-n", "ip", "-o", "link", "show", "eth0"])
+        .args([
+            "-t",
+            &pid.to_string(),
+            "-n",
+            "ip",
+            "-o",
+            "link",
+            "show",
+            "eth0",
+        ])
         .output()
         .expect("ip link");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -80,7 +89,10 @@ fn overlay_ip(c: &OvCluster, host: usize, name: &str) -> String {
 pub fn bench(c: &OvCluster, rounds: usize) {
     c.run(1, "srv", None);
     c.run(0, "cli", None);
-    let (srv, cli) = (c.hosts[1].container_pid("srv"), c.hosts[0].container_pid("cli"));
+    let (srv, cli) = (
+        c.hosts[1].container_pid("srv"),
+        c.hosts[0].container_pid("cli"),
+    );
     let srv_ip = overlay_ip(c, 1, "srv");
     let mtu = mtu(cli);
     let a = NsHost::plugged(31);
@@ -104,14 +116,15 @@ pub fn bench(c: &OvCluster, rounds: usize) {
     drop(servers);
     c.rm(1, "srv");
     c.rm(0, "cli");
-    println!(
-        "iperf3 TCP, one stream, {SECS} s x {rounds} rounds alternated, MTU {mtu} (medians):"
-    );
+    println!("iperf3 TCP, one stream, {SECS} s x {rounds} rounds alternated, MTU {mtu} (medians):");
     println!(
         "  raw VXLAN pair:               {:.2} Gbit/s",
         pct(&raw, 0.5)
     );
-    println!("  overlay container->container: {:.2} Gbit/s", pct(&ov, 0.5));
+    println!(
+        "  overlay container->container: {:.2} Gbit/s",
+        pct(&ov, 0.5)
+    );
     println!(
         "  ratio overlay/raw:            {:.2} (per round {}; target >= 0.9)",
         pct(&ratio, 0.5),
