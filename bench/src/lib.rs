@@ -168,22 +168,12 @@ impl Daemon {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.berth);
-        c.arg("-H")
-            .arg(format!("unix://{}", self.sock.display()))
-            .args(args);
-        c
+        cli_command(&self.berth, &self.sock, args)
     }
 
     /// Runs the berth CLI against this daemon; panics on failure.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().expect("run berth");
-        assert!(
-            out.status.success(),
-            "berth {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_cli(self.command(args), args)
     }
 
     /// The daemon's resident memory, as /proc reports it.
@@ -226,6 +216,26 @@ pub(crate) fn remove_cgroups(parent: &str) {
             let _ = std::fs::remove_dir(h.path().join(parent.trim_start_matches('/')));
         }
     }
+}
+
+/// The berth CLI at `berth` pointed at the daemon on `sock`, not started yet.
+pub(crate) fn cli_command(berth: &Path, sock: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(berth);
+    c.arg("-H")
+        .arg(format!("unix://{}", sock.display()))
+        .args(args);
+    c
+}
+
+/// Runs a CLI command; its stdout, or a panic with its stderr.
+pub(crate) fn run_cli(mut cmd: Command, args: &[&str]) -> String {
+    let out = cmd.output().expect("run berth");
+    assert!(
+        out.status.success(),
+        "berth {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The benchmark daemon's own cgroup parent, away from any real berthd's `/berth`.

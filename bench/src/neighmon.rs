@@ -129,10 +129,6 @@ pub fn watch(pid: u32, host: usize, tx: Sender<Event>) -> Monitor {
         let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         sa.nl_family = libc::AF_NETLINK as u16;
         sa.nl_groups = RTMGRP_NEIGH;
-        let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 100_000,
-        };
         let rcvbuf: libc::c_int = 4 << 20;
         // SAFETY: valid pointers and sizes for bind and setsockopt on our own socket.
         unsafe {
@@ -148,38 +144,23 @@ pub fn watch(pid: u32, host: usize, tx: Sender<Event>) -> Monitor {
             libc::setsockopt(
                 sock.as_raw_fd(),
                 libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                &tv as *const libc::timeval as *const libc::c_void,
-                std::mem::size_of::<libc::timeval>() as u32,
-            );
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
                 // FORCE (root): past rmem_max, so a burst of a whole cluster's entries fits.
                 libc::SO_RCVBUFFORCE,
                 &rcvbuf as *const libc::c_int as *const libc::c_void,
                 std::mem::size_of::<libc::c_int>() as u32,
             );
         }
+        crate::probe::set_recv_timeout(&sock, std::time::Duration::from_millis(100));
         let _ = ready_tx.send(());
         let mut buf = vec![0u8; 1 << 16];
         let mut events = Vec::new();
         while !stopping.load(Ordering::Relaxed) {
-            // SAFETY: buf is valid for its length.
-            let n = unsafe {
-                libc::recv(
-                    sock.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                    0,
-                )
-            };
-            if n <= 0 {
-                // A timeout (to look at the stop flag) or an overrun; either way, go on.
+            // None: a timeout (to look at the stop flag) or an overrun; either way, go on.
+            let Some(n) = crate::probe::recv(&sock, &mut buf) else {
                 continue;
-            }
+            };
             let at = Instant::now();
-            parse(&buf[..n as usize], host, at, &mut events);
+            parse(&buf[..n], host, at, &mut events);
             for e in events.drain(..) {
                 if tx.send(e).is_err() {
                     return;

@@ -197,22 +197,12 @@ impl NsHost {
         let bin = std::env::current_exe()
             .expect("own path")
             .with_file_name("berth");
-        let mut c = Command::new(bin);
-        c.arg("-H")
-            .arg(format!("unix://{}", self.sock.display()))
-            .args(args);
-        c
+        crate::cli_command(&bin, &self.sock, args)
     }
 
     /// Runs the berth CLI against this host's daemon; panics on failure.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = self.cli_command(args).output().expect("run berth");
-        assert!(
-            out.status.success(),
-            "berth {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        crate::run_cli(self.cli_command(args), args)
     }
 
     /// One API request; panics unless the status is 2xx. Returns the body.

@@ -76,20 +76,7 @@ pub fn icmp_socket(ns: &Path, timeout: Duration) -> OwnedFd {
         );
         // SAFETY: fd was just returned by socket(2) and nothing else owns it.
         let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-        let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: timeout.as_micros().min(999_999) as libc::suseconds_t,
-        };
-        // SAFETY: a valid timeval for SO_RCVTIMEO on our own socket.
-        unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                &tv as *const libc::timeval as *const libc::c_void,
-                std::mem::size_of::<libc::timeval>() as u32,
-            )
-        };
+        set_recv_timeout(&sock, timeout);
         sock
     })
 }
@@ -138,19 +125,10 @@ pub fn ping_send(sock: &OwnedFd, to: Ipv4Addr, id: u16, seq: u16) {
 pub fn ping_reply(sock: &OwnedFd, from: Ipv4Addr, id: u16) -> bool {
     let mut buf = [0u8; 1500];
     loop {
-        // SAFETY: buf is valid for its length.
-        let n = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                0,
-            )
-        };
-        if n <= 0 {
+        let Some(n) = recv(sock, &mut buf) else {
             return false;
-        }
-        let p = &buf[..n as usize];
+        };
+        let p = &buf[..n];
         // A raw socket hands over the IP header too.
         let ihl = usize::from(p[0] & 0x0f) * 4;
         if p.len() < ihl + 8 {
@@ -162,4 +140,36 @@ pub fn ping_reply(sock: &OwnedFd, from: Ipv4Addr, id: u16) -> bool {
             return true;
         }
     }
+}
+
+/// Sets a socket's receive timeout (under a second).
+pub fn set_recv_timeout(sock: &OwnedFd, timeout: Duration) {
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: timeout.as_micros().min(999_999) as libc::suseconds_t,
+    };
+    // SAFETY: a valid timeval for SO_RCVTIMEO on the caller's socket.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const libc::timeval as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+}
+
+/// One datagram into `buf`: its length, or None on a timeout or error.
+pub fn recv(sock: &OwnedFd, buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: buf is valid for its length.
+    let n = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+            0,
+        )
+    };
+    (n > 0).then_some(n as usize)
 }
