@@ -190,17 +190,7 @@ impl Drop for Daemon {
     /// Containers outlive their daemon (as with Docker) and would keep the benchmark's
     /// namespaces alive: they go first, then the daemon.
     fn drop(&mut self) {
-        let ids = self
-            .command(&["ps", "-aq"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(ids);
-            let _ = self.command(&args).output();
-        }
+        remove_all_containers(&self.berth, &self.sock);
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
@@ -225,6 +215,21 @@ pub(crate) fn cli_command(berth: &Path, sock: &Path, args: &[&str]) -> Command {
         .arg(format!("unix://{}", sock.display()))
         .args(args);
     c
+}
+
+/// `rm -f` of every container of the daemon on `sock`, best effort while tearing down (what
+/// survives dies with its cgroup parent).
+pub(crate) fn remove_all_containers(berth: &Path, sock: &Path) {
+    let ids = cli_command(berth, sock, &["ps", "-aq"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids);
+        let _ = cli_command(berth, sock, &args).output();
+    }
 }
 
 /// Runs a CLI command; its stdout, or a panic with its stderr.

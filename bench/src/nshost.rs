@@ -19,6 +19,13 @@ pub fn underlay_gateway() -> String {
     format!("{UNDERLAY_NET}.1")
 }
 
+/// The release CLI next to this benchmark.
+fn berth_bin() -> PathBuf {
+    std::env::current_exe()
+        .expect("own path")
+        .with_file_name("berth")
+}
+
 fn die_with_parent() -> std::io::Result<()> {
     // SAFETY: prctl with PR_SET_PDEATHSIG only changes this (child) process's own settings.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
@@ -194,10 +201,7 @@ impl NsHost {
     }
 
     fn cli_command(&self, args: &[&str]) -> Command {
-        let bin = std::env::current_exe()
-            .expect("own path")
-            .with_file_name("berth");
-        crate::cli_command(&bin, &self.sock, args)
+        crate::cli_command(&berth_bin(), &self.sock, args)
     }
 
     /// Runs the berth CLI against this host's daemon; panics on failure.
@@ -236,18 +240,7 @@ impl NsHost {
 impl Drop for NsHost {
     fn drop(&mut self) {
         if let Some(mut d) = self.daemon.take() {
-            let ids = self
-                .cli_command(&["ps", "-aq"])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            let ids: Vec<&str> = ids.split_whitespace().collect();
-            if !ids.is_empty() {
-                let mut args = vec!["rm", "-f"];
-                args.extend(ids);
-                // Best effort while tearing down: the cgroup sweep below kills any survivor.
-                let _ = self.cli_command(&args).output();
-            }
+            crate::remove_all_containers(&berth_bin(), &self.sock);
             // SAFETY: signalling our own child.
             unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
             let deadline = Instant::now() + Duration::from_secs(10);
