@@ -5,6 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod etcd;
+pub mod neighmon;
+pub mod nshost;
+pub mod probe;
+
 const MARK: &str = "BERTH_BENCH_IN_NS";
 
 /// How long one API request of a benchmark may take before it counts as failed.
@@ -163,22 +168,12 @@ impl Daemon {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.berth);
-        c.arg("-H")
-            .arg(format!("unix://{}", self.sock.display()))
-            .args(args);
-        c
+        cli_command(&self.berth, &self.sock, args)
     }
 
     /// Runs the berth CLI against this daemon; panics on failure.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().expect("run berth");
-        assert!(
-            out.status.success(),
-            "berth {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_cli(self.command(args), args)
     }
 
     /// The daemon's resident memory, as /proc reports it.
@@ -195,27 +190,57 @@ impl Drop for Daemon {
     /// Containers outlive their daemon (as with Docker) and would keep the benchmark's
     /// namespaces alive: they go first, then the daemon.
     fn drop(&mut self) {
-        let ids = self
-            .command(&["ps", "-aq"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(ids);
-            let _ = self.command(&args).output();
-        }
+        remove_all_containers(&self.berth, &self.sock);
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
-        // The containers' cgroups went with them; their parent goes too.
-        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
-            for h in hierarchies.flatten() {
-                let _ = std::fs::remove_dir(h.path().join(cgroup_parent().trim_start_matches('/')));
-            }
+        remove_cgroups(&cgroup_parent());
+    }
+}
+
+/// The containers' cgroups went with them; their parent `parent` goes too, from every
+/// hierarchy (best effort: an empty directory that is already gone is fine).
+pub(crate) fn remove_cgroups(parent: &str) {
+    if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in hierarchies.flatten() {
+            let _ = std::fs::remove_dir(h.path().join(parent.trim_start_matches('/')));
         }
     }
+}
+
+/// The berth CLI at `berth` pointed at the daemon on `sock`, not started yet.
+pub(crate) fn cli_command(berth: &Path, sock: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(berth);
+    c.arg("-H")
+        .arg(format!("unix://{}", sock.display()))
+        .args(args);
+    c
+}
+
+/// `rm -f` of every container of the daemon on `sock`, best effort while tearing down (what
+/// survives dies with its cgroup parent).
+pub(crate) fn remove_all_containers(berth: &Path, sock: &Path) {
+    let ids = cli_command(berth, sock, &["ps", "-aq"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids);
+        let _ = cli_command(berth, sock, &args).output();
+    }
+}
+
+/// Runs a CLI command; its stdout, or a panic with its stderr.
+pub(crate) fn run_cli(mut cmd: Command, args: &[&str]) -> String {
+    let out = cmd.output().expect("run berth");
+    assert!(
+        out.status.success(),
+        "berth {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The benchmark daemon's own cgroup parent, away from any real berthd's `/berth`.

@@ -4,48 +4,13 @@
 //! etcd-server) on loopback of fresh namespaces; two cluster clients play two nodes.
 //! Usage: bench-cluster [RUNS]
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_cluster::etcd::EtcdStore;
 use berth_cluster::store::{ClusterStore, KeyRange};
 use berth_cluster::watch::{Change, ResumableWatch, WatchUpdate};
 use berth_cluster::{Cluster, EndpointSpec, NetworkSpec, NodeRecord};
-
-struct Etcd(Child);
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        // SIGKILL: etcd's SIGTERM path can take seconds.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_etcd(dir: &std::path::Path) -> Etcd {
-    let log = std::fs::File::create(dir.join("etcd.log")).expect("log");
-    let child = Command::new("etcd")
-        .arg(format!("--data-dir={}", dir.join("data").display()))
-        .args([
-            "--listen-client-urls=http://127.0.0.1:2379",
-            "--advertise-client-urls=http://127.0.0.1:2379",
-            "--listen-peer-urls=http://127.0.0.1:2380",
-            "--initial-advertise-peer-urls=http://127.0.0.1:2380",
-            "--initial-cluster=default=http://127.0.0.1:2380",
-            "--heartbeat-interval=50",
-            "--election-timeout=500",
-            "--logger=zap",
-            "--log-level=warn",
-        ])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("start etcd (apt-get install etcd-server)");
-    Etcd(child)
-}
 
 fn node(id: &str) -> NodeRecord {
     NodeRecord {
@@ -92,21 +57,10 @@ fn main() {
         .max(10);
     berth_bench::enter_private_namespaces();
     let dir = tempfile::tempdir().expect("tempdir");
-    let _etcd = start_etcd(dir.path());
+    let etcd = berth_bench::etcd::Etcd::start(dir.path(), "127.0.0.1");
     berth_bench::runtime().block_on(async move {
-        let eps = vec!["127.0.0.1:2379".to_string()];
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let raw: Arc<dyn ClusterStore> = loop {
-            if let Ok(s) = EtcdStore::connect_endpoints(&eps).await {
-                if s.get(KeyRange::Key("/x".into())).await.is_ok() {
-                    break Arc::new(s);
-                }
-            }
-            assert!(Instant::now() < deadline, "etcd did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        let b_store: Arc<dyn ClusterStore> =
-            Arc::new(EtcdStore::connect_endpoints(&eps).await.expect("connect"));
+        let raw = etcd.connect().await;
+        let b_store = etcd.connect().await;
         let (a, _) = Cluster::join(raw.clone(), "/bench", node("a"), 15, |_| false)
             .await
             .expect("join a");

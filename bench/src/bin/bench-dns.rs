@@ -5,44 +5,11 @@
 //!
 //! Usage: bench-dns [N]   (default 1000 containers for the scaled figures)
 
+use berth_bench::probe::{answered, query, resolver_socket};
 use berth_bench::{enter_private_namespaces, pct, Daemon};
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RecordType};
-use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const SERVER: &str = "127.0.0.11:53";
-
-fn query(name: &str, id: u16) -> Vec<u8> {
-    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
-    m.metadata.recursion_desired = true;
-    m.add_query(Query::query(
-        Name::from_ascii(name).expect("name"),
-        RecordType::A,
-    ));
-    m.to_vec().expect("encode")
-}
-
-/// A UDP socket opened inside the namespace at `ns`.
-fn socket_in(ns: &Path) -> UdpSocket {
-    let f = std::fs::File::open(ns).expect("open netns");
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            // SAFETY: setns on this short-lived thread only.
-            assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-            let sock = UdpSocket::bind("0.0.0.0:0").expect("bind");
-            sock.connect(SERVER).expect("connect");
-            sock.set_read_timeout(Some(Duration::from_millis(500)))
-                .expect("timeout");
-            sock
-        })
-        .join()
-        .expect("netns thread")
-    })
-}
 
 fn sandbox(d: &Daemon, name: &str) -> PathBuf {
     let v: serde_json::Value =
@@ -81,7 +48,7 @@ fn dnsperf(ns: &Path, names: &[String], secs: u32) -> (f64, String) {
 
 /// One query at a time: round-trip times in microseconds.
 fn latency(ns: &Path, names: &[String], n: usize) -> Vec<f64> {
-    let sock = socket_in(ns);
+    let sock = resolver_socket(ns, Duration::from_millis(500));
     let packets: Vec<Vec<u8>> = names
         .iter()
         .enumerate()
@@ -102,9 +69,7 @@ fn latency(ns: &Path, names: &[String], n: usize) -> Vec<f64> {
 
 /// From the start of `berth run` until `name` resolves from the asker, in milliseconds.
 fn time_to_resolve(d: &Daemon, asker: &Path, name: &str) -> f64 {
-    let sock = socket_in(asker);
-    sock.set_read_timeout(Some(Duration::from_millis(20)))
-        .expect("timeout");
+    let sock = resolver_socket(asker, Duration::from_millis(20));
     let packet = query(name, 7);
     let t0 = Instant::now();
     let found = std::thread::scope(|s| {
@@ -113,12 +78,8 @@ fn time_to_resolve(d: &Daemon, asker: &Path, name: &str) -> f64 {
             while t0.elapsed() < Duration::from_secs(10) {
                 let _ = sock.send(&packet);
                 if let Ok(n) = sock.recv(&mut buf) {
-                    if let Ok(m) = Message::from_vec(&buf[..n]) {
-                        if m.metadata.response_code == ResponseCode::NoError
-                            && !m.answers.is_empty()
-                        {
-                            return Some(t0.elapsed());
-                        }
+                    if answered(&buf[..n]) {
+                        return Some(t0.elapsed());
                     }
                 }
                 std::thread::sleep(Duration::from_micros(200));
