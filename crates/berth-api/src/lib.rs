@@ -8,6 +8,7 @@ pub mod detach;
 pub mod network;
 pub mod ports;
 pub mod system;
+pub mod timestamp;
 pub mod topology;
 pub mod volume;
 

@@ -11,6 +11,7 @@ mod exec;
 mod filters;
 mod health;
 mod log_options;
+mod logs;
 mod networks;
 mod ports;
 mod run_options;

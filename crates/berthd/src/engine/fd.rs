@@ -190,6 +190,15 @@ pub(super) fn recv_fds(
     Ok((buf, fds))
 }
 
+/// Resolves once the process behind `pidfd` has ended.
+pub async fn ended(pidfd: OwnedFd) -> io::Result<()> {
+    // SAFETY: `pidfd` is a valid open pidfd, moved into the AsyncFd that keeps it until dropped.
+    let afd = unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let _ready = afd.readable().await?;
+    Ok(())
+}
+
 /// A pipe for a container's stdin: (read end for the runtime, write end kept by the daemon).
 pub fn stdin_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
