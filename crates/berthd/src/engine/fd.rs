@@ -166,7 +166,8 @@ pub(super) fn recv_fds(
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = vec![0u8; len];
     let mut iov = [io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 2]);
+    // Room for the most any sender here passes (a keeper is handed five).
+    let mut space = nix::cmsg_space!([RawFd; 8]);
     let msg = recvmsg::<()>(
         sock.as_raw_fd(),
         &mut iov,
