@@ -1,6 +1,7 @@
 //! The engine: images and containers. It persists intent in the store, asks the network layer
 //! for sandboxes and endpoints, and runs processes through the OCI runtime.
 
+pub mod archive;
 mod boot;
 mod bundle;
 pub mod cgroups;
