@@ -1,6 +1,7 @@
 //! Image archives: arbitrary bytes applied as one layer onto a root filesystem, unpacked as a
-//! `docker cp` upload, and loaded as a `docker save` archive, through berth's own unpacker (`berth_image`). Errors are fine; a
-//! panic, or anything written outside the root, is a crash.
+//! `docker cp` upload, and loaded as a `docker save` archive, through berth's own unpacker
+//! (`berth_image`). Errors are fine; a panic, or anything written outside the root, is a
+//! crash.
 //!
 //! The unpacker writes as root where an archive says, so the target first shuts itself in a
 //! mount namespace where every mount is read-only except this fuzz directory (libFuzzer's

@@ -1,8 +1,8 @@
 //! The OCI runtime (runc, or another with runc's command line) behind a small interface.
 //!
 //! Containers run detached without a shim: the runtime's stdout and stderr are pipes that
-//! `run -d` hands to the container and the container's keeper reads into its log, and the daemon (a child subreaper) adopts
-//! the container's init and reaps its exit status.
+//! `run -d` hands to the container and the container's keeper reads into its log, and the
+//! daemon (a child subreaper) adopts the container's init and reaps its exit status.
 
 use super::super::fd::{self, ConsoleSocket};
 use super::super::reaper;
