@@ -256,9 +256,21 @@ impl Engine {
     fn persist_health(&self, id: &str, h: &Health) {
         let path = self.health_file(id);
         let tmp = path.with_extension("json.tmp");
+        // Probe output may hold what the container prints: the daemon's alone, as its log.
+        let write = |b: Vec<u8>| {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?
+                .write_all(&b)
+        };
         let written = serde_json::to_vec(h)
             .map_err(std::io::Error::other)
-            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(write)
             .and_then(|()| std::fs::rename(&tmp, &path));
         if let Err(e) = written {
             tracing::warn!(container = %id, error = %e, "cannot write the container's health; a daemon restart starts it again");
