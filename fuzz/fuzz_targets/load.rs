@@ -1,6 +1,7 @@
-//! Image archives: arbitrary bytes applied as one layer onto a root filesystem, and loaded as
-//! a `docker save` archive, through berth's own unpacker (`berth_image`). Errors are fine; a
-//! panic, or anything written outside the root, is a crash.
+//! Image archives: arbitrary bytes applied as one layer onto a root filesystem, unpacked as a
+//! `docker cp` upload, and loaded as a `docker save` archive, through berth's own unpacker
+//! (`berth_image`). Errors are fine; a panic, or anything written outside the root, is a
+//! crash.
 //!
 //! The unpacker writes as root where an archive says, so the target first shuts itself in a
 //! mount namespace where every mount is read-only except this fuzz directory (libFuzzer's
@@ -184,6 +185,12 @@ fuzz_target!(
         // As one layer of a root filesystem (import's path, and each layer of a load).
         if let Ok(rootfs) = berth_image::layer::Rootfs::open(&root) {
             let _ = berth_image::layer::apply(&rootfs, data);
+        }
+        untouched(work, data.len());
+        // As a `docker cp` upload (PUT /containers/{id}/archive): the same unpacker, names
+        // that look like whiteouts taken as files.
+        if let Ok(rootfs) = berth_image::layer::Rootfs::open(&root) {
+            let _ = berth_image::layer::extract(&rootfs, data);
         }
         untouched(work, data.len());
         // As a whole `docker save` archive.

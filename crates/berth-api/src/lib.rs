@@ -9,6 +9,7 @@ pub mod network;
 pub mod network_create;
 pub mod ports;
 pub mod system;
+pub mod timestamp;
 pub mod topology;
 pub mod volume;
 

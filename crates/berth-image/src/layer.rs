@@ -46,6 +46,22 @@ impl Rootfs {
         Ok(Rootfs { fd })
     }
 
+    /// The root's descriptor, for lookups resolved inside it.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// A root held by a descriptor already open (a running container's `/proc/PID/root`).
+    pub fn from_fd(fd: OwnedFd) -> Rootfs {
+        Rootfs { fd }
+    }
+
+    /// The directory `rel` of this root, resolved inside it, as a root of its own: what is
+    /// unpacked there stays below it.
+    pub fn subdir(&self, rel: &Path) -> std::result::Result<Rootfs, Errno> {
+        Ok(Rootfs { fd: self.dir(rel)? })
+    }
+
     /// A directory of the rootfs, resolved inside it. `rel` empty is the root itself.
     fn dir(&self, rel: &Path) -> std::result::Result<OwnedFd, Errno> {
         if rel.as_os_str().is_empty() {
@@ -165,6 +181,16 @@ enum Kind {
 
 /// Applies one layer tarball (plain or gzip) onto `root`, whiteouts included.
 pub fn apply(root: &Rootfs, input: impl Read) -> Result<()> {
+    unpack(root, input, true)
+}
+
+/// Unpacks a tar archive (plain or gzip) into `root` as `docker cp` does: as a layer, but
+/// names that look like whiteouts are plain files.
+pub fn extract(root: &Rootfs, input: impl Read) -> Result<()> {
+    unpack(root, input, false)
+}
+
+fn unpack(root: &Rootfs, input: impl Read, whiteouts: bool) -> Result<()> {
     let (head, input) = sniff(input).map_err(|e| bad(format!("cannot read a layer: {e}")))?;
     let gzip = head.starts_with(&[0x1f, 0x8b]);
     let input = BufReader::new(std::io::Cursor::new(head).chain(input));
@@ -188,11 +214,11 @@ pub fn apply(root: &Rootfs, input: impl Read) -> Result<()> {
         let rel = clean(&raw)?;
         let (parent, name) = split(&rel);
         let name_str = name.to_string_lossy();
-        if name_str == OPAQUE {
+        if whiteouts && name_str == OPAQUE {
             opaque(root, parent, &made).map_err(|e| failed(&raw, e))?;
             continue;
         }
-        if let Some(target) = name_str.strip_prefix(WHITEOUT) {
+        if let Some(target) = name_str.strip_prefix(WHITEOUT).filter(|_| whiteouts) {
             // `.wh..wh.*` other than the opaque marker are aufs bookkeeping.
             if !target.starts_with(".wh.") && !target.is_empty() {
                 whiteout(root, parent, OsStr::new(target)).map_err(|e| failed(&raw, e))?;

@@ -102,6 +102,8 @@ enum Command {
     /// Write man pages into a directory.
     #[command(hide = true)]
     Man(cmd::completion::ManArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(cmd::cp::CpArgs),
 }
 
 /// An error already printed, or to print, with the exit code to use.
@@ -255,6 +257,7 @@ fn with_daemon(host: &str, tls: Option<&tls::TlsOptions>, command: Command) -> R
             Command::Rename(a) => cmd::pause::rename(&client, a).await,
             Command::Top(a) => cmd::pause::top(&client, a).await,
             Command::Completion(_) | Command::Man(_) => Ok(()),
+            Command::Cp(a) => cmd::cp::cp(&client, a).await,
         }
     })
 }

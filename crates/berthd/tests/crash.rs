@@ -770,7 +770,6 @@ fn private_state_is_not_readable_by_others() {
     assert_eq!(mode(data.join("containers")), 0o710);
     assert_eq!(mode(dir.clone()), 0o710);
     assert_eq!(mode(dir.join("config.json")), 0o600);
-    assert_eq!(mode(dir.join("stdout.log")), 0o600);
-    assert_eq!(mode(dir.join("stderr.log")), 0o600);
+    assert_eq!(mode(dir.join("container.log")), 0o600);
     ok(h.berth(&["rm", "-f", id]));
 }

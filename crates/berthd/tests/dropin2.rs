@@ -1,5 +1,5 @@
 //! The stock docker CLI (and docker-compose) against berthd, continued: healthchecks, pause,
-//! rename, top, stats and logs options.
+//! rename, top and stats (logs options are in logs.rs).
 
 mod common;
 
@@ -380,42 +380,6 @@ fn compose_waits_for_service_healthy() {
     assert!(ps.contains("healthy"), "{ps}");
     ok(compose(&h, &dir, &["down"]));
     assert_eq!(ok(h.docker(&["ps", "-aq"])).trim(), "");
-}
-
-#[test]
-fn logs_tail_and_refused_time_options() {
-    let h = Host::with_busybox();
-    ok(h.docker(&[
-        "run",
-        "--name",
-        "lg",
-        "busybox",
-        "sh",
-        "-c",
-        "for i in 1 2 3 4 5; do echo out$i; done; echo err1 >&2",
-    ]));
-    let out = h.docker(&["logs", "--tail", "2", "lg"]);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(out.status.success(), "{stderr}");
-    assert_eq!(stdout, "out4\nout5\n");
-    assert_eq!(stderr, "err1\n");
-    let all = ok(h.docker(&["logs", "--tail", "all", "lg"]));
-    assert_eq!(all.lines().count(), 5, "{all}");
-    let followed = ok(h.docker(&["logs", "-f", "--tail", "1", "lg"]));
-    assert_eq!(followed, "out5\n");
-    for flags in [&["-t"][..], &["--since", "10m"][..], &["--until", "1s"][..]] {
-        let mut a = vec!["logs"];
-        a.extend_from_slice(flags);
-        a.push("lg");
-        let (_, err) = fails(h.docker(&a));
-        assert!(err.contains("not supported by berth"), "{flags:?}: {err}");
-    }
-    let (_, err) = fails(h.docker(&["logs", "--tail", "x", "lg"]));
-    assert!(err.contains("invalid tail"), "{err}");
-    ok(h.docker(&["rm", "lg"]));
 }
 
 #[test]

@@ -156,7 +156,40 @@ pub struct LogsArgs {
     /// Follow log output.
     #[arg(short, long)]
     follow: bool,
+    /// Number of lines to show from the end of the logs ("all" for all).
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
+    /// Show timestamps.
+    #[arg(short, long)]
+    timestamps: bool,
+    /// Show logs since a timestamp (2013-01-02T13:23:37Z) or relative (42m for 42 minutes).
+    #[arg(long)]
+    since: Option<String>,
+    /// Show logs before a timestamp (2013-01-02T13:23:37Z) or relative (42m for 42 minutes).
+    #[arg(long)]
+    until: Option<String>,
     container: String,
+}
+
+impl LogsArgs {
+    /// The query, with times made Unix times here, as the docker CLI sends them.
+    fn query(&self) -> Result<String, Failure> {
+        let mut q = format!("stdout=1&stderr=1&tail={}", encode(&self.tail));
+        if self.follow {
+            q.push_str("&follow=1");
+        }
+        if self.timestamps {
+            q.push_str("&timestamps=1");
+        }
+        for (key, v) in [("since", &self.since), ("until", &self.until)] {
+            if let Some(v) = v {
+                let t = berth_api::timestamp::unix_from_now(v)
+                    .map_err(|e| Failure::msg(format!("invalid value for --{key}: {e}")))?;
+                q.push_str(&format!("&{key}={t}"));
+            }
+        }
+        Ok(q)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -606,11 +639,10 @@ pub async fn logs(client: &Client, a: LogsArgs) -> Result<(), Failure> {
         .get_json(&format!("/containers/{}/json", encode(&a.container)))
         .await?;
     let id = c["Id"].as_str().unwrap_or_default();
-    let follow = if a.follow { "&follow=1" } else { "" };
     let resp = client
         .open(
             Method::GET,
-            &format!("/containers/{id}/logs?stdout=1&stderr=1{follow}"),
+            &format!("/containers/{id}/logs?{}", a.query()?),
         )
         .await?;
     let mut out = crate::session::Output::new(c["Config"]["Tty"] == json!(true));

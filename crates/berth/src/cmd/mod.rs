@@ -2,6 +2,7 @@ pub mod attached;
 pub mod check;
 pub mod completion;
 pub mod container;
+pub mod cp;
 pub mod graph;
 pub mod network;
 pub mod pause;

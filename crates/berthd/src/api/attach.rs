@@ -1,146 +1,22 @@
 //! `attach` and `logs --follow`: a container's output as it is written, in Docker's frames (raw
 //! for a terminal), and the attached client's input to its stdin or terminal.
 //!
-//! Containers write straight into their log files (no shim), and a terminal's output is copied
-//! there too, so following them is tailing those files until the container exits and they are
-//! drained. The docker CLI attaches before it starts the container, so "exited" means: exited
-//! after the attach began.
+//! A container's keeper writes its output into its log (no shim), so an attached client's
+//! output is the log followed from where it was at the attach (see [`super::logs`]). The docker
+//! CLI attaches before it starts the container, so "exited" means: exited after the attach
+//! began.
 
 use super::{ApiError, AppState};
 use crate::engine::fd::Pipe;
 use crate::engine::stdio::{parse_detach_keys, DetachScanner};
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::Response;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
-
-struct Follow {
-    engine: Arc<crate::engine::Engine>,
-    id: String,
-    /// A terminal's output goes out raw, without frames.
-    tty: bool,
-    since: Option<chrono::DateTime<chrono::Utc>>,
-    files: Vec<(u8, tokio::fs::File)>,
-}
-
-async fn open_logs(
-    st: &AppState,
-    id: &str,
-    stdout: bool,
-    stderr: bool,
-    from_start: bool,
-) -> Result<Follow, ApiError> {
-    let c = st.engine.container(id).await?;
-    let dir = st.containers_dir.join(&c.id);
-    let mut files = Vec::new();
-    for (stream, name, wanted) in [(1u8, "stdout.log", stdout), (2u8, "stderr.log", stderr)] {
-        if !wanted {
-            continue;
-        }
-        let mut f = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(dir.join(name))
-            .await
-            .map_err(|e| ApiError {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: format!("cannot open the log of {}: {e}", c.name),
-            })?;
-        let at = if from_start {
-            std::io::SeekFrom::Start(0)
-        } else {
-            std::io::SeekFrom::End(0)
-        };
-        f.seek(at).await.map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("cannot read the log of {}: {e}", c.name),
-        })?;
-        files.push((stream, f));
-    }
-    Ok(Follow {
-        engine: st.engine.clone(),
-        id: c.id,
-        tty: c.spec.tty,
-        // A running container has no finish time yet; any later exit changes it.
-        since: c.state.finished_at,
-        files,
-    })
-}
-
-/// Copies new output as frames until the container has exited and its logs are drained.
-async fn pump(mut f: Follow, out: &mut (impl AsyncWrite + Unpin)) {
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        // Checked before reading, so output written before the exit is still sent.
-        let over = f.engine.exited_since(&f.id, f.since).await;
-        let mut any = false;
-        for (stream, file) in f.files.iter_mut() {
-            loop {
-                match file.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        any = true;
-                        let sent = if f.tty {
-                            out.write_all(&buf[..n]).await
-                        } else {
-                            super::stream::frame(out, *stream, &buf[..n]).await
-                        };
-                        if sent.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        }
-        if out.flush().await.is_err() {
-            // The client is gone: nobody to follow for.
-            return;
-        }
-        if over && !any {
-            break;
-        }
-        if !any {
-            // A terminal's copier wakes us; a container writing its log itself is polled.
-            tokio::select! {
-                _ = f.engine.output.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-            }
-        }
-    }
-    // The last frame is out; a client that left first has nothing to be told.
-    let _ = out.shutdown().await;
-}
-
-/// `logs --follow` as a streamed body.
-pub async fn follow_body(
-    st: &AppState,
-    id: &str,
-    stdout: bool,
-    stderr: bool,
-    from_start: bool,
-    tail: Option<usize>,
-) -> Result<Response, ApiError> {
-    let mut f = open_logs(st, id, stdout, stderr, from_start).await?;
-    if let (true, Some(n)) = (from_start, tail) {
-        // Each stream from the start of its last n lines.
-        for (_, file) in f.files.iter_mut() {
-            let mut data = Vec::new();
-            if file.read_to_end(&mut data).await.is_ok() {
-                let at = super::log_options::tail_start(&data, n) as u64;
-                let _ = file.seek(std::io::SeekFrom::Start(at)).await;
-            }
-        }
-    }
-    let (mut near, response) = super::stream::piped_body(f.tty);
-    tokio::spawn(async move { pump(f, &mut near).await });
-    Ok(response)
-}
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// How an attached client's input ended.
 enum InputEnd {
@@ -220,11 +96,16 @@ pub async fn attach(
             message: "You cannot attach to a paused container, unpause it first".into(),
         });
     }
-    let f = open_logs(&st, &id, on("stdout"), on("stderr"), on("logs")).await?;
+    let opts = super::log_options::LogOptions {
+        stdout: on("stdout"),
+        stderr: on("stderr"),
+        follow: true,
+        ..Default::default()
+    };
     if !req.headers().contains_key(header::UPGRADE) {
-        drop(f);
-        return follow_body(&st, &id, on("stdout"), on("stderr"), on("logs"), None).await;
+        return super::logs::body(&st, &id, opts, on("logs")).await;
     }
+    let f = super::logs::open(&st, &id, opts, on("logs")).await?;
     let c = st.engine.container(&id).await?;
     let input = on("stdin") && c.spec.open_stdin;
     let started = c.state.started_at;
@@ -238,7 +119,7 @@ pub async fn attach(
         };
         let (rd, mut wr) = tokio::io::split(TokioIo::new(upgraded));
         if !input {
-            pump(f, &mut wr).await;
+            super::logs::pump(f, &mut wr).await;
             return;
         }
         let mut feeding = tokio::spawn(feed_input(
@@ -250,7 +131,7 @@ pub async fn attach(
             DetachScanner::new(keys),
         ));
         let detached = {
-            let output = pump(f, &mut wr);
+            let output = super::logs::pump(f, &mut wr);
             tokio::pin!(output);
             tokio::select! {
                 _ = &mut output => {

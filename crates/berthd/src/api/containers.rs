@@ -411,41 +411,10 @@ pub async fn logs(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let on = |k: &str| matches!(q.get(k).map(String::as_str), Some("1" | "true" | "True"));
-    let opts = super::log_options::parse(&q)?;
+    let mut opts = super::log_options::parse(&q)?;
     // As Docker's: following a container that is not running prints its logs and ends.
-    let running = st.engine.container(&id).await?.state.status == Status::Running;
-    if on("follow") && running {
-        return super::attach::follow_body(&st, &id, on("stdout"), on("stderr"), true, opts.tail)
-            .await;
-    }
-    let tty = st.engine.container(&id).await?.spec.tty;
-    let (out, err) = st.engine.logs(&id).await?;
-    let mut body = Vec::new();
-    for (stream, data, wanted) in [(1u8, out, on("stdout")), (2u8, err, on("stderr"))] {
-        if !wanted {
-            continue;
-        }
-        let data = match opts.tail {
-            Some(n) => data[super::log_options::tail_start(&data, n)..].to_vec(),
-            None => data,
-        };
-        if tty {
-            body.extend_from_slice(&data);
-            continue;
-        }
-        for chunk in data.split_inclusive(|b| *b == b'\n') {
-            body.extend_from_slice(&[stream, 0, 0, 0]);
-            body.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
-            body.extend_from_slice(chunk);
-        }
-    }
-    let kind = if tty {
-        super::stream::RAW
-    } else {
-        super::stream::MUX
-    };
-    Ok(([(header::CONTENT_TYPE, kind)], Body::from(body)).into_response())
+    opts.follow &= st.engine.container(&id).await?.state.status == Status::Running;
+    super::logs::body(&st, &id, opts, true).await
 }
 
 /// `POST /containers/{id}/resize?h=&w=`: the terminal's size.

@@ -1,31 +1,52 @@
-//! The options of `GET /containers/{id}/logs`: `tail` is honoured; `timestamps`, `since` and
-//! `until` need a time for each line, which berth's logs do not keep (the container writes its
-//! stdout and stderr files itself), so they are refused rather than ignored.
+//! The options of `GET /containers/{id}/logs`, as Docker's: which streams, `follow`, `tail`
+//! (records, newest last), `since`/`until` (a Unix time with a fraction, as the docker CLI
+//! sends them; a duration or an RFC 3339 time are taken too) and `timestamps`.
 
 use super::ApiError;
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LogOptions {
-    /// The last N lines of each stream; None for all.
+    pub stdout: bool,
+    pub stderr: bool,
+    pub follow: bool,
+    /// The last N records; None for all.
     pub tail: Option<usize>,
+    /// Records read at or after this.
+    pub since: Option<DateTime<Utc>>,
+    /// Records read at or before this; following ends once it has passed.
+    pub until: Option<DateTime<Utc>>,
+    /// Each line prefixed with its time (RFC 3339, nine fraction digits) and a space.
+    pub timestamps: bool,
 }
 
 pub fn parse(q: &HashMap<String, String>) -> Result<LogOptions, ApiError> {
     let on = |k: &str| matches!(q.get(k).map(String::as_str), Some("1" | "true" | "True"));
-    if on("timestamps") {
+    let mut opts = LogOptions {
+        stdout: on("stdout"),
+        stderr: on("stderr"),
+        follow: on("follow"),
+        timestamps: on("timestamps"),
+        ..LogOptions::default()
+    };
+    if !opts.stdout && !opts.stderr {
         return Err(ApiError::bad_request(
-            "timestamps are not supported by berth: its logs keep no time per line (leave out -t/--timestamps)",
+            "Bad parameters: you must choose at least one stream",
         ));
     }
-    for key in ["since", "until"] {
-        if let Some(v) = q.get(key).filter(|v| !v.is_empty() && v.as_str() != "0") {
-            return Err(ApiError::bad_request(format!(
-                "{key} {v} is not supported by berth: its logs keep no time per line (leave out --{key})"
-            )));
+    let now = Utc::now();
+    let time = |key: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
+        match q.get(key).map(String::as_str) {
+            None | Some("" | "0") => Ok(None),
+            Some(v) => berth_api::timestamp::parse(v, now)
+                .map(Some)
+                .map_err(|e| ApiError::bad_request(format!("{key}: {e}"))),
         }
-    }
-    let tail = match q.get("tail").map(String::as_str) {
+    };
+    opts.since = time("since")?;
+    opts.until = time("until")?;
+    opts.tail = match q.get("tail").map(String::as_str) {
         None | Some("" | "all") => None,
         Some(t) => match t.parse::<i64>() {
             Ok(n) if n < 0 => None,
@@ -37,26 +58,7 @@ pub fn parse(q: &HashMap<String, String>) -> Result<LogOptions, ApiError> {
             }
         },
     };
-    Ok(LogOptions { tail })
-}
-
-/// The byte offset where the last `n` lines of `data` begin (a final line without its newline
-/// counts as a line).
-pub fn tail_start(data: &[u8], n: usize) -> usize {
-    if n == 0 {
-        return data.len();
-    }
-    let body = data.strip_suffix(b"\n").unwrap_or(data);
-    let mut seen = 0;
-    for (i, b) in body.iter().enumerate().rev() {
-        if *b == b'\n' {
-            seen += 1;
-            if seen == n {
-                return i + 1;
-            }
-        }
-    }
-    0
+    Ok(opts)
 }
 
 #[cfg(test)]
@@ -64,19 +66,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tail_and_refusals() {
-        let d = b"a\nb\nc\n";
-        assert_eq!(&d[tail_start(d, 2)..], b"b\nc\n");
-        assert_eq!(&d[tail_start(d, 5)..], d);
-        assert_eq!(tail_start(d, 0), d.len());
-        assert_eq!(&b"a\nb"[tail_start(b"a\nb", 1)..], b"b");
-        let q = |k: &str, v: &str| HashMap::from([(k.to_string(), v.to_string())]);
-        assert_eq!(parse(&q("tail", "all")).unwrap().tail, None);
-        assert_eq!(parse(&q("tail", "3")).unwrap().tail, Some(3));
-        assert!(parse(&q("tail", "x")).is_err());
-        assert!(parse(&q("timestamps", "1")).is_err());
-        assert!(parse(&q("timestamps", "0")).is_ok());
-        assert!(parse(&q("since", "1700000000")).is_err());
-        assert!(parse(&q("until", "0")).is_ok());
+    fn options_and_refusals() {
+        let q = |pairs: &[(&str, &str)]| {
+            let mut m: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            m.insert("stdout".into(), "1".into());
+            m
+        };
+        assert_eq!(parse(&q(&[("tail", "all")])).unwrap().tail, None);
+        assert_eq!(parse(&q(&[("tail", "3")])).unwrap().tail, Some(3));
+        assert!(parse(&q(&[("tail", "x")])).is_err());
+        assert!(parse(&q(&[("timestamps", "1")])).unwrap().timestamps);
+        assert!(!parse(&q(&[("timestamps", "0")])).unwrap().timestamps);
+        let since = parse(&q(&[("since", "1700000000.5")])).unwrap().since;
+        assert_eq!(since, DateTime::from_timestamp(1_700_000_000, 500_000_000));
+        assert_eq!(parse(&q(&[("until", "0")])).unwrap().until, None);
+        let e = parse(&q(&[("until", "soon")])).unwrap_err();
+        assert!(e.message.contains("until") && e.message.contains("soon"));
+        let none = HashMap::from([("tail".to_string(), "1".to_string())]);
+        assert!(parse(&none)
+            .unwrap_err()
+            .message
+            .contains("at least one stream"));
     }
 }

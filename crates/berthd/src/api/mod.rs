@@ -1,5 +1,6 @@
 //! The Docker Engine API over HTTP: routing, version prefixes, Docker's headers, error bodies.
 
+mod archive;
 mod attach;
 mod berth;
 mod container_list;
@@ -11,6 +12,7 @@ mod exec;
 mod filters;
 mod health;
 mod log_options;
+mod logs;
 mod networks;
 mod ports;
 mod run_options;
@@ -86,6 +88,13 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/{id}/exec", post(exec::create))
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/resize", post(containers::resize))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get)
+                .head(archive::stat)
+                .put(archive::put)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/json", get(exec::inspect))

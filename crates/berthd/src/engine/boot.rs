@@ -121,9 +121,7 @@ impl Engine {
                 match self.record_exit(&c.id, None).await {
                     Some(exit) => Repair::Exit(exit),
                     None => {
-                        if c.spec.tty || c.spec.open_stdin {
-                            self.reclaim_stdio(&c).await;
-                        }
+                        self.reclaim_stdio(&c).await;
                         self.watch(c.id.clone(), c.state.pid);
                         continue;
                     }

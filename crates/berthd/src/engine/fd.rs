@@ -166,7 +166,8 @@ pub(super) fn recv_fds(
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = vec![0u8; len];
     let mut iov = [io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 2]);
+    // Room for the most any sender here passes (a keeper is handed five).
+    let mut space = nix::cmsg_space!([RawFd; 8]);
     let msg = recvmsg::<()>(
         sock.as_raw_fd(),
         &mut iov,
@@ -188,6 +189,15 @@ pub(super) fn recv_fds(
     let n = msg.bytes;
     buf.truncate(n);
     Ok((buf, fds))
+}
+
+/// Resolves once the process behind `pidfd` has ended.
+pub async fn ended(pidfd: OwnedFd) -> io::Result<()> {
+    // SAFETY: `pidfd` is a valid open pidfd, moved into the AsyncFd that keeps it until dropped.
+    let afd = unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let _ready = afd.readable().await?;
+    Ok(())
 }
 
 /// A pipe for a container's stdin: (read end for the runtime, write end kept by the daemon).

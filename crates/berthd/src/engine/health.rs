@@ -2,8 +2,11 @@
 //! interval, the container's health (starting, healthy, unhealthy) with its failing streak and
 //! last probes, and a `health_status` event at each change, as Docker's.
 //!
-//! Health lives in memory, per run of a container (its init's PID): a daemon restart starts
-//! the monitor of a running container again from "starting", as a container start does.
+//! Health belongs to one run of a container (its init's PID). It is kept in memory and
+//! written after each probe to `health.json` in the container's directory (replaced whole, no
+//! fsync: a crash loses at most the last probe), so a daemon restart finds the health of a
+//! running container where it was and goes on probing it, and a stopped container still shows
+//! its last health. A new run starts from "starting", as Docker's.
 
 use super::runtime::ExecProcess;
 use super::{Engine, EngineError, Result, Status};
@@ -136,7 +139,8 @@ impl HealthConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum HealthStatus {
     Starting,
     Healthy,
@@ -154,7 +158,7 @@ impl HealthStatus {
 }
 
 /// One probe's outcome (an entry of `State.Health.Log`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Probe {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
@@ -163,7 +167,7 @@ pub struct Probe {
 }
 
 /// A container's health during one run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub status: HealthStatus,
     pub failing_streak: u32,
@@ -201,6 +205,9 @@ impl Health {
     }
 }
 
+/// The file a container's health is kept in, in its directory.
+const FILE: &str = "health.json";
+
 /// The health of every container that has a healthcheck, by container ID.
 #[derive(Default)]
 pub struct Monitors {
@@ -214,9 +221,60 @@ impl Monitors {
 }
 
 impl Engine {
-    /// The container's health, if it has a healthcheck and has run since the daemon started.
+    /// The container's health, if it has a healthcheck and has run: from memory, else as a
+    /// daemon before this one left it.
     pub fn health(&self, id: &str) -> Option<Health> {
-        self.health.lock().get(id).cloned()
+        if let Some(h) = self.health.lock().get(id).cloned() {
+            return Some(h);
+        }
+        let h = self.stored_health(id)?;
+        Some(
+            self.health
+                .lock()
+                .entry(id.to_string())
+                .or_insert(h)
+                .clone(),
+        )
+    }
+
+    fn health_file(&self, id: &str) -> std::path::PathBuf {
+        self.paths.containers.join(id).join(FILE)
+    }
+
+    /// The health written by the last probe, if any (and readable: a torn or foreign file is
+    /// as good as none, the next probe writes it again).
+    fn stored_health(&self, id: &str) -> Option<Health> {
+        let text = std::fs::read(self.health_file(id)).ok()?;
+        serde_json::from_slice(&text)
+            .map_err(
+                |e| tracing::warn!(container = %id, error = %e, "unreadable health file; ignored"),
+            )
+            .ok()
+    }
+
+    /// Writes a container's health next to its record: a new file renamed over the old one.
+    fn persist_health(&self, id: &str, h: &Health) {
+        let path = self.health_file(id);
+        let tmp = path.with_extension("json.tmp");
+        // Probe output may hold what the container prints: the daemon's alone, as its log.
+        let write = |b: Vec<u8>| {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?
+                .write_all(&b)
+        };
+        let written = serde_json::to_vec(h)
+            .map_err(std::io::Error::other)
+            .and_then(write)
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::warn!(container = %id, error = %e, "cannot write the container's health; a daemon restart starts it again");
+        }
     }
 
     /// The healthcheck a container runs: its own over its image's.
@@ -249,7 +307,13 @@ impl Engine {
                 return;
             };
             let started = c.state.started_at.unwrap_or_else(Utc::now);
-            me.health.lock().insert(id.clone(), Health::new(pid));
+            // The same run after a daemon restart goes on from where it was.
+            let health = me
+                .stored_health(&id)
+                .filter(|h| h.pid == pid)
+                .unwrap_or_else(|| Health::new(pid));
+            me.persist_health(&id, &health);
+            me.health.lock().insert(id.clone(), health);
             me.health_loop(&c, pid, &cfg, started).await;
         });
     }
@@ -291,7 +355,10 @@ impl Engine {
                 };
                 let before = h.status;
                 h.record(probe, cfg.retries(), in_start_period);
-                (h.status != before).then_some(h.status)
+                let now = h.clone();
+                drop(all);
+                self.persist_health(&c.id, &now);
+                (now.status != before).then_some(now.status)
             };
             if let Some(now) = changed {
                 tracing::info!(container = %c.name, health = now.as_str(), "health changed");

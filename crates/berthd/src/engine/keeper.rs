@@ -1,13 +1,17 @@
-//! Keepers: a small process per interactive container that holds a second copy of its
-//! terminal master (`-t`) and stdin write end (`-i`), so that they outlive a berthd restart.
+//! Keepers: a small process per container that writes its log and holds a second copy of its
+//! terminal master (`-t`) and stdin write end (`-i`), so that all of them outlive a berthd
+//! restart.
 //!
-//! berth has no shim, so these descriptors live in berthd. Without a second holder, berthd's
-//! exit closes the last copy: the kernel hangs up the terminal (the shell gets SIGHUP) or the
-//! container reads the end of its stdin, and an interactive container dies with the daemon.
-//! A keeper only holds: it reads and writes nothing, so berthd stays the one that copies output
-//! into the log and input into the container. After a restart berthd asks the keeper for copies
-//! again. The keeper ends when the container's init does (it watches a pidfd), so it never
-//! outlives what it keeps.
+//! berth has no shim. The keeper reads the container's stdout and stderr pipes (or its
+//! terminal) and appends them to the container's log as records (see [`super::logs`]), so the
+//! container's output goes on being logged, in order and stamped, while no daemon runs, and a
+//! container never writes into a pipe nobody reads. It also holds copies of the terminal
+//! master and the stdin pipe, which berthd uses for input and resizes: without a second holder,
+//! berthd's exit would close the last copy, the kernel would hang up the terminal (the shell
+//! gets SIGHUP) or the container would read the end of its stdin. After a restart berthd asks
+//! the keeper for copies again. The keeper ends when the container's init does (it watches a
+//! pidfd), once it has drained the output, so it never outlives what it keeps; berthd watches
+//! the keeper's end to know that the log is complete.
 //!
 //! The keeper is berthd itself (`berthd keep-stdio SOCKET PID`), in a session of its own, and
 //! talks over a unix socket one request per connection: `P` hands it descriptors, `G` gets
@@ -26,6 +30,13 @@ pub const SUBCOMMAND: &str = "keep-stdio";
 
 const HAS_TTY: u8 = 1;
 const HAS_STDIN: u8 = 2;
+/// Handed: the log file. Answered to `G`: this keeper writes the log (keepers from before the
+/// record log only held descriptors, and the daemon copied the terminal itself).
+const HAS_LOG: u8 = 4;
+const HAS_OUT: u8 = 8;
+const HAS_ERR: u8 = 16;
+/// Descriptors in one request at most: terminal, stdin, log, stdout, stderr.
+const MAX_FDS: usize = 5;
 
 /// A daemon that does not answer within this is not waited for.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,19 +52,28 @@ pub fn socket_path(dir: &Path, id: &str, pid: u32) -> PathBuf {
 pub struct Kept {
     pub tty: Option<OwnedFd>,
     pub stdin: Option<OwnedFd>,
+    /// Whether the keeper writes the container's log.
+    pub logs: bool,
+    /// A pidfd of the keeper, readable once it has ended (and so drained the output).
+    pub keeper: Option<OwnedFd>,
+}
+
+/// What a keeper is handed: copies to hold, the output to log and the log to write it to.
+#[derive(Debug, Default)]
+pub struct Handed {
+    pub tty: Option<OwnedFd>,
+    pub stdin: Option<OwnedFd>,
+    pub log: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
 }
 
 // ------------------------------------------------------------------ daemon side
 
-/// Starts a keeper for container `id` (init `pid`) holding copies of `tty` and `stdin`.
-/// Returns once it holds them.
-pub fn spawn(
-    dir: &Path,
-    id: &str,
-    pid: u32,
-    tty: Option<BorrowedFd<'_>>,
-    stdin: Option<BorrowedFd<'_>>,
-) -> io::Result<()> {
+/// Starts a keeper for container `id` (init `pid`) with what it is handed (the terminal and
+/// stdin as copies: the daemon keeps its own). Returns once it holds them, with a pidfd of the
+/// keeper, readable once it has ended.
+pub fn spawn(dir: &Path, id: &str, pid: u32, handed: &Handed) -> io::Result<OwnedFd> {
     std::fs::create_dir_all(dir)?;
     let path = socket_path(dir, id, pid);
     if path.as_os_str().len() > 107 {
@@ -91,17 +111,23 @@ pub fn spawn(
             err.trim()
         )));
     }
-    // From here it is in a session of its own, and the reaper sweeps it when it ends.
+    // From here it is in a session of its own, and the reaper sweeps it when it ends: it
+    // cannot end before it is handed what to keep, so its PID is still its own here.
+    let keeper = pidfd_open(child.id() as libc::pid_t)?;
     drop(child);
     let mut flags = 0;
     let mut fds: Vec<RawFd> = Vec::new();
-    if let Some(t) = tty {
-        flags |= HAS_TTY;
-        fds.push(t.as_raw_fd());
-    }
-    if let Some(s) = stdin {
-        flags |= HAS_STDIN;
-        fds.push(s.as_raw_fd());
+    for (bit, fd) in [
+        (HAS_TTY, &handed.tty),
+        (HAS_STDIN, &handed.stdin),
+        (HAS_LOG, &handed.log),
+        (HAS_OUT, &handed.stdout),
+        (HAS_ERR, &handed.stderr),
+    ] {
+        if let Some(fd) = fd {
+            flags |= bit;
+            fds.push(fd.as_raw_fd());
+        }
     }
     let conn = connect(&path)?;
     let cmsg = [ControlMessage::ScmRights(&fds)];
@@ -112,12 +138,17 @@ pub fn spawn(
         MsgFlags::empty(),
         None,
     )?;
-    expect_ok(conn)
+    expect_ok(conn)?;
+    Ok(keeper)
 }
 
 /// Copies of what the keeper of `id` (init `pid`) holds.
 pub fn take_back(dir: &Path, id: &str, pid: u32) -> io::Result<Kept> {
     let conn = connect(&socket_path(dir, id, pid))?;
+    // Whoever listens on the keeper's socket is the keeper; its end is watched from here.
+    let keeper = nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials)
+        .ok()
+        .and_then(|c| pidfd_open(c.pid()).ok());
     (&conn).write_all(b"G")?;
     let (data, fds) = receive(conn.as_fd(), 2)?;
     let flags = data
@@ -125,7 +156,11 @@ pub fn take_back(dir: &Path, id: &str, pid: u32) -> io::Result<Kept> {
         .copied()
         .ok_or_else(|| io::Error::other("the keeper closed the connection without an answer"))?;
     let mut fds = fds.into_iter();
-    let mut kept = Kept::default();
+    let mut kept = Kept {
+        logs: flags & HAS_LOG != 0,
+        keeper,
+        ..Kept::default()
+    };
     if flags & HAS_TTY != 0 {
         kept.tty = fds.next();
     }
@@ -214,7 +249,16 @@ fn keep(path: &Path, pid: &str) -> io::Result<()> {
     println!("ready");
     io::stdout().flush()?;
     quiet_stdio();
-    hold(&listener, pidfd.as_fd())
+    let mut copier = None;
+    let held = hold(&listener, pidfd.as_fd(), &mut copier);
+    if let Some(copier) = copier {
+        // Bounded: the copier drains for at most logs::DRAIN after the init's end.
+        let copied = copier
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the log copier panicked")));
+        copied?;
+    }
+    held
 }
 
 fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
@@ -230,10 +274,17 @@ fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(raw as RawFd) })
 }
 
-/// Serves requests until the process behind `pidfd` ends or nothing is left to keep.
-fn hold(listener: &UnixListener, pidfd: BorrowedFd<'_>) -> io::Result<()> {
+/// A thread copying the container's output into its log.
+type Copier = std::thread::JoinHandle<io::Result<()>>;
+
+/// Serves requests until the process behind `pidfd` ends; the first `P` with a log starts
+/// the copier.
+fn hold(
+    listener: &UnixListener,
+    pidfd: BorrowedFd<'_>,
+    copier: &mut Option<Copier>,
+) -> io::Result<()> {
     let mut held = Kept::default();
-    let mut handed = false;
     loop {
         let mut polled = [
             nix::poll::PollFd::new(listener.as_fd(), nix::poll::PollFlags::POLLIN),
@@ -255,33 +306,45 @@ fn hold(listener: &UnixListener, pidfd: BorrowedFd<'_>) -> io::Result<()> {
             if conn.set_read_timeout(Some(TIMEOUT)).is_ok()
                 && conn.set_write_timeout(Some(TIMEOUT)).is_ok()
             {
-                let _ = serve(&conn, &mut held, &mut handed);
+                let _ = serve(&conn, &mut held, pidfd, copier);
             }
-        }
-        // Everything it was handed has been closed: nothing left to keep.
-        if handed && held.tty.is_none() && held.stdin.is_none() {
-            return Ok(());
         }
     }
 }
 
-fn serve(conn: &UnixStream, held: &mut Kept, handed: &mut bool) -> io::Result<()> {
-    let (data, mut fds) = receive(conn.as_fd(), 2)?;
+fn serve(
+    conn: &UnixStream,
+    held: &mut Kept,
+    init: BorrowedFd<'_>,
+    copier: &mut Option<Copier>,
+) -> io::Result<()> {
+    let (data, mut fds) = receive(conn.as_fd(), MAX_FDS)?;
     match data.first() {
         Some(b'P') => {
             let flags = data.get(1).copied().unwrap_or(0);
             let mut it = fds.drain(..);
-            if flags & HAS_TTY != 0 {
-                held.tty = it.next();
+            let mut next = |bit: u8| if flags & bit != 0 { it.next() } else { None };
+            held.tty = next(HAS_TTY);
+            held.stdin = next(HAS_STDIN);
+            let log = next(HAS_LOG);
+            let sources = super::logs::Sources {
+                stdout: next(HAS_OUT),
+                stderr: next(HAS_ERR),
+                // Its own copy: the held one goes back to the daemon for input and resizes.
+                tty: held.tty.as_ref().map(|t| t.try_clone()).transpose()?,
+            };
+            if let (Some(log), None) = (log, copier.as_ref()) {
+                let init = init.try_clone_to_owned()?;
+                let thread = std::thread::spawn(move || {
+                    super::logs::copy(sources, std::fs::File::from(log), Some(init.as_fd()), || {})
+                });
+                held.logs = true;
+                *copier = Some(thread);
             }
-            if flags & HAS_STDIN != 0 {
-                held.stdin = it.next();
-            }
-            *handed = true;
             (&*conn).write_all(b"k")
         }
         Some(b'G') => {
-            let mut flags = 0;
+            let mut flags = if held.logs { HAS_LOG } else { 0 };
             let mut raw = Vec::new();
             if let Some(t) = &held.tty {
                 flags |= HAS_TTY;
@@ -363,7 +426,7 @@ mod tests {
         let id = "c0ffee".repeat(10);
         let listener = UnixListener::bind(socket_path(dir.path(), &id, pid)).expect("bind");
         let pidfd = pidfd_open(pid as libc::pid_t).expect("pidfd");
-        let keeper = std::thread::spawn(move || hold(&listener, pidfd.as_fd()));
+        let keeper = std::thread::spawn(move || hold(&listener, pidfd.as_fd(), &mut None));
 
         let (stdin_r, stdin_w) = nix::unistd::pipe().expect("pipe");
         let pty = nix::pty::openpty(None, None).expect("openpty");

@@ -375,8 +375,6 @@ impl Engine {
         let runtime = self.runtime.clone();
         let req = runtime::RunRequest {
             id: c.id.clone(),
-            stdout: dir.join("stdout.log"),
-            stderr: dir.join("stderr.log"),
             bundle: dir,
             root,
             io: runtime::RunIo {

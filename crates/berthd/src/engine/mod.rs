@@ -1,6 +1,7 @@
 //! The engine: images and containers. It persists intent in the store, asks the network layer
 //! for sandboxes and endpoints, and runs processes through the OCI runtime.
 
+pub mod archive;
 mod boot;
 mod bundle;
 pub mod cgroups;
@@ -19,6 +20,7 @@ pub mod keeper;
 mod launch;
 mod links;
 mod load;
+pub mod logs;
 mod model;
 mod names;
 mod pause;
@@ -209,14 +211,6 @@ impl Engine {
         self.publish(&c.id, Some(&c));
         st.containers.insert(c.id.clone(), c);
         Ok(())
-    }
-
-    /// The container's stdout and stderr logs.
-    pub async fn logs(&self, key: &str) -> Result<(Vec<u8>, Vec<u8>)> {
-        let c = self.container(key).await?;
-        let dir = c.dir(&self.paths.containers);
-        let read = |f: &str| std::fs::read(dir.join(f)).unwrap_or_default();
-        Ok((read("stdout.log"), read("stderr.log")))
     }
 
     /// MAC address text for API output.

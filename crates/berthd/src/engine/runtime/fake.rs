@@ -136,8 +136,7 @@ impl Runtime for FakeRuntime {
         st.containers.insert(req.id.clone(), pid);
         Ok(Started {
             pid,
-            tty: None,
-            stdin: None,
+            ..Started::default()
         })
     }
 

@@ -69,23 +69,25 @@ pub struct RunIo {
     pub stdin: bool,
 }
 
-/// Everything `run` needs: the container, its bundle, root and log files.
+/// Everything `run` needs: the container, its bundle and root.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
     pub id: String,
     pub bundle: PathBuf,
     pub root: Overlay,
-    pub stdout: PathBuf,
-    pub stderr: PathBuf,
     pub io: RunIo,
 }
 
-/// A started container: its init, and what the daemon keeps of its stdio.
-#[derive(Debug)]
+/// A started container: its init, and what the daemon keeps of its stdio: the terminal's
+/// master or stdin's write end, and the read ends of its stdout and stderr pipes (which carry
+/// the runtime's own complaints too).
+#[derive(Debug, Default)]
 pub struct Started {
     pub pid: u32,
     pub tty: Option<OwnedFd>,
     pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
 }
 
 /// The process of an `exec`.

@@ -1,8 +1,8 @@
 //! The OCI runtime (runc, or another with runc's command line) behind a small interface.
 //!
-//! Containers run detached without a shim: the runtime's stdio are the container's log files,
-//! so `run -d` hands them straight to the container, and the daemon (a child subreaper) adopts
-//! the container's init and reaps its exit status.
+//! Containers run detached without a shim: the runtime's stdout and stderr are pipes that
+//! `run -d` hands to the container and the container's keeper reads into its log, and the
+//! daemon (a child subreaper) adopts the container's init and reaps its exit status.
 
 use super::super::fd::{self, ConsoleSocket};
 use super::super::reaper;
@@ -243,19 +243,7 @@ impl OciRuntime {
     /// its master back; with `stdin` the container reads a pipe whose write end comes back.
     fn run_detached(&self, req: &RunRequest) -> Result<Started> {
         let (id, bundle, root, io) = (req.id.as_str(), req.bundle.as_path(), &req.root, req.io);
-        let (stdout, stderr) = (req.stdout.as_path(), req.stderr.as_path());
-        let open = |p: &Path| {
-            use std::os::unix::fs::OpenOptionsExt;
-            // Logs hold what the container prints, secrets included: the daemon's alone.
-            File::options()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(p)
-                .map_err(RuntimeError::io(format!("open log {}", p.display())))
-        };
         let pid_file = bundle.join("init.pid");
-        let before = std::fs::metadata(stderr).map(|m| m.len()).unwrap_or(0);
         let console = if io.tty {
             Some(ConsoleSocket::bind(&self.root).map_err(RuntimeError::io(
                 "cannot make the terminal's console socket",
@@ -269,6 +257,9 @@ impl OciRuntime {
         } else {
             (Stdio::null(), None)
         };
+        // The container's stdout and stderr: pipes its keeper reads into the log.
+        let pipe = || fd::stdin_pipe().map_err(RuntimeError::io("cannot make an output pipe"));
+        let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--root")
             .arg(&self.root)
@@ -281,9 +272,11 @@ impl OciRuntime {
             .arg(bundle)
             .arg(id)
             .stdin(stdin)
-            .stdout(open(stdout)?)
+            .stdout(out_w)
             // The container inherits this: runc's own complaints land in the same log.
-            .stderr(open(stderr)?);
+            .stderr(err_w);
+        // The daemon's copies of the write ends go with the command, so the container's are
+        // the only ones left and the keeper reads the end when it ends.
         let out = self
             .spawn_run(root, cmd)?
             .wait()
@@ -292,9 +285,7 @@ impl OciRuntime {
                 self.binary.display()
             )))?;
         if !out.success() {
-            let log = std::fs::read(stderr).unwrap_or_default();
-            let runtime_err =
-                String::from_utf8_lossy(log.get(before as usize..).unwrap_or_default());
+            let runtime_err = read_available(&err_r);
             self.forget_failed(id);
             return Err(RuntimeError::Start(runtime_err.trim().to_string()));
         }
@@ -313,6 +304,8 @@ impl OciRuntime {
             pid,
             tty,
             stdin: stdin_writer,
+            stdout: Some(out_r),
+            stderr: Some(err_r),
         })
     }
 
@@ -471,6 +464,27 @@ impl Runtime for OciRuntime {
     fn state_root(&self) -> &Path {
         &self.root
     }
+}
+
+/// What a pipe holds now, without waiting for more: a failed runtime's words.
+fn read_available(r: &OwnedFd) -> String {
+    use std::os::fd::AsRawFd;
+    let mut got = Vec::new();
+    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+    unsafe {
+        let flags = libc::fcntl(r.as_raw_fd(), libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(r.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+    let mut buf = [0u8; 4096];
+    while got.len() < 64 * 1024 {
+        match nix::unistd::read(r.as_raw_fd(), &mut buf) {
+            Ok(n @ 1..) => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 fn read_pid(pid_file: &Path) -> Result<u32> {
