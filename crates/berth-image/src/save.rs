@@ -87,7 +87,8 @@ pub fn prepare(entries: Vec<Entry>, scratch_dir: &Path) -> Result<Prepared> {
         let file = File::create(&path).map_err(io(format!("create {}", path.display())))?;
         // From here on the guard removes the file whatever happens.
         let layer = Scratch(path);
-        let (layer_hex, layer_size) = write_layer(&e.rootfs, file)
+        let mtime = e.image.created.timestamp().max(0) as u64;
+        let (layer_hex, layer_size) = write_layer(&e.rootfs, file, mtime)
             .map_err(io(format!("write the layer of {}", e.image.id)))?;
         let config = serde_json::to_vec(&config(&e.image, &layer_hex)).map_err(|e| {
             io("encode an image config")(std::io::Error::new(std::io::ErrorKind::Other, e))
@@ -99,7 +100,7 @@ pub fn prepare(entries: Vec<Entry>, scratch_dir: &Path) -> Result<Prepared> {
             config_hex: format!("{:x}", Sha256::digest(&config)),
             config,
             tags: e.tags,
-            mtime: e.image.created.timestamp().max(0) as u64,
+            mtime,
         });
     }
     Ok(Prepared { images })
@@ -217,10 +218,12 @@ fn go_arch() -> &'static str {
     }
 }
 
-/// Tars `rootfs` into `out` in name order (the same tree gives the same bytes), owners, modes
-/// and times kept, hard links as links; returns (sha256 hex, bytes). Device nodes and sockets
-/// are left out: the unpacker refuses them anyway.
-fn write_layer(rootfs: &Path, out: File) -> std::io::Result<(String, u64)> {
+/// Tars `rootfs` into `out` in name order, owners and modes kept, hard links as links; returns
+/// (sha256 hex, bytes). Files keep their times; directories and symlinks get `mtime` (the
+/// image's creation), since unpacking changes theirs: so a saved image loaded and saved again
+/// gives the same bytes, and the same ID. Device nodes and sockets are left out: the unpacker
+/// refuses them anyway.
+fn write_layer(rootfs: &Path, out: File, mtime: u64) -> std::io::Result<(String, u64)> {
     let w = Hashing {
         inner: BufWriter::new(out),
         hash: Sha256::new(),
@@ -228,7 +231,7 @@ fn write_layer(rootfs: &Path, out: File) -> std::io::Result<(String, u64)> {
     };
     let mut b = tar::Builder::new(w);
     let mut seen = HashMap::new();
-    walk(rootfs, Path::new(""), &mut b, &mut seen)?;
+    walk(rootfs, Path::new(""), mtime, &mut b, &mut seen)?;
     let mut w = b.into_inner()?;
     w.flush()?;
     Ok((format!("{:x}", w.hash.finalize()), w.len))
@@ -237,6 +240,7 @@ fn write_layer(rootfs: &Path, out: File) -> std::io::Result<(String, u64)> {
 fn walk<W: Write>(
     root: &Path,
     rel: &Path,
+    mtime: u64,
     b: &mut tar::Builder<W>,
     seen: &mut HashMap<(u64, u64), PathBuf>,
 ) -> std::io::Result<()> {
@@ -254,10 +258,12 @@ fn walk<W: Write>(
         h.set_mode(meta.mode() & 0o7777);
         if ft.is_dir() {
             h.set_size(0);
+            h.set_mtime(mtime);
             b.append_data(&mut h, &rel, std::io::empty())?;
-            walk(root, &rel, b, seen)?;
+            walk(root, &rel, mtime, b, seen)?;
         } else if ft.is_symlink() {
             h.set_size(0);
+            h.set_mtime(mtime);
             b.append_link(&mut h, &rel, std::fs::read_link(&path)?)?;
         } else if ft.is_file() {
             if meta.nlink() > 1 {
@@ -321,9 +327,7 @@ mod tests {
         let prepared = prepare(entries, dir.path()).unwrap();
         let ids = prepared.ids();
         let archive = dir.path().join("out.tar");
-        prepared
-            .write(File::create(&archive).unwrap())
-            .unwrap();
+        prepared.write(File::create(&archive).unwrap()).unwrap();
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .flatten()
@@ -343,8 +347,13 @@ mod tests {
         assert_eq!(l.working_dir, "/tmp");
         assert_eq!(l.exposed_ports, vec!["80/tcp"]);
         assert_eq!(l.healthcheck, img.healthcheck);
-        let back = images.join(l.id.trim_start_matches("sha256:")).join("rootfs");
-        assert_eq!(std::fs::read(back.join("bin/tool2")).unwrap(), b"#!/bin/sh\n");
+        let back = images
+            .join(l.id.trim_start_matches("sha256:"))
+            .join("rootfs");
+        assert_eq!(
+            std::fs::read(back.join("bin/tool2")).unwrap(),
+            b"#!/bin/sh\n"
+        );
         assert_eq!(
             std::fs::metadata(back.join("bin/tool")).unwrap().ino(),
             std::fs::metadata(back.join("bin/tool2")).unwrap().ino(),
@@ -356,11 +365,11 @@ mod tests {
         );
         assert_eq!(std::fs::read(back.join("etc/conf")).unwrap(), b"x=1\n");
 
-        // The same tree gives the same layer and config, so a second save has the same IDs.
+        // The loaded image saved again gives the same layer and config: the same ID.
         let again = prepare(
             vec![Entry {
-                image: img,
-                rootfs: root,
+                image: l.clone(),
+                rootfs: back,
                 tags: vec![],
             }],
             dir.path(),

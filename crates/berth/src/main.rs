@@ -95,6 +95,16 @@ enum Command {
     Rename(cmd::pause::RenameArgs),
     /// Display the running processes of a container.
     Top(cmd::pause::TopArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(cmd::image::TagArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save(cmd::image::SaveArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(cmd::image::ImageCmd),
+    /// Manage berth (disk usage).
+    #[command(subcommand)]
+    System(cmd::system_df::SystemCmd),
 }
 
 /// An error already printed, or to print, with the exit code to use.
@@ -233,6 +243,10 @@ fn main() -> ExitCode {
             Command::Unpause(a) => cmd::pause::unpause(&client, a).await,
             Command::Rename(a) => cmd::pause::rename(&client, a).await,
             Command::Top(a) => cmd::pause::top(&client, a).await,
+            Command::Tag(a) => cmd::image::tag(&client, a).await,
+            Command::Save(a) => cmd::image::save(&client, a).await,
+            Command::Image(c) => cmd::image::run(&client, c).await,
+            Command::System(c) => cmd::system_df::run(&client, c).await,
         }
     });
     match result {
