@@ -90,9 +90,8 @@ pub fn prepare(entries: Vec<Entry>, scratch_dir: &Path) -> Result<Prepared> {
         let mtime = e.image.created.timestamp().max(0) as u64;
         let (layer_hex, layer_size) = write_layer(&e.rootfs, file, mtime)
             .map_err(io(format!("write the layer of {}", e.image.id)))?;
-        let config = serde_json::to_vec(&config(&e.image, &layer_hex)).map_err(|e| {
-            io("encode an image config")(std::io::Error::new(std::io::ErrorKind::Other, e))
-        })?;
+        let config = serde_json::to_vec(&config(&e.image, &layer_hex))
+            .map_err(|e| io("encode an image config")(std::io::Error::other(e)))?;
         images.push(PreparedImage {
             layer,
             layer_hex,

@@ -57,10 +57,9 @@ fn num(v: &Value, key: &str) -> u64 {
 
 /// `SIZE (PCT%)` of what can go, as the docker CLI shows it.
 fn reclaimable(part: u64, total: u64) -> String {
-    if total == 0 {
-        human_size(part)
-    } else {
-        format!("{} ({}%)", human_size(part), part * 100 / total)
+    match (part * 100).checked_div(total) {
+        Some(pct) => format!("{} ({pct}%)", human_size(part)),
+        None => human_size(part),
     }
 }
 
