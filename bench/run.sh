@@ -21,3 +21,4 @@ if [ "$which" = all ] || [ "$which" = engine ]; then target/release/bench-engine
 if [ "$which" = all ] || [ "$which" = cluster ]; then target/release/bench-cluster "${2:-100}"; fi
 if [ "$which" = all ] || [ "$which" = check ]; then target/release/bench-check "${2:-1000}"; fi
 if [ "$which" = all ] || [ "$which" = overlay ]; then target/release/bench-overlay all "${2:-20}"; fi
+if [ "$which" = all ] || [ "$which" = compose ]; then target/release/bench-compose "${2:-10}"; fi

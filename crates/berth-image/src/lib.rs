@@ -8,6 +8,7 @@ mod error;
 pub mod layer;
 pub mod reference;
 pub mod rootfs;
+pub mod save;
 
 pub use error::{ImageError, Result};
 pub use reference::{check_reference, normalize_ref};

@@ -104,6 +104,16 @@ enum Command {
     Man(cmd::completion::ManArgs),
     /// Copy files/folders between a container and the local filesystem.
     Cp(cmd::cp::CpArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(cmd::image::TagArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save(cmd::image::SaveArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(cmd::image::ImageCmd),
+    /// Manage berth (disk usage).
+    #[command(subcommand)]
+    System(cmd::system_df::SystemCmd),
 }
 
 /// An error already printed, or to print, with the exit code to use.
@@ -258,6 +268,10 @@ fn with_daemon(host: &str, tls: Option<&tls::TlsOptions>, command: Command) -> R
             Command::Top(a) => cmd::pause::top(&client, a).await,
             Command::Completion(_) | Command::Man(_) => Ok(()),
             Command::Cp(a) => cmd::cp::cp(&client, a).await,
+            Command::Tag(a) => cmd::image::tag(&client, a).await,
+            Command::Save(a) => cmd::image::save(&client, a).await,
+            Command::Image(c) => cmd::image::run(&client, c).await,
+            Command::System(c) => cmd::system_df::run(&client, c).await,
         }
     })
 }

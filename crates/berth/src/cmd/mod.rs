@@ -4,10 +4,12 @@ pub mod completion;
 pub mod container;
 pub mod cp;
 pub mod graph;
+pub mod image;
 pub mod network;
 pub mod pause;
 pub mod ps;
 pub mod system;
+pub mod system_df;
 pub mod ui;
 
 use crate::client::{encode, Client, ClientError};

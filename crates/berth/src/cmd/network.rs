@@ -9,7 +9,6 @@ use berth_api::network::{
 use clap::{Args, Subcommand};
 use hyper::{Method, StatusCode};
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
 use std::net::IpAddr;
 
 #[derive(Debug, Subcommand)]
@@ -427,14 +426,12 @@ async fn rm(client: &Client, a: RmArgs) -> Result<(), Failure> {
 }
 
 async fn prune(client: &Client, a: PruneArgs) -> Result<(), Failure> {
-    if !a.force {
-        print!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-        let _ = std::io::stdout().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
-            return Ok(());
-        }
+    if !a.force
+        && !super::image::confirm(
+            "This will remove all custom networks not used by at least one container.",
+        )
+    {
+        return Ok(());
     }
     let resp: NetworkPruneResponse = client
         .post_json(

@@ -492,7 +492,12 @@ pub async fn image_load(State(st): State<AppState>, body: Body) -> Result<Respon
 }
 
 /// An image event, named by the reference it concerns (or the image's first tag, or its ID).
-fn image_event(st: &AppState, i: &crate::engine::image::Image, action: &str, name: Option<String>) {
+pub(super) fn image_event(
+    st: &AppState,
+    i: &crate::engine::image::Image,
+    action: &str,
+    name: Option<String>,
+) {
     let name = name
         .or_else(|| i.repo_tags.first().cloned())
         .unwrap_or_else(|| i.id.clone());
@@ -500,7 +505,7 @@ fn image_event(st: &AppState, i: &crate::engine::image::Image, action: &str, nam
     st.engine.events.emit("image", action, &i.id, attrs);
 }
 
-fn image_summary(i: &crate::engine::image::Image) -> Value {
+pub(super) fn image_summary(i: &crate::engine::image::Image) -> Value {
     json!({
         "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": [],
         "Created": i.created.timestamp(), "Size": i.size, "SharedSize": -1,

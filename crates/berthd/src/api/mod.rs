@@ -11,6 +11,8 @@ mod events;
 mod exec;
 mod filters;
 mod health;
+mod image_ops;
+mod image_path;
 mod log_options;
 mod logs;
 mod networks;
@@ -18,6 +20,7 @@ mod ports;
 mod run_options;
 mod stream;
 mod system;
+mod system_df;
 mod volumes;
 
 pub use error::ApiError;
@@ -118,6 +121,11 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/{id}/unpause", post(container_ops::unpause))
         .route("/containers/{id}/top", get(container_ops::top))
         .route("/containers/{id}/stats", get(container_ops::stats))
+        .route("/images/{name}/tag", post(image_ops::tag))
+        .route("/images/prune", post(image_ops::prune))
+        .route("/images/get", get(image_ops::save_many))
+        .route("/images/{name}/get", get(image_ops::save_one))
+        .route("/system/df", get(system_df::df))
         .route("/berth/topology", get(berth::topology))
         .route("/berth/topology/stream", get(berth::topology_stream))
         .route("/berth/check", get(berth::check))
@@ -207,5 +215,7 @@ pub async fn strip_version(mut req: Request<Body>, next: Next) -> Response {
             }
         }
     }
+    let method = req.method().clone();
+    image_path::rewrite(&method, req.uri_mut());
     next.run(req).await
 }
