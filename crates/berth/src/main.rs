@@ -95,6 +95,8 @@ enum Command {
     Rename(cmd::pause::RenameArgs),
     /// Display the running processes of a container.
     Top(cmd::pause::TopArgs),
+    /// Download an image from a registry.
+    Pull(cmd::pull::PullArgs),
 }
 
 /// An error already printed, or to print, with the exit code to use.
@@ -233,6 +235,7 @@ fn main() -> ExitCode {
             Command::Unpause(a) => cmd::pause::unpause(&client, a).await,
             Command::Rename(a) => cmd::pause::rename(&client, a).await,
             Command::Top(a) => cmd::pause::top(&client, a).await,
+            Command::Pull(a) => cmd::pull::pull(&client, a).await,
         }
     });
     match result {

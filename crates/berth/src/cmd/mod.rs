@@ -5,5 +5,6 @@ pub mod graph;
 pub mod network;
 pub mod pause;
 pub mod ps;
+pub mod pull;
 pub mod system;
 pub mod ui;

@@ -10,9 +10,11 @@ mod events;
 mod exec;
 mod filters;
 mod health;
+mod image_names;
 mod log_options;
 mod networks;
 mod ports;
+mod pull;
 mod run_options;
 mod stream;
 mod system;
@@ -196,6 +198,15 @@ pub async fn strip_version(mut req: Request<Body>, next: Next) -> Response {
                     return ApiError::bad_request(format!("invalid path {path}")).into_response()
                 }
             }
+        }
+    }
+    if let Some(p) = image_names::escape(req.uri().path()) {
+        let new = match req.uri().query() {
+            Some(q) => format!("{p}?{q}"),
+            None => p,
+        };
+        if let Ok(uri) = new.parse::<Uri>() {
+            *req.uri_mut() = uri;
         }
     }
     next.run(req).await

@@ -12,6 +12,8 @@ impl From<berth_image::ImageError> for EngineError {
     fn from(e: berth_image::ImageError) -> Self {
         match e {
             berth_image::ImageError::Invalid(m) => EngineError::BadRequest(m),
+            berth_image::ImageError::NotFound(m) => EngineError::NotFound(m),
+            berth_image::ImageError::Registry(m) => EngineError::Upstream(m),
             berth_image::ImageError::Io { context, source } => EngineError::Os { context, source },
         }
     }
@@ -132,6 +134,11 @@ pub fn find<'a>(images: &'a BTreeMap<String, Image>, key: &str) -> Option<&'a Im
     if let Some(i) = images.values().find(|i| i.repo_tags.contains(&tag)) {
         return Some(i);
     }
+    if key.contains('@') {
+        return images
+            .values()
+            .find(|i| i.repo_digests.iter().any(|d| d == key));
+    }
     let hex = key.trim_start_matches("sha256:");
     if hex.len() < 4 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
@@ -161,6 +168,7 @@ mod tests {
         let img = Image {
             id: format!("sha256:{}", "ab".repeat(32)),
             repo_tags: vec!["busybox:latest".into()],
+            repo_digests: vec![],
             created: Utc::now(),
             size: 1,
             cmd: vec![],

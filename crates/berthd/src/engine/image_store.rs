@@ -56,6 +56,7 @@ impl Engine {
                 Image {
                     id: id.clone(),
                     repo_tags: vec![],
+                    repo_digests: vec![],
                     created: Utc::now(),
                     size,
                     cmd: vec![],
