@@ -9,6 +9,7 @@ mod config;
 mod error;
 pub mod layer;
 pub mod reference;
+#[cfg(feature = "registry")]
 pub mod registry;
 pub mod rootfs;
 

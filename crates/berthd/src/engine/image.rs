@@ -128,6 +128,22 @@ pub fn check_reference(r: &str) -> Result<()> {
     Ok(berth_image::check_reference(r)?)
 }
 
+/// A tag names one image: takes `tag` off every image but `id`; returns the changes to store.
+pub fn untag_others(
+    images: &mut BTreeMap<String, Image>,
+    id: &str,
+    tag: &str,
+) -> Result<Vec<berth_store::Change>> {
+    let mut changes = Vec::new();
+    for other in images.values_mut() {
+        if other.id != id && other.repo_tags.iter().any(|t| t == tag) {
+            other.repo_tags.retain(|x| x != tag);
+            changes.push(berth_store::Change::put(super::IMAGES, &other.id, &*other)?);
+        }
+    }
+    Ok(changes)
+}
+
 /// Lookup by `repo:tag`, `repo` (meaning `:latest`), full or short ID, with or without `sha256:`.
 pub fn find<'a>(images: &'a BTreeMap<String, Image>, key: &str) -> Option<&'a Image> {
     let tag = normalize_ref(key);

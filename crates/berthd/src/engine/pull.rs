@@ -77,13 +77,7 @@ impl Engine {
         let mut img = st.images.get(&id).cloned().unwrap_or(img);
         let mut changes = Vec::new();
         if let Some(t) = name.tagged() {
-            // A tag names one image: move it here from wherever it was.
-            for other in st.images.values_mut() {
-                if other.id != id && other.repo_tags.contains(&t) {
-                    other.repo_tags.retain(|x| x != &t);
-                    changes.push(berth_store::Change::put(IMAGES, &other.id, &*other)?);
-                }
-            }
+            changes.extend(super::image::untag_others(&mut st.images, &id, &t)?);
             if !img.repo_tags.contains(&t) {
                 img.repo_tags.push(t);
             }
@@ -124,11 +118,10 @@ pub fn layer_line(p: &Progress) -> Value {
 /// dockerd's text bar: `[=====>      ]  1.2MB/3.4MB`.
 fn bar(current: u64, total: u64) -> String {
     const WIDTH: u64 = 50;
-    let filled = if total == 0 {
-        WIDTH
-    } else {
-        (current.min(total) * WIDTH / total).min(WIDTH)
-    };
+    let filled = (current.min(total) * WIDTH)
+        .checked_div(total)
+        .unwrap_or(WIDTH)
+        .min(WIDTH);
     let mut s = String::from("[");
     for i in 0..WIDTH {
         s.push(match i.cmp(&filled) {
