@@ -367,7 +367,10 @@ async fn create(client: &Client, a: &RunArgs) -> Result<String, Failure> {
             if status.as_u16() == 404 && message.starts_with("No such image") =>
         {
             // As the docker CLI: pull what is missing, progress on stderr, then create.
-            eprintln!("Unable to find image '{}' locally", a.image);
+            eprintln!(
+                "Unable to find image '{}' locally",
+                super::pull::full_name(&a.image)
+            );
             let mut err = std::io::stderr();
             let tty = std::io::IsTerminal::is_terminal(&err);
             super::pull::pull_image(client, &a.image, false, tty, &mut err)

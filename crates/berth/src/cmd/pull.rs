@@ -29,7 +29,7 @@ pub async fn pull(client: &Client, a: PullArgs) -> Result<(), Failure> {
 }
 
 /// `busybox` → `busybox:latest`, as the CLI names what it pulled.
-fn full_name(name: &str) -> String {
+pub fn full_name(name: &str) -> String {
     let last = name.rsplit('/').next().unwrap_or(name);
     if last.contains(':') || name.contains('@') {
         name.to_string()
