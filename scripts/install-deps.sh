@@ -29,6 +29,10 @@ if [ "${1:-}" = --bench ]; then
   command -v dnsperf >/dev/null || need+=(dnsperf)
   command -v iperf3 >/dev/null || need+=(iperf3)
 fi
+# The pull tests (issue 21) run Debian's registry (distribution 2.8) on loopback in their own
+# namespace and fill it with skopeo from an archive they make.
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v skopeo >/dev/null || need+=(skopeo)
 # `run --init` bind-mounts tini's static build as /sbin/docker-init, as Docker does.
 [ -x /usr/bin/tini-static ] || [ -x /usr/bin/docker-init ] || need+=(tini)
 if [ ${#need[@]} -gt 0 ]; then
@@ -47,6 +51,15 @@ if [ -e /lib/systemd/system/etcd.service ] || [ -x /etc/init.d/etcd ]; then
     systemctl disable --now etcd >/dev/null 2>&1 || true
   elif [ -x /etc/init.d/etcd ] && /etc/init.d/etcd status >/dev/null 2>&1; then
     /etc/init.d/etcd stop >/dev/null 2>&1 || true
+  fi
+fi
+# Debian's docker-registry package starts a machine-wide registry on :5000; the tests run
+# their own, so the package's service must not stay up either.
+if [ -e /lib/systemd/system/docker-registry.service ] || [ -x /etc/init.d/docker-registry ]; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/docker-registry ] && /etc/init.d/docker-registry status >/dev/null 2>&1; then
+    /etc/init.d/docker-registry stop >/dev/null 2>&1 || true
   fi
 fi
 # The compose tests drive Debian's docker-compose 1.29; without its recommended docker.io, so

@@ -5,7 +5,6 @@
 use crate::error::{invalid, io, Result};
 use crate::layer::Rootfs;
 use crate::{reference, Image};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fs::File;
@@ -19,47 +18,6 @@ struct ManifestEntry {
     #[serde(default)]
     repo_tags: Option<Vec<String>>,
     layers: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ImageConfigFile {
-    #[serde(default)]
-    config: Option<RunConfig>,
-    #[serde(default)]
-    created: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RunConfig {
-    #[serde(default)]
-    cmd: Option<Vec<String>>,
-    #[serde(default)]
-    entrypoint: Option<Vec<String>>,
-    #[serde(default)]
-    env: Option<Vec<String>>,
-    #[serde(default)]
-    working_dir: Option<String>,
-    #[serde(default)]
-    exposed_ports: Option<HashMap<String, serde_json::Value>>,
-    #[serde(default)]
-    healthcheck: Option<HealthcheckConfig>,
-}
-
-/// An image config's Healthcheck as `docker save` writes it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct HealthcheckConfig {
-    #[serde(default)]
-    test: Option<Vec<String>>,
-    #[serde(default)]
-    interval: i64,
-    #[serde(default)]
-    timeout: i64,
-    #[serde(default)]
-    start_period: i64,
-    #[serde(default)]
-    retries: i64,
 }
 
 fn bad(msg: impl Into<String>) -> crate::ImageError {
@@ -198,7 +156,6 @@ fn plain_tar(archive: &Path) -> Result<Option<Scratch>> {
 /// `images_dir/<hex>/rootfs` (staged in `images_dir/tmp-load-<hex>` first, so that a crash
 /// leaves only `tmp-*` names behind).
 pub fn load(archive: &Path, images_dir: &Path) -> Result<Vec<Image>> {
-    use sha2::{Digest, Sha256};
     let len = std::fs::metadata(archive)
         .map_err(io(format!("stat {}", archive.display())))?
         .len();
@@ -227,16 +184,22 @@ pub fn load(archive: &Path, images_dir: &Path) -> Result<Vec<Image>> {
     let mut images = Vec::new();
     for m in entries {
         let config_raw = read_json(tar_path, &ix, &m.config, "the image config")?;
-        let config: ImageConfigFile = serde_json::from_slice(&config_raw)
-            .map_err(|e| bad(format!("image config {} is not valid: {e}", m.config)))?;
-        let hex = format!("{:x}", Sha256::digest(&config_raw));
+        let repo_tags = m
+            .repo_tags
+            .unwrap_or_default()
+            .iter()
+            .map(|t| reference::normalize_ref(t))
+            .collect();
+        // Parsed before anything is unpacked: a bad config changes nothing.
+        let mut image = crate::config::image(&config_raw, &m.config, repo_tags, 0)?;
+        let hex = image.id.trim_start_matches("sha256:").to_string();
         let dir = images_dir.join(&hex);
         let staging = images_dir.join(format!("tmp-load-{hex}"));
         // Missing is the usual case; a staging that cannot go now is swept at the next start
         // (every `tmp-*`), and unpacking into it fails with its own error.
         let _ = std::fs::remove_dir_all(&staging);
         let unpacked = unpack_layers(tar_path, &ix, &m.layers, &staging.join("rootfs"));
-        let size = match unpacked {
+        image.size = match unpacked {
             Ok(size) => size,
             Err(e) => {
                 // As above: what stays is swept at the next start.
@@ -247,32 +210,7 @@ pub fn load(archive: &Path, images_dir: &Path) -> Result<Vec<Image>> {
         // The same image loaded before: replaced whole (the rename fails if it could not go).
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::rename(&staging, &dir).map_err(io(format!("store image {hex}")))?;
-        let rc = config.config.unwrap_or_default();
-        let mut ports: Vec<String> = rc.exposed_ports.unwrap_or_default().into_keys().collect();
-        ports.sort();
-        images.push(Image {
-            id: format!("sha256:{hex}"),
-            repo_tags: m
-                .repo_tags
-                .unwrap_or_default()
-                .iter()
-                .map(|t| reference::normalize_ref(t))
-                .collect(),
-            created: config.created.unwrap_or_else(Utc::now),
-            size,
-            cmd: rc.cmd.unwrap_or_default(),
-            entrypoint: rc.entrypoint.unwrap_or_default(),
-            env: rc.env.unwrap_or_default(),
-            working_dir: rc.working_dir.unwrap_or_default(),
-            exposed_ports: ports,
-            healthcheck: rc.healthcheck.map(|h| crate::Healthcheck {
-                test: h.test.unwrap_or_default(),
-                interval_ns: h.interval,
-                timeout_ns: h.timeout,
-                start_period_ns: h.start_period,
-                retries: h.retries,
-            }),
-        });
+        images.push(image);
     }
     Ok(images)
 }

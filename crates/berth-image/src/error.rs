@@ -1,4 +1,5 @@
-//! What reading an image archive fails with: the archive's fault, or the machine's.
+//! What reading an image archive or pulling an image fails with: the input's fault, the
+//! registry's, or the machine's.
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -6,6 +7,13 @@ pub enum ImageError {
     /// names the entry or value.
     #[error("{0}")]
     Invalid(String),
+    /// What was asked for does not exist (HTTP 404): an unknown tag or digest, a repository
+    /// the registry does not have, or Docker Hub, which berth does not reach.
+    #[error("{0}")]
+    NotFound(String),
+    /// A registry could not be reached or answered wrongly (HTTP 500); the message names it.
+    #[error("{0}")]
+    Registry(String),
     /// A file of berth's own could not be read or written (HTTP 500).
     #[error("{context}: {source}")]
     Io {

@@ -1,12 +1,16 @@
 //! berth's image archives, with no daemon in them: the unpacker that applies layer tarballs onto
 //! a root filesystem without touching anything outside it (`layer`), root filesystem tarballs
-//! (`rootfs`), `docker save` archives (`archive`) and Docker's reference grammar (`reference`).
+//! (`rootfs`), `docker save` archives (`archive`), Docker's reference grammar (`reference`) and
+//! pulls from a registry (`registry`).
 //! Everything here reads untrusted bytes: bad input is an [`ImageError::Invalid`], never a panic.
 
 pub mod archive;
+mod config;
 mod error;
 pub mod layer;
 pub mod reference;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod rootfs;
 pub mod save;
 
@@ -22,6 +26,9 @@ pub struct Image {
     /// `sha256:` + 64 hex of the imported archive (or of the loaded image's config).
     pub id: String,
     pub repo_tags: Vec<String>,
+    /// `name@sha256:…` of the manifests it was pulled by (empty for imported and loaded ones).
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
     pub created: DateTime<Utc>,
     pub size: u64,
     #[serde(default)]

@@ -114,6 +114,8 @@ enum Command {
     /// Manage berth (disk usage).
     #[command(subcommand)]
     System(cmd::system_df::SystemCmd),
+    /// Download an image from a registry.
+    Pull(cmd::pull::PullArgs),
 }
 
 /// An error already printed, or to print, with the exit code to use.
@@ -272,6 +274,7 @@ fn with_daemon(host: &str, tls: Option<&tls::TlsOptions>, command: Command) -> R
             Command::Save(a) => cmd::image::save(&client, a).await,
             Command::Image(c) => cmd::image::run(&client, c).await,
             Command::System(c) => cmd::system_df::run(&client, c).await,
+            Command::Pull(a) => cmd::pull::pull(&client, a).await,
         }
     })
 }

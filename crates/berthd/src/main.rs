@@ -238,6 +238,7 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
         cfg.dns.clone(),
     )
     .await?;
+    engine.set_registry(cfg.registry.clone());
     let daemon_id = daemon_id(&store)?;
     let cluster = start_membership(cfg.cluster.clone(), &daemon_id, &engine).await;
     if cluster.enabled() {

@@ -367,7 +367,8 @@ fn bad_input_leaves_nothing_behind() {
         &["--network", "mynet", "--ip", "192.168.10.10"],
     );
     let cases: &[(&[&str], &str)] = &[
-        (&["alpine", "true"], "import or load it first"),
+        // berth run pulls a missing image, and a Docker Hub name is refused without traffic.
+        (&["alpine", "true"], "does not reach Docker Hub"),
         (
             &["--network", "nosuchnet", "busybox", "true"],
             "network nosuchnet not found",

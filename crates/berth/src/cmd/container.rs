@@ -406,10 +406,31 @@ async fn create(client: &Client, a: &RunArgs) -> Result<String, Failure> {
         None => String::new(),
     };
     let body = serde_json::to_vec(&create_body(a)?).map_err(|e| Failure::msg(e.to_string()))?;
-    let v: Value = client
-        .post_json(&format!("/containers/create{q}"), Some(body))
-        .await
-        .map_err(run_failure)?;
+    let path = format!("/containers/create{q}");
+    let v: Value = match client.post_json(&path, Some(body.clone())).await {
+        Err(ClientError::Daemon { status, message })
+            if status.as_u16() == 404 && message.starts_with("No such image") =>
+        {
+            // As the docker CLI: pull what is missing, progress on stderr, then create.
+            eprintln!(
+                "Unable to find image '{}' locally",
+                super::pull::full_name(&a.image)
+            );
+            let mut err = std::io::stderr();
+            let tty = std::io::IsTerminal::is_terminal(&err);
+            super::pull::pull_image(client, &a.image, false, tty, &mut err)
+                .await
+                .map_err(|f| Failure {
+                    code: 125,
+                    message: f.message.map(|m| format!("berth: {m}")),
+                })?;
+            client
+                .post_json(&path, Some(body))
+                .await
+                .map_err(run_failure)?
+        }
+        other => other.map_err(run_failure)?,
+    };
     for w in v["Warnings"].as_array().into_iter().flatten() {
         eprintln!("WARNING: {}", w.as_str().unwrap_or_default());
     }

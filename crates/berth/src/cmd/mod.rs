@@ -8,6 +8,7 @@ pub mod image;
 pub mod network;
 pub mod pause;
 pub mod ps;
+pub mod pull;
 pub mod system;
 pub mod system_df;
 pub mod ui;

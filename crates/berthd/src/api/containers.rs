@@ -436,9 +436,8 @@ pub async fn image_create(
     body: Body,
 ) -> Result<Response, ApiError> {
     if let Some(from) = q.get("fromImage") {
-        return Err(ApiError::not_found(format!(
-            "pull access denied for {from}: berth has no registry; import a root filesystem (berth import FILE {from}) or load a saved image (berth load -i FILE)"
-        )));
+        let tag = q.get("tag").map(String::as_str).unwrap_or("");
+        return super::pull::pull(&st, from, tag).await;
     }
     match q.get("fromSrc").map(String::as_str) {
         Some("-") => {}
@@ -507,7 +506,7 @@ pub(super) fn image_event(
 
 pub(super) fn image_summary(i: &crate::engine::image::Image) -> Value {
     json!({
-        "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": [],
+        "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": i.repo_digests,
         "Created": i.created.timestamp(), "Size": i.size, "SharedSize": -1,
         "Labels": {}, "Containers": -1,
     })
@@ -568,7 +567,7 @@ pub async fn image_inspect(
 ) -> Result<Json<Value>, ApiError> {
     let i = st.engine.image(&name).await?;
     Ok(Json(json!({
-        "Id": i.id, "RepoTags": i.repo_tags, "RepoDigests": [], "Parent": "", "Comment": "Imported",
+        "Id": i.id, "RepoTags": i.repo_tags, "RepoDigests": i.repo_digests, "Parent": "", "Comment": "Imported",
         "Created": i.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
         "Config": {"Cmd": i.cmd, "Entrypoint": i.entrypoint, "Env": i.env, "WorkingDir": i.working_dir},
         "Architecture": "amd64", "Os": "linux", "Size": i.size,

@@ -17,6 +17,7 @@ mod log_options;
 mod logs;
 mod networks;
 mod ports;
+mod pull;
 mod run_options;
 mod stream;
 mod system;

@@ -32,6 +32,8 @@ pub struct DaemonJson {
     pub cluster_store: Option<String>,
     pub cluster_advertise: Option<String>,
     pub cluster_store_opts: Option<std::collections::BTreeMap<String, String>>,
+    pub insecure_registries: Option<Vec<String>>,
+    pub registry_mirrors: Option<Vec<String>>,
     /// dockerd keys present in the file that berth does not act on, for one warning at start.
     #[serde(skip)]
     pub ignored: Vec<String>,
@@ -69,10 +71,12 @@ const BERTH_KEYS: &[&str] = &[
     "cluster-store",
     "cluster-advertise",
     "cluster-store-opts",
+    "insecure-registries",
+    "registry-mirrors",
 ];
 
 /// Keys dockerd 20.10 accepts in daemon.json (its configuration's JSON names) that berth has no
-/// use for: images are imported rather than pulled, logs are berth's own, there is no swarm.
+/// use for: logs are berth's own, there is no swarm.
 const DOCKERD_ONLY_KEYS: &[&str] = &[
     "allow-nondistributable-artifacts",
     "api-cors-header",
@@ -103,7 +107,6 @@ const DOCKERD_ONLY_KEYS: &[&str] = &[
     "host-gateway-ip",
     "init",
     "init-path",
-    "insecure-registries",
     "ip",
     "ip-masq",
     "ip6tables",
@@ -123,7 +126,6 @@ const DOCKERD_ONLY_KEYS: &[&str] = &[
     "oom-score-adjust",
     "pidfile",
     "raw-logs",
-    "registry-mirrors",
     "rootless",
     "seccomp-profile",
     "selinux-enabled",
@@ -204,14 +206,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_tutorials_file_is_accepted_and_its_mirrors_ignored() {
+    fn the_tutorials_file_is_accepted_and_its_mirrors_read() {
         let f = parse(
             Path::new("d.json"),
             r#"{"registry-mirrors": ["https://x"], "bip": "192.168.88.8/24", "log-driver": "json-file"}"#,
         )
         .unwrap();
         assert_eq!(f.bip.as_deref(), Some("192.168.88.8/24"));
-        assert_eq!(f.ignored, vec!["registry-mirrors", "log-driver"]);
+        assert_eq!(f.registry_mirrors, Some(vec!["https://x".to_string()]));
+        assert_eq!(f.ignored, vec!["log-driver"]);
     }
 
     #[test]

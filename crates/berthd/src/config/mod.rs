@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 mod cluster;
 mod daemon_json;
 mod hosts;
+mod registry;
 
 pub use cluster::ClusterSettings;
 
@@ -86,6 +87,13 @@ pub struct Args {
     /// discovery.ttl (repeatable; KEY=VALUE[,KEY=VALUE...]).
     #[arg(long = "cluster-store-opt", value_name = "KEY=VALUE")]
     pub cluster_store_opts: Vec<String>,
+    /// A registry pulled from over HTTPS without verification or plain HTTP: HOST[:PORT] or
+    /// a CIDR (repeatable; loopback always is).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]|CIDR")]
+    pub insecure_registries: Vec<String>,
+    /// A mirror Docker Hub names are pulled from: http[s]://HOST[:PORT] (repeatable).
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    pub registry_mirrors: Vec<String>,
 }
 
 /// The certificates of TCP listeners, when they serve TLS.
@@ -133,6 +141,8 @@ pub struct Config {
     pub cluster: Option<ClusterSettings>,
     /// What the cluster options' check warns about (logged at start, printed by --validate).
     pub cluster_warnings: Vec<String>,
+    /// Where pulls may go: `insecure-registries` and `registry-mirrors`.
+    pub registry: berth_image::registry::RegistryOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -227,6 +237,7 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
         }
     }
     both.extend(cluster::both(args, &file));
+    both.extend(registry::both(args, &file));
     if !both.is_empty() {
         return Err(ConfigError::Both(both.join(", ")));
     }
@@ -368,6 +379,7 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
             .unwrap_or("/berth"),
     )
     .map_err(ConfigError::Invalid)?;
+    let registry = registry::resolve(args, &file)?;
     Ok(Config {
         listen,
         cgroup_parent,
@@ -391,6 +403,7 @@ pub fn load(args: &Args) -> Result<Config, ConfigError> {
         ignored_keys: file.ignored.clone(),
         cluster: cluster.settings,
         cluster_warnings: cluster.warnings,
+        registry,
     })
 }
 

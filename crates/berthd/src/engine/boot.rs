@@ -89,6 +89,7 @@ impl Engine {
             view,
             events: super::events::Events::new(),
             health: Default::default(),
+            registry: Default::default(),
         });
         engine.repair().await;
         keeper::sweep(&engine.paths.keep);

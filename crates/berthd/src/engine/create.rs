@@ -41,13 +41,15 @@ impl Engine {
         super::validate::spec(&spec)?;
         // The map lock is taken for moments only: the network checks below wait on the
         // network layer, which may be busy making another container's sandbox.
-        let img = image::find(&self.state.lock().await.images, &spec.image).cloned().ok_or_else(|| {
-            EngineError::NotFound(format!(
-                "No such image: {}: berth has no registry to pull from; import or load it first (berth import FILE {})",
-                image::normalize_ref(&spec.image),
-                spec.image
-            ))
-        })?;
+        // Docker's words: on this 404 the docker CLI (and berth's) pulls the image and retries.
+        let img = image::find(&self.state.lock().await.images, &spec.image)
+            .cloned()
+            .ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "No such image: {}",
+                    image::normalize_ref(&spec.image)
+                ))
+            })?;
         let id = new_container_id();
         spec.name = spec.name.trim_start_matches('/').to_string();
         if !spec.name.is_empty() && !valid_name(&spec.name) {

@@ -50,6 +50,9 @@ pub enum EngineError {
         #[source]
         source: tokio::task::JoinError,
     },
+    /// A server outside berth (an image registry) could not be reached or answered wrongly.
+    #[error("{0}")]
+    Upstream(String),
     #[error(transparent)]
     Net(#[from] NetError),
     #[error(transparent)]
@@ -70,6 +73,7 @@ impl EngineError {
             | EngineError::Invariant(_)
             | EngineError::Task { .. }
             | EngineError::Timeout(_)
+            | EngineError::Upstream(_)
             | EngineError::Store(_) => ErrorKind::Internal,
         }
     }

@@ -12,6 +12,8 @@ impl From<berth_image::ImageError> for EngineError {
     fn from(e: berth_image::ImageError) -> Self {
         match e {
             berth_image::ImageError::Invalid(m) => EngineError::BadRequest(m),
+            berth_image::ImageError::NotFound(m) => EngineError::NotFound(m),
+            berth_image::ImageError::Registry(m) => EngineError::Upstream(m),
             berth_image::ImageError::Io { context, source } => EngineError::Os { context, source },
         }
     }
@@ -126,11 +128,32 @@ pub fn check_reference(r: &str) -> Result<()> {
     Ok(berth_image::check_reference(r)?)
 }
 
+/// A tag names one image: takes `tag` off every image but `id`; returns the changes to store.
+pub fn untag_others(
+    images: &mut BTreeMap<String, Image>,
+    id: &str,
+    tag: &str,
+) -> Result<Vec<berth_store::Change>> {
+    let mut changes = Vec::new();
+    for other in images.values_mut() {
+        if other.id != id && other.repo_tags.iter().any(|t| t == tag) {
+            other.repo_tags.retain(|x| x != tag);
+            changes.push(berth_store::Change::put(super::IMAGES, &other.id, &*other)?);
+        }
+    }
+    Ok(changes)
+}
+
 /// Lookup by `repo:tag`, `repo` (meaning `:latest`), full or short ID, with or without `sha256:`.
 pub fn find<'a>(images: &'a BTreeMap<String, Image>, key: &str) -> Option<&'a Image> {
     let tag = normalize_ref(key);
     if let Some(i) = images.values().find(|i| i.repo_tags.contains(&tag)) {
         return Some(i);
+    }
+    if key.contains('@') {
+        return images
+            .values()
+            .find(|i| i.repo_digests.iter().any(|d| d == key));
     }
     let hex = key.trim_start_matches("sha256:");
     if hex.len() < 4 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -161,6 +184,7 @@ mod tests {
         let img = Image {
             id: format!("sha256:{}", "ab".repeat(32)),
             repo_tags: vec!["busybox:latest".into()],
+            repo_digests: vec![],
             created: Utc::now(),
             size: 1,
             cmd: vec![],

@@ -56,6 +56,7 @@ impl Engine {
                 Image {
                     id: id.clone(),
                     repo_tags: vec![],
+                    repo_digests: vec![],
                     created: Utc::now(),
                     size,
                     cmd: vec![],
@@ -71,13 +72,7 @@ impl Engine {
         };
         let mut changes = Vec::new();
         if let Some(t) = tag_ref {
-            // A tag names one image: move it here from wherever it was.
-            for other in st.images.values_mut() {
-                if other.id != id && other.repo_tags.contains(&t) {
-                    other.repo_tags.retain(|x| x != &t);
-                    changes.push(berth_store::Change::put(IMAGES, &other.id, &*other)?);
-                }
-            }
+            changes.extend(image::untag_others(&mut st.images, &id, &t)?);
             if !img.repo_tags.contains(&t) {
                 img.repo_tags.push(t);
             }
@@ -99,12 +94,7 @@ impl Engine {
         let mut names = Vec::new();
         for img in loaded {
             for t in &img.repo_tags {
-                for other in st.images.values_mut() {
-                    if other.id != img.id && other.repo_tags.contains(t) {
-                        other.repo_tags.retain(|x| x != t);
-                        changes.push(berth_store::Change::put(IMAGES, &other.id, &*other)?);
-                    }
-                }
+                changes.extend(image::untag_others(&mut st.images, &img.id, t)?);
             }
             if img.repo_tags.is_empty() {
                 names.push(format!("Loaded image ID: {}", img.id));

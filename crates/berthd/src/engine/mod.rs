@@ -26,6 +26,7 @@ mod model;
 mod names;
 mod pause;
 mod ports;
+pub mod pull;
 mod reach;
 pub mod reaper;
 mod remove;
@@ -122,6 +123,8 @@ pub struct Engine {
     pub events: events::Events,
     /// Containers' health, from their healthchecks.
     health: health::Monitors,
+    /// Where pulls may go (daemon.json `insecure-registries`, `registry-mirrors`).
+    registry: std::sync::RwLock<berth_image::registry::RegistryOptions>,
 }
 
 fn new_container_id() -> String {

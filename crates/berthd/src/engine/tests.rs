@@ -64,6 +64,7 @@ impl Env {
             let img = Image {
                 id: IMAGE_ID.into(),
                 repo_tags: vec!["busybox:latest".into()],
+                repo_digests: vec![],
                 created: Utc::now(),
                 size: 0,
                 cmd: vec!["sh".into()],
