@@ -109,6 +109,8 @@ pub fn needs(topo: &Topology, q: &Query, m: &Verdict) -> Vec<Need> {
     let sent_to = match (&q.dst, dst) {
         (Party::Ip(ip), _) => Some(*ip),
         (_, Some(d)) if src.map(|s| s.id != d.id).unwrap_or(true) => m.target.map(|t| t.0),
+        // Another host's endpoint: the verdict's target is its address.
+        (Party::Container(_), None) => m.target.map(|t| t.0),
         (Party::Host, _) => src.and_then(|s| {
             let dev = expected_dev(s, OFF_NET4)?;
             let ep = s.endpoints.iter().find(|e| e.ifname == dev)?;
@@ -134,6 +136,14 @@ pub fn needs(topo: &Topology, q: &Query, m: &Verdict) -> Vec<Need> {
     if let Some(d) = reached.filter(|d| src.is_none_or(|s| s.id != d.id)) {
         let back = match (&q.src, src) {
             (_, Some(s)) => sent_to.and_then(|to| source_addr(s, to)),
+            // Another host's endpoint on the destination's network: the replies go to it.
+            (Party::Container(key), None) if !topo.remote(key).0.is_empty() => {
+                let (eps, _) = topo.remote(key);
+                eps.iter()
+                    .find(|r| d.endpoint_on(&r.network_id).is_some())
+                    .or(eps.first())
+                    .map(|r| r.ip)
+            }
             (Party::Outside, _) => Some(OFF_NET4),
             (Party::Ip(ip), _) => Some(*ip),
             // The host reaches a container from its gateway address on that network.
@@ -242,6 +252,7 @@ mod tests {
             path: vec![],
             target: Some((target.parse().unwrap(), None)),
             notes: vec![],
+            crossings: vec![],
         }
     }
 

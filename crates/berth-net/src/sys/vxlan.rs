@@ -190,7 +190,7 @@ fn dst4(m: &NeighbourMessage) -> Option<Ipv4Addr> {
 }
 
 /// The permanent neighbours and remote FDB entries of `dev` (two dumps).
-pub(super) async fn table(handle: &Handle, dev: u32) -> SysResult<RemoteTable> {
+pub(crate) async fn table(handle: &Handle, dev: u32) -> SysResult<RemoteTable> {
     let mut out = RemoteTable::default();
     let mut neigh = handle.neighbours().get().execute();
     while let Some(m) = neigh
