@@ -181,28 +181,6 @@ impl Controller {
             lost,
         })
     }
-
-    /// What the kernel holds on a VXLAN device for `network check`: its MTU and its permanent
-    /// neighbours and static FDB entries (None: no such device).
-    pub async fn vxlan_state(
-        &self,
-        device: &str,
-    ) -> Result<Option<(u32, crate::sys::RemoteTable)>, String> {
-        let Some(link) = self
-            .kernel
-            .link(device)
-            .await
-            .map_err(|e| format!("look up {device}: {e}"))?
-        else {
-            return Ok(None);
-        };
-        let table = self
-            .kernel
-            .remote_table(link.index)
-            .await
-            .map_err(|e| format!("list {device}'s entries: {e}"))?;
-        Ok(Some((link.mtu, table)))
-    }
 }
 
 /// What container listings and inspect show of the network layer: every network, and the

@@ -74,7 +74,10 @@ impl Seen {
             .collect();
         if !dsts.contains(&c.node_addr) {
             let what = if dsts.is_empty() {
-                "has no static FDB entry for it".to_string()
+                format!(
+                    "has no static FDB entry for it (it has {} for other MACs)",
+                    table.fdb.len()
+                )
             } else {
                 format!("sends it to {}", dsts.join(", "))
             };

@@ -1,8 +1,8 @@
 //! The overlay paths: between a container here and another host's endpoint, across the
 //! network's VXLAN device — veth → bridge → vxlan → peer host (by node and underlay address)
 //! → its bridge → veth. What decides on this side: isolation on the way into the overlay's
-//! bridge, an MTU too large for the VXLAN header to fit under the underlay's, and a peer whose
-//! lease ran out. Each crossing is recorded, for the kernel's VXLAN entries to be checked.
+//! bridge and a peer whose lease ran out. Each crossing is recorded, for the kernel's side to be
+//! checked (the VXLAN entries, and a container interface larger than the device: mtu_mismatch).
 
 use super::{first_addr, hop, Block, Eval, Step};
 use crate::driver::overlay::VXLAN_OVERHEAD;
@@ -85,13 +85,12 @@ impl<'a> Eval<'a> {
         self.link_ok(&o.vxlan, Some(bridge))?;
         if let (Some(cl), Some(mtu)) = (&self.topo.cluster, net.mtu) {
             let fits = cl.underlay_mtu.saturating_sub(VXLAN_OVERHEAD);
+            // Not a block: the VXLAN device does not set DF, so the underlay fragments the
+            // larger packets (slower, but they arrive).
             if mtu > fits {
-                return Err(Block(
-                    Code::MtuMismatch,
-                    format!(
-                        "network {} has MTU {mtu}, but its VXLAN packets cross an underlay of MTU {}: at most {fits} fits under the {VXLAN_OVERHEAD}-byte VXLAN header",
-                        net.name, cl.underlay_mtu
-                    ),
+                self.notes.push(format!(
+                    "network {} has MTU {mtu}, but its VXLAN packets cross an underlay of MTU {}: at most {fits} fits under the {VXLAN_OVERHEAD}-byte VXLAN header, larger packets are fragmented on the underlay",
+                    net.name, cl.underlay_mtu
                 ));
             }
         }
