@@ -299,13 +299,7 @@ fn mtu_of(m: &LinkMessage) -> Option<u32> {
 
 /// The MTU of interface `ifname` inside the namespace pinned at `netns` (None: no such one).
 async fn link_mtu(netns: &std::path::Path, ifname: &str) -> Result<Option<u32>, String> {
-    let rt = tokio::runtime::Handle::current();
-    let (conn, handle, _) = crate::sys::netns::run_in(netns, move || {
-        let _ctx = rt.enter();
-        rtnetlink::new_connection()
-    })
-    .map_err(|e| e.to_string())?;
-    let task = tokio::spawn(conn);
+    let (handle, task) = super::routes::connect_in(netns)?;
     let mut req = handle.link().get().match_name(ifname.to_string()).execute();
     let got = match req.try_next().await {
         Ok(m) => Ok(m.as_ref().and_then(mtu_of)),

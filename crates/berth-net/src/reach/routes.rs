@@ -171,15 +171,23 @@ pub async fn observe(needs: Vec<Need>) -> Result<Vec<Seen>, String> {
     Ok(out)
 }
 
-/// The name of the interface the namespace at `netns` routes `to` through.
-async fn lookup(netns: &Path, to: IpAddr) -> Result<Option<String>, String> {
+/// An rtnetlink connection inside the namespace pinned at `netns`, and its task (abort it
+/// when done).
+pub(super) fn connect_in(
+    netns: &Path,
+) -> Result<(rtnetlink::Handle, tokio::task::JoinHandle<()>), String> {
     let rt = tokio::runtime::Handle::current();
     let (conn, handle, _) = crate::sys::netns::run_in(netns, move || {
         let _ctx = rt.enter();
         rtnetlink::new_connection()
     })
     .map_err(|e| e.to_string())?;
-    let task = tokio::spawn(conn);
+    Ok((handle, tokio::spawn(conn)))
+}
+
+/// The name of the interface the namespace at `netns` routes `to` through.
+async fn lookup(netns: &Path, to: IpAddr) -> Result<Option<String>, String> {
+    let (handle, task) = connect_in(netns)?;
     let result = async {
         let msg = match to {
             IpAddr::V4(v4) => RouteMessageBuilder::<std::net::Ipv4Addr>::new()

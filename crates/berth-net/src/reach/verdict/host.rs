@@ -1,7 +1,7 @@
 //! The paths that touch the host: a container to the host or the outside world, the host or
 //! a client outside to a container, through the published ports' DNAT.
 
-use super::{first_addr, hop, Block, Eval, Step};
+use super::{first_addr, hop, no_network, Block, Eval, Step};
 use crate::reach::codes::Code;
 use crate::reach::facts::{Dnat, Rule};
 use crate::reach::model::{ContainerView, EndpointView};
@@ -104,13 +104,7 @@ impl<'a> Eval<'a> {
 
     pub(super) fn container_to_host(&mut self, s: &'a ContainerView, addr: Option<IpAddr>) -> Step {
         if s.endpoints.is_empty() {
-            return Err(Block(
-                Code::NoCommonNetwork,
-                format!(
-                    "container {} has no network (--network {})",
-                    s.name, s.network_mode
-                ),
-            ));
+            return Err(no_network(s));
         }
         // The gateway of one of its networks is on-link; any other host address is routed.
         let onlink = addr.and_then(|a| {
@@ -162,13 +156,7 @@ impl<'a> Eval<'a> {
         addr: Option<IpAddr>,
     ) -> Step {
         if s.endpoints.is_empty() {
-            return Err(Block(
-                Code::NoCommonNetwork,
-                format!(
-                    "container {} has no network (--network {})",
-                    s.name, s.network_mode
-                ),
-            ));
+            return Err(no_network(s));
         }
         let es = self.default_endpoint(s)?;
         let bs = self.bridge_of(es)?;

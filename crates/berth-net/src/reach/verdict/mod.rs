@@ -201,6 +201,16 @@ fn hop(kind: &str, name: &str, detail: impl Into<String>) -> Hop {
     }
 }
 
+fn no_network(c: &ContainerView) -> Block {
+    Block(
+        Code::NoCommonNetwork,
+        format!(
+            "container {} has no network (--network {})",
+            c.name, c.network_mode
+        ),
+    )
+}
+
 fn first_addr(ep: &EndpointView) -> Option<IpAddr> {
     ep.ipv4.or(ep.ipv6).map(|n| n.addr())
 }
@@ -343,26 +353,17 @@ impl<'a> Eval<'a> {
         if self.has(Rule::SameAccept) && p.iif == p.oif && f.same.contains(&p.iif) {
             return Ok(());
         }
-        let internal = |b: &str| f.internal.contains(b);
-        if self.has(Rule::InternalFrom) && internal(&p.iif) {
-            return Err(Block(
-                Code::InternalNetwork,
-                format!(
-                    "{} (network {} is internal)",
-                    Rule::InternalFrom.text(),
-                    self.network_name(&p.iif)
-                ),
-            ));
-        }
-        if self.has(Rule::InternalTo) && internal(&p.oif) {
-            return Err(Block(
-                Code::InternalNetwork,
-                format!(
-                    "{} (network {} is internal)",
-                    Rule::InternalTo.text(),
-                    self.network_name(&p.oif)
-                ),
-            ));
+        for (rule, dev) in [(Rule::InternalFrom, &p.iif), (Rule::InternalTo, &p.oif)] {
+            if self.has(rule) && f.internal.contains(dev) {
+                return Err(Block(
+                    Code::InternalNetwork,
+                    format!(
+                        "{} (network {} is internal)",
+                        rule.text(),
+                        self.network_name(dev)
+                    ),
+                ));
+            }
         }
         if self.has(Rule::DnatAccept) && f.bridges.contains(&p.oif) && dnat {
             return Ok(());
@@ -432,15 +433,7 @@ impl<'a> Eval<'a> {
             .iter()
             .find(|e| e.ipv4.is_some())
             .or_else(|| d.endpoints.first())
-            .ok_or_else(|| {
-                Block(
-                    Code::NoCommonNetwork,
-                    format!(
-                        "container {} has no network (--network {})",
-                        d.name, d.network_mode
-                    ),
-                )
-            })
+            .ok_or_else(|| no_network(d))
     }
 
     fn default_endpoint(&self, s: &'a ContainerView) -> Result<&'a EndpointView, Block> {
@@ -493,6 +486,42 @@ impl<'a> Eval<'a> {
         Ok(())
     }
 
+    /// From `s`, which shares no network with the destination (`dst`, at `daddr` behind
+    /// bridge `bd`), out of its default route and through the host's forward hook.
+    fn route_out(
+        &mut self,
+        s: &'a ContainerView,
+        dst: &str,
+        bd: &str,
+        daddr: IpAddr,
+        dport: Option<u16>,
+    ) -> Result<&'a EndpointView, Block> {
+        if s.endpoints.is_empty() {
+            return Err(no_network(s));
+        }
+        let er = self.default_endpoint(s).map_err(|_| {
+            Block(
+                Code::NoCommonNetwork,
+                format!(
+                    "{} and {dst} share no network, and {} has no default route",
+                    s.name, s.name
+                ),
+            )
+        })?;
+        let bs = self.bridge_of(er)?;
+        let saddr = first_addr(er).unwrap_or(daddr);
+        self.leave(s, er, &bs)?;
+        self.path.push(hop("route", "host", format!("{bs} → {bd}")));
+        let p = self.packet(&bs, bd, saddr, daddr, dport);
+        self.forward(&p, false).map_err(|Block(c, r)| match c {
+            Code::NetworksIsolated => {
+                Block(c, format!("{r}: {} and {dst} share no network", s.name))
+            }
+            _ => Block(c, r),
+        })?;
+        Ok(er)
+    }
+
     fn container_to_container(
         &mut self,
         s: &'a ContainerView,
@@ -527,36 +556,7 @@ impl<'a> Eval<'a> {
             }
             return self.enter(d, ed, &bd);
         }
-        if s.endpoints.is_empty() {
-            return Err(Block(
-                Code::NoCommonNetwork,
-                format!(
-                    "container {} has no network (--network {})",
-                    s.name, s.network_mode
-                ),
-            ));
-        }
-        let er = self.default_endpoint(s).map_err(|_| {
-            Block(
-                Code::NoCommonNetwork,
-                format!(
-                    "{} and {} share no network, and {} has no default route",
-                    s.name, d.name, s.name
-                ),
-            )
-        })?;
-        let bs = self.bridge_of(er)?;
-        let saddr = first_addr(er).unwrap_or(daddr);
-        self.leave(s, er, &bs)?;
-        self.path.push(hop("route", "host", format!("{bs} → {bd}")));
-        let p = self.packet(&bs, &bd, saddr, daddr, dport);
-        self.forward(&p, false).map_err(|Block(c, r)| match c {
-            Code::NetworksIsolated => Block(
-                c,
-                format!("{r}: {} and {} share no network", s.name, d.name),
-            ),
-            _ => Block(c, r),
-        })?;
+        self.route_out(s, &d.name, &bd, daddr, dport)?;
         self.enter(d, ed, &bd)
     }
 }

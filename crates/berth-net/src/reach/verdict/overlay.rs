@@ -173,27 +173,7 @@ impl<'a> Eval<'a> {
                 Some((s, es))
             }
             None => {
-                let er = self.default_endpoint(s).map_err(|_| {
-                    Block(
-                        Code::NoCommonNetwork,
-                        format!(
-                            "{} and {} share no network, and {} has no default route",
-                            s.name, r.name, s.name
-                        ),
-                    )
-                })?;
-                let bs = self.bridge_of(er)?;
-                let saddr = first_addr(er).unwrap_or(r.ip);
-                self.leave(s, er, &bs)?;
-                self.path.push(hop("route", "host", format!("{bs} → {bd}")));
-                let p = self.packet(&bs, &bd, saddr, r.ip, dport);
-                self.forward(&p, false).map_err(|Block(c, why)| match c {
-                    Code::NetworksIsolated => Block(
-                        c,
-                        format!("{why}: {} and {} share no network", s.name, r.name),
-                    ),
-                    _ => Block(c, why),
-                })?;
+                self.route_out(s, &r.name, &bd, r.ip, dport)?;
                 // Routed by this host into the overlay: its own bridge fits the packet.
                 None
             }
