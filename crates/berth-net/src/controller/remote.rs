@@ -404,7 +404,7 @@ impl Controller {
 }
 
 /// How long an endpoint lost with its node's lease is remembered, and how many at most.
-const LOST_KEEP: Duration = Duration::from_secs(600);
+pub(super) const LOST_KEEP: Duration = Duration::from_secs(600);
 const LOST_MAX: usize = 4096;
 
 fn remember_lost(g: &Global, key: (String, String), ep: EndpointRecord) {

@@ -170,6 +170,7 @@ impl Controller {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
+            .filter(|(_, at)| at.elapsed() < super::remote::LOST_KEEP)
             .map(|(r, _)| view(r))
             .collect();
         Some(ClusterView {
