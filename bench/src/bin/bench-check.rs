@@ -54,6 +54,7 @@ fn topology(
         },
         networks: net.networks,
         containers,
+        cluster: None,
     };
     (topo, facts)
 }

@@ -283,6 +283,24 @@ fn the_page_lists_updates_live_and_checks_like_the_cli() {
             Some(if want_text == "reachable" { 0 } else { 1 })
         );
     }
+    // A rename shows at once too, in the list, the check form and the graph.
+    ok(h.berth(&["rename", "a2", "renamed"]));
+    browser.wait_for(
+        "the renamed container",
+        &format!(
+            "const c = {}; return c.includes('renamed') && !c.includes('a2')",
+            rows("containers")
+        ),
+    );
+    browser.wait_for(
+        "the new name in the form and the graph",
+        "return [...document.getElementById('src').options].some((o) => o.value === 'renamed') && document.querySelector('#graph svg').textContent.includes('renamed')",
+    );
+    assert_eq!(
+        browser.js("return window.berthMarker"),
+        42,
+        "the page was reloaded"
+    );
     let text =
         String::from_utf8_lossy(&h.berth(&["network", "check", "a", "b"]).stdout).into_owned();
     assert_eq!(

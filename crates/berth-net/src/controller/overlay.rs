@@ -30,6 +30,9 @@ pub(super) struct Global {
     pub remote: std::sync::Mutex<BTreeMap<(String, String), EndpointRecord>>,
     /// Advertise addresses of nodes, by node ID.
     pub nodes: std::sync::Mutex<BTreeMap<String, Ipv4Addr>>,
+    /// Remote endpoints that went because their node's lease did (not released by it), and
+    /// when: `network check` names them rather than not knowing them.
+    pub lost: std::sync::Mutex<BTreeMap<(String, String), (EndpointRecord, std::time::Instant)>>,
     /// The watch tasks; they end with the controller.
     pub tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Set when this node's claims in the store may not match its endpoints: a release the

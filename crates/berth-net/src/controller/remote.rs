@@ -56,6 +56,7 @@ impl Controller {
             underlay_mtu,
             remote: Default::default(),
             nodes: Default::default(),
+            lost: Default::default(),
             tasks: Default::default(),
             claims_stale: Default::default(),
             conflicts: Default::default(),
@@ -272,6 +273,7 @@ impl Controller {
             return;
         };
         let nets = self.networks.lock().await.clone();
+        let live = self.live_nodes_if_removed(&changes).await;
         for c in changes {
             let (ep, add) = match c {
                 Change::Added(ep) => (ep, true),
@@ -279,9 +281,13 @@ impl Controller {
             };
             let key = (ep.network_id.clone(), ep.name.clone());
             if add {
+                lock(&g.lost).remove(&key);
                 lock(&g.remote).insert(key, ep.clone());
             } else {
                 lock(&g.remote).remove(&key);
+                if live.as_ref().is_some_and(|l| !l.contains(&ep.node)) {
+                    remember_lost(&g, key, ep.clone());
+                }
             }
             if let Some(net) = nets.get(&ep.network_id) {
                 self.program(net, &ep, add).await;
@@ -298,6 +304,24 @@ impl Controller {
             .filter(|n| n.scope == "global")
             .cloned()
             .collect()
+    }
+
+    /// The live node IDs, asked only when `changes` remove an endpoint (None: no removal, or
+    /// the store did not answer).
+    async fn live_nodes_if_removed(
+        &self,
+        changes: &[Change<EndpointRecord>],
+    ) -> Option<Vec<String>> {
+        if !changes.iter().any(|c| matches!(c, Change::Removed(_))) {
+            return None;
+        }
+        match self.global()?.cluster.nodes().await {
+            Ok(nodes) => Some(nodes.into_iter().map(|n| n.id).collect()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list live nodes to tell a lost endpoint from a released one");
+                None
+            }
+        }
     }
 
     /// Compares every VXLAN device's permanent entries with the remote set: adds what is
@@ -357,6 +381,26 @@ impl Controller {
             }
         }
     }
+}
+
+/// How long an endpoint lost with its node's lease is remembered, and how many at most.
+pub(super) const LOST_KEEP: Duration = Duration::from_secs(600);
+const LOST_MAX: usize = 4096;
+
+fn remember_lost(g: &Global, key: (String, String), ep: EndpointRecord) {
+    let mut lost = lock(&g.lost);
+    lost.retain(|_, (_, at)| at.elapsed() < LOST_KEEP);
+    if lost.len() >= LOST_MAX {
+        if let Some(oldest) = lost
+            .iter()
+            .min_by_key(|(_, (_, at))| *at)
+            .map(|(k, _)| k.clone())
+        {
+            lost.remove(&oldest);
+        }
+    }
+    tracing::info!(endpoint = %ep.name, node = %ep.node, "remote endpoint gone with its node's lease");
+    lost.insert(key, (ep, std::time::Instant::now()));
 }
 
 async fn watch_networks(ctl: Weak<Controller>, mut w: berth_cluster::NetworkWatcher) {

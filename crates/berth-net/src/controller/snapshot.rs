@@ -8,8 +8,10 @@ use crate::endpoint::{format_mac, Endpoint};
 use crate::network::Network;
 use crate::portmap::Published;
 use crate::reach::model::{
-    EndpointView, NetSnapshot, NetworkView, PortView, SandboxView, SubnetView,
+    ClusterView, EndpointView, NetSnapshot, NetworkView, NodeView, OverlayView, PortView,
+    RemoteEndpointView, SandboxView, SubnetView,
 };
+use berth_cluster::EndpointRecord;
 use std::collections::{BTreeMap, HashMap};
 
 fn network_view(n: &Network) -> NetworkView {
@@ -31,6 +33,10 @@ fn network_view(n: &Network) -> NetworkView {
         icc: n.bridge().is_none_or(|b| b.icc),
         masquerade: n.bridge().is_some_and(|b| b.masquerade),
         predefined: n.predefined,
+        overlay: crate::driver::overlay::of(n).ok().map(|c| OverlayView {
+            vxlan: c.vxlan.clone(),
+            vni: c.vni,
+        }),
     }
 }
 
@@ -53,7 +59,20 @@ fn endpoint_view(e: &Endpoint, net: Option<&Network>) -> EndpointView {
 impl Controller {
     /// Everything `network check` needs from the network layer, copied under the locks once.
     pub async fn reach_snapshot(&self) -> NetSnapshot {
+        // The store is asked before any lock is taken: a slow store never holds up the
+        // controller.
+        let mut cluster = self.cluster_view().await;
         let nets = self.networks.lock().await;
+        if let Some(c) = &mut cluster {
+            for r in c.remote.iter_mut().chain(c.lost.iter_mut()) {
+                if let Some(n) = nets.get(&r.network_id) {
+                    r.network = n.name.clone();
+                }
+            }
+            // Only endpoints on networks this host has: the others it cannot reach anyway.
+            c.remote.retain(|r| nets.contains_key(&r.network_id));
+            c.lost.retain(|r| nets.contains_key(&r.network_id));
+        }
         let eps = self.eps.lock().await;
         let mut by_sandbox: std::collections::BTreeMap<&str, Vec<&Endpoint>> = Default::default();
         for e in eps.endpoints.values() {
@@ -81,7 +100,7 @@ impl Controller {
                         .ports
                         .iter()
                         .map(|p| PortView {
-                            proto: p.proto,
+                            proto: p.proto.name().to_string(),
                             host_ip: p.host_ip,
                             host_port: p.host_port,
                             container_port: p.container_port,
@@ -97,7 +116,71 @@ impl Controller {
             sandboxes,
             firewall: full_state(&nets, &eps),
             firewall_enabled: self.cfg.firewall,
+            cluster,
         }
+    }
+
+    /// The cluster as this host sees it: live nodes (asked of the store now), the remote
+    /// endpoints its watch holds, and those lost with their node's lease.
+    async fn cluster_view(&self) -> Option<ClusterView> {
+        let g = self.global()?.clone();
+        let (nodes, nodes_error) = match g.cluster.nodes().await {
+            Ok(n) => (n, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        let nodes: Vec<NodeView> = nodes
+            .into_iter()
+            .map(|n| NodeView {
+                addr: super::overlay::advertise_ip(&n.advertise)
+                    .map(|a| a.to_string())
+                    .unwrap_or(n.advertise),
+                id: n.id,
+                hostname: n.hostname,
+            })
+            .collect();
+        let addrs = g.nodes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let view = |r: &EndpointRecord| RemoteEndpointView {
+            network_id: r.network_id.clone(),
+            network: String::new(),
+            name: r.name.clone(),
+            container_id: r.container_id.clone(),
+            ip: r.ip.into(),
+            mac: r.mac.clone(),
+            aliases: r.aliases.clone(),
+            node: r.node.clone(),
+            node_addr: addrs
+                .get(&r.node)
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            hostname: nodes
+                .iter()
+                .find(|n| n.id == r.node)
+                .map(|n| n.hostname.clone())
+                .unwrap_or_default(),
+        };
+        let remote = g
+            .remote
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(view)
+            .collect();
+        let lost = g
+            .lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|(_, at)| at.elapsed() < super::remote::LOST_KEEP)
+            .map(|(r, _)| view(r))
+            .collect();
+        Some(ClusterView {
+            node: g.cluster.node().id().to_string(),
+            nodes,
+            nodes_error,
+            underlay_mtu: g.underlay_mtu,
+            remote,
+            lost,
+        })
     }
 }
 

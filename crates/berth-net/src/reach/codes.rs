@@ -19,9 +19,9 @@ pub enum Code {
     InterfaceDown,
     /// Defined for the macvlan driver: the host cannot reach its own macvlan children.
     MacvlanHostIsolation,
-    /// Defined for the overlay driver: the MTU of the two ends differs.
+    /// An overlay path leaves a container interface larger than the VXLAN device (kernel only).
     MtuMismatch,
-    /// Defined for the overlay driver: the peer host's lease of the remote endpoint ran out.
+    /// The node holding a remote endpoint lost its cluster lease (or is no longer live).
     RemoteLeaseExpired,
     /// A route the path needs inside a container is missing or sends elsewhere (kernel only).
     NoRoute,
@@ -81,7 +81,7 @@ impl Code {
             Code::MasqueradeOff => "the network has com.docker.network.bridge.enable_ip_masquerade=false: replies come back only if the other side routes the network's subnet to this host",
             Code::InterfaceDown => "the kernel's interface differs from what berth made (deleted, down, or off its bridge); restarting the container rebuilds it",
             Code::MacvlanHostIsolation => "a macvlan parent never talks to its own children; add a macvlan interface on the host, or use a bridge network",
-            Code::MtuMismatch => "set the same com.docker.network.driver.mtu on both ends, below the underlay's MTU minus the overlay's header",
+            Code::MtuMismatch => "a container interface is larger than the overlay's VXLAN device (ip link show): give both the network's MTU (com.docker.network.driver.mtu, at most the underlay's MTU less 50), or restart the container",
             Code::NoRoute => "a route berth made inside the container was deleted or overridden (ip route inside it); restarting the container restores its routes",
             Code::FdbMismatch => "a static entry in the bridge's forwarding database points the MAC elsewhere (bridge fdb show br BRIDGE); delete it and the bridge learns the right port",
             Code::RemoteLeaseExpired => "the remote host stopped renewing the endpoint: check that its daemon runs and reaches this host",

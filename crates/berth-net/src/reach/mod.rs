@@ -1,7 +1,8 @@
 //! `network check`: why can (or can't) A reach B? The verdict is worked out over berth's model
 //! of what it programmed ([`model`], [`facts`] from its records), then again over what the
 //! kernel really holds (the ruleset and sets read back, the interfaces on the path, the routes
-//! inside the containers at its ends, the bridges' forwarding entries it crosses), and any
+//! inside the containers at its ends, the bridges' forwarding entries it crosses, the VXLAN
+//! entries of an overlay crossing), and any
 //! disagreement between the two is reported. An optional probe sends one real connection
 //! attempt. Everything here but [`observe`] and [`probe`] is pure.
 
@@ -15,7 +16,10 @@ pub mod readback;
 pub mod routes;
 pub mod userchain;
 pub mod verdict;
+pub mod vxlan;
 
+#[cfg(test)]
+mod overlay_tests;
 #[cfg(test)]
 mod tests;
 
@@ -81,6 +85,8 @@ pub struct Observed {
     pub routes: Vec<routes::Seen>,
     /// The bridges' forwarding entries for the MACs the path crosses a bridge to.
     pub fdb: Vec<fdb::Seen>,
+    /// The overlay networks' VXLAN entries for the remote endpoints the path reaches.
+    pub vxlan: Vec<vxlan::Seen>,
 }
 
 /// Checks `q` over the model and, when given, over what the kernel holds.
@@ -111,9 +117,11 @@ pub fn check(
             if k.reachable {
                 let routes = obs.routes.iter().find_map(routes::Seen::problem);
                 let fdb = obs.fdb.iter().find_map(fdb::Seen::problem);
+                let vxlan = || obs.vxlan.iter().find_map(vxlan::Seen::problem);
                 if let Some((code, why)) = routes
                     .map(|r| (Code::NoRoute, r))
                     .or(fdb.map(|f| (Code::FdbMismatch, f)))
+                    .or_else(vxlan)
                 {
                     k.reachable = false;
                     k.code = Some(code);

@@ -134,6 +134,20 @@ impl Observer {
         Ok(out)
     }
 
+    /// A VXLAN device's MTU and permanent entries (None: no such device).
+    async fn vxlan_device(
+        &self,
+        name: &str,
+    ) -> Result<Option<(u32, crate::sys::RemoteTable)>, String> {
+        let Some(m) = self.get(Some(name), None).await? else {
+            return Ok(None);
+        };
+        let table = crate::sys::vxlan::table(&self.handle, m.header.index)
+            .await
+            .map_err(|e| format!("read {name}'s entries: {e}"))?;
+        Ok(Some((mtu_of(&m).unwrap_or_default(), table)))
+    }
+
     /// The state of each named interface (None: it does not exist).
     pub async fn links(&self, names: &[String]) -> Result<Links, String> {
         Ok(self.links_indexed(names).await?.0)
@@ -228,7 +242,9 @@ pub async fn for_question(
     }
     let mut needs = Vec::new();
     let mut fdb_needs = Vec::new();
+    let mut crossings = Vec::new();
     if let Ok(v) = super::evaluate(topo, model, None, q) {
+        crossings = v.crossings.clone();
         fdb_needs = super::fdb::needs(topo, &v.path);
         names.extend(
             v.path
@@ -252,10 +268,44 @@ pub async fn for_question(
     })
     .await
     .map_err(|e| format!("FDB reader: {e}"))??;
+    let mut vxlan = Vec::with_capacity(crossings.len());
+    for c in crossings {
+        let device = obs.vxlan_device(&c.device).await?;
+        let local_mtu = match &c.local {
+            Some((_, netns, ifname)) => link_mtu(std::path::Path::new(netns), ifname).await?,
+            None => None,
+        };
+        vxlan.push(super::vxlan::Seen {
+            crossing: c,
+            device,
+            local_mtu,
+        });
+    }
     Ok(Observed {
         facts,
         links,
         routes,
         fdb,
+        vxlan,
     })
+}
+
+fn mtu_of(m: &LinkMessage) -> Option<u32> {
+    m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Mtu(v) => Some(*v),
+        _ => None,
+    })
+}
+
+/// The MTU of interface `ifname` inside the namespace pinned at `netns` (None: no such one).
+async fn link_mtu(netns: &std::path::Path, ifname: &str) -> Result<Option<u32>, String> {
+    let (handle, task) = super::routes::connect_in(netns)?;
+    let mut req = handle.link().get().match_name(ifname.to_string()).execute();
+    let got = match req.try_next().await {
+        Ok(m) => Ok(m.as_ref().and_then(mtu_of)),
+        Err(rtnetlink::Error::NetlinkError(e)) if -e.raw_code() == 19 => Ok(None),
+        Err(e) => Err(format!("read {ifname} in {}: {e}", netns.display())),
+    };
+    task.abort();
+    got
 }

@@ -109,6 +109,8 @@ pub fn needs(topo: &Topology, q: &Query, m: &Verdict) -> Vec<Need> {
     let sent_to = match (&q.dst, dst) {
         (Party::Ip(ip), _) => Some(*ip),
         (_, Some(d)) if src.map(|s| s.id != d.id).unwrap_or(true) => m.target.map(|t| t.0),
+        // Another host's endpoint: the verdict's target is its address.
+        (Party::Container(_), None) => m.target.map(|t| t.0),
         (Party::Host, _) => src.and_then(|s| {
             let dev = expected_dev(s, OFF_NET4)?;
             let ep = s.endpoints.iter().find(|e| e.ifname == dev)?;
@@ -134,6 +136,14 @@ pub fn needs(topo: &Topology, q: &Query, m: &Verdict) -> Vec<Need> {
     if let Some(d) = reached.filter(|d| src.is_none_or(|s| s.id != d.id)) {
         let back = match (&q.src, src) {
             (_, Some(s)) => sent_to.and_then(|to| source_addr(s, to)),
+            // Another host's endpoint on the destination's network: the replies go to it.
+            (Party::Container(key), None) if !topo.remote(key).0.is_empty() => {
+                let (eps, _) = topo.remote(key);
+                eps.iter()
+                    .find(|r| d.endpoint_on(&r.network_id).is_some())
+                    .or(eps.first())
+                    .map(|r| r.ip)
+            }
             (Party::Outside, _) => Some(OFF_NET4),
             (Party::Ip(ip), _) => Some(*ip),
             // The host reaches a container from its gateway address on that network.
@@ -161,15 +171,23 @@ pub async fn observe(needs: Vec<Need>) -> Result<Vec<Seen>, String> {
     Ok(out)
 }
 
-/// The name of the interface the namespace at `netns` routes `to` through.
-async fn lookup(netns: &Path, to: IpAddr) -> Result<Option<String>, String> {
+/// An rtnetlink connection inside the namespace pinned at `netns`, and its task (abort it
+/// when done).
+pub(super) fn connect_in(
+    netns: &Path,
+) -> Result<(rtnetlink::Handle, tokio::task::JoinHandle<()>), String> {
     let rt = tokio::runtime::Handle::current();
     let (conn, handle, _) = crate::sys::netns::run_in(netns, move || {
         let _ctx = rt.enter();
         rtnetlink::new_connection()
     })
     .map_err(|e| e.to_string())?;
-    let task = tokio::spawn(conn);
+    Ok((handle, tokio::spawn(conn)))
+}
+
+/// The name of the interface the namespace at `netns` routes `to` through.
+async fn lookup(netns: &Path, to: IpAddr) -> Result<Option<String>, String> {
+    let (handle, task) = connect_in(netns)?;
     let result = async {
         let msg = match to {
             IpAddr::V4(v4) => RouteMessageBuilder::<std::net::Ipv4Addr>::new()
@@ -242,6 +260,7 @@ mod tests {
             path: vec![],
             target: Some((target.parse().unwrap(), None)),
             notes: vec![],
+            crossings: vec![],
         }
     }
 

@@ -8,7 +8,13 @@ use super::*;
 use crate::firewall::{FirewallState, LinkRule, NetRule, PortRule, Proto};
 use std::net::IpAddr;
 
-fn net(name: &str, bridge: &str, subnet: &str, internal: bool, icc: bool) -> NetworkView {
+pub(super) fn net(
+    name: &str,
+    bridge: &str,
+    subnet: &str,
+    internal: bool,
+    icc: bool,
+) -> NetworkView {
     let sn: ipnet::IpNet = subnet.parse().unwrap();
     let gw = match sn.network() {
         IpAddr::V4(v) => IpAddr::from(std::net::Ipv4Addr::from(u32::from(v) + 1)),
@@ -28,10 +34,17 @@ fn net(name: &str, bridge: &str, subnet: &str, internal: bool, icc: bool) -> Net
         icc,
         masquerade: true,
         predefined: name == "bridge",
+        overlay: None,
     }
 }
 
-fn ep(netname: &str, veth: &str, ifname: &str, addr: &str, default_route: bool) -> EndpointView {
+pub(super) fn ep(
+    netname: &str,
+    veth: &str,
+    ifname: &str,
+    addr: &str,
+    default_route: bool,
+) -> EndpointView {
     let a: ipnet::IpNet = addr.parse().unwrap();
     let gw = match a.trunc().network() {
         IpAddr::V4(v) => IpAddr::from(std::net::Ipv4Addr::from(u32::from(v) + 1)),
@@ -52,7 +65,7 @@ fn ep(netname: &str, veth: &str, ifname: &str, addr: &str, default_route: bool) 
     }
 }
 
-fn ctr(name: &str, eps: Vec<EndpointView>) -> ContainerView {
+pub(super) fn ctr(name: &str, eps: Vec<EndpointView>) -> ContainerView {
     ContainerView {
         id: format!("{:0<64}", format!("{name}id")),
         name: name.into(),
@@ -71,7 +84,7 @@ fn ctr(name: &str, eps: Vec<EndpointView>) -> ContainerView {
 }
 
 /// The matrix of the integration test, without a kernel.
-fn world() -> (Topology, FirewallState) {
+pub(super) fn world() -> (Topology, FirewallState) {
     let networks = vec![
         net("bridge", "berth0", "172.17.0.0/16", false, true),
         net("n1", "br-n1", "10.1.0.0/24", false, true),
@@ -84,7 +97,7 @@ fn world() -> (Topology, FirewallState) {
         vec![ep("bridge", "vweb", "eth0", "172.17.0.3/16", true)],
     );
     web.ports.push(PortView {
-        proto: Proto::Tcp,
+        proto: "tcp".into(),
         host_ip: "0.0.0.0".parse().unwrap(),
         host_port: 8080,
         container_port: 80,
@@ -94,7 +107,7 @@ fn world() -> (Topology, FirewallState) {
         vec![ep("bridge", "vlo", "eth0", "172.17.0.4/16", true)],
     );
     lo.ports.push(PortView {
-        proto: Proto::Tcp,
+        proto: "tcp".into(),
         host_ip: "127.0.0.1".parse().unwrap(),
         host_port: 9090,
         container_port: 80,
@@ -167,11 +180,12 @@ fn world() -> (Topology, FirewallState) {
         },
         networks,
         containers,
+        cluster: None,
     };
     (topo, fw)
 }
 
-fn q(src: &str, dst: &str, port: Option<&str>) -> Query {
+pub(super) fn q(src: &str, dst: &str, port: Option<&str>) -> Query {
     Query {
         src: Party::parse(src),
         dst: Party::parse(dst),
@@ -179,11 +193,17 @@ fn q(src: &str, dst: &str, port: Option<&str>) -> Query {
     }
 }
 
-fn verdict_of(topo: &Topology, facts: &Facts, src: &str, dst: &str, port: Option<&str>) -> Verdict {
+pub(super) fn verdict_of(
+    topo: &Topology,
+    facts: &Facts,
+    src: &str,
+    dst: &str,
+    port: Option<&str>,
+) -> Verdict {
     evaluate(topo, facts, None, &q(src, dst, port)).unwrap()
 }
 
-fn code(
+pub(super) fn code(
     topo: &Topology,
     facts: &Facts,
     src: &str,
@@ -372,6 +392,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         links: all_up(&topo),
         routes: vec![],
         fdb: vec![],
+        vxlan: vec![],
     };
     let r = check(
         &topo,
@@ -393,6 +414,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         links: all_up(&topo),
         routes: vec![],
         fdb: vec![],
+        vxlan: vec![],
     };
     let r = check(
         &topo,
@@ -421,6 +443,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         links: all_up(&topo),
         routes: vec![],
         fdb: vec![],
+        vxlan: vec![],
     };
     let r = check(
         &topo,
@@ -444,6 +467,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         links: all_up(&topo),
         routes: vec![],
         fdb: vec![],
+        vxlan: vec![],
     };
     let r = check(
         &topo,
@@ -471,6 +495,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         links,
         routes: vec![],
         fdb: vec![],
+        vxlan: vec![],
     };
     let r = check(
         &topo,
@@ -500,6 +525,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         links,
         routes: vec![],
         fdb: vec![],
+        vxlan: vec![],
     };
     let r = check(
         &topo,
@@ -530,6 +556,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         links,
         routes: vec![],
         fdb: vec![],
+        vxlan: vec![],
     };
     let r = check(
         &topo,
@@ -553,6 +580,7 @@ fn the_kernel_losing_a_rule_or_element_is_a_disagreement() {
         links: Links::new(),
         routes: vec![],
         fdb: vec![],
+        vxlan: vec![],
     };
     let r = check(
         &topo,

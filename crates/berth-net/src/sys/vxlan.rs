@@ -185,12 +185,16 @@ fn lladdr(m: &NeighbourMessage) -> Option<[u8; 6]> {
 fn dst4(m: &NeighbourMessage) -> Option<Ipv4Addr> {
     m.attributes.iter().find_map(|a| match a {
         NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+        // An AF_BRIDGE (FDB) message's NDA_DST is not decoded by family: four raw bytes.
+        NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+            <[u8; 4]>::try_from(b.as_slice()).ok().map(Ipv4Addr::from)
+        }
         _ => None,
     })
 }
 
 /// The permanent neighbours and remote FDB entries of `dev` (two dumps).
-pub(super) async fn table(handle: &Handle, dev: u32) -> SysResult<RemoteTable> {
+pub(crate) async fn table(handle: &Handle, dev: u32) -> SysResult<RemoteTable> {
     let mut out = RemoteTable::default();
     let mut neigh = handle.neighbours().get().execute();
     while let Some(m) = neigh

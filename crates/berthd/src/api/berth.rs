@@ -142,7 +142,7 @@ pub async fn check(
     // Unknown names are the caller's mistake: 404 before any kernel work.
     for p in [&question.src, &question.dst] {
         if let Party::Container(name) = p {
-            topo.container(name).map_err(ApiError::not_found)?;
+            topo.knows(name).map_err(ApiError::not_found)?;
         }
     }
     let model = Facts::from_model(&fw);
@@ -187,6 +187,9 @@ async fn run_probe(topo: &Topology, q: &Question, r: &reach::Report) -> reach::P
                 Some(k) => Some(std::path::PathBuf::from(k)),
                 None => return none(&format!("container {} is not running", c.name)),
             },
+            Err(_) if !topo.remote(name).0.is_empty() => {
+                return none(&format!("{name} runs on another host: probe from there"))
+            }
             Err(e) => return none(&e),
         },
         Party::Ip(ip) => match topo

@@ -77,6 +77,7 @@ impl Engine {
             },
             networks: net.networks,
             containers: views,
+            cluster: net.cluster,
         };
         (topo, net.firewall)
     }

@@ -41,8 +41,30 @@ function options(select, names) {
 
 let graphSeq = 0;
 
+// The other hosts' containers, one row each, from their overlay endpoints (as the graph has them).
+function remoteRows(cl) {
+  if (!cl) return [];
+  const rows = new Map();
+  const add = (r, lost) => {
+    const key = `${r.node}/${r.container_id}/${r.name}`;
+    const host = r.hostname || r.node.slice(0, 12);
+    const row = rows.get(key) || {
+      name: r.name, running: !lost, endpoints: [], ports: [], network_mode: r.network,
+      status: lost ? `lease expired (host ${host}, ${r.node_addr})` : `running on host ${host} (${r.node_addr})`,
+    };
+    row.endpoints.push({ network: r.network, ifname: "", ipv4: r.ip });
+    rows.set(key, row);
+  };
+  for (const r of cl.remote || []) add(r, false);
+  for (const r of cl.lost || []) add(r, true);
+  return [...rows.values()];
+}
+
 function show(topo) {
-  $("host").textContent = `host ${topo.host.name} · ${(topo.host.addrs || []).join(", ")}`;
+  const cl = topo.cluster;
+  const nodes = cl ? ` · cluster: ${cl.nodes.map((n) => n.addr + (n.id === cl.node ? " (this host)" : "")).join(", ")}` : "";
+  $("host").textContent = `host ${topo.host.name} · ${(topo.host.addrs || []).join(", ")}${nodes}`;
+  const all = topo.containers.concat(remoteRows(cl));
   fill("networks", topo.networks, (tr, n) => {
     tr.dataset.name = n.name;
     cell(tr, n.name);
@@ -51,7 +73,7 @@ function show(topo) {
     cell(tr, (n.subnets || []).map((s) => s.gateway).join(", "));
     cell(tr, flags(n));
   });
-  fill("containers", topo.containers, (tr, c) => {
+  fill("containers", all, (tr, c) => {
     tr.dataset.name = c.name;
     if (!c.running) tr.className = "stopped";
     cell(tr, c.name);
@@ -59,7 +81,7 @@ function show(topo) {
     cell(tr, c.endpoints.map((e) => `${e.network}: ${e.ifname} ${e.ipv4 || e.ipv6 || ""}`).join("\n") || `--network ${c.network_mode}`);
     cell(tr, c.ports.map((p) => `${p.host_ip}:${p.host_port}→${p.container_port}/${p.proto}`).join(", "));
   });
-  const names = topo.containers.map((c) => c.name).concat(["host", "outside"]);
+  const names = [...new Set(all.map((c) => c.name))].concat(["host", "outside"]);
   options($("src"), names);
   options($("dst"), names);
   const seq = ++graphSeq;

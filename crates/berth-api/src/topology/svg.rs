@@ -1,89 +1,10 @@
-//! The topology of `/berth/topology` as the CLI and the ui read it, and its pictures: an SVG
-//! laid out here (networks as horizontal buses, containers as cards below them with a drop to
-//! each network they are on, published ports, links, aliases, a legend) and DOT for graphviz.
+//! The SVG of `network graph`, laid out here: networks as horizontal buses, containers as
+//! cards below them with a drop to each network they are on, grouped by the host they run on
+//! (in a cluster, the other hosts' containers on overlay networks too), published ports,
+//! links, aliases, and a legend.
 
-use serde::Deserialize;
+use super::{hosts, Card, ContainerView, NetworkView, Topology};
 use std::fmt::Write as _;
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Topo {
-    pub host: HostV,
-    pub networks: Vec<NetV>,
-    pub containers: Vec<CtrV>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct HostV {
-    pub name: String,
-    pub addrs: Vec<String>,
-    pub firewall: bool,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct SubnetV {
-    pub subnet: String,
-    pub gateway: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct NetV {
-    pub id: String,
-    pub name: String,
-    pub driver: String,
-    pub bridge: Option<String>,
-    pub mtu: Option<u32>,
-    pub subnets: Vec<SubnetV>,
-    pub internal: bool,
-    pub icc: bool,
-    pub masquerade: bool,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct EpV {
-    pub network_id: String,
-    pub network: String,
-    pub ifname: String,
-    pub host_ifname: String,
-    pub mac: String,
-    pub ipv4: Option<String>,
-    pub ipv6: Option<String>,
-    pub aliases: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct PortV {
-    pub proto: String,
-    pub host_ip: String,
-    pub host_port: u16,
-    pub container_port: u16,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct LinkV {
-    pub target: String,
-    pub alias: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct CtrV {
-    pub id: String,
-    pub name: String,
-    pub running: bool,
-    pub status: String,
-    pub network_mode: String,
-    pub networks: Vec<String>,
-    pub endpoints: Vec<EpV>,
-    pub ports: Vec<PortV>,
-    pub links: Vec<LinkV>,
-}
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -97,11 +18,11 @@ const PALETTE: [&str; 8] = [
 ];
 
 /// The networks drawn as buses: bridge networks (host and none have no bus).
-fn buses(t: &Topo) -> Vec<&NetV> {
+pub(super) fn buses(t: &Topology) -> Vec<&NetworkView> {
     t.networks.iter().filter(|n| n.bridge.is_some()).collect()
 }
 
-fn net_label(n: &NetV) -> String {
+pub(super) fn net_label(n: &NetworkView) -> String {
     let subnets: Vec<String> = n
         .subnets
         .iter()
@@ -110,7 +31,7 @@ fn net_label(n: &NetV) -> String {
     subnets.join(", ")
 }
 
-fn net_flags(n: &NetV) -> String {
+pub(super) fn net_flags(n: &NetworkView) -> String {
     let mut f = vec![format!(
         "{} · {}",
         n.driver,
@@ -125,19 +46,24 @@ fn net_flags(n: &NetV) -> String {
     if !n.masquerade && !n.internal {
         f.push("no masquerade".into());
     }
+    if let Some(o) = &n.overlay {
+        f.push(format!("VNI {} over {}", o.vni, o.vxlan));
+    }
     f.join(" · ")
 }
 
 /// The lines of a container's card, below its name.
-fn card_lines(c: &CtrV) -> Vec<(String, Option<usize>)> {
+fn card_lines(c: &ContainerView) -> Vec<(String, Option<usize>)> {
     let mut lines = Vec::new();
     for (i, e) in c.endpoints.iter().enumerate() {
-        let addr = [e.ipv4.clone(), e.ipv6.clone()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        lines.push((format!("{} {addr}", e.ifname), Some(i)));
+        let addr = e.addrs_text();
+        // Another host's endpoint: its interface name is that host's to know.
+        let ifname = if e.ifname.is_empty() {
+            &e.network
+        } else {
+            &e.ifname
+        };
+        lines.push((format!("{ifname} {addr}"), Some(i)));
         if !e.aliases.is_empty() {
             lines.push((format!("  aka {}", e.aliases.join(", ")), Some(i)));
         }
@@ -172,9 +98,10 @@ const BUS_DY: usize = 44;
 const LINE_H: usize = 15;
 
 /// The SVG, laid out in layers: title and host, one bus per network, then the containers'
-/// cards in one row (grouped by their first network) with a drop from each interface to its
-/// network's bus, links as dashed arcs under the cards, and a legend.
-pub fn svg(t: &Topo) -> String {
+/// cards in one row (grouped by host, then by their first network) with a drop from each
+/// interface to its network's bus, a frame around each host's cards in a cluster, links as
+/// dashed arcs under the cards, and a legend.
+pub fn svg(t: &Topology) -> String {
     let nets = buses(t);
     let color = |id: &str| {
         nets.iter()
@@ -187,15 +114,18 @@ pub fn svg(t: &Topo) -> String {
             .position(|n| n.id == id)
             .map(|i| 110 + i * BUS_DY)
     };
-    let mut ctrs: Vec<&CtrV> = t.containers.iter().collect();
-    let first_net = |c: &CtrV| {
+    let mut ctrs: Vec<Card> = super::cards(t);
+    let first_net = |c: &ContainerView| {
         c.endpoints
             .first()
             .and_then(|e| nets.iter().position(|n| n.id == e.network_id))
             .unwrap_or(usize::MAX)
     };
-    ctrs.sort_by_key(|c| (first_net(c), !c.running, c.name.clone()));
-    let cards_top = 110 + nets.len().max(1) * BUS_DY + 30;
+    ctrs.sort_by_key(|c| (c.host, first_net(c), !c.running, c.name.clone()));
+    let groups = hosts(t);
+    // In a cluster the cards sit in host frames, each with a title line above its cards.
+    let framed = t.cluster.is_some();
+    let cards_top = 110 + nets.len().max(1) * BUS_DY + if framed { 56 } else { 30 };
     let heights: Vec<usize> = ctrs
         .iter()
         .map(|c| 30 + card_lines(c).len() * LINE_H + 6)
@@ -204,8 +134,9 @@ pub fn svg(t: &Topo) -> String {
     let links_top = cards_top + tallest + 20;
     let has_links = ctrs.iter().any(|c| !c.links.is_empty());
     let legend_top = links_top + if has_links { 70 } else { 10 };
-    let width = (LEFT + ctrs.len().max(3) * (CARD_W + GAP) + 20).max(920);
-    let height = legend_top + 120;
+    let width =
+        (LEFT + ctrs.len().max(3) * (CARD_W + GAP) + 20).max(if framed { 1040 } else { 920 });
+    let height = legend_top + if framed { 130 } else { 120 };
     let x_of = |i: usize| LEFT + i * (CARD_W + GAP);
     let mut s = String::new();
     let _ = writeln!(
@@ -227,7 +158,12 @@ pub fn svg(t: &Topo) -> String {
         if t.host.addrs.is_empty() {
             "no other addresses".to_string()
         } else {
-            t.host.addrs.join(", ")
+            t.host
+                .addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         },
         if t.host.firewall { "on" } else { "off" }
     );
@@ -269,6 +205,31 @@ pub fn svg(t: &Topo) -> String {
             LEFT - 30 + i * 3,
             LEFT - 30 + i * 3
         );
+    }
+    if framed {
+        // One frame per host around its run of cards (hosts without containers get none).
+        for (h, g) in groups.iter().enumerate() {
+            let mine: Vec<usize> = (0..ctrs.len()).filter(|&k| ctrs[k].host == h).collect();
+            let (Some(&a), Some(&b)) = (mine.first(), mine.last()) else {
+                continue;
+            };
+            let (x1, x2) = (x_of(a) - 8, x_of(b) + CARD_W + 8);
+            let (fill, dash) = if g.gone {
+                ("#f3f3f3", r#" stroke-dasharray="6 4""#)
+            } else {
+                ("#f7fbff", "")
+            };
+            let _ = writeln!(
+                s,
+                r##"<rect x="{x1}" y="{}" width="{}" height="{}" rx="8" fill="{fill}" stroke="#6b7b8c"{dash}/><text x="{}" y="{}" font-size="11" font-weight="bold" fill="#334">{}</text>"##,
+                cards_top - 26,
+                x2 - x1,
+                tallest + 34,
+                x1 + 8,
+                cards_top - 10,
+                esc(&g.label)
+            );
+        }
     }
     for (i, c) in ctrs.iter().enumerate() {
         let x = x_of(i);
@@ -349,13 +310,15 @@ pub fn svg(t: &Topo) -> String {
     let ly = legend_top;
     let _ = writeln!(
         s,
-        r##"<g font-size="11"><rect x="20" y="{ly}" width="880" height="96" rx="6" fill="#fafafa" stroke="#bbb"/><text x="32" y="{}" font-weight="bold">legend</text>
+        r##"<g font-size="11"><rect x="20" y="{ly}" width="{}" height="{}" rx="6" fill="#fafafa" stroke="#bbb"/><text x="32" y="{}" font-weight="bold">legend</text>
 <line x1="32" y1="{}" x2="80" y2="{}" stroke="#1f77b4" stroke-width="4"/><text x="88" y="{}">bridge network (bus): name, subnet and gateway, driver and bridge</text>
 <line x1="32" y1="{}" x2="80" y2="{}" stroke="#1f77b4" stroke-width="4" stroke-dasharray="8 5"/><text x="88" y="{}">internal network (nothing in or out)</text>
 <circle cx="56" cy="{}" r="5" fill="#1f77b4"/><text x="88" y="{}">an interface of the container on that network (card: ethN and address)</text>
 <rect x="560" y="{}" width="40" height="16" rx="3" fill="#eeeeee" stroke="#999" stroke-dasharray="4 3"/><text x="608" y="{}">stopped container</text>
 <text x="560" y="{}" font-weight="bold">⇢</text><text x="576" y="{}">published port: host address:port → container port</text>
-<line x1="560" y1="{}" x2="600" y2="{}" stroke="#555" stroke-dasharray="5 4"/><text x="608" y="{}">--link (linker → target, alias)</text></g>"##,
+<line x1="560" y1="{}" x2="600" y2="{}" stroke="#555" stroke-dasharray="5 4"/><text x="608" y="{}">--link (linker → target, alias)</text>{}</g>"##,
+        if framed { 1000 } else { 880 },
+        if framed { 106 } else { 96 },
         ly + 18,
         ly + 34,
         ly + 34,
@@ -372,146 +335,16 @@ pub fn svg(t: &Topo) -> String {
         ly + 74,
         ly + 74,
         ly + 78,
+        if framed {
+            format!(
+                r##"<rect x="560" y="{}" width="40" height="14" rx="4" fill="#f7fbff" stroke="#6b7b8c"/><text x="608" y="{}">a cluster node and the containers on it (dashed: its lease expired)</text>"##,
+                ly + 84,
+                ly + 95
+            )
+        } else {
+            String::new()
+        },
     );
     s.push_str("</svg>\n");
     s
-}
-
-fn dot_id(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// DOT for graphviz: networks and containers as nodes, an edge per interface, links dashed.
-pub fn dot(t: &Topo) -> String {
-    let mut s = String::from("graph berth {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
-    let _ = writeln!(
-        s,
-        "  host [shape=house, label={}];",
-        dot_id(&format!(
-            "host {}\\n{}",
-            t.host.name,
-            t.host.addrs.join("\\n")
-        ))
-    );
-    for n in buses(t) {
-        let style = if n.internal { ", style=dashed" } else { "" };
-        let _ = writeln!(
-            s,
-            "  {} [shape=box{style}, label={}];\n  host -- {} [style=dotted];",
-            dot_id(&format!("net:{}", n.name)),
-            dot_id(&format!("{}\\n{}\\n{}", n.name, net_label(n), net_flags(n))),
-            dot_id(&format!("net:{}", n.name)),
-        );
-    }
-    for c in &t.containers {
-        let mut label = vec![if c.running {
-            c.name.clone()
-        } else {
-            format!("{} ({})", c.name, c.status)
-        }];
-        label.extend(c.ports.iter().map(|p| {
-            format!(
-                "{}:{} -> {}/{}",
-                p.host_ip, p.host_port, p.container_port, p.proto
-            )
-        }));
-        let style = if c.running { "" } else { ", style=dashed" };
-        let _ = writeln!(
-            s,
-            "  {} [shape=component{style}, label={}];",
-            dot_id(&format!("ctr:{}", c.name)),
-            dot_id(&label.join("\\n"))
-        );
-        for e in &c.endpoints {
-            let mut l = format!(
-                "{} {}",
-                e.ifname,
-                e.ipv4.clone().or(e.ipv6.clone()).unwrap_or_default()
-            );
-            if !e.aliases.is_empty() {
-                l.push_str(&format!("\\naka {}", e.aliases.join(", ")));
-            }
-            let _ = writeln!(
-                s,
-                "  {} -- {} [label={}];",
-                dot_id(&format!("ctr:{}", c.name)),
-                dot_id(&format!("net:{}", e.network)),
-                dot_id(&l)
-            );
-        }
-        for l in &c.links {
-            let _ = writeln!(
-                s,
-                "  {} -- {} [style=dashed, dir=forward, label={}];",
-                dot_id(&format!("ctr:{}", c.name)),
-                dot_id(&format!("ctr:{}", l.target)),
-                dot_id(&format!("--link {}", l.alias))
-            );
-        }
-    }
-    s.push_str("}\n");
-    s
-}
-
-#[cfg(test)]
-pub mod tests {
-    use super::*;
-
-    pub fn sample() -> Topo {
-        serde_json::from_value(serde_json::json!({
-            "host": {"name": "h1", "addrs": ["10.99.0.1"], "firewall": true},
-            "networks": [
-                {"id": "n1", "name": "front", "driver": "bridge", "bridge": "br-front", "subnets": [{"subnet": "10.1.0.0/24", "gateway": "10.1.0.1"}], "icc": true, "masquerade": true},
-                {"id": "n2", "name": "vault", "driver": "bridge", "bridge": "br-vault", "subnets": [{"subnet": "10.2.0.0/24", "gateway": "10.2.0.1"}], "internal": true, "icc": false, "masquerade": true},
-                {"id": "n3", "name": "host", "driver": "host"}
-            ],
-            "containers": [
-                {"id": "c1", "name": "web", "running": true, "status": "running", "network_mode": "front",
-                 "endpoints": [{"network_id": "n1", "network": "front", "ifname": "eth0", "ipv4": "10.1.0.2/24", "aliases": ["www"]},
-                               {"network_id": "n2", "network": "vault", "ifname": "eth1", "ipv4": "10.2.0.2/24"}],
-                 "ports": [{"proto": "tcp", "host_ip": "0.0.0.0", "host_port": 8080, "container_port": 80}],
-                 "links": [{"target": "db", "alias": "database"}]},
-                {"id": "c2", "name": "db", "running": true, "status": "running", "network_mode": "vault",
-                 "endpoints": [{"network_id": "n2", "network": "vault", "ifname": "eth0", "ipv4": "10.2.0.3/24"}]},
-                {"id": "c3", "name": "old<&>", "running": false, "status": "exited", "network_mode": "front", "networks": ["front"]}
-            ]
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn svg_names_everything_and_escapes() {
-        let s = svg(&sample());
-        for want in [
-            "front",
-            "vault",
-            "10.1.0.0/24 gw 10.1.0.1",
-            "internal",
-            "ICC off",
-            "eth0 10.1.0.2/24",
-            "aka www",
-            "⇢ 0.0.0.0:8080 → 80/tcp",
-            "link db as database",
-            "old&lt;&amp;&gt; (exited)",
-            "legend",
-            "--link database",
-        ] {
-            assert!(s.contains(want), "{want} missing");
-        }
-        assert!(!s.contains("old<&>"));
-        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
-    }
-
-    #[test]
-    fn dot_has_a_node_per_network_and_container_and_an_edge_per_interface() {
-        let d = dot(&sample());
-        assert!(d.starts_with("graph berth {"));
-        assert_eq!(d.matches("shape=box").count(), 2);
-        assert_eq!(d.matches("shape=component").count(), 3);
-        assert!(
-            d.contains("\"ctr:web\" -- \"net:vault\" [label=\"eth1 10.2.0.2/24\"]"),
-            "{d}"
-        );
-        assert!(d.contains("style=dashed, dir=forward"));
-    }
 }
