@@ -23,6 +23,7 @@ mod endpoints;
 mod filters;
 mod firewall;
 mod overlay;
+mod ports;
 mod reconcile;
 mod remote;
 mod snapshot;

@@ -4,11 +4,10 @@
 
 pub mod bridge;
 pub mod bridge_pool;
-pub mod host;
 pub mod ipvlan;
 pub mod macvlan;
-pub mod null;
 pub mod overlay;
+pub mod predefined;
 mod stacked;
 
 use crate::endpoint::{Endpoint, Sandbox};
@@ -215,8 +214,8 @@ pub trait NetworkDriver: Send + Sync {
 }
 
 static BRIDGE: bridge::Bridge = bridge::Bridge;
-static HOST: host::Host = host::Host;
-static NULL: null::Null = null::Null;
+static HOST: predefined::Predefined = predefined::HOST;
+static NULL: predefined::Predefined = predefined::NULL;
 static MACVLAN: macvlan::Macvlan = macvlan::Macvlan;
 static IPVLAN: ipvlan::Ipvlan = ipvlan::Ipvlan;
 static OVERLAY: overlay::Overlay = overlay::Overlay;
