@@ -23,6 +23,7 @@ mod endpoints;
 mod filters;
 mod firewall;
 mod overlay;
+mod ports;
 mod reconcile;
 mod remote;
 mod snapshot;
@@ -113,6 +114,8 @@ pub struct Controller {
     /// device name (`sandbox:<id>:<ifname>` inside sandboxes): `remove` answers once the record
     /// is gone and this finishes in the background; a new user of the name waits for it.
     teardown: std::sync::Mutex<BTreeMap<String, JoinHandle<()>>>,
+    /// Bridges of removed networks kept for the next create (see `driver/bridge_pool.rs`).
+    pool: Arc<driver::BridgePool>,
     /// Sandboxes and endpoints; locked after `networks` when both are needed.
     eps: Mutex<EndpointState>,
     /// An open netlink handle per sandbox. Its socket pins the namespace, so it is dropped
@@ -164,6 +167,7 @@ impl Controller {
         let mut networks = networks;
         let ctl = Controller {
             kernel,
+            pool: driver::BridgePool::new(teardown_kernel.clone()),
             teardown_kernel,
             store,
             cfg,
@@ -265,7 +269,9 @@ impl Controller {
             self.wait_teardown(&name).await;
         }
         self.store.put(NETWORKS, &net.id, &net)?;
-        let made = drv.create(self.kernel.as_ref(), &net).await;
+        let made = drv
+            .create_pooled(self.kernel.as_ref(), &net, &self.pool)
+            .await;
         if let Err(e) = made.and_then(|()| self.firewall_add_network(&net)) {
             self.store.delete(NETWORKS, &net.id)?;
             if let Err(undo) = drv.delete(self.kernel.as_ref(), &net).await {
@@ -392,7 +398,7 @@ impl Controller {
                 // A removed network's bridge may still hold its route while it goes: the
                 // answer counts once every teardown has finished.
                 Err(_) if !settled && !self.lock_teardown().is_empty() => {
-                    self.settle().await;
+                    self.finish_teardowns().await;
                     settled = true;
                 }
                 other => return other,
@@ -400,8 +406,9 @@ impl Controller {
         }
     }
 
-    /// Removes a user-defined network: its record first, then its bridge. If the kernel step
-    /// fails, the next start removes the bridge as an orphan.
+    /// Removes a user-defined network: its record first, then its bridge (parked for the next
+    /// create, or deleted in the background). If the kernel step fails, the next start removes
+    /// the bridge as an orphan.
     pub async fn remove(&self, key: &str) -> NetResult<Network> {
         let mut nets = self.networks.lock().await;
         let net = Self::lookup(&nets, key)
@@ -442,24 +449,33 @@ impl Controller {
         nets.remove(&net.id);
         self.eps.lock().await.ipam.forget(&net.id);
         self.firewall_remove_network(&net);
-        let kernel = self.teardown_kernel.clone();
-        let gone = net.clone();
-        let task = tokio::spawn(async move {
-            if let Err(e) = driver::of(&gone.driver)
-                .delete(kernel.as_ref(), &gone)
-                .await
-            {
-                // The record is gone, so the next start removes its links as orphans.
-                tracing::warn!(network = %gone.name, error = %e, "network teardown failed");
+        let parked = match drv.park(self.kernel.as_ref(), &net, &self.pool).await {
+            Ok(parked) => parked,
+            Err(e) => {
+                tracing::warn!(network = %net.name, error = %e, "cannot park the network's bridge; deleting it");
+                false
             }
-        });
-        // Filed under its first link's name: a bridge name is the one a new network may reuse
-        // (the names of other drivers' links hold the network's own ID).
-        let key = links
-            .first()
-            .cloned()
-            .unwrap_or_else(|| format!("network:{}", net.id));
-        self.lock_teardown().insert(key, task);
+        };
+        if !parked {
+            let kernel = self.teardown_kernel.clone();
+            let gone = net.clone();
+            let task = tokio::spawn(async move {
+                if let Err(e) = driver::of(&gone.driver)
+                    .delete(kernel.as_ref(), &gone)
+                    .await
+                {
+                    // The record is gone, so the next start removes its links as orphans.
+                    tracing::warn!(network = %gone.name, error = %e, "network teardown failed");
+                }
+            });
+            // Filed under its first link's name: a bridge name is the one a new network may
+            // reuse (the names of other drivers' links hold the network's own ID).
+            let key = links
+                .first()
+                .cloned()
+                .unwrap_or_else(|| format!("network:{}", net.id));
+            self.lock_teardown().insert(key, task);
+        }
         tracing::info!(network = %net.name, id = %net.short_id(), "network removed");
         Ok(net)
     }
@@ -475,9 +491,15 @@ impl Controller {
         }
     }
 
-    /// Waits until every removed network's bridge is gone from the kernel (at shutdown, and for
-    /// callers that need the kernel settled).
+    /// Waits until every removed network's links are gone from the kernel, parked bridges
+    /// included (at shutdown, and for callers that need the kernel settled).
     pub async fn settle(&self) {
+        self.finish_teardowns().await;
+        self.pool.drain().await;
+    }
+
+    /// Waits for the deletions under way.
+    async fn finish_teardowns(&self) {
         let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.lock_teardown())
             .into_values()
             .collect();
@@ -520,5 +542,7 @@ impl Controller {
 mod driver_tests;
 #[cfg(test)]
 mod overlay_tests;
+#[cfg(test)]
+mod pool_tests;
 #[cfg(test)]
 mod tests;

@@ -97,7 +97,26 @@ fn macvlan_containers_sit_on_the_lan_with_their_own_macs() {
     assert_eq!(net["Internal"], false);
     run(&h, "c1", &["--network", "lan"]);
     // `-p` is accepted and ignored, as Docker: a macvlan container is reached at its address.
-    run(&h, "c2", &["--network", "lan", "-p", "8080:80"]);
+    // The create answer warns, and the CLI prints it as the docker CLI does.
+    let out = h.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "c2",
+        "--network",
+        "lan",
+        "-p",
+        "8080:80",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    ok(out);
+    assert!(
+        stderr.contains("WARNING: macvlan driver does not support port mappings"),
+        "{stderr}"
+    );
     let mac = ok(exec(&h, "c1", "cat /sys/class/net/eth0/address"));
     assert_eq!(mac.trim(), "02:42:c0:a8:5a:02");
     let ip = inspect(&h, &["c1"])["NetworkSettings"]["Networks"]["lan"]["IPAddress"].clone();

@@ -1,16 +1,16 @@
-//! The controller's side of the firewall and of published ports: it derives the firewall's
-//! facts from networks, endpoints and sandboxes, reserves host ports, and tells the firewall
-//! what changed. The firewall holds no state of its own, so a reload rebuilds it from here.
+//! The controller's side of the firewall: it derives the firewall's facts from networks,
+//! endpoints and sandboxes, and tells the firewall what changed. The firewall holds no state
+//! of its own, so a reload rebuilds it from here. Published ports are `ports.rs`.
 
 use super::endpoints::EndpointState;
+use super::ports::rules_for;
 use super::{Controller, SANDBOXES};
 use crate::endpoint::{Endpoint, Sandbox};
 use crate::error::{NetError, NetResult};
-use crate::firewall::{Change, FirewallState, LinkRule, NetRule, PortRule, Proto};
+use crate::firewall::{Change, FirewallState, LinkRule, NetRule, Proto};
 use crate::network::Network;
-use crate::portmap::{host_ips, PortError, PortRequest, Published};
+use crate::portmap::Published;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 /// How a bridge network appears to the firewall.
 pub(super) fn net_rule(net: &Network) -> Option<NetRule> {
@@ -21,39 +21,6 @@ pub(super) fn net_rule(net: &Network) -> Option<NetRule> {
         masquerade: b.masquerade,
         icc: b.icc,
     })
-}
-
-/// The endpoint whose address published ports lead to: the one with the default route.
-fn port_endpoint<'a>(eps: &'a EndpointState, sandbox_id: &str) -> Option<&'a Endpoint> {
-    eps.endpoints
-        .values()
-        .find(|e| e.sandbox_id == sandbox_id && e.default_route)
-}
-
-/// Where a published port leads: the container's address of the host address's family.
-fn target(ep: &Endpoint, p: &Published) -> Option<std::net::SocketAddr> {
-    let ip = if p.host_ip.is_ipv4() {
-        ep.ipv4?.addr()
-    } else {
-        ep.ipv6?.addr()
-    };
-    Some(std::net::SocketAddr::new(ip, p.container_port))
-}
-
-fn rules_for(ep: &Endpoint, ports: &[Published]) -> Vec<PortRule> {
-    ports
-        .iter()
-        .filter_map(|p| {
-            let to = target(ep, p)?;
-            Some(PortRule {
-                proto: p.proto,
-                host_ip: (!p.host_ip.is_unspecified()).then_some(p.host_ip),
-                host_port: p.host_port,
-                container_ip: to.ip(),
-                container_port: to.port(),
-            })
-        })
-        .collect()
 }
 
 /// Everything the firewall should hold for these networks and endpoints.
@@ -91,16 +58,6 @@ pub(super) fn full_state(nets: &BTreeMap<String, Network>, eps: &EndpointState) 
     st
 }
 
-/// Forgets conntrack entries of UDP flows to `ports`, so a client that kept sending while a
-/// mapping changed is not stuck with the old translation (or with none).
-fn clear_udp_conntrack(ports: &[Published]) {
-    for p in ports.iter().filter(|p| p.proto == Proto::Udp) {
-        if let Err(e) = crate::sys::conntrack::delete_udp_to_port(p.host_port) {
-            tracing::warn!(port = p.host_port, error = %e, "cannot clear UDP conntrack entries");
-        }
-    }
-}
-
 impl Controller {
     /// At start: takes back the host ports of published ports and rebuilds berth's tables.
     pub(super) fn restore_firewall(
@@ -108,19 +65,7 @@ impl Controller {
         nets: &BTreeMap<String, Network>,
         eps: &EndpointState,
     ) -> NetResult<()> {
-        {
-            let mut held = self.lock_ports();
-            for sb in eps.sandboxes.values() {
-                for p in &sb.ports {
-                    held.restore(p.proto, p.host_ip, p.host_port);
-                }
-                if let Some(ep) = port_endpoint(eps, &sb.id) {
-                    if let Err(e) = self.serve_ports(&mut held, ep, &sb.ports) {
-                        tracing::warn!(sandbox = %sb.id, error = %e, "cannot proxy published ports");
-                    }
-                }
-            }
-        }
+        self.restore_ports(eps);
         self.firewall_bridge_sysctls(nets.values());
         self.firewall
             .apply(&full_state(nets, eps))
@@ -285,220 +230,7 @@ impl Controller {
                 tracing::warn!(error = %e, "cannot remove firewall elements");
             }
         }
-        {
-            let mut held = self.lock_ports();
-            for p in &dropped {
-                held.release(p.proto, p.host_ip, p.host_port);
-            }
-        }
-        clear_udp_conntrack(&dropped);
+        self.release_ports(&dropped);
         dropped
     }
-
-    pub(super) fn lock_ports(&self) -> std::sync::MutexGuard<'_, crate::portmap::PortReservations> {
-        self.ports.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Refuses a request that would clash with a port berth already publishes, a HostIp the
-    /// host does not have (400) or a fixed port another program holds now (409), for `create`,
-    /// before a container exists.
-    pub fn check_ports(&self, reqs: &[PortRequest]) -> NetResult<()> {
-        let held = self.lock_ports();
-        for r in reqs {
-            if let Some(addr) = held.would_clash(r) {
-                return Err(NetError::Conflict(format!(
-                    "Bind for {addr} failed: port is already allocated"
-                )));
-            }
-            match held.probe(r) {
-                Ok(()) => {}
-                Err(e @ crate::portmap::PortError::NotLocal(_)) => {
-                    return Err(NetError::InvalidParameter(e.to_string()))
-                }
-                Err(e) => {
-                    return Err(NetError::Conflict(format!(
-                        "Error starting userland proxy: {e}"
-                    )))
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A container reaches its own published ports through a host address only if its bridge
-    /// port may send back what came in on it (as Docker does without its userland proxy).
-    /// Only ports that publish get it: hairpin also reflects the container's own broadcasts.
-    async fn hairpin(&self, ep: &Endpoint) {
-        let why = match self.kernel.link_index(&ep.host_ifname).await {
-            Ok(Some(index)) => match self.kernel.set_hairpin(index, true).await {
-                Ok(()) => return,
-                Err(e) => e.to_string(),
-            },
-            Ok(None) => format!("no link {}", ep.host_ifname),
-            Err(e) => e.to_string(),
-        };
-        tracing::warn!(
-            endpoint = %ep.id,
-            error = %why,
-            "cannot set hairpin mode: the container will not reach its own published ports through a host address"
-        );
-    }
-
-    /// Publishes ports of a sandbox on the address of its first network: reserves the host
-    /// ports, records them, then adds the DNAT elements, all or nothing.
-    pub async fn publish(
-        &self,
-        sandbox_id: &str,
-        reqs: &[PortRequest],
-    ) -> NetResult<Vec<Published>> {
-        let nets = self.networks.lock().await;
-        let mut eps = self.eps.lock().await;
-        let mut sb = eps.sandbox(sandbox_id)?;
-        let Some(ep) = port_endpoint(&eps, sandbox_id).cloned() else {
-            // `--network none`: nothing to publish to, as Docker.
-            return Ok(Vec::new());
-        };
-        if let Some(net) = nets.get(&ep.network_id) {
-            if !crate::driver::of(&net.driver).publishes_ports() {
-                // Containers there are reached at their own addresses, as Docker.
-                tracing::warn!(network = %net.name, "{} driver does not support port mappings; published ports are ignored", net.driver.name());
-                return Ok(Vec::new());
-            }
-        }
-        let mut got: Vec<Published> = Vec::new();
-        let failed = {
-            let mut held = self.lock_ports();
-            let mut failed = None;
-            'all: for r in reqs {
-                let ips = host_ips(r, ep.ipv4.is_some(), ep.ipv6.is_some());
-                if ips.is_empty() || r.host_ip.is_some_and(|ip| !family_ok(&ep, ip)) {
-                    failed = Some(NetError::InvalidParameter(format!(
-                        "cannot publish {}/{} on {}: container {} has no {} address",
-                        r.container_port,
-                        r.proto.name(),
-                        r.host_ip.map(|i| i.to_string()).unwrap_or_default(),
-                        ep.name,
-                        if r.host_ip.is_some_and(|i| i.is_ipv6()) {
-                            "IPv6"
-                        } else {
-                            "IPv4"
-                        },
-                    )));
-                    break;
-                }
-                // With both families, the IPv6 side takes the port the IPv4 side got.
-                let mut range = r.host_ports;
-                for ip in ips {
-                    match held.reserve(r.proto, ip, range) {
-                        Ok(port) => {
-                            range = Some((port, port));
-                            got.push(Published {
-                                proto: r.proto,
-                                container_port: r.container_port,
-                                host_ip: ip,
-                                host_port: port,
-                            });
-                        }
-                        Err(e) => {
-                            failed = Some(port_error(&ep, e));
-                            break 'all;
-                        }
-                    }
-                }
-            }
-            if failed.is_some() {
-                for p in &got {
-                    held.release(p.proto, p.host_ip, p.host_port);
-                }
-            }
-            failed
-        };
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        sb.ports.extend(got.iter().cloned());
-        self.store.put(SANDBOXES, &sb.id, &sb)?;
-        let rules = rules_for(&ep, &got);
-        let served = self
-            .firewall
-            .change(&[Change::AddPorts(rules.clone())])
-            .map_err(|e| NetError::Kernel {
-                context: "add published ports".into(),
-                source: e,
-            })
-            .and_then(|()| {
-                self.serve_ports(&mut self.lock_ports(), &ep, &got)
-                    .map_err(|e| {
-                        NetError::PortAllocation(format!(
-                            "driver failed programming external connectivity on endpoint {} ({}): cannot proxy a published port: {e}",
-                            ep.name, ep.id
-                        ))
-                    })
-            });
-        if let Err(e) = served {
-            if self.cfg.firewall {
-                if let Err(re) = self.firewall.change(&[Change::RemovePorts(rules)]) {
-                    // Left in place they would forward a port nothing serves; the next
-                    // firewall restore (start, SIGHUP) rebuilds the ruleset from the records.
-                    tracing::error!(sandbox = %sb.id, error = %re, "cannot roll back published ports");
-                }
-            }
-            sb.ports.retain(|p| !got.contains(p));
-            self.store.put(SANDBOXES, &sb.id, &sb)?;
-            let mut held = self.lock_ports();
-            for p in &got {
-                held.release(p.proto, p.host_ip, p.host_port);
-            }
-            return Err(e);
-        }
-        clear_udp_conntrack(&got);
-        if !got.is_empty() {
-            self.hairpin(&ep).await;
-        }
-        eps.sandboxes.insert(sb.id.clone(), sb);
-        Ok(got)
-    }
-}
-
-impl Controller {
-    /// Without a firewall, published ports are served by userland proxies to the container
-    /// (none with the firewall: kernel NAT does it all).
-    fn serve_ports(
-        &self,
-        held: &mut crate::portmap::PortReservations,
-        ep: &Endpoint,
-        ports: &[Published],
-    ) -> std::io::Result<()> {
-        if self.cfg.firewall {
-            return Ok(());
-        }
-        for p in ports {
-            if let Some(to) = target(ep, p) {
-                held.serve(p.proto, p.host_ip, p.host_port, to)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn family_ok(ep: &Endpoint, ip: IpAddr) -> bool {
-    if ip.is_ipv4() {
-        ep.ipv4.is_some()
-    } else {
-        ep.ipv6.is_some()
-    }
-}
-
-/// Docker's words for a port that cannot be had at start: another publication's is "Bind for
-/// ADDR failed: port is already allocated", another program's comes from its userland proxy.
-fn port_error(ep: &Endpoint, e: PortError) -> NetError {
-    let proxy = if matches!(e, PortError::Bind(..)) {
-        "Error starting userland proxy: "
-    } else {
-        ""
-    };
-    NetError::PortAllocation(format!(
-        "driver failed programming external connectivity on endpoint {} ({}): {proxy}{e}",
-        ep.name, ep.id
-    ))
 }

@@ -3,6 +3,7 @@
 //! berth marks every bridge it makes with the interface alias `berth:<network id>`. That mark, not
 //! the name, is how it knows a bridge is its own: it never deletes or adopts one without it.
 
+use super::bridge_pool::{self, BridgePool};
 use super::{Deferred, DriverConfig, Join, Leave, NetworkDriver, NewNetwork};
 use crate::error::{NetError, NetResult};
 use crate::network::Network;
@@ -12,6 +13,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 pub const OPT_NAME: &str = "com.docker.network.bridge.name";
 pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
@@ -130,6 +132,15 @@ pub fn bridge_addrs(net: &Network) -> Vec<IpNet> {
 
 /// Makes the kernel match `net`: the bridge exists, is ours, is up, has its MTU and addresses.
 pub async fn ensure(kernel: &dyn Kernel, net: &Network) -> NetResult<()> {
+    ensure_from(kernel, net, None).await
+}
+
+/// [`ensure`], renaming a bridge parked in `pool` where one would otherwise be made.
+async fn ensure_from(
+    kernel: &dyn Kernel,
+    net: &Network,
+    pool: Option<&BridgePool>,
+) -> NetResult<()> {
     let Some(cfg) = net.driver.bridge() else {
         return Ok(());
     };
@@ -172,6 +183,18 @@ pub async fn ensure(kernel: &dyn Kernel, net: &Network) -> NetResult<()> {
                 addrs,
                 ipv6: net.enable_ipv6,
             };
+            if let Some(parked) = pool.and_then(|p| p.take(net.enable_ipv6)) {
+                match bridge_pool::reuse(kernel, &parked, &spec).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) => {
+                        // A new bridge does as well; this one must not stay behind.
+                        tracing::warn!(link = %parked.name, error = %e, "cannot reuse a parked bridge");
+                        if let Err(d) = kernel.delete_link(parked.index).await {
+                            tracing::warn!(link = %parked.name, error = %d, "cannot delete a parked bridge");
+                        }
+                    }
+                }
+            }
             if net.enable_ipv6 {
                 // A new bridge inherits net.ipv6.conf.default; make sure IPv6 is on for it.
                 let _ = kernel.set_sysctl("net/ipv6/conf/default/disable_ipv6", "0");
@@ -253,6 +276,24 @@ impl NetworkDriver for Bridge {
 
     async fn delete(&self, kernel: &dyn Kernel, net: &Network) -> NetResult<()> {
         remove(kernel, net).await
+    }
+
+    async fn create_pooled(
+        &self,
+        kernel: &dyn Kernel,
+        net: &Network,
+        pool: &Arc<BridgePool>,
+    ) -> NetResult<()> {
+        ensure_from(kernel, net, Some(pool)).await
+    }
+
+    async fn park(
+        &self,
+        kernel: &dyn Kernel,
+        net: &Network,
+        pool: &Arc<BridgePool>,
+    ) -> NetResult<bool> {
+        bridge_pool::park(kernel, net, pool).await
     }
 
     async fn join(&self, cx: Join<'_>) -> NetResult<Option<u32>> {

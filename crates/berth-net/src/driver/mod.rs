@@ -3,11 +3,11 @@
 //! The controller picks the driver from the network's [`DriverConfig`] and never looks inside.
 
 pub mod bridge;
-pub mod host;
+pub mod bridge_pool;
 pub mod ipvlan;
 pub mod macvlan;
-pub mod null;
 pub mod overlay;
+pub mod predefined;
 mod stacked;
 
 use crate::endpoint::{Endpoint, Sandbox};
@@ -15,6 +15,7 @@ use crate::error::{NetError, NetResult};
 use crate::network::Network;
 use crate::sys::Kernel;
 use async_trait::async_trait;
+pub use bridge_pool::BridgePool;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -183,6 +184,28 @@ pub trait NetworkDriver: Send + Sync {
     /// Removes what [`NetworkDriver::create`] made.
     async fn delete(&self, kernel: &dyn Kernel, net: &Network) -> NetResult<()>;
 
+    /// [`NetworkDriver::create`] for a new network, reusing a link `pool` keeps where it fits.
+    async fn create_pooled(
+        &self,
+        kernel: &dyn Kernel,
+        net: &Network,
+        _pool: &Arc<BridgePool>,
+    ) -> NetResult<()> {
+        self.create(kernel, net).await
+    }
+
+    /// Takes a removed network's kernel objects out of service into `pool` for a later
+    /// create, instead of deleting them; false when the driver keeps nothing (or the pool is
+    /// full), and then the caller deletes them.
+    async fn park(
+        &self,
+        _kernel: &dyn Kernel,
+        _net: &Network,
+        _pool: &Arc<BridgePool>,
+    ) -> NetResult<bool> {
+        Ok(false)
+    }
+
     /// Plumbs an endpoint into its sandbox; the index of its host-side interface, if any.
     async fn join(&self, cx: Join<'_>) -> NetResult<Option<u32>>;
 
@@ -191,8 +214,8 @@ pub trait NetworkDriver: Send + Sync {
 }
 
 static BRIDGE: bridge::Bridge = bridge::Bridge;
-static HOST: host::Host = host::Host;
-static NULL: null::Null = null::Null;
+static HOST: predefined::Predefined = predefined::HOST;
+static NULL: predefined::Predefined = predefined::NULL;
 static MACVLAN: macvlan::Macvlan = macvlan::Macvlan;
 static IPVLAN: ipvlan::Ipvlan = ipvlan::Ipvlan;
 static OVERLAY: overlay::Overlay = overlay::Overlay;

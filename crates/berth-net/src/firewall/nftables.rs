@@ -36,6 +36,8 @@ struct Inner {
     held: FirewallState,
     watch: Option<Watch>,
     last_rewrite: Option<(Instant, bool)>,
+    /// The socket element changes are written on, opened at the first and kept.
+    writer: Option<nftnl::Writer>,
 }
 
 impl Firewall for NftFirewall {
@@ -55,7 +57,7 @@ impl Firewall for NftFirewall {
         let mut next = inner.held.clone();
         next.apply_changes(changes);
         let mut own = Own::default();
-        let mut r = elements(changes, &mut own);
+        let mut r = inner.elements(changes, &mut own);
         if let Err(e) = &r {
             tracing::warn!(error = %e, "element change failed: rewriting berth's tables");
             r = write_full(&next, &mut own);
@@ -106,8 +108,8 @@ fn write_full(state: &FirewallState, own: &mut Own) -> SysResult<()> {
     })
 }
 
-/// The changes as one batch of element additions and deletions.
-fn elements(changes: &[Change], own: &mut Own) -> SysResult<()> {
+/// The changes as the element additions and deletions of the ruleset's sets.
+fn element_changes(changes: &[Change]) -> Vec<nftnl::SetChange> {
     let mut sets = Vec::new();
     for c in changes {
         match c {
@@ -121,10 +123,27 @@ fn elements(changes: &[Change], own: &mut Own) -> SysResult<()> {
             Change::RemoveLinks(l) => sets.extend(ruleset::link_elements(l, false)),
         }
     }
-    nftnl::apply_reporting(&sets, &mut |port| own.ports.push(port))
+    sets
 }
 
 impl Inner {
+    /// The changes as one batch of element additions and deletions, on the kept socket (the
+    /// callers run in the daemon's namespace, where it was opened). A socket that failed may
+    /// hold replies nobody read: it is dropped, and the next change opens another.
+    fn elements(&mut self, changes: &[Change], own: &mut Own) -> SysResult<()> {
+        let sets = element_changes(changes);
+        let mut writer = match self.writer.take() {
+            Some(w) => w,
+            None => nftnl::Writer::open()?,
+        };
+        own.ports.push(writer.port());
+        let r = nftnl::apply_on(&mut writer, &sets);
+        if r.is_ok() {
+            self.writer = Some(writer);
+        }
+        r
+    }
+
     /// Reads the notifications queued by now, `own` being what this lock holder wrote. A
     /// writer that finds its tables were changed by someone else rewrites them at once.
     fn settle(&mut self, own: &Own) {

@@ -372,6 +372,44 @@ impl Kernel for FakeKernel {
         })
     }
 
+    async fn park_link(&self, index: u32, name: &str, alias: &str) -> SysResult<()> {
+        self.with_ns(|n| match n.links.get_mut(&index) {
+            Some(l) => {
+                l.link.up = false;
+                l.link.addrs.clear();
+                Ok(())
+            }
+            None => Err(gone("take down", index.to_string())),
+        })??;
+        self.rename_link(index, name, alias).await
+    }
+
+    async fn rename_link(&self, index: u32, name: &str, alias: &str) -> SysResult<()> {
+        self.with_ns(|n| {
+            if n.links
+                .values()
+                .any(|l| l.link.name == name && l.link.index != index)
+            {
+                return Err(exists("rename link", name.to_string()));
+            }
+            match n.links.get_mut(&index) {
+                // The kernel's EBUSY: a link that is up keeps its name.
+                Some(l) if l.link.up => Err(SysError::Netlink {
+                    op: "rename link",
+                    object: format!("{index} to {name}"),
+                    message: "Device or resource busy".into(),
+                    errno: 16,
+                }),
+                Some(l) => {
+                    l.link.name = name.to_string();
+                    l.link.alias = Some(alias.to_string());
+                    Ok(())
+                }
+                None => Err(gone("rename link", index.to_string())),
+            }
+        })?
+    }
+
     async fn onlink_routes(&self) -> SysResult<Vec<IpNet>> {
         self.with_ns(|n| {
             let mut routes = n.routes.clone();

@@ -185,6 +185,12 @@ pub trait Kernel: Send + Sync + 'static {
     /// Adds an address; an address already there is not an error. IPv6 is added without DAD.
     async fn add_address(&self, index: u32, addr: IpNet) -> SysResult<()>;
     async fn delete_link(&self, index: u32) -> SysResult<()>;
+    /// Takes a link out of service to be used again: down, every address gone, then renamed
+    /// `name` and marked `alias` (a link that is up cannot be renamed). Cheap where deleting
+    /// a bridge is not: its unregistration waits for RCU grace periods under the RTNL lock.
+    async fn park_link(&self, index: u32, name: &str, alias: &str) -> SysResult<()>;
+    /// Renames a link that is down and marks it with `alias`, in one message.
+    async fn rename_link(&self, index: u32, name: &str, alias: &str) -> SysResult<()>;
     /// Destinations of on-link (scope link) routes of the main table: subnets the host already uses.
     async fn onlink_routes(&self) -> SysResult<Vec<IpNet>>;
     /// Writes a sysctl under /proc/sys (`net/ipv4/ip_forward`).

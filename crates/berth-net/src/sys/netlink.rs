@@ -29,6 +29,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 const EEXIST: i32 = 17;
+const EADDRNOTAVAIL: i32 = 99;
 
 pub struct NetlinkKernel {
     handle: Handle,
@@ -361,6 +362,50 @@ impl Kernel for NetlinkKernel {
             .execute()
             .await
             .map_err(|e| nl_err("delete link", index.to_string(), e))
+    }
+
+    async fn park_link(&self, index: u32, name: &str, alias: &str) -> SysResult<()> {
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).down().build())
+            .execute()
+            .await
+            .map_err(|e| nl_err("take down", index.to_string(), e))?;
+        // Down, a link keeps its IPv4 addresses (IPv6 ones go with it): each is removed.
+        let held: Vec<_> = {
+            let _turn = self.dump.lock().await;
+            self.handle
+                .address()
+                .get()
+                .set_link_index_filter(index)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(|e| nl_err("list addresses", index.to_string(), e))?
+        };
+        for msg in held.into_iter().filter(|m| m.header.index == index) {
+            match self.handle.address().del(msg).execute().await {
+                Ok(()) => {}
+                // Gone meanwhile (an IPv6 address leaving with the link).
+                Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == EADDRNOTAVAIL => {}
+                Err(e) => return Err(nl_err("remove address", index.to_string(), e)),
+            }
+        }
+        self.rename_link(index, name, alias).await
+    }
+
+    async fn rename_link(&self, index: u32, name: &str, alias: &str) -> SysResult<()> {
+        self.handle
+            .link()
+            .set(
+                LinkUnspec::new_with_index(index)
+                    .name(name.to_string())
+                    .alias(alias)
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| nl_err("rename link", format!("{index} to {name}"), e))
     }
 
     async fn onlink_routes(&self) -> SysResult<Vec<IpNet>> {

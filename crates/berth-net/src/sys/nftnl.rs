@@ -52,16 +52,46 @@ fn err(message: String) -> SysError {
     }
 }
 
+/// A netlink socket that writes nf_tables transactions, opened in the calling thread's network
+/// namespace and kept for the next one. Closing a nf_tables socket waits for the kernel to
+/// free the objects of earlier transactions (an RCU grace period, 10 ms here): a socket per
+/// transaction made every `network rm` pay that.
+pub struct Writer {
+    sock: Socket,
+    port: u32,
+}
+
+impl Writer {
+    /// Opens a writer in the calling thread's network namespace.
+    pub fn open() -> SysResult<Writer> {
+        let mut sock =
+            Socket::new(NETLINK_NETFILTER).map_err(|e| err(format!("netlink socket: {e}")))?;
+        let local = sock
+            .bind_auto()
+            .map_err(|e| err(format!("bind netlink socket: {e}")))?;
+        sock.connect(&SocketAddr::new(0, 0))
+            .map_err(|e| err(format!("connect netlink socket: {e}")))?;
+        Ok(Writer {
+            port: local.port_number(),
+            sock,
+        })
+    }
+
+    /// The socket's netlink port: nf_tables names it in the notifications of its transactions.
+    pub fn port(&self) -> u32 {
+        self.port
+    }
+}
+
 /// Applies `changes` as one transaction in the calling thread's network namespace. Adding an
 /// element that exists or deleting one that does not is an error from the kernel, so callers
 /// keep their own record of what is there.
 pub fn apply(changes: &[SetChange]) -> SysResult<()> {
-    apply_reporting(changes, &mut |_| {})
+    apply_on(&mut Writer::open()?, changes)
 }
 
-/// `apply`, telling `writer` the netlink port of the socket that writes (nf_tables names it in
-/// the notifications of the transaction, so the firewall knows its own writes).
-pub fn apply_reporting(changes: &[SetChange], writer: &mut dyn FnMut(u32)) -> SysResult<()> {
+/// `apply` through `writer`. After an error the writer may hold unread replies: drop it.
+pub fn apply_on(writer: &mut Writer, changes: &[SetChange]) -> SysResult<()> {
     let changes: Vec<&SetChange> = changes.iter().filter(|c| !c.elements.is_empty()).collect();
     if changes.is_empty() {
         return Ok(());
@@ -99,7 +129,7 @@ pub fn apply_reporting(changes: &[SetChange], writer: &mut dyn FnMut(u32)) -> Sy
         };
         msgs.push(request(family, inner, c.add));
     }
-    transact(msgs, writer, |i| {
+    transact(writer, msgs, |i| {
         changes
             .get(i)
             .map(|c| {
@@ -128,11 +158,11 @@ fn request(
     m
 }
 
-/// Sends `msgs` as one batch, one kernel transaction, in the calling thread's network
-/// namespace, and waits for each one's acknowledgement. `what(i)` names request `i` in errors.
+/// Sends `msgs` as one batch, one kernel transaction, through `writer`, and waits for each
+/// one's acknowledgement. `what(i)` names request `i` in errors.
 fn transact(
+    writer: &mut Writer,
     mut msgs: Vec<NetlinkMessage<NetfilterMessage>>,
-    writer: &mut dyn FnMut(u32),
     what: impl Fn(usize) -> String,
 ) -> SysResult<()> {
     let control = |m: ControlMessage| {
@@ -155,14 +185,7 @@ fn transact(
         buf.resize(start + m.buffer_len(), 0);
         m.serialize(&mut buf[start..]);
     }
-    let mut sock =
-        Socket::new(NETLINK_NETFILTER).map_err(|e| err(format!("netlink socket: {e}")))?;
-    let local = sock
-        .bind_auto()
-        .map_err(|e| err(format!("bind netlink socket: {e}")))?;
-    writer(local.port_number());
-    sock.connect(&SocketAddr::new(0, 0))
-        .map_err(|e| err(format!("connect netlink socket: {e}")))?;
+    let sock = &mut writer.sock;
     sock.send(&buf, 0)
         .map_err(|e| err(format!("send nftables batch: {e}")))?;
     // One ACK (or error) per request.
@@ -393,7 +416,7 @@ pub fn resolver_redirect(
         msgs.push(m);
         names.push("add rule");
     }
-    transact(msgs, &mut |_| {}, |i| {
+    transact(&mut Writer::open()?, msgs, |i| {
         format!("{} ip {TABLE}", names.get(i).copied().unwrap_or("request"))
     })
 }

@@ -96,6 +96,12 @@ pub async fn create(
     {
         networks.push((name, network_request(ep)?));
     }
+    if !ports.is_empty() || hc.publish_all_ports {
+        // Docker's warning for -p on a network whose driver publishes no ports (macvlan).
+        let named = std::iter::once(hc.network_mode.as_str())
+            .chain(networks.iter().map(|(n, _)| n.as_str()));
+        warnings.extend(st.ctl.port_mapping_warnings(named).await);
+    }
     let spec = ContainerSpec {
         name: q.get("name").cloned().unwrap_or_default(),
         image: b.image,
