@@ -27,6 +27,7 @@ mod ports;
 mod reconcile;
 mod remote;
 mod snapshot;
+mod wire;
 
 pub use crate::ipam::plan::SubnetRequest;
 pub use endpoints::EndpointState;
