@@ -501,7 +501,7 @@ fn a_docker_users_daemon_json_starts_berthd() {
     let mut h = Host::bare();
     std::fs::write(
         h.config_file(),
-        r#"{"registry-mirrors": ["https://x"], "bip": "192.168.88.8/24"}"#,
+        r#"{"registry-mirrors": ["https://x"], "max-concurrent-downloads": 3, "bip": "192.168.88.8/24"}"#,
     )
     .expect("write daemon.json");
     h.start_daemon();
@@ -515,7 +515,9 @@ fn a_docker_users_daemon_json_starts_berthd() {
         .filter(|l| l.contains("does not act on"))
         .collect();
     assert_eq!(warnings.len(), 1, "{log}");
-    assert!(warnings[0].contains("registry-mirrors"), "{log}");
+    // registry-mirrors is acted on (pulls ask the mirror); the download limit is not.
+    assert!(warnings[0].contains("max-concurrent-downloads"), "{log}");
+    assert!(!warnings[0].contains("registry-mirrors"), "{log}");
     h.stop_daemon();
     std::fs::write(
         h.config_file(),
