@@ -2,7 +2,7 @@
 //! answers. The member dies with the guard.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,26 +29,18 @@ impl Etcd {
     /// network namespace, its data and log under `dir`.
     pub fn start(dir: &Path, ip: &str) -> Etcd {
         let log = std::fs::File::create(dir.join("etcd.log")).expect("etcd log");
-        let client = format!("http://{ip}:2379");
-        let peer = format!("http://{ip}:2380");
-        let child = Command::new("etcd")
-            .arg(format!("--data-dir={}", dir.join("etcd-data").display()))
-            .arg(format!("--listen-client-urls={client}"))
-            .arg(format!("--advertise-client-urls={client}"))
-            .arg(format!("--listen-peer-urls={peer}"))
-            .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster=default={peer}"))
-            .args([
-                "--heartbeat-interval=50",
-                "--election-timeout=500",
-                "--logger=zap",
-                "--log-level=warn",
-            ])
-            .stdin(Stdio::null())
+        let me = berth_testkit::etcd::Member {
+            name: "default".into(),
+            data_dir: dir.join("etcd-data"),
+            client: format!("{ip}:2379"),
+            peer: format!("{ip}:2380"),
+        };
+        let child = me
+            .command(std::slice::from_ref(&me))
             .stdout(log.try_clone().expect("etcd log"))
             .stderr(log)
             .spawn()
-            .expect("start etcd (apt-get install etcd-server)");
+            .expect(berth_testkit::etcd::MISSING);
         Etcd {
             child,
             endpoint: format!("{ip}:2379"),

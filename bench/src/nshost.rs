@@ -4,11 +4,11 @@
 //! kernel dies with its namespaces; dropping a host removes its containers first (they are not
 //! in the namespaces' lifetime), then its daemon, its cgroups and the namespaces.
 
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use berth_testkit::ns::Enter;
 
 /// The underlay bridge in the benchmark's namespace, and its subnet.
 pub const UNDERLAY_BRIDGE: &str = "ubr0";
@@ -24,14 +24,6 @@ fn berth_bin() -> PathBuf {
     std::env::current_exe()
         .expect("own path")
         .with_file_name("berth")
-}
-
-fn die_with_parent() -> std::io::Result<()> {
-    // SAFETY: prctl with PR_SET_PDEATHSIG only changes this (child) process's own settings.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Makes the underlay bridge (once per benchmark, in its private namespace).
@@ -70,30 +62,7 @@ impl NsHost {
     /// (the bridge end is `u<n>`). Call from the main thread: the holder dies with the thread
     /// that spawned it.
     pub fn plugged(n: u8) -> NsHost {
-        let mut cmd = Command::new("sleep");
-        cmd.arg("infinity").stdin(Stdio::null());
-        // SAFETY: only async-signal-safe calls (prctl, unshare, mount) between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                die_with_parent()?;
-                if libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWNS) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                let root = c"/";
-                if libc::mount(
-                    std::ptr::null(),
-                    root.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let holder = cmd.spawn().expect("spawn namespace holder");
+        let holder = berth_testkit::ns::spawn_holder().expect("spawn namespace holder");
         let dir = tempfile::Builder::new()
             .prefix("berth-bench-host-")
             .tempdir()
@@ -150,8 +119,6 @@ impl NsHost {
         let bin = std::env::current_exe()
             .expect("own path")
             .with_file_name("berthd");
-        let ns = std::fs::File::open(format!("/proc/{}/ns/net", self.pid())).expect("netns");
-        let mnt = std::fs::File::open(format!("/proc/{}/ns/mnt", self.pid())).expect("mntns");
         let log = std::fs::File::create(self.dir.path().join("berthd.log")).expect("log");
         let mut cmd = Command::new(bin);
         cmd.arg("-H")
@@ -167,20 +134,8 @@ impl NsHost {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
-        let (fd, mfd) = (ns.as_raw_fd(), mnt.as_raw_fd());
-        // SAFETY: setns and prctl are async-signal-safe; the closure keeps both files open.
-        unsafe {
-            cmd.pre_exec(move || {
-                let _keep = (&ns, &mnt);
-                die_with_parent()?;
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0
-                    || libc::setns(mfd, libc::CLONE_NEWNS) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        berth_testkit::ns::enter_on_exec(&mut cmd, self.pid(), Enter::NetAndMount)
+            .expect("the host's namespaces");
         self.daemon = Some(cmd.spawn().expect("start berthd"));
         let t0 = Instant::now();
         loop {

@@ -32,14 +32,6 @@ fn run(c: &Cluster, i: usize, name: &str, net: &str) -> String {
     ))
 }
 
-fn ip_of(c: &Cluster, i: usize, name: &str, net: &str) -> String {
-    let (_, v) = c.api(i, "GET", &format!("/containers/{name}/json"), None);
-    v["NetworkSettings"]["Networks"][net]["IPAddress"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// `network check` on host `i`, as JSON, with its exit code.
 fn check(c: &Cluster, i: usize, src: &str, dst: &str, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["network", "check", src, dst, "--format", "json"];
@@ -75,17 +67,7 @@ fn kinds(v: &Value) -> Vec<String> {
 
 /// The VXLAN device of network `net` on host `i`.
 fn vxlan_of(c: &Cluster, i: usize, net: &str) -> String {
-    let (_, v) = c.api(i, "GET", &format!("/networks/{net}"), None);
-    let id = v["Id"].as_str().unwrap_or_default();
-    format!("vx-{}", &id[..12])
-}
-
-fn mac_of(c: &Cluster, i: usize, name: &str, net: &str) -> String {
-    let (_, v) = c.api(i, "GET", &format!("/containers/{name}/json"), None);
-    v["NetworkSettings"]["Networks"][net]["MacAddress"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    format!("vx-{}", &c.network_id(i, net)[..12])
 }
 
 #[test]
@@ -118,9 +100,9 @@ fn overlay_paths_are_checked_against_the_kernel_and_real_traffic() {
     run(&c, 1, "db", "ov");
     run(&c, 1, "db2", "ov2");
     run(&c, 2, "far", "ov");
-    let db = ip_of(&c, 1, "db", "ov");
-    let db2 = ip_of(&c, 1, "db2", "ov2");
-    let far = ip_of(&c, 2, "far", "ov");
+    let db = c.ip_on(1, "db", "ov");
+    let db2 = c.ip_on(1, "db2", "ov2");
+    let far = c.ip_on(2, "far", "ov");
     c.wait("web reaches db across hosts", || {
         pings(&c, 0, "web", &db, 56)
     });
@@ -204,7 +186,7 @@ fn overlay_paths_are_checked_against_the_kernel_and_real_traffic() {
 
     // The FDB entry for db sent to the wrong host: the kernel disagrees, and traffic stops.
     // The daemon's resync repairs such an entry within seconds, so each try breaks it again.
-    let mac = mac_of(&c, 1, "db", "ov");
+    let mac = c.mac_on(1, "db", "ov");
     let wrong = |to: &str| format!("bridge fdb replace {mac} dev {vx} dst {to} self permanent");
     c.wait("check to see the misdirected FDB entry", || {
         c.sh(0, &wrong(&Cluster::addr_of(2)));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fails, ok, Host};
+use common::{fails, ok, Host, Rng};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
@@ -566,41 +566,14 @@ fn storm_state(h: &Host) -> Result<(), String> {
     Ok(())
 }
 
-/// A small deterministic generator, so a failing storm replays from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Random creates, runs, connects, publishes and removals with kill -9 of berthd at random
 /// points. After each restart every acknowledged container exists, no address is given twice,
 /// and no kernel object berth made lacks a record; then everything goes and nothing is left.
 /// BERTH_STORM_SEED=<n> replays a storm.
 #[test]
 fn crash_storm() {
-    let seed = std::env::var("BERTH_STORM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-                | 1
-        });
-    eprintln!("crash_storm seed: {seed} (BERTH_STORM_SEED={seed} replays it)");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_env("BERTH_STORM_SEED", "crash_storm");
+    let seed = rng.seed;
     let mut h = Host::with_busybox();
     ok(h.berth(&["network", "create", "storm"]));
     // Acknowledged: created (or run) with a 2xx, and not removed since.

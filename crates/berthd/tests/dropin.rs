@@ -42,18 +42,11 @@ fn missing_network_or_link_is_reported_not_pulled() {
     );
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 #[test]
 fn events_past_filtered_and_live() {
     let h = Host::with_busybox();
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let t0 = format!("{:.3}", unix_now());
+    let t0 = common::unix_stamp(0.0);
     let tar = common::busybox_tar();
     ok(h.berth(&["import", tar.to_str().expect("utf-8 path"), "evimg:v1"]));
     ok(h.docker(&["network", "create", "evnet"]));
@@ -64,7 +57,7 @@ fn events_past_filtered_and_live() {
     ok(h.docker(&["rm", "ev1"]));
     ok(h.docker(&["network", "rm", "evnet"]));
     ok(h.docker(&["rmi", "evimg:v1"]));
-    let t1 = format!("{:.3}", unix_now() + 1.0);
+    let t1 = common::unix_stamp(1.0);
     let events = |filters: &[&str]| {
         let mut a = vec![
             "events",

@@ -3,23 +3,9 @@
 
 mod common;
 
-use common::{fails, ok, Host};
+use common::{eventually, fails, ok, Host};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-/// Polls `f` until it gives Some, failing after a bound far above what the step needs (a
-/// hang guard, not a timing assertion).
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < until, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn inspect(h: &Host, name: &str, format: &str) -> String {
     ok(h.docker(&["inspect", "--format", format, name]))
@@ -30,13 +16,7 @@ fn inspect(h: &Host, name: &str, format: &str) -> String {
 #[test]
 fn healthchecks_status_log_filter_and_events() {
     let h = Host::with_busybox();
-    let t0 = format!(
-        "{:.3}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0)
-    );
+    let t0 = common::unix_stamp(0.0);
     // Healthy once /tmp/ok exists; unhealthy after two failures otherwise.
     ok(h.docker(&[
         "run",
@@ -97,14 +77,7 @@ fn healthchecks_status_log_filter_and_events() {
     let last = &log[log.len() - 1];
     assert_eq!(last["ExitCode"], 0);
     assert_eq!(last["Output"], "fine\n");
-    let t1 = format!(
-        "{:.3}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0)
-            + 1.0
-    );
+    let t1 = common::unix_stamp(1.0);
     let events = ok(h.docker(&[
         "events",
         "--since",
@@ -335,27 +308,14 @@ fn compose_waits_for_service_healthy() {
     let dir = h.dir.path().join("hcproj");
     std::fs::create_dir_all(&dir).expect("project dir");
     std::fs::write(dir.join("docker-compose.yml"), HEALTH_PROJECT).expect("write yaml");
-    let t0 = format!(
-        "{:.3}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0)
-    );
+    let t0 = common::unix_stamp(0.0);
     ok(compose(&h, &dir, &["up", "-d"]));
     assert_eq!(
         inspect(&h, "hc_db_1", "{{.State.Health.Status}}"),
         "healthy"
     );
     // app was started only after db turned healthy.
-    let t1 = format!(
-        "{:.3}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0)
-            + 1.0
-    );
+    let t1 = common::unix_stamp(1.0);
     let events = ok(h.docker(&[
         "events",
         "--since",

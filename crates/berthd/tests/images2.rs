@@ -4,20 +4,8 @@
 
 mod common;
 
-use common::{fails, ok, Host};
+use common::{eventually, fails, ok, Host};
 use std::process::Command;
-
-/// Polls `f` until it gives Some; the bound is a hang guard far above what the step needs.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(std::time::Instant::now() < until, "never happened: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
 
 fn image_id(h: &Host, name: &str) -> String {
     ok(h.docker(&["image", "inspect", "--format", "{{.Id}}", name]))
@@ -93,14 +81,7 @@ fn tag_save_prune_and_df() {
     ok(h.docker(&["tag", "tiny:1", "bb:v3"]));
     assert_eq!(image_id(&h, "bb:v3"), image_id(&h, "tiny:1"));
     assert_eq!(image_id(&h, "bb:v2"), busybox);
-    let until = format!(
-        "{:.3}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0)
-            + 1.0
-    );
+    let until = common::unix_stamp(1.0);
     let events = ok(h.docker(&[
         "events",
         "--since",

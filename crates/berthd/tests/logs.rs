@@ -5,24 +5,10 @@
 
 mod common;
 
-use common::{fails, ok, Host};
+use common::{eventually, fails, ok, Host};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Polls `f` until it gives Some, failing after a bound far above what the step needs (a
-/// hang guard, not a timing assertion).
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < until, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A command's stdout and stderr through one pipe, as `2>&1` gives them.
 fn merged(mut c: Command) -> String {

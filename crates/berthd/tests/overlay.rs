@@ -14,14 +14,6 @@ fn run(c: &Cluster, i: usize, args: &[&str]) -> String {
     ok(c.berth(i, &all))
 }
 
-fn ip_of(c: &Cluster, i: usize, name: &str) -> String {
-    let (_, v) = c.api(i, "GET", &format!("/containers/{name}/json"), None);
-    v["NetworkSettings"]["Networks"]["ov"]["IPAddress"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn containers_on_three_hosts_share_an_overlay() {
     let c = Cluster::with_options(
@@ -82,7 +74,7 @@ fn containers_on_three_hosts_share_an_overlay() {
     let ips: Vec<String> = names
         .iter()
         .enumerate()
-        .map(|(i, n)| ip_of(&c, i, n))
+        .map(|(i, n)| c.ip_on(i, n, "ov"))
         .collect();
     let mut uniq = ips.clone();
     uniq.sort();

@@ -15,7 +15,7 @@
 mod common;
 
 use common::cluster::{Cluster, ClusterOptions};
-use common::{fails, ok};
+use common::{fails, ok, Rng};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
@@ -35,20 +35,6 @@ fn sleeper(c: &Cluster, i: usize, name: &str, net: &str) -> String {
     )
 }
 
-fn ip_on(c: &Cluster, i: usize, container: &str, net: &str) -> String {
-    let (_, v) = c.api(i, "GET", &format!("/containers/{container}/json"), None);
-    v["NetworkSettings"]["Networks"][net]["IPAddress"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn network_id(c: &Cluster, i: usize, net: &str) -> String {
-    let (status, v) = c.api(i, "GET", &format!("/networks/{net}"), None);
-    assert_eq!(status, 200, "{v}");
-    v["Id"].as_str().unwrap_or_default().to_string()
-}
-
 fn overlay(c: &Cluster, i: usize, name: &str, subnet: &str) -> String {
     ok(c.berth(
         i,
@@ -61,7 +47,7 @@ fn overlay(c: &Cluster, i: usize, name: &str, subnet: &str) -> String {
             c.api(h, "GET", &format!("/networks/{name}"), None).0 == 200
         });
     }
-    network_id(c, i, name)
+    c.network_id(i, name)
 }
 
 /// The sequence numbers the pinger got replies for, from its log.
@@ -249,9 +235,9 @@ fn etcd_outages_keep_overlay_traffic_flowing_and_resync_exactly() {
     sleeper(&c, 1, "a1", "ov");
     sleeper(&c, 0, "b0", "ov2");
     sleeper(&c, 1, "b1", "ov2");
-    let a1 = ip_on(&c, 1, "a1", "ov");
-    let b0 = ip_on(&c, 0, "b0", "ov2");
-    let b1 = ip_on(&c, 1, "b1", "ov2");
+    let a1 = c.ip_on(1, "a1", "ov");
+    let b0 = c.ip_on(0, "b0", "ov2");
+    let b1 = c.ip_on(1, "b1", "ov2");
     run(
         &c,
         0,
@@ -267,7 +253,7 @@ fn etcd_outages_keep_overlay_traffic_flowing_and_resync_exactly() {
             &a1,
         ],
     );
-    let a0 = ip_on(&c, 0, "a0", "ov");
+    let a0 = c.ip_on(0, "a0", "ov");
     more_replies(&c, 0, "a0", 5);
     c.wait("b0 reaches b1 across hosts", || {
         c.berth(0, &["exec", "b0", "ping", "-c1", "-W2", &b1])
@@ -290,7 +276,7 @@ fn etcd_outages_keep_overlay_traffic_flowing_and_resync_exactly() {
     // control plane go on.
     c.stop_etcd(0);
     sleeper(&c, 2, "a2", "ov");
-    let a2 = ip_on(&c, 2, "a2", "ov");
+    let a2 = c.ip_on(2, "a2", "ov");
     let window = more_replies(&c, 0, "a0", 15);
     assert_unbroken(&c, 0, "a0", window, "one etcd member was down");
     ok(c.berth(2, &["exec", "a2", "ping", "-c1", "-W2", "a0"]));
@@ -427,19 +413,6 @@ fn etcd_outages_keep_overlay_traffic_flowing_and_resync_exactly() {
     ok(c.berth(1, &["network", "rm", "lan"]));
 }
 
-/// A small deterministic generator, so a failing run replays from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 /// Runs `args` on host 0 and kills its berthd -9 after `delay_ms`, then restarts it and waits
 /// until it follows the cluster again.
 fn cut_short(c: &mut Cluster, args: &[&str], delay_ms: u64) {
@@ -468,18 +441,8 @@ fn cut_short(c: &mut Cluster, args: &[&str], delay_ms: u64) {
 
 #[test]
 fn kill_9_mid_overlay_operations_and_a_dead_host_leave_nothing_behind() {
-    let seed = std::env::var("BERTH_OVFAIL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-                | 1
-        });
-    eprintln!("overlay kill -9 seed: {seed} (BERTH_OVFAIL_SEED={seed} replays it)");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_env("BERTH_OVFAIL_SEED", "overlay kill -9");
+    let seed = rng.seed;
     let mut c = Cluster::with_options(
         3,
         ClusterOptions {
@@ -526,7 +489,7 @@ fn kill_9_mid_overlay_operations_and_a_dead_host_leave_nothing_behind() {
         let _ = c.berth(0, &["rm", "-f", &name]);
         wait_explained(&c, &all, &what("rm after the cut run"));
         ok(c.berth(0, &args));
-        assert_eq!(ip_on(&c, 0, &name, "ov"), ip, "{}", what("run again"));
+        assert_eq!(c.ip_on(0, &name, "ov"), ip, "{}", what("run again"));
         ok(c.berth(0, &["exec", &name, "ping", "-c1", "-W2", "peer"]));
 
         // rm, cut short: the endpoint goes with the container, whenever the kill came.
@@ -556,14 +519,7 @@ fn kill_9_mid_overlay_operations_and_a_dead_host_leave_nothing_behind() {
             "1000",
         ],
     );
-    let mac_of = |i: usize, name: &str| {
-        let (_, v) = c.api(i, "GET", &format!("/containers/{name}/json"), None);
-        v["NetworkSettings"]["Networks"]["ov"]["MacAddress"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
-    let victim_mac = mac_of(2, "victim");
+    let victim_mac = c.mac_on(2, "victim", "ov");
     sleeper(&c, 0, "watcher", "ov");
     let resolves = |c: &Cluster| {
         let out = c.berth(0, &["exec", "watcher", "nslookup", "victim", "127.0.0.11"]);

@@ -5,13 +5,13 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_cluster::etcd::EtcdStore;
 use berth_cluster::store::{ClusterStore, KeyRange};
+use berth_testkit::etcd;
 
 /// Runs `f` on a new thread that has left for a fresh network namespace with loopback up.
 /// Processes started from that thread (etcd) live in the namespace too.
@@ -76,44 +76,27 @@ impl Etcd {
     /// `n` members on 127.0.0.1 of the current namespace, healthy before this returns.
     pub async fn start(n: usize) -> Etcd {
         let dir = tempfile::tempdir().expect("tempdir");
-        let peers: Vec<(String, u16, u16)> = (0..n)
-            .map(|i| (format!("m{i}"), 2379 + 10 * i as u16, 2380 + 10 * i as u16))
+        let specs: Vec<etcd::Member> = (0..n)
+            .map(|i| etcd::Member {
+                name: format!("m{i}"),
+                data_dir: dir.path().join(format!("m{i}")),
+                client: format!("127.0.0.1:{}", 2379 + 10 * i as u16),
+                peer: format!("127.0.0.1:{}", 2380 + 10 * i as u16),
+            })
             .collect();
-        let cluster = peers
-            .iter()
-            .map(|(name, _, p)| format!("{name}=http://127.0.0.1:{p}"))
-            .collect::<Vec<_>>()
-            .join(",");
         let mut members = Vec::new();
-        for (name, c, p) in &peers {
-            let data: PathBuf = dir.path().join(name);
-            let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).expect("log");
-            let child = Command::new("etcd")
-                .arg(format!("--name={name}"))
-                .arg(format!("--data-dir={}", data.display()))
-                .arg(format!("--listen-client-urls=http://127.0.0.1:{c}"))
-                .arg(format!("--advertise-client-urls=http://127.0.0.1:{c}"))
-                .arg(format!("--listen-peer-urls=http://127.0.0.1:{p}"))
-                .arg(format!(
-                    "--initial-advertise-peer-urls=http://127.0.0.1:{p}"
-                ))
-                .arg(format!("--initial-cluster={cluster}"))
-                .args([
-                    "--initial-cluster-state=new",
-                    "--initial-cluster-token=berth-test",
-                    "--heartbeat-interval=50",
-                    "--election-timeout=500",
-                    "--logger=zap",
-                    "--log-level=warn",
-                ])
-                .stdin(Stdio::null())
+        for (i, spec) in specs.iter().enumerate() {
+            let log =
+                std::fs::File::create(dir.path().join(format!("{}.log", spec.name))).expect("log");
+            let child = spec
+                .command(&specs)
                 .stdout(log.try_clone().expect("log"))
                 .stderr(log)
                 .spawn()
-                .expect("start etcd (Debian etcd-server; scripts/install-deps.sh)");
+                .expect(etcd::MISSING);
             members.push(Member {
-                name: name.clone(),
-                client_port: *c,
+                name: spec.name.clone(),
+                client_port: 2379 + 10 * i as u16,
                 child: Some(child),
             });
         }

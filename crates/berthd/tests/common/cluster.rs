@@ -6,11 +6,10 @@
 //! fake-upstream resolv.conf. Dropping the cluster kills every etcd and daemon and removes the
 //! namespaces (and with them every veth and bridge) and the directories.
 
-use super::{die_with_parent, Host};
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
+use super::Host;
+use berth_testkit::{etcd, ns};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 pub const UNDERLAY_NET: &str = "192.168.77";
@@ -22,18 +21,14 @@ const ETCD_PEER_PORT: u16 = 2380;
 pub struct EtcdMember {
     pub name: String,
     pub addr: String,
-    data: PathBuf,
+    spec: etcd::Member,
     log: PathBuf,
     child: Option<Child>,
 }
 
 impl EtcdMember {
     pub fn client_endpoint(&self) -> String {
-        format!("{}:{ETCD_CLIENT_PORT}", self.addr)
-    }
-
-    fn peer_url(&self) -> String {
-        format!("http://{}:{ETCD_PEER_PORT}", self.addr)
+        self.spec.client.clone()
     }
 
     pub fn running(&self) -> bool {
@@ -100,7 +95,12 @@ impl Cluster {
             c.plug(&h, &format!("u{i}"), &addr);
             c.etcd.push(EtcdMember {
                 name: format!("h{i}"),
-                data: c.dir.path().join(format!("h{i}")),
+                spec: etcd::Member {
+                    name: format!("h{i}"),
+                    data_dir: c.dir.path().join(format!("h{i}")),
+                    client: format!("{addr}:{ETCD_CLIENT_PORT}"),
+                    peer: format!("{addr}:{ETCD_PEER_PORT}"),
+                },
                 log: c.dir.path().join(format!("etcd-h{i}.log")),
                 addr,
                 child: None,
@@ -177,6 +177,33 @@ impl Cluster {
         self.hosts[i].api(method, path, body)
     }
 
+    /// A field of container `name`'s endpoint on network `net`, as host `i` inspects it ("" when
+    /// it is not there).
+    pub fn endpoint_field(&self, i: usize, name: &str, net: &str, field: &str) -> String {
+        let (_, v) = self.api(i, "GET", &format!("/containers/{name}/json"), None);
+        v["NetworkSettings"]["Networks"][net][field]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Container `name`'s IPv4 address on network `net`, as host `i` inspects it.
+    pub fn ip_on(&self, i: usize, name: &str, net: &str) -> String {
+        self.endpoint_field(i, name, net, "IPAddress")
+    }
+
+    /// Container `name`'s MAC address on network `net`, as host `i` inspects it.
+    pub fn mac_on(&self, i: usize, name: &str, net: &str) -> String {
+        self.endpoint_field(i, name, net, "MacAddress")
+    }
+
+    /// Network `net`'s ID as host `i` knows it; panics unless host `i` has it.
+    pub fn network_id(&self, i: usize, net: &str) -> String {
+        let (status, v) = self.api(i, "GET", &format!("/networks/{net}"), None);
+        assert_eq!(status, 200, "{v}");
+        v["Id"].as_str().unwrap_or_default().to_string()
+    }
+
     /// Runs a shell command in host `i`'s namespaces; panics on failure.
     pub fn sh(&self, i: usize, cmd: &str) -> String {
         self.hosts[i].sh(cmd)
@@ -199,42 +226,17 @@ impl Cluster {
     /// Starts etcd member `m` in host `m`'s namespace (again, after `stop_etcd`: same data).
     pub fn start_etcd(&mut self, m: usize) {
         assert!(!self.etcd[m].running(), "etcd member {m} already runs");
-        let cluster = self
-            .etcd
-            .iter()
-            .map(|e| format!("{}={}", e.name, e.peer_url()))
-            .collect::<Vec<_>>()
-            .join(",");
+        let cluster: Vec<etcd::Member> = self.etcd.iter().map(|e| e.spec.clone()).collect();
         let e = &self.etcd[m];
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&e.log)
             .expect("etcd log");
-        let client = format!("http://{}", e.client_endpoint());
-        let mut cmd = Command::new("etcd");
-        cmd.arg(format!("--name={}", e.name))
-            .arg(format!("--data-dir={}", e.data.display()))
-            .arg(format!("--listen-client-urls={client}"))
-            .arg(format!("--advertise-client-urls={client}"))
-            .arg(format!("--listen-peer-urls={}", e.peer_url()))
-            .arg(format!("--initial-advertise-peer-urls={}", e.peer_url()))
-            .arg(format!("--initial-cluster={cluster}"))
-            .args([
-                "--initial-cluster-state=new",
-                "--initial-cluster-token=berth-test",
-                "--heartbeat-interval=50",
-                "--election-timeout=500",
-                "--logger=zap",
-                "--log-level=warn",
-            ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log"))
-            .stderr(log);
-        in_netns_of(&mut cmd, &self.hosts[m]);
-        let child = cmd
-            .spawn()
-            .expect("start etcd (Debian etcd-server; scripts/install-deps.sh)");
+        let mut cmd = e.spec.command(&cluster);
+        cmd.stdout(log.try_clone().expect("dup log")).stderr(log);
+        ns::enter_on_exec(&mut cmd, self.hosts[m].pid(), ns::Enter::Net).expect("host netns");
+        let child = cmd.spawn().expect(etcd::MISSING);
         self.etcd[m].child = Some(child);
     }
 
@@ -405,24 +407,6 @@ pub fn node_ids(h: &Host) -> Vec<String> {
         .collect();
     ids.sort();
     ids
-}
-
-/// Makes `cmd` run in `h`'s network namespace only (an etcd needs no mount namespace), and die
-/// with the test.
-fn in_netns_of(cmd: &mut Command, h: &Host) {
-    let ns = std::fs::File::open(format!("/proc/{}/ns/net", h.pid())).expect("open netns");
-    let fd = ns.as_raw_fd();
-    // SAFETY: setns and prctl are async-signal-safe; the closure keeps `ns` open until exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            let _keep = &ns;
-            die_with_parent()?;
-            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
 }
 
 impl Drop for Cluster {

@@ -4,11 +4,11 @@
 
 #![allow(dead_code)]
 
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use berth_testkit::ns::Enter;
 
 pub fn berthd_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_berthd"))
@@ -31,14 +31,6 @@ pub mod pty;
 
 pub const DOCKER: &str = "/usr/local/bin/docker";
 
-fn die_with_parent() -> std::io::Result<()> {
-    // SAFETY: prctl with PR_SET_PDEATHSIG only changes this (child) process's own settings.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Status, lowercased headers, body.
 pub type RawResponse = (u16, Vec<(String, String)>, String);
 
@@ -55,33 +47,9 @@ pub struct Host {
 impl Host {
     /// A new namespace with loopback up, and no daemon yet.
     pub fn bare() -> Host {
-        let mut cmd = Command::new("sleep");
-        cmd.arg("infinity").stdin(Stdio::null());
-        // SAFETY: only async-signal-safe calls (prctl, unshare) run between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                die_with_parent()?;
-                // Its own network and mount namespaces: bridges, veths, pinned namespaces and
-                // overlay mounts all die with this host.
-                if libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWNS) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                let root = c"/";
-                if libc::mount(
-                    std::ptr::null(),
-                    root.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        // spawn() returns after exec, so the namespace exists once we hold the pid.
-        let holder = cmd.spawn().expect("spawn namespace holder");
+        // Its own network and mount namespaces: bridges, veths, pinned namespaces and
+        // overlay mounts all die with this host.
+        let holder = berth_testkit::ns::spawn_holder().expect("spawn namespace holder");
         let dir = tempfile::Builder::new()
             .prefix("berth-test-")
             .tempdir()
@@ -136,8 +104,6 @@ impl Host {
 
     /// berthd's command line, running inside this host's namespace.
     pub fn daemon_command(&self, args: &[String]) -> Command {
-        let ns = std::fs::File::open(format!("/proc/{}/ns/net", self.pid())).expect("open netns");
-        let mnt = std::fs::File::open(format!("/proc/{}/ns/mnt", self.pid())).expect("open mntns");
         let mut cmd = Command::new(berthd_bin());
         cmd.arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
@@ -153,22 +119,8 @@ impl Host {
         if !args.iter().any(|a| a == "--config-file") {
             cmd.arg("--config-file").arg(self.config_file());
         }
-        let fd = ns.as_raw_fd();
-        let mfd = mnt.as_raw_fd();
-        // SAFETY: setns and prctl are async-signal-safe; `ns` outlives the spawn below because
-        // the closure keeps it alive.
-        unsafe {
-            cmd.pre_exec(move || {
-                let _keep = (&ns, &mnt);
-                die_with_parent()?;
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0
-                    || libc::setns(mfd, libc::CLONE_NEWNS) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        berth_testkit::ns::enter_on_exec(&mut cmd, self.pid(), Enter::NetAndMount)
+            .expect("the host's namespaces");
         cmd
     }
 
@@ -637,4 +589,69 @@ pub fn http(
         r.headers,
         String::from_utf8_lossy(&r.body).into_owned(),
     ))
+}
+
+/// Polls `f` until it gives Some, failing after a bound far above what the step needs (a
+/// hang guard, not a timing assertion).
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < until, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Seconds since the Unix epoch, as `docker events --since/--until` take them.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// `unix_now() + offset` with millisecond digits, for `--since`/`--until`.
+pub fn unix_stamp(offset: f64) -> String {
+    format!("{:.3}", unix_now() + offset)
+}
+
+/// A small deterministic generator (xorshift64*), so that a failing randomized test replays
+/// from its seed.
+pub struct Rng {
+    state: u64,
+    /// What it started from, for failure messages.
+    pub seed: u64,
+}
+
+impl Rng {
+    /// Seeded from the environment variable `var` if it holds a number, else from the clock;
+    /// prints the seed with how to replay it.
+    pub fn from_env(var: &str, what: &str) -> Rng {
+        let seed = std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+                    | 1
+            });
+        eprintln!("{what} seed: {seed} ({var}={seed} replays it)");
+        Rng { state: seed, seed }
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
 }
