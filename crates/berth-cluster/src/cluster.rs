@@ -8,6 +8,7 @@ use crate::endpoint;
 use crate::error::Result;
 use crate::etcd::EtcdStore;
 use crate::keys::Keys;
+use crate::live::LiveNodes;
 use crate::model::{
     now_secs, EndpointRecord, EndpointSpec, NetworkRecord, NetworkSpec, NodeRecord,
 };
@@ -167,5 +168,19 @@ impl Cluster {
             |_: &NetworkRecord| true,
         )
         .await
+    }
+
+    /// A cache of the live nodes kept by a node watch (listing every `probe` too), and the task
+    /// that keeps it; fails at once when the store does not answer the first listing.
+    pub async fn follow_live_nodes(
+        &self,
+        probe: std::time::Duration,
+    ) -> Result<(Arc<LiveNodes>, tokio::task::JoinHandle<()>)> {
+        let (w, now) =
+            KeyedWatcher::start(self.store.clone(), self.keys.nodes(), |_: &NodeRecord| true)
+                .await?;
+        let cache = LiveNodes::new(now);
+        let task = cache.follow(w, probe);
+        Ok((cache, task))
     }
 }

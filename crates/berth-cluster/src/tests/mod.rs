@@ -2,6 +2,7 @@
 
 mod endpoint;
 mod ipam;
+mod live;
 mod network;
 mod node;
 mod watch;

@@ -22,6 +22,8 @@ use std::sync::Arc;
 /// What the controller knows of its cluster.
 pub(super) struct Global {
     pub cluster: Arc<Cluster>,
+    /// The live nodes as the node watch keeps them (check, graph and topology read this).
+    pub live: Arc<berth_cluster::LiveNodes>,
     /// This node's advertise address.
     pub local: Ipv4Addr,
     /// The MTU of the link holding the advertise address.

@@ -50,8 +50,15 @@ impl Controller {
             .iter()
             .find(|l| l.addrs.iter().any(|a| a.addr() == IpAddr::V4(local)))
             .map_or(crate::driver::bridge::DEFAULT_MTU, |l| l.mtu);
+        // The live-node cache answers check and graph without asking the store; its task goes
+        // with the Global (dropped, and so aborted, if a listing below fails).
+        let (live, live_task) = cluster
+            .follow_live_nodes(berth_cluster::live::PROBE_EVERY)
+            .await
+            .map_err(cluster_err)?;
         let g = Arc::new(Global {
             cluster: cluster.clone(),
+            live,
             local,
             underlay_mtu,
             remote: Default::default(),
@@ -61,6 +68,7 @@ impl Controller {
             claims_stale: Default::default(),
             conflicts: Default::default(),
         });
+        lock(&g.tasks).push(live_task);
         // Both listings first: a store that does not answer leaves the controller as it was.
         let (net_watch, nets_now) = cluster.watch_networks().await.map_err(cluster_err)?;
         let (ep_watch, eps_now) = cluster

@@ -120,14 +120,13 @@ impl Controller {
         }
     }
 
-    /// The cluster as this host sees it: live nodes (asked of the store now), the remote
-    /// endpoints its watch holds, and those lost with their node's lease.
+    /// The cluster as this host sees it: live nodes (as the node watch keeps them: a store
+    /// that does not answer never holds up a check), the remote endpoints its watch holds, and
+    /// those lost with their node's lease.
     async fn cluster_view(&self) -> Option<ClusterView> {
         let g = self.global()?.clone();
-        let (nodes, nodes_error) = match g.cluster.nodes().await {
-            Ok(n) => (n, None),
-            Err(e) => (Vec::new(), Some(e.to_string())),
-        };
+        let live = g.live.snapshot();
+        let (nodes, nodes_error) = (live.nodes, live.unavailable);
         let nodes: Vec<NodeView> = nodes
             .into_iter()
             .map(|n| NodeView {

@@ -144,6 +144,32 @@ fn a_peer_without_its_lease_is_named() {
 }
 
 #[test]
+fn with_the_store_unavailable_liveness_is_not_judged_and_the_note_says_why() {
+    let (mut topo, facts) = cluster_world();
+    if let Some(c) = &mut topo.cluster {
+        c.nodes_error = Some("cluster store unavailable: connection refused".into());
+    }
+    // The endpoint whose node is not listed is not blocked on a list that may be stale.
+    let v = verdict_of(&topo, &facts, "front", "stale", Some("80"));
+    assert!(v.reachable, "{v:?}");
+    assert!(
+        v.notes
+            .iter()
+            .any(|n| n.contains("not judged") && n.contains("connection refused")),
+        "{:?}",
+        v.notes
+    );
+    // With the store answering there is no such note.
+    let (topo, facts) = cluster_world();
+    let v = verdict_of(&topo, &facts, "front", "db", Some("80"));
+    assert!(
+        !v.notes.iter().any(|n| n.contains("not judged")),
+        "{:?}",
+        v.notes
+    );
+}
+
+#[test]
 fn overlays_are_isolated_from_bridges_and_from_each_other() {
     let (topo, facts) = cluster_world();
     assert_eq!(

@@ -100,6 +100,20 @@ impl<'a> Eval<'a> {
             format!("VNI {} → {} ({})", o.vni, r.node_addr, r.mac),
         ));
         let live = self.topo.cluster.as_ref().is_none_or(|c| c.live(&r.node));
+        if let Some(why) = self
+            .topo
+            .cluster
+            .as_ref()
+            .and_then(|c| c.nodes_error.as_ref())
+        {
+            let note = format!(
+                "whether node {} still holds its lease is not judged: {why}",
+                peer_name(r)
+            );
+            if !self.notes.contains(&note) {
+                self.notes.push(note);
+            }
+        }
         if lost || !live {
             let why = if lost {
                 "lost its lease, and the store dropped the endpoint with it"
