@@ -9,6 +9,7 @@ pub mod network;
 pub mod pause;
 pub mod ps;
 pub mod pull;
+pub mod run;
 pub mod system;
 pub mod system_df;
 pub mod ui;
