@@ -3,11 +3,18 @@
 //! Field names follow the Docker Engine API (v1.51) so that the stock docker CLI and berth's own CLI
 //! decode the same bytes. Only what berth serves is modelled; unknown incoming fields are ignored.
 
+pub mod answers;
 pub mod container;
 pub mod detach;
+pub mod event;
+pub mod exec;
+pub mod image;
 pub mod network;
+pub mod network_connect;
 pub mod network_create;
 pub mod ports;
+pub mod progress;
+pub mod stats;
 pub mod system;
 pub mod timestamp;
 pub mod topology;

@@ -5,6 +5,8 @@
 use crate::client::{encode, Client, ClientError};
 use crate::session::{terminal_size, Ended, Session};
 use crate::Failure;
+use berth_api::answers::IdResponse;
+use berth_api::exec::{ExecCreateBody, ExecStartBody};
 use clap::Args;
 use hyper::Method;
 use serde_json::{json, Value};
@@ -221,21 +223,27 @@ pub async fn exec(client: &Client, a: ExecArgs) -> Result<(), Failure> {
     let stdin = a.interactive && !a.detach;
     needs_terminal(a.tty, stdin)?;
     let (keys, _) = detach_keys(a.detach_keys.as_deref(), 1)?;
-    let body = json!({
-        "AttachStdout": !a.detach, "AttachStderr": !a.detach, "AttachStdin": stdin,
-        "Tty": a.tty, "Cmd": a.command, "Env": a.env, "WorkingDir": a.workdir.unwrap_or_default(),
-        "DetachKeys": a.detach_keys.unwrap_or_default(),
-    });
-    let v: Value = client
+    let body = ExecCreateBody {
+        attach_stdin: stdin,
+        attach_stdout: !a.detach,
+        attach_stderr: !a.detach,
+        tty: a.tty,
+        cmd: Some(a.command),
+        env: Some(a.env),
+        working_dir: a.workdir.unwrap_or_default(),
+        detach_keys: a.detach_keys.unwrap_or_default(),
+    };
+    let created: IdResponse = client
         .post_json(
             &format!("/containers/{}/exec", encode(&a.container)),
-            Some(body.to_string().into_bytes()),
+            Some(super::to_bytes(&body)?),
         )
         .await?;
-    let id = v["Id"].as_str().unwrap_or_default().to_string();
-    let start = json!({"Detach": a.detach, "Tty": a.tty})
-        .to_string()
-        .into_bytes();
+    let id = created.id;
+    let start = super::to_bytes(&ExecStartBody {
+        detach: a.detach,
+        tty: a.tty,
+    })?;
     if a.detach {
         client
             .request(Method::POST, &format!("/exec/{id}/start"), Some(start))

@@ -43,3 +43,8 @@ pub(crate) async fn each(
     }
     Failure::unless_failed(failed)
 }
+
+/// A request body encoded as JSON.
+pub(crate) fn to_bytes(body: &impl serde::Serialize) -> Result<Vec<u8>, Failure> {
+    serde_json::to_vec(body).map_err(|e| Failure::msg(format!("cannot encode the request: {e}")))
+}

@@ -3,9 +3,11 @@
 use crate::client::{encode, Client, ClientError};
 use crate::format;
 use crate::Failure;
+use berth_api::container::{EndpointIpam, EndpointSettings};
 use berth_api::network::{
     Ipam, IpamConfig, Network, NetworkCreateRequest, NetworkCreateResponse, NetworkPruneResponse,
 };
+use berth_api::network_connect::{ConnectBody, DisconnectBody};
 use clap::{Args, Subcommand};
 use hyper::{Method, StatusCode};
 use std::collections::BTreeMap;
@@ -451,30 +453,37 @@ async fn prune(client: &Client, a: PruneArgs) -> Result<(), Failure> {
 }
 
 async fn connect(client: &Client, a: ConnectArgs) -> Result<(), Failure> {
-    let body = serde_json::json!({
-        "Container": a.container,
-        "EndpointConfig": {
-            "IPAMConfig": {"IPv4Address": a.ip.unwrap_or_default(), "IPv6Address": a.ip6.unwrap_or_default()},
-            "Aliases": a.alias,
-        },
-    });
+    let body = ConnectBody {
+        container: a.container,
+        endpoint_config: Some(EndpointSettings {
+            ipam_config: Some(EndpointIpam {
+                ipv4_address: a.ip.unwrap_or_default(),
+                ipv6_address: a.ip6.unwrap_or_default(),
+            }),
+            aliases: Some(a.alias),
+            ..EndpointSettings::default()
+        }),
+    };
     client
         .request(
             Method::POST,
             &format!("/networks/{}/connect", encode(&a.network)),
-            Some(body.to_string().into_bytes()),
+            Some(super::to_bytes(&body)?),
         )
         .await?;
     Ok(())
 }
 
 async fn disconnect(client: &Client, a: DisconnectArgs) -> Result<(), Failure> {
-    let body = serde_json::json!({"Container": a.container, "Force": a.force});
+    let body = DisconnectBody {
+        container: a.container,
+        force: a.force,
+    };
     client
         .request(
             Method::POST,
             &format!("/networks/{}/disconnect", encode(&a.network)),
-            Some(body.to_string().into_bytes()),
+            Some(super::to_bytes(&body)?),
         )
         .await?;
     Ok(())

@@ -3,11 +3,11 @@
 
 use crate::client::{encode, Client, ClientError};
 use crate::Failure;
+use berth_api::answers::IdResponse;
 use berth_api::container::{
     CreateBody, EndpointIpam, EndpointSettings, HostConfig, NetworkingConfig, RestartPolicy,
 };
 use clap::Args;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Args)]
@@ -249,7 +249,7 @@ async fn create(client: &Client, a: &RunArgs) -> Result<String, Failure> {
     };
     let body = serde_json::to_vec(&create_body(a)?).map_err(|e| Failure::msg(e.to_string()))?;
     let path = format!("/containers/create{q}");
-    let v: Value = match client.post_json(&path, Some(body.clone())).await {
+    let v: IdResponse = match client.post_json(&path, Some(body.clone())).await {
         Err(ClientError::Daemon { status, message })
             if status.as_u16() == 404 && message.starts_with("No such image") =>
         {
@@ -273,10 +273,10 @@ async fn create(client: &Client, a: &RunArgs) -> Result<String, Failure> {
         }
         other => other.map_err(run_failure)?,
     };
-    for w in v["Warnings"].as_array().into_iter().flatten() {
-        eprintln!("WARNING: {}", w.as_str().unwrap_or_default());
+    for w in v.warnings.iter().flatten() {
+        eprintln!("WARNING: {w}");
     }
-    Ok(v["Id"].as_str().unwrap_or_default().to_string())
+    Ok(v.id)
 }
 
 pub async fn create_cmd(client: &Client, a: RunArgs) -> Result<(), Failure> {

@@ -97,9 +97,11 @@ async fn reply(
 }
 
 fn json_error(message: &str) -> Vec<u8> {
-    serde_json::json!({ "message": message })
-        .to_string()
-        .into_bytes()
+    let body = berth_api::ErrorResponse {
+        message: message.to_string(),
+    };
+    // One string field: encoding cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 async fn serve(mut sock: TcpStream, client: Client, local: SocketAddr) -> std::io::Result<()> {

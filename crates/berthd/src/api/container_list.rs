@@ -7,13 +7,13 @@ use crate::engine::image::Image;
 use crate::engine::{Container, Status};
 use axum::extract::{Query, State};
 use axum::Json;
+use berth_api::answers::ContainerPruneReport;
 use berth_api::container::{
     ContainerSummary, EndpointInfo, EndpointIpam, LegacyAddresses, SummaryHostConfig,
     SummaryNetworks,
 };
 use berth_net::controller::SandboxesView;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -375,7 +375,7 @@ pub async fn list(
 pub async fn prune(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContainerPruneReport>, ApiError> {
     let f = Filters::from_query(&q, &["until", "label", "label!"])?;
     let until = match f.get("until").first() {
         Some(v) => Some(super::filters::parse_time("until", v)?),
@@ -409,7 +409,8 @@ pub async fn prune(
             Err(e) => tracing::debug!(container = %c.name, error = %e, "not pruned"),
         }
     }
-    Ok(Json(
-        json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}),
-    ))
+    Ok(Json(ContainerPruneReport {
+        containers_deleted: deleted,
+        space_reclaimed: reclaimed,
+    }))
 }

@@ -7,8 +7,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_api::answers::TopResponse;
+use berth_api::stats::{
+    BlkioStats, CpuStats, CpuUsage, MemoryStats, PidsStats, Stats, StorageStats, ThrottlingData,
+};
 use chrono::SecondsFormat;
-use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -46,10 +49,10 @@ pub async fn top(
     State(st): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TopResponse>, ApiError> {
     let args = q.get("ps_args").map(String::as_str).unwrap_or("");
-    let (titles, rows) = st.engine.top(&id, args).await?;
-    Ok(Json(json!({"Titles": titles, "Processes": rows})))
+    let (titles, processes) = st.engine.top(&id, args).await?;
+    Ok(Json(TopResponse { titles, processes }))
 }
 
 fn ts(s: &Sample) -> String {
@@ -58,57 +61,49 @@ fn ts(s: &Sample) -> String {
         .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
 }
 
-fn cpu_json(s: &Sample) -> Value {
-    json!({
-        "cpu_usage": {
-            "total_usage": s.cpu_total_ns,
-            "usage_in_usermode": s.cpu_user_ns,
-            "usage_in_kernelmode": s.cpu_kernel_ns,
+fn cpu_stats(s: &Sample) -> CpuStats {
+    CpuStats {
+        cpu_usage: CpuUsage {
+            total_usage: s.cpu_total_ns,
+            usage_in_usermode: s.cpu_user_ns,
+            usage_in_kernelmode: s.cpu_kernel_ns,
         },
-        "system_cpu_usage": s.system_cpu_ns,
-        "online_cpus": s.online_cpus,
-        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
-    })
+        system_cpu_usage: s.system_cpu_ns,
+        online_cpus: s.online_cpus,
+        throttling_data: ThrottlingData::default(),
+    }
 }
 
 /// One stats object as Docker's (API 1.41+), `pre` the previous sample.
-fn stats_json(c: &crate::engine::Container, s: &Sample, pre: &Sample) -> Value {
-    let networks: serde_json::Map<String, Value> = s
-        .networks
-        .iter()
-        .map(|(name, n)| {
-            (
-                name.clone(),
-                json!({
-                    "rx_bytes": n.rx_bytes, "rx_packets": n.rx_packets,
-                    "rx_errors": n.rx_errors, "rx_dropped": n.rx_dropped,
-                    "tx_bytes": n.tx_bytes, "tx_packets": n.tx_packets,
-                    "tx_errors": n.tx_errors, "tx_dropped": n.tx_dropped,
-                }),
-            )
-        })
-        .collect();
-    json!({
-        "name": format!("/{}", c.name),
-        "id": c.id,
-        "read": ts(s),
-        "preread": ts(pre),
-        "pids_stats": match s.pids_limit {
-            Some(l) => json!({"current": s.pids, "limit": l}),
-            None => json!({"current": s.pids}),
+fn stats_of(c: &crate::engine::Container, s: &Sample, pre: &Sample) -> String {
+    let memory_stats = if s.read.is_some() && s.memory_limit > 0 {
+        MemoryStats {
+            usage: Some(s.memory_usage),
+            limit: Some(s.memory_limit),
+            stats: Some(s.memory_stats.clone()),
+        }
+    } else {
+        MemoryStats::default()
+    };
+    let stats = Stats {
+        name: format!("/{}", c.name),
+        id: c.id.clone(),
+        read: ts(s),
+        preread: ts(pre),
+        pids_stats: PidsStats {
+            current: s.pids,
+            limit: s.pids_limit,
         },
-        "blkio_stats": {"io_service_bytes_recursive": null, "io_serviced_recursive": null},
-        "num_procs": 0,
-        "storage_stats": {},
-        "cpu_stats": cpu_json(s),
-        "precpu_stats": cpu_json(pre),
-        "memory_stats": if s.read.is_some() && s.memory_limit > 0 {
-            json!({"usage": s.memory_usage, "limit": s.memory_limit, "stats": s.memory_stats})
-        } else {
-            json!({})
-        },
-        "networks": networks,
-    })
+        blkio_stats: BlkioStats::default(),
+        num_procs: 0,
+        storage_stats: StorageStats::default(),
+        cpu_stats: cpu_stats(s),
+        precpu_stats: cpu_stats(pre),
+        memory_stats,
+        networks: s.networks.clone(),
+    };
+    // Plain numbers, strings and maps of them: encoding cannot fail.
+    serde_json::to_string(&stats).unwrap_or_default()
 }
 
 /// `GET /containers/{id}/stats`: a JSON object a second while `stream` (the default), else
@@ -143,12 +138,12 @@ pub async fn stats(
             let (c, s) = st.engine.stats_sample(&c.id).await?;
             (c, s, first)
         };
-        let line = format!("{}\n", stats_json(&c, &s, &pre));
+        let line = format!("{}\n", stats_of(&c, &s, &pre));
         return Ok((json_type, line).into_response());
     }
     let engine = st.engine.clone();
     let id = c.id.clone();
-    let first_line = stats_json(&c, &first, &Sample::default());
+    let first_line = stats_of(&c, &first, &Sample::default());
     let body = futures::stream::unfold((Some(first_line), first), move |(pending, pre)| {
         let (engine, id) = (engine.clone(), id.clone());
         async move {
@@ -161,7 +156,7 @@ pub async fn stats(
             tokio::time::sleep(STATS_EVERY).await;
             // A removed container ends the stream.
             let (c, s) = engine.stats_sample(&id).await.ok()?;
-            let line = stats_json(&c, &s, &pre);
+            let line = stats_of(&c, &s, &pre);
             Some((Ok(Bytes::from(format!("{line}\n"))), (None, s)))
         }
     });

@@ -8,12 +8,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_api::answers::{IdResponse, WaitError, WaitResponse};
 use berth_api::container::{
     ContainerInspect, ContainerState, CreateBody, Empty, EndpointSettings, HostConfig, LogConfig,
     NetworkSettings, PortMap, RestartPolicy,
 };
+use berth_api::image::{DeleteItem, ImageConfig, ImageInspect, ImageSummary, RootFs};
+use berth_api::progress::JsonMessage;
 use chrono::{SecondsFormat, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -133,7 +136,10 @@ pub async fn create(
     let c = st.engine.create(spec).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"Id": c.id, "Warnings": warnings})),
+        Json(IdResponse {
+            id: c.id,
+            warnings: Some(warnings),
+        }),
     )
         .into_response())
 }
@@ -218,10 +224,20 @@ pub async fn wait(
     let engine = st.engine.clone();
     let body = futures::stream::once(async move {
         let v = match engine.wait_for(&c.id, cond, None).await {
-            Ok(code) => json!({"StatusCode": code, "Error": null}),
-            Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+            Ok(code) => WaitResponse {
+                status_code: code.into(),
+                error: None,
+            },
+            Err(e) => WaitResponse {
+                status_code: -1,
+                error: Some(WaitError {
+                    message: e.to_string(),
+                }),
+            },
         };
-        Ok::<_, std::io::Error>(Bytes::from(format!("{v}\n")))
+        // A number and a string: encoding cannot fail.
+        let line = serde_json::to_string(&v).unwrap_or_default();
+        Ok::<_, std::io::Error>(Bytes::from(format!("{line}\n")))
     });
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
@@ -473,7 +489,7 @@ pub async fn image_create(
         (r, t) => Some(format!("{r}:{t}")),
     };
     image_event(&st, &img, "import", named);
-    let line = format!("{}\n", json!({"status": img.id}));
+    let line = JsonMessage::status(img.id).line();
     Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
 }
 
@@ -490,8 +506,7 @@ pub async fn image_load(State(st): State<AppState>, body: Body) -> Result<Respon
     }
     let mut out = String::new();
     for l in lines {
-        out.push_str(&json!({"stream": format!("{l}\n")}).to_string());
-        out.push('\n');
+        out.push_str(&JsonMessage::stream(format!("{l}\n")).line());
     }
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
@@ -510,12 +525,18 @@ pub(super) fn image_event(
     st.engine.events.emit("image", action, &i.id, attrs);
 }
 
-pub(super) fn image_summary(i: &crate::engine::image::Image) -> Value {
-    json!({
-        "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": i.repo_digests,
-        "Created": i.created.timestamp(), "Size": i.size, "SharedSize": -1,
-        "Labels": {}, "Containers": -1,
-    })
+pub(super) fn image_summary(i: &crate::engine::image::Image) -> ImageSummary {
+    ImageSummary {
+        id: i.id.clone(),
+        parent_id: String::new(),
+        repo_tags: i.repo_tags.clone(),
+        repo_digests: i.repo_digests.clone(),
+        created: i.created.timestamp(),
+        size: i.size,
+        shared_size: -1,
+        labels: BTreeMap::new(),
+        containers: -1,
+    }
 }
 
 /// `GET /images/json` with Docker's filters: `reference` (globs), `dangling`, `label`,
@@ -523,7 +544,7 @@ pub(super) fn image_summary(i: &crate::engine::image::Image) -> Value {
 pub async fn images(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<ImageSummary>>, ApiError> {
     use super::filters::{reference_matches, Filters, IMAGE_KEYS};
     let f = Filters::from_query(&q, IMAGE_KEYS)?;
     let mut bounds = [None, None];
@@ -570,22 +591,36 @@ pub async fn images(
 pub async fn image_inspect(
     State(st): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ImageInspect>, ApiError> {
     let i = st.engine.image(&name).await?;
-    Ok(Json(json!({
-        "Id": i.id, "RepoTags": i.repo_tags, "RepoDigests": i.repo_digests, "Parent": "", "Comment": "Imported",
-        "Created": i.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
-        "Config": {"Cmd": i.cmd, "Entrypoint": i.entrypoint, "Env": i.env, "WorkingDir": i.working_dir},
-        "Architecture": "amd64", "Os": "linux", "Size": i.size,
-        "RootFS": {"Type": "layers", "Layers": []},
-    })))
+    Ok(Json(ImageInspect {
+        created: i.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        id: i.id,
+        repo_tags: i.repo_tags,
+        repo_digests: i.repo_digests,
+        parent: String::new(),
+        comment: "Imported".into(),
+        config: ImageConfig {
+            cmd: i.cmd,
+            entrypoint: i.entrypoint,
+            env: i.env,
+            working_dir: i.working_dir,
+        },
+        architecture: "amd64".into(),
+        os: "linux".into(),
+        size: i.size,
+        root_fs: RootFs {
+            kind: "layers".into(),
+            layers: Vec::new(),
+        },
+    }))
 }
 
 pub async fn image_remove(
     State(st): State<AppState>,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<DeleteItem>>, ApiError> {
     let force = matches!(
         q.get("force").map(String::as_str),
         Some("1" | "true" | "True")
@@ -603,8 +638,9 @@ pub async fn image_remove(
         lines
             .into_iter()
             .map(|l| match l.split_once(": ") {
-                Some((k, v)) => json!({ k: v }),
-                None => json!({ "Deleted": l }),
+                Some(("Untagged", v)) => DeleteItem::Untagged(v.to_string()),
+                Some((_, v)) => DeleteItem::Deleted(v.to_string()),
+                None => DeleteItem::Deleted(l),
             })
             .collect(),
     ))

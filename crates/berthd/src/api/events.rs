@@ -8,8 +8,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use berth_api::event::{Actor, EventMessage};
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use std::collections::HashMap;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -68,21 +68,27 @@ fn keep(f: &Filters, e: &Event) -> bool {
 }
 
 fn line(e: &Event) -> Bytes {
-    let mut v = json!({
-        "Type": e.typ,
-        "Action": e.action,
-        "Actor": {"ID": e.id, "Attributes": e.attributes},
-        "scope": "local",
-        "time": e.time_nano / 1_000_000_000,
-        "timeNano": e.time_nano,
-    });
-    if e.typ == "container" {
+    let old = e.typ == "container";
+    let m = EventMessage {
+        kind: e.typ.to_string(),
+        action: e.action.clone(),
+        actor: Actor {
+            id: e.id.clone(),
+            attributes: e.attributes.clone(),
+        },
+        scope: "local".into(),
+        time: e.time_nano / 1_000_000_000,
+        time_nano: e.time_nano,
         // The old fields, which docker-py still reads.
-        v["status"] = json!(e.action);
-        v["id"] = json!(e.id);
-        v["from"] = json!(e.attributes.get("image").cloned().unwrap_or_default());
-    }
-    Bytes::from(format!("{v}\n"))
+        status: old.then(|| e.action.clone()),
+        id: old.then(|| e.id.clone()),
+        from: old.then(|| e.attributes.get("image").cloned().unwrap_or_default()),
+    };
+    // Strings and a map of strings: encoding cannot fail.
+    Bytes::from(format!(
+        "{}\n",
+        serde_json::to_string(&m).unwrap_or_default()
+    ))
 }
 
 pub async fn events(

@@ -13,36 +13,20 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_api::answers::IdResponse;
+use berth_api::exec::{ExecCreateBody, ExecInspect, ExecStartBody, ProcessConfig};
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct CreateBody {
-    attach_stdin: bool,
-    tty: bool,
-    cmd: Option<Vec<String>>,
-    env: Option<Vec<String>>,
-    working_dir: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct StartBody {
-    detach: bool,
-}
 
 pub async fn create(
     State(st): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let b: CreateBody = super::json_body(&body)?;
+    let b: ExecCreateBody = super::json_body(&body)?;
     let exec_id = st
         .engine
         .exec_create(
@@ -56,23 +40,33 @@ pub async fn create(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"Id": exec_id}))).into_response())
+    let answer = IdResponse {
+        id: exec_id,
+        warnings: None,
+    };
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 pub async fn inspect(
     State(st): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ExecInspect>, ApiError> {
     let ex = st.engine.exec_inspect(&id).await?;
-    Ok(Json(json!({
-        "ID": ex.id,
-        "Running": ex.running,
-        "ExitCode": ex.exit_code,
-        "ProcessConfig": {"tty": ex.spec.tty, "entrypoint": ex.spec.cmd.first(), "arguments": ex.spec.cmd.iter().skip(1).collect::<Vec<_>>()},
-        "OpenStdin": ex.spec.attach_stdin, "OpenStdout": true, "OpenStderr": true,
-        "ContainerID": ex.container_id,
-        "Pid": ex.pid,
-    })))
+    Ok(Json(ExecInspect {
+        id: ex.id,
+        running: ex.running,
+        exit_code: ex.exit_code,
+        process_config: ProcessConfig {
+            tty: ex.spec.tty,
+            entrypoint: ex.spec.cmd.first().cloned(),
+            arguments: ex.spec.cmd.iter().skip(1).cloned().collect(),
+        },
+        open_stdin: ex.spec.attach_stdin,
+        open_stdout: true,
+        open_stderr: true,
+        container_id: ex.container_id,
+        pid: ex.pid,
+    }))
 }
 
 /// Streams the process's output raw from its terminal, feeds the terminal what the client
@@ -179,8 +173,8 @@ pub async fn start(
     let body = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20)
         .await
         .map_err(|e| ApiError::bad_request(format!("cannot read request body: {e}")))?;
-    let b: StartBody = if body.is_empty() {
-        StartBody::default()
+    let b: ExecStartBody = if body.is_empty() {
+        ExecStartBody::default()
     } else {
         super::json_body(&body)?
     };

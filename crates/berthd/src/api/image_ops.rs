@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use serde_json::{json, Value};
+use berth_api::image::{DeleteItem, ImagePruneReport};
 use std::collections::{BTreeMap, HashMap};
 
 /// The filters `/images/prune` accepts, as Docker's.
@@ -31,7 +31,7 @@ pub async fn tag(
 pub async fn prune(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ImagePruneReport>, ApiError> {
     let f = Filters::from_query(&q, PRUNE_KEYS)?;
     let all = f.bool("dangling") == Some(false);
     let until = match f.get("until").first() {
@@ -49,18 +49,18 @@ pub async fn prune(
     let mut reclaimed = 0u64;
     for img in &pruned {
         for t in &img.repo_tags {
-            deleted.push(json!({ "Untagged": t }));
+            deleted.push(DeleteItem::Untagged(t.clone()));
             image_event(&st, img, "untag", Some(t.clone()));
         }
-        deleted.push(json!({ "Deleted": img.id }));
+        deleted.push(DeleteItem::Deleted(img.id.clone()));
         image_event(&st, img, "delete", None);
         reclaimed += img.size;
     }
-    Ok(Json(json!({
+    Ok(Json(ImagePruneReport {
         // Docker answers null, not [], when nothing went.
-        "ImagesDeleted": if deleted.is_empty() { Value::Null } else { Value::from(deleted) },
-        "SpaceReclaimed": reclaimed,
-    })))
+        images_deleted: (!deleted.is_empty()).then_some(deleted),
+        space_reclaimed: reclaimed,
+    }))
 }
 
 /// `GET /images/get?names=A&names=B`: one archive of several images.

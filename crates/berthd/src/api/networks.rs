@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_api::network as api;
+use berth_api::network_connect::{ConnectBody, DisconnectBody};
 use berth_net::controller::CreateNetwork;
 use berth_net::Network;
 use chrono::SecondsFormat;
@@ -122,14 +123,6 @@ pub async fn inspect(
     Ok(Json(out))
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct ConnectBody {
-    container: String,
-    endpoint_config: Option<berth_api::container::EndpointSettings>,
-    force: bool,
-}
-
 pub async fn connect(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -152,7 +145,7 @@ pub async fn disconnect(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let b: ConnectBody = super::json_body(&body)?;
+    let b: DisconnectBody = super::json_body(&body)?;
     let c = st.engine.container(&b.container).await.ok();
     st.engine.disconnect(&b.container, &id, b.force).await?;
     if let (Ok(n), Some(c)) = (st.ctl.get(&id).await, c) {

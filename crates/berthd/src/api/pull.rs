@@ -8,17 +8,20 @@ use crate::engine::pull::Pulled;
 use axum::body::{Body, Bytes};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use berth_api::progress::JsonMessage;
 use std::collections::BTreeMap;
 
 pub async fn pull(st: &AppState, from_image: &str, tag: &str) -> Result<Response, ApiError> {
     let resolved = st.engine.pull_resolve(from_image, tag).await?;
     let name = resolved.name.clone();
     let digest = resolved.digest.clone();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<JsonMessage>();
     let head = name.digest.clone().or(name.tag.clone()).unwrap_or_default();
     // The receiver is below: this send cannot fail.
-    let _ = tx.send(json!({"status": format!("Pulling from {}", name.path), "id": head}));
+    let _ = tx.send(JsonMessage {
+        id: Some(head),
+        ..JsonMessage::status(format!("Pulling from {}", name.path))
+    });
     let engine = st.engine.clone();
     tokio::spawn(async move {
         let shown = name.tagged().unwrap_or_else(|| name.shown());
@@ -32,14 +35,13 @@ pub async fn pull(st: &AppState, from_image: &str, tag: &str) -> Result<Response
                 engine.events.emit("image", "pull", &shown, attrs);
                 tracing::debug!(image = %img.id, "pull done");
                 vec![
-                    json!({"status": format!("Digest: {digest}")}),
-                    json!({"status": format!("Status: {word} {shown}")}),
+                    JsonMessage::status(format!("Digest: {digest}")),
+                    JsonMessage::status(format!("Status: {word} {shown}")),
                 ]
             }
             Err(e) => {
                 tracing::warn!(image = %shown, error = %e, "pull failed");
-                let m = e.to_string();
-                vec![json!({"errorDetail": {"message": m}, "error": m})]
+                vec![JsonMessage::failed(e.to_string())]
             }
         };
         for l in lines {
@@ -50,7 +52,7 @@ pub async fn pull(st: &AppState, from_image: &str, tag: &str) -> Result<Response
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         let line = rx.recv().await?;
         Some((
-            Ok::<_, std::convert::Infallible>(Bytes::from(format!("{line}\n"))),
+            Ok::<_, std::convert::Infallible>(Bytes::from(line.line())),
             rx,
         ))
     });

@@ -41,7 +41,7 @@ pub async fn df(
     });
     if wants("image") {
         let mut layers = 0u64;
-        let images: Vec<Value> = st
+        let images: Vec<berth_api::image::ImageSummary> = st
             .engine
             .images()
             .await
@@ -50,14 +50,15 @@ pub async fn df(
                 layers += i.size;
                 let users = containers.iter().filter(|c| c.image_id == i.id).count();
                 let mut v = super::containers::image_summary(i);
-                v["Containers"] = users.into();
+                v.containers = users as i64;
                 // Each image has a root filesystem of its own: nothing is shared.
-                v["SharedSize"] = 0.into();
+                v.shared_size = 0;
                 v
             })
             .collect();
         out["LayersSize"] = layers.into();
-        out["Images"] = images.into();
+        out["Images"] = serde_json::to_value(&images)
+            .map_err(|e| ApiError::internal(format!("encode images: {e}")))?;
     }
     if wants("container") {
         out["Containers"] = serde_json::to_value(&containers)

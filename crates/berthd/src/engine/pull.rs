@@ -3,8 +3,8 @@
 
 use super::image::Image;
 use super::{Engine, Result, IMAGES};
+use berth_api::progress::{JsonMessage, ProgressDetail};
 use berth_image::registry::{LayerStatus, Progress, PullRef, RegistryOptions, Resolved};
-use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -42,7 +42,7 @@ impl Engine {
 
     /// Downloads what [`pull_resolve`] found (unless the image is here already) and names it,
     /// sending Docker's progress lines to `out` as it goes.
-    pub async fn pull(&self, r: Resolved, out: UnboundedSender<Value>) -> Result<Pulled> {
+    pub async fn pull(&self, r: Resolved, out: UnboundedSender<JsonMessage>) -> Result<Pulled> {
         let id = r.image_id().to_string();
         let name = r.name.clone();
         let repo_digest = format!("{}@{}", name.familiar(), r.digest);
@@ -94,7 +94,7 @@ impl Engine {
 }
 
 /// A layer's progress as dockerd's JSON message.
-pub fn layer_line(p: &Progress) -> Value {
+pub fn layer_line(p: &Progress) -> JsonMessage {
     let (status, detail) = match &p.status {
         LayerStatus::Pulling => ("Pulling fs layer", None),
         LayerStatus::Downloading { current, total } => ("Downloading", Some((*current, *total))),
@@ -104,14 +104,15 @@ pub fn layer_line(p: &Progress) -> Value {
         LayerStatus::Complete => ("Pull complete", None),
         LayerStatus::AlreadyExists => ("Already exists", None),
     };
-    match detail {
-        Some((current, total)) => json!({
-            "status": status,
-            "progressDetail": {"current": current, "total": total},
-            "progress": bar(current, total),
-            "id": p.id,
+    JsonMessage {
+        status: Some(status.into()),
+        progress_detail: Some(ProgressDetail {
+            current: detail.map(|d| d.0),
+            total: detail.map(|d| d.1),
         }),
-        None => json!({"status": status, "progressDetail": {}, "id": p.id}),
+        progress: detail.map(|(current, total)| bar(current, total)),
+        id: Some(p.id.clone()),
+        ..JsonMessage::default()
     }
 }
 
@@ -167,6 +168,7 @@ mod tests {
                 total: 1000,
             },
         });
+        let l = serde_json::to_value(&l).unwrap();
         assert_eq!(l["status"], "Downloading");
         assert_eq!(l["progressDetail"]["current"], 500);
         assert_eq!(l["progressDetail"]["total"], 1000);
@@ -179,8 +181,8 @@ mod tests {
             status: LayerStatus::Complete,
         });
         assert_eq!(
-            l,
-            json!({"status": "Pull complete", "progressDetail": {}, "id": "abc"})
+            serde_json::to_value(&l).unwrap(),
+            serde_json::json!({"status": "Pull complete", "progressDetail": {}, "id": "abc"})
         );
         assert_eq!(human(999), "999B");
         assert_eq!(human(2_500_000), "2.5MB");

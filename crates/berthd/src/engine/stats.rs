@@ -96,18 +96,8 @@ fn keyed(s: Option<String>) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// One interface's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NetCounters {
-    pub rx_bytes: u64,
-    pub rx_packets: u64,
-    pub rx_errors: u64,
-    pub rx_dropped: u64,
-    pub tx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_errors: u64,
-    pub tx_dropped: u64,
-}
+/// One interface's counters, as the stats answer carries them.
+pub type NetCounters = berth_api::stats::NetworkStats;
 
 /// `/proc/net/dev`'s interfaces, loopback left out as Docker leaves it out.
 pub fn parse_net_dev(text: &str) -> BTreeMap<String, NetCounters> {
