@@ -514,7 +514,7 @@ pub(super) fn image_summary(i: &crate::engine::image::Image) -> Value {
     json!({
         "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": i.repo_digests,
         "Created": i.created.timestamp(), "Size": i.size, "SharedSize": -1,
-        "Labels": {}, "Containers": -1,
+        "Labels": i.labels, "Containers": -1,
     })
 }
 
@@ -536,8 +536,6 @@ pub async fn images(
         Some(v) => Some(super::filters::parse_time("until", v)?),
         None => None,
     };
-    // berth keeps no image labels yet: a label filter matches only what has none to match.
-    let no_labels = BTreeMap::new();
     let out = st
         .engine
         .images()
@@ -549,7 +547,7 @@ pub async fn images(
             }) && f
                 .bool("dangling")
                 .is_none_or(|d| d == i.repo_tags.is_empty())
-                && f.labels(&no_labels)
+                && f.labels(&i.labels)
                 && bounds[0].is_none_or(|t| i.created < t)
                 && bounds[1].is_none_or(|t| i.created > t)
                 && until.is_none_or(|t| i.created < t)
@@ -575,7 +573,8 @@ pub async fn image_inspect(
     Ok(Json(json!({
         "Id": i.id, "RepoTags": i.repo_tags, "RepoDigests": i.repo_digests, "Parent": "", "Comment": "Imported",
         "Created": i.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
-        "Config": {"Cmd": i.cmd, "Entrypoint": i.entrypoint, "Env": i.env, "WorkingDir": i.working_dir},
+        "Config": {"Cmd": i.cmd, "Entrypoint": i.entrypoint, "Env": i.env, "WorkingDir": i.working_dir,
+                   "Labels": i.labels},
         "Architecture": "amd64", "Os": "linux", "Size": i.size,
         "RootFS": {"Type": "layers", "Layers": []},
     })))
