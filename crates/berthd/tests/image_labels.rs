@@ -7,28 +7,27 @@ mod common;
 
 use common::{busybox_tar, ok, Host};
 
-/// A `docker save` archive of the busybox root filesystem whose config carries `labels`.
+/// A `docker save` archive of the busybox root filesystem whose config carries `labels`,
+/// laid out in a directory and packed by tar.
 fn labelled_image(dir: &std::path::Path, labels: &serde_json::Value) -> std::path::PathBuf {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut add = |path: &str, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(0);
-        h.set_cksum();
-        b.append_data(&mut h, path, data).expect("append");
-    };
+    let tree = dir.join("labelled");
+    std::fs::create_dir_all(tree.join("l0")).expect("mkdir");
     let config =
         serde_json::json!({"config": {"Cmd": ["sh"], "Env": ["PATH=/bin"], "Labels": labels}});
-    add("config.json", config.to_string().as_bytes());
-    add(
-        "l0/layer.tar",
-        &std::fs::read(busybox_tar()).expect("busybox tar"),
-    );
     let manifest = serde_json::json!([{"Config": "config.json", "RepoTags": ["labelled:1"], "Layers": ["l0/layer.tar"]}]);
-    add("manifest.json", manifest.to_string().as_bytes());
+    std::fs::write(tree.join("config.json"), config.to_string()).expect("config");
+    std::fs::write(tree.join("manifest.json"), manifest.to_string()).expect("manifest");
+    std::fs::copy(busybox_tar(), tree.join("l0/layer.tar")).expect("layer");
     let path = dir.join("labelled.tar");
-    std::fs::write(&path, b.into_inner().expect("tar")).expect("write archive");
+    let packed = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&tree)
+        .arg("-cf")
+        .arg(&path)
+        .arg(".")
+        .status()
+        .expect("run tar");
+    assert!(packed.success(), "tar failed");
     path
 }
 
@@ -83,27 +82,23 @@ fn image_labels_are_shown_filtered_and_inherited() {
 
     // berth's --format: range over the map in key order, every time (a HashMap's order would
     // differ between runs and between maps).
+    let berth_format = |template: &str| {
+        ok(h.berth(&[
+            "inspect",
+            "--type",
+            "image",
+            "--format",
+            template,
+            "labelled:1",
+        ]))
+    };
     for _ in 0..5 {
         assert_eq!(
-            ok(h.berth(&[
-                "inspect",
-                "--type",
-                "image",
-                "--format",
-                "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}",
-                "labelled:1",
-            ])),
+            berth_format("{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}"),
             "alpha=a;mid=m;org.berth.tier=web;shared=image;zeta=z;\n"
         );
         assert_eq!(
-            ok(h.berth(&[
-                "inspect",
-                "--type",
-                "image",
-                "--format",
-                "{{range .Config.Labels}}{{.}}{{end}}",
-                "labelled:1",
-            ])),
+            berth_format("{{range .Config.Labels}}{{.}}{{end}}"),
             "amwebimagez\n"
         );
     }
