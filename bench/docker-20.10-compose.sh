@@ -3,8 +3,10 @@
 # Runs Debian's dockerd 20.10 by hand in a network and mount namespace of its own, with its own
 # data root, exec root, socket, pidfile, config file and cgroup parent, so it touches neither the
 # host's firewall nor /var/lib/docker; loads the busybox image the tests use, brings
-# bench/compose/docker-compose.yml up (-d) and down RUNS times after one warm-up, prints each run
-# and the medians, then stops dockerd and its containerd and checks that nothing is left.
+# bench/compose/docker-compose.yml up (-d) and down RUNS times after one warm-up, with the
+# client's own floor (docker-compose version, config, ps of the empty project) timed in each run
+# as bench-compose does, prints each run, the medians and dockerd's share (wall - config floor),
+# then stops dockerd and its containerd and checks that nothing is left.
 # Usage (root): bench/docker-20.10-compose.sh [RUNS]
 set -euo pipefail
 
@@ -28,20 +30,33 @@ if [ "${1:-}" = --inner ]; then
     docker load -i "$W/busybox-save.tar"
     cd "$W/proj"
     now() { date +%s%N; }
-    ups=() downs=()
-    for i in $(seq 0 "$RUNS"); do
+    # One timed docker-compose command: its wall time in ms goes to $ms.
+    timed() {
+        local t0 t1
         t0=$(now)
-        docker-compose --no-ansi -p bench up -d >"$W/up.log" 2>&1 || { cat "$W/up.log"; exit 1; }
+        docker-compose --no-ansi -p bench "$@" >"$W/cmd.log" 2>&1 || { cat "$W/cmd.log"; exit 1; }
         t1=$(now)
-        docker-compose --no-ansi -p bench down >"$W/down.log" 2>&1 || { cat "$W/down.log"; exit 1; }
-        t2=$(now)
-        up=$(((t1 - t0) / 1000000)) down=$(((t2 - t1) / 1000000))
+        ms=$(((t1 - t0) / 1000000))
+    }
+    versions=() configs=() ups=() downs=() pss=()
+    for i in $(seq 0 "$RUNS"); do
+        # The client's floor in the same conditions: version and config send no request,
+        # ps of the empty project one list.
+        timed version; version=$ms
+        timed config -q; config=$ms
+        timed up -d; up=$ms
+        timed down; down=$ms
+        timed ps; ps=$ms
         if [ "$i" = 0 ]; then echo "warm-up: up ${up} ms, down ${down} ms"; continue; fi
-        echo "run $i: up ${up} ms, down ${down} ms"
-        ups+=("$up") downs+=("$down")
+        echo "run $i: version $version  config $config  up $up  down $down  ps $ps ms"
+        versions+=("$version") configs+=("$config") ups+=("$up") downs+=("$down") pss+=("$ps")
     done
     median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-    echo "docker 20.10 compose: up -d median $(median "${ups[@]}") ms, down median $(median "${downs[@]}") ms over $RUNS runs"
+    floor=$(median "${configs[@]}") up=$(median "${ups[@]}") down=$(median "${downs[@]}")
+    echo "docker 20.10 compose, $RUNS runs (ms):"
+    echo "  client floor: version $(median "${versions[@]}")  config $floor  ps (empty project) $(median "${pss[@]}")"
+    echo "  up -d: median $up  dockerd's share (wall - config floor) $(awk "BEGIN {print $up - $floor}")"
+    echo "  down:  median $down  dockerd's share (wall - config floor) $(awk "BEGIN {print $down - $floor}")"
     kill -TERM "$dockerd_pid"
     wait "$dockerd_pid" || true
     exit 0

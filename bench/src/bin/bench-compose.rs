@@ -2,7 +2,15 @@
 //! services, two networks, one with IPAM config, an alias, a published port, depends_on), wall
 //! time of Debian's docker-compose 1.29 until it returns, one warm-up then N runs. A release
 //! berthd in fresh network and mount namespaces, with the busybox image the tests use.
-//! bench/docker-20.10-compose.sh measures Docker 20.10 on the same project.
+//!
+//! docker-compose is a Python program that costs most of a second before it sends a request, so
+//! each run also times the client's floor in the same conditions: `docker-compose version` (no
+//! API call), `config` (parses the project, no API call) and `ps` of the empty project (one
+//! list). berthd's share of a command is its wall time less the `config` floor.
+//! bench/docker-20.10-compose.sh measures Docker 20.10 on the same project, the same way.
+//!
+//! With `BERTH_LOG=berthd::api=debug` berthd logs every request with its status and answer
+//! time (`answered status=… micros=…`) on stderr: that is how compose's calls are traced.
 //!
 //! Usage: bench-compose [N]   (default 10)
 
@@ -14,8 +22,10 @@ use std::time::Instant;
 const PROJECT: &str = include_str!("../../compose/docker-compose.yml");
 const COMPOSE: &str = "/usr/bin/docker-compose";
 
-/// Runs one docker-compose command in the project; panics with its output on failure.
-fn compose(d: &Daemon, dir: &Path, args: &[&str]) {
+/// Runs one docker-compose command in the project and returns its wall time in ms; panics
+/// with its output on failure.
+fn compose(d: &Daemon, dir: &Path, args: &[&str]) -> f64 {
+    let t = Instant::now();
     let out = Command::new(COMPOSE)
         .args(["--no-ansi", "-p", "bench"])
         .args(args)
@@ -25,12 +35,24 @@ fn compose(d: &Daemon, dir: &Path, args: &[&str]) {
         .stdin(Stdio::null())
         .output()
         .expect("run docker-compose (Debian's docker-compose package)");
+    let ms = t.elapsed().as_secs_f64() * 1e3;
     assert!(
         out.status.success(),
         "docker-compose {args:?}: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    ms
+}
+
+/// One timed series per command, in the order a run makes them.
+#[derive(Default)]
+struct Series {
+    version: Vec<f64>,
+    config: Vec<f64>,
+    up: Vec<f64>,
+    down: Vec<f64>,
+    ps: Vec<f64>,
 }
 
 fn main() {
@@ -44,41 +66,48 @@ fn main() {
     let dir = d.dir.path().join("proj");
     std::fs::create_dir_all(&dir).expect("mkdir project");
     std::fs::write(dir.join("docker-compose.yml"), PROJECT).expect("write project");
-    let (mut ups, mut downs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut s = Series::default();
     for i in 0..=n {
-        let t = Instant::now();
-        compose(&d, &dir, &["up", "-d"]);
-        let up = t.elapsed().as_secs_f64() * 1e3;
-        let t = Instant::now();
-        compose(&d, &dir, &["down"]);
-        let down = t.elapsed().as_secs_f64() * 1e3;
+        let version = compose(&d, &dir, &["version"]);
+        let config = compose(&d, &dir, &["config", "-q"]);
+        let up = compose(&d, &dir, &["up", "-d"]);
+        let down = compose(&d, &dir, &["down"]);
+        let ps = compose(&d, &dir, &["ps"]);
         if i == 0 {
             println!("  warm-up: up {up:.0} ms, down {down:.0} ms");
             continue;
         }
-        ups.push(up);
-        downs.push(down);
+        println!(
+            "  run {i}: version {version:.0}  config {config:.0}  up {up:.0}  down {down:.0}  ps {ps:.0} ms"
+        );
+        s.version.push(version);
+        s.config.push(config);
+        s.up.push(up);
+        s.down.push(down);
+        s.ps.push(ps);
     }
-    // docker-compose's own start-up (Python, docker-py), which no daemon can make shorter.
-    let mut floor = Vec::with_capacity(3);
-    for _ in 0..3 {
-        let t = Instant::now();
-        compose(&d, &dir, &["ps"]);
-        floor.push(t.elapsed().as_secs_f64() * 1e3);
-    }
+    let med = |v: &[f64]| pct(v, 0.5);
+    let floor = med(&s.config);
     println!("docker-compose 1.29 against berthd, {n} runs (ms), 3 services on 2 networks:");
     println!(
-        "  up -d:  median {:.0}  p90 {:.0}  (target <= 0.3x Docker 20.10's, see README)",
-        pct(&ups, 0.5),
-        pct(&ups, 0.9)
+        "  client floor: version {:.0}  config {:.0}  ps (empty project) {:.0}",
+        med(&s.version),
+        floor,
+        med(&s.ps)
     );
     println!(
-        "  down:   median {:.0}  p90 {:.0}",
-        pct(&downs, 0.5),
-        pct(&downs, 0.9)
+        "  up -d:  median {:.0}  p90 {:.0}  berthd's share (wall - config floor) {:.0}",
+        med(&s.up),
+        pct(&s.up, 0.9),
+        med(&s.up) - floor
     );
     println!(
-        "  docker-compose ps on the empty project (the client's own cost): median {:.0}",
-        pct(&floor, 0.5)
+        "  down:   median {:.0}  p90 {:.0}  berthd's share (wall - config floor) {:.0}",
+        med(&s.down),
+        pct(&s.down, 0.9),
+        med(&s.down) - floor
+    );
+    println!(
+        "  (target: wall <= 0.3x Docker 20.10's; bench/docker-20.10-compose.sh prints Docker's)"
     );
 }

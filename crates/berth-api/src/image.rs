@@ -49,6 +49,7 @@ pub struct ImageConfig {
     pub entrypoint: Vec<String>,
     pub env: Vec<String>,
     pub working_dir: String,
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -30,6 +30,8 @@ struct RunConfig {
     exposed_ports: Option<HashMap<String, serde_json::Value>>,
     #[serde(default)]
     healthcheck: Option<HealthcheckConfig>,
+    #[serde(default)]
+    labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// An image config's Healthcheck as Docker writes it.
@@ -74,5 +76,6 @@ pub(crate) fn image(raw: &[u8], what: &str, repo_tags: Vec<String>, size: u64) -
             start_period_ns: h.start_period,
             retries: h.retries,
         }),
+        labels: rc.labels.unwrap_or_default(),
     })
 }

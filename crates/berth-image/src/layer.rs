@@ -181,16 +181,27 @@ enum Kind {
 
 /// Applies one layer tarball (plain or gzip) onto `root`, whiteouts included.
 pub fn apply(root: &Rootfs, input: impl Read) -> Result<()> {
-    unpack(root, input, true)
+    unpack(root, input, true, None)
 }
 
 /// Unpacks a tar archive (plain or gzip) into `root` as `docker cp` does: as a layer, but
 /// names that look like whiteouts are plain files.
 pub fn extract(root: &Rootfs, input: impl Read) -> Result<()> {
-    unpack(root, input, false)
+    unpack(root, input, false, None)
 }
 
-fn unpack(root: &Rootfs, input: impl Read, whiteouts: bool) -> Result<()> {
+/// [`extract`], every entry owned by `owner` (uid, gid) rather than by the one its header
+/// names: `docker cp -a` into a container that runs as a user.
+pub fn extract_owned(root: &Rootfs, input: impl Read, owner: (u32, u32)) -> Result<()> {
+    unpack(root, input, false, Some(owner))
+}
+
+fn unpack(
+    root: &Rootfs,
+    input: impl Read,
+    whiteouts: bool,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
     let (head, input) = sniff(input).map_err(|e| bad(format!("cannot read a layer: {e}")))?;
     let gzip = head.starts_with(&[0x1f, 0x8b]);
     let input = BufReader::new(std::io::Cursor::new(head).chain(input));
@@ -250,7 +261,7 @@ fn unpack(root: &Rootfs, input: impl Read, whiteouts: bool) -> Result<()> {
         let dir = root
             .dir_creating(parent)
             .map_err(|e| failed(&raw, e.into()))?;
-        put(root, dir.as_fd(), name, kind, &mut entry).map_err(|e| failed(&raw, e))?;
+        put(root, dir.as_fd(), name, kind, &mut entry, owner).map_err(|e| failed(&raw, e))?;
         made.insert(rel);
     }
     Ok(())
@@ -330,11 +341,16 @@ fn put<R: Read>(
     name: &OsStr,
     kind: Kind,
     entry: &mut tar::Entry<'_, R>,
+    owner: Option<(u32, u32)>,
 ) -> std::io::Result<()> {
     let h = entry.header();
     let mode = Mode::from_raw_mode(h.mode()? & 0o7777);
-    let uid = rustix::fs::Uid::from_raw(h.uid()? as u32);
-    let gid = rustix::fs::Gid::from_raw(h.gid()? as u32);
+    let (uid, gid) = match owner {
+        Some(ids) => ids,
+        None => (h.uid()? as u32, h.gid()? as u32),
+    };
+    let uid = rustix::fs::Uid::from_raw(uid);
+    let gid = rustix::fs::Gid::from_raw(gid);
     let mtime = h.mtime().unwrap_or(0);
     let existing = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW);
     let is_dir =

@@ -44,6 +44,10 @@ pub struct Image {
     /// The image config's Healthcheck.
     #[serde(default)]
     pub healthcheck: Option<Healthcheck>,
+    /// The image config's Labels: shown by inspect, matched by `images --filter label=`, and
+    /// inherited by its containers.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// An image config's Healthcheck, durations in nanoseconds as Docker writes them (0: the

@@ -196,6 +196,9 @@ fn config(image: &Image, layer_hex: &str) -> Value {
             "Retries": h.retries,
         });
     }
+    if !image.labels.is_empty() {
+        run["Labels"] = json!(image.labels);
+    }
     json!({
         "architecture": go_arch(),
         "os": "linux",

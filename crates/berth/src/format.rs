@@ -263,11 +263,91 @@ fn print_as_go(inner: &str) -> String {
     ) || t.is_empty()
         || t.starts_with("/*")
         || (t.starts_with('$') && (t.contains(":=") || t.contains(" = ")));
-    if control {
+    if first == "range" {
+        // The trim marker wants exactly one space before it.
+        format!("{lead}{}{trail}", sorted_range(body).trim_end())
+    } else if control {
         inner.to_string()
     } else {
         format!("{lead}{body} | gostr{trail}")
     }
+}
+
+/// Go's `range` visits a map's keys in sorted order; gtmpl walks its HashMap in whatever order
+/// it holds them. So the ranged pipeline goes through `rangeable` (a map becomes its values in
+/// key order) and, when the key is declared too, through `rangepairs` (`{k, v}` pairs in key
+/// order) whose fields are bound to the user's two variables at the top of the body.
+fn sorted_range(body: &str) -> String {
+    let Some(rest) = body.trim_start().strip_prefix("range") else {
+        return body.to_string();
+    };
+    let decls: Option<(Vec<&str>, &str)> = rest.split_once(":=").and_then(|(vars, pipe)| {
+        let vars: Vec<&str> = vars.split(',').map(str::trim).collect();
+        let names = vars.iter().all(|v| {
+            v.strip_prefix('$').is_some_and(|n| {
+                !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_')
+            })
+        });
+        names.then_some((vars, pipe))
+    });
+    match decls {
+        Some((vars, pipe)) if vars.len() == 2 => format!(
+            " range $berthkv := rangepairs ({}) }}}}{{{{{} := $berthkv.k}}}}{{{{{} := $berthkv.v ",
+            pipe.trim(),
+            vars[0],
+            vars[1]
+        ),
+        Some((vars, pipe)) => format!(" range {} := rangeable ({}) ", vars.join(", "), pipe.trim()),
+        None if rest.trim().is_empty() => body.to_string(),
+        None => format!(" range rangeable ({}) ", rest.trim()),
+    }
+}
+
+/// A map's entries in Go's order: by key.
+fn sorted_entries(
+    m: &std::collections::HashMap<String, gtmpl::Value>,
+) -> Vec<(&String, &gtmpl::Value)> {
+    let mut entries: Vec<_> = m.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries
+}
+
+/// `rangeable X`: a map as its values in key order; nothing (a missing key, null) as no
+/// values, as Go ranges over a nil map; anything else as it is.
+fn rangeable_fn(args: &[gtmpl::Value]) -> Result<gtmpl::Value, gtmpl::FuncError> {
+    Ok(match arg(args, 0, "rangeable")? {
+        gtmpl::Value::Map(m) | gtmpl::Value::Object(m) => gtmpl::Value::Array(
+            sorted_entries(m)
+                .into_iter()
+                .map(|(_, v)| v.clone())
+                .collect(),
+        ),
+        gtmpl::Value::Nil | gtmpl::Value::NoValue => gtmpl::Value::Array(Vec::new()),
+        other => other.clone(),
+    })
+}
+
+/// `rangepairs X`: a map's entries as `{k, v}` in key order, a list's as `{index, element}`.
+fn rangepairs_fn(args: &[gtmpl::Value]) -> Result<gtmpl::Value, gtmpl::FuncError> {
+    let pair = |k: gtmpl::Value, v: &gtmpl::Value| {
+        gtmpl::Value::Map([("k".to_string(), k), ("v".to_string(), v.clone())].into())
+    };
+    Ok(match arg(args, 0, "rangepairs")? {
+        gtmpl::Value::Map(m) | gtmpl::Value::Object(m) => gtmpl::Value::Array(
+            sorted_entries(m)
+                .into_iter()
+                .map(|(k, v)| pair(gtmpl::Value::String(k.clone()), v))
+                .collect(),
+        ),
+        gtmpl::Value::Array(a) => gtmpl::Value::Array(
+            a.iter()
+                .enumerate()
+                .map(|(i, v)| pair(gtmpl::Value::from(i as u64), v))
+                .collect(),
+        ),
+        gtmpl::Value::Nil | gtmpl::Value::NoValue => gtmpl::Value::Array(Vec::new()),
+        other => other.clone(),
+    })
 }
 
 fn go_printing(text: &str) -> String {
@@ -309,6 +389,8 @@ impl Template {
             ("truncate", truncate_fn),
             ("pad", pad_fn),
             ("gostr", gostr_fn),
+            ("rangeable", rangeable_fn),
+            ("rangepairs", rangepairs_fn),
         ]);
         t.parse(text.as_str())
             .map_err(|e| format!("template parsing error: {e}"))?;
@@ -468,6 +550,28 @@ mod tests {
             "nn }}"
         );
         assert_eq!(render("{{.V}}", &json!({"V": null})).unwrap(), "<nil>");
+        // range over a map visits its keys sorted, as Go's does, with one, two or no variables.
+        let m = json!({"L": {"zeta": "1", "alpha": "2", "mid": "3", "beta": "4", "omega": "5"}});
+        let r = |t: &str| render(t, &m).unwrap();
+        assert_eq!(r("{{range .L}}{{.}}{{end}}"), "24351");
+        assert_eq!(r("{{range $v := .L}}{{$v}}{{end}}"), "24351");
+        assert_eq!(
+            r("{{range $k, $v := .L}}{{$k}}={{$v}};{{end}}"),
+            "alpha=2;beta=4;mid=3;omega=5;zeta=1;"
+        );
+        assert_eq!(
+            r("{{- range $k, $v := .L -}} {{$k}} {{- end}}"),
+            "alphabetamidomegazeta"
+        );
+        assert_eq!(r("{{range $i, $e := .A}}{{$i}}{{$e}}{{end}}"), "");
+        assert_eq!(
+            render(
+                "{{range $i, $e := .A}}{{$i}}{{$e}} {{end}}",
+                &json!({"A": ["x", "y"]})
+            )
+            .unwrap(),
+            "0x 1y "
+        );
         assert!(render("{{.Name", &v).is_err());
         assert!(render("{{nosuchfunc .Name}}", &v).is_err());
     }

@@ -16,6 +16,13 @@ pub struct CpArgs {
     src: String,
     /// CONTAINER:DEST_PATH, a local path, or - (a tar stream on standard output).
     dest: String,
+    /// Archive mode: files copied into a container that runs as a user become that user's
+    /// (without it they keep the owners they have here).
+    #[arg(short = 'a', long)]
+    archive: bool,
+    /// Always follow a symbolic link in SRC_PATH.
+    #[arg(short = 'L', long = "follow-link")]
+    follow_link: bool,
 }
 
 /// `CONTAINER:PATH` split, or None for a local path (one with a `/` before any `:` is local,
@@ -34,14 +41,82 @@ fn name_of(p: &str) -> String {
 
 pub async fn cp(client: &Client, a: CpArgs) -> Result<(), Failure> {
     match (remote(&a.src), remote(&a.dest)) {
-        (Some((c, p)), None) => copy_out(client, c, p, &a.dest).await,
-        (None, Some((c, p))) => copy_in(client, &a.src, c, p).await,
+        (Some((c, p)), None) => {
+            let (src, name) = if a.follow_link {
+                followed(client, c, p).await?
+            } else {
+                (p.to_string(), None)
+            };
+            copy_out(client, c, &src, name.as_deref(), &a.dest).await
+        }
+        (None, Some((c, p))) => {
+            let src = if a.follow_link && a.src != "-" {
+                std::fs::canonicalize(&a.src)
+                    .map_err(|e| Failure::msg(format!("cannot follow {}: {e}", a.src)))?
+                    .display()
+                    .to_string()
+            } else {
+                a.src.clone()
+            };
+            // Named as the link, as Docker's (the target's own name is not the user's).
+            copy_in(client, &src, &name_of(&a.src), c, p, a.archive).await
+        }
         (Some(_), Some(_)) => Err(Failure::msg("copying between containers is not supported")),
         (None, None) => Err(Failure::msg("must specify at least one container source")),
     }
 }
 
-async fn copy_out(client: &Client, ctr: &str, path: &str, dest: &str) -> Result<(), Failure> {
+/// `-L` out of a container: a symlink at `path` is copied as what it points to (resolved in
+/// the container by the daemon's stat), under the link's own name.
+async fn followed(
+    client: &Client,
+    ctr: &str,
+    path: &str,
+) -> Result<(String, Option<String>), Failure> {
+    let head = stat(client, ctr, path).await?;
+    let Some(target) = stat_json(&head).and_then(|v| {
+        v["linkTarget"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    }) else {
+        return Ok((path.to_string(), None));
+    };
+    let target = if target.starts_with('/') {
+        target
+    } else {
+        let parent = Path::new(path).parent().unwrap_or(Path::new("/"));
+        parent.join(target).display().to_string()
+    };
+    Ok((target, Some(name_of(path))))
+}
+
+async fn stat(
+    client: &Client,
+    ctr: &str,
+    path: &str,
+) -> Result<berth_client::RawResponse, Failure> {
+    Ok(client
+        .raw_body(
+            "HEAD",
+            &format!(
+                "/v{}/containers/{}/archive?path={}",
+                berth_api::API_VERSION,
+                encode(ctr),
+                encode(path)
+            ),
+            RequestBody::Empty,
+        )
+        .await?)
+}
+
+async fn copy_out(
+    client: &Client,
+    ctr: &str,
+    path: &str,
+    name: Option<&str>,
+    dest: &str,
+) -> Result<(), Failure> {
     let tar = client
         .request(
             Method::GET,
@@ -57,7 +132,7 @@ async fn copy_out(client: &Client, ctr: &str, path: &str, dest: &str) -> Result<
     let dest = Path::new(dest);
     // Into an existing directory under the source's name, else as `dest` itself.
     let (dir, rename) = if dest.is_dir() {
-        (dest.to_path_buf(), None)
+        (dest.to_path_buf(), name.map(str::to_string))
     } else {
         let parent = dest
             .parent()
@@ -96,8 +171,22 @@ async fn copy_out(client: &Client, ctr: &str, path: &str, dest: &str) -> Result<
     Ok(())
 }
 
-async fn copy_in(client: &Client, src: &str, ctr: &str, path: &str) -> Result<(), Failure> {
-    let put = |dir: &str| format!("/containers/{}/archive?path={}", encode(ctr), encode(dir));
+async fn copy_in(
+    client: &Client,
+    src: &str,
+    src_name: &str,
+    ctr: &str,
+    path: &str,
+    archive: bool,
+) -> Result<(), Failure> {
+    let put = |dir: &str| {
+        format!(
+            "/containers/{}/archive?path={}{}",
+            encode(ctr),
+            encode(dir),
+            if archive { "&copyUIDGID=1" } else { "" }
+        )
+    };
     if src == "-" {
         client
             .send_body(Method::PUT, &put(path), RequestBody::tar_stdin())
@@ -105,21 +194,10 @@ async fn copy_in(client: &Client, src: &str, ctr: &str, path: &str) -> Result<()
         return Ok(());
     }
     // Into an existing directory of the container, else as `path` itself in its parent.
-    let head = client
-        .raw_body(
-            "HEAD",
-            &format!(
-                "/v{}/containers/{}/archive?path={}",
-                berth_api::API_VERSION,
-                encode(ctr),
-                encode(path)
-            ),
-            RequestBody::Empty,
-        )
-        .await?;
+    let head = stat(client, ctr, path).await?;
     // A file there is replaced, as Docker's.
     let (dir, name) = if head.status == 200 && is_dir(&head.headers) {
-        (path.to_string(), name_of(src))
+        (path.to_string(), src_name.to_string())
     } else {
         let parent = Path::new(path)
             .parent()
@@ -151,19 +229,23 @@ async fn copy_in(client: &Client, src: &str, ctr: &str, path: &str) -> Result<()
 
 /// Whether the stat header of a HEAD answer says directory (Go's `os.ModeDir`).
 fn is_dir(headers: &[(String, String)]) -> bool {
-    let Some((_, v)) = headers
-        .iter()
-        .find(|(k, _)| k == "x-docker-container-path-stat")
-    else {
-        return false;
-    };
-    let Some(json) = unbase64(v) else {
-        return false;
-    };
-    serde_json::from_slice::<serde_json::Value>(&json)
-        .ok()
+    stat_header(headers)
         .and_then(|s| s["mode"].as_u64())
         .is_some_and(|m| m & (1 << 31) != 0)
+}
+
+/// The stat JSON of a HEAD answer (None when the path is missing).
+fn stat_json(head: &berth_client::RawResponse) -> Option<serde_json::Value> {
+    (head.status == 200)
+        .then(|| stat_header(&head.headers))
+        .flatten()
+}
+
+fn stat_header(headers: &[(String, String)]) -> Option<serde_json::Value> {
+    let (_, v) = headers
+        .iter()
+        .find(|(k, _)| k == "x-docker-container-path-stat")?;
+    serde_json::from_slice(&unbase64(v)?).ok()
 }
 
 fn unbase64(s: &str) -> Option<Vec<u8>> {

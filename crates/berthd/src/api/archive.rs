@@ -81,7 +81,8 @@ pub async fn get(
     with_stat(r, &stat)
 }
 
-/// `PUT`: unpacks the tar body into the directory `path`.
+/// `PUT`: unpacks the tar body into the directory `path`; `copyUIDGID=1` (`docker cp -a`)
+/// gives the entries to the container's user.
 pub async fn put(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -89,6 +90,13 @@ pub async fn put(
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     let path = path_of(&q)?;
+    // Docker's boolean query values: anything but empty, 0, no, false and none is true.
+    let copy_uid_gid = q.get("copyUIDGID").is_some_and(|v| {
+        !matches!(
+            v.trim().to_lowercase().as_str(),
+            "" | "0" | "no" | "false" | "none"
+        )
+    });
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
     let mut data = body.into_data_stream();
     tokio::spawn(async move {
@@ -100,7 +108,7 @@ pub async fn put(
         }
     });
     st.engine
-        .archive_put(&id, &path, ChanReader::new(rx))
+        .archive_put(&id, &path, copy_uid_gid, ChanReader::new(rx))
         .await?;
     Ok(StatusCode::OK)
 }

@@ -381,21 +381,13 @@ pub async fn prune(
         Some(v) => Some(super::filters::parse_time("until", v)?),
         None => None,
     };
-    let denied = |labels: &BTreeMap<String, String>| {
-        f.get("label!")
-            .iter()
-            .any(|spec| match spec.split_once('=') {
-                Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-                None => labels.contains_key(spec.as_str()),
-            })
-    };
     let mut deleted = Vec::new();
     let mut reclaimed = 0u64;
     for c in st.engine.containers(true).await {
         if c.state.status == Status::Running
             || until.is_some_and(|t| c.created >= t)
             || !f.labels(&c.spec.labels)
-            || denied(&c.spec.labels)
+            || f.labels_denied(&c.spec.labels)
         {
             continue;
         }

@@ -534,7 +534,7 @@ pub(super) fn image_summary(i: &crate::engine::image::Image) -> ImageSummary {
         created: i.created.timestamp(),
         size: i.size,
         shared_size: -1,
-        labels: BTreeMap::new(),
+        labels: i.labels.clone(),
         containers: -1,
     }
 }
@@ -557,8 +557,6 @@ pub async fn images(
         Some(v) => Some(super::filters::parse_time("until", v)?),
         None => None,
     };
-    // berth keeps no image labels yet: a label filter matches only what has none to match.
-    let no_labels = BTreeMap::new();
     let out = st
         .engine
         .images()
@@ -570,7 +568,7 @@ pub async fn images(
             }) && f
                 .bool("dangling")
                 .is_none_or(|d| d == i.repo_tags.is_empty())
-                && f.labels(&no_labels)
+                && f.labels(&i.labels)
                 && bounds[0].is_none_or(|t| i.created < t)
                 && bounds[1].is_none_or(|t| i.created > t)
                 && until.is_none_or(|t| i.created < t)
@@ -605,6 +603,7 @@ pub async fn image_inspect(
             entrypoint: i.entrypoint,
             env: i.env,
             working_dir: i.working_dir,
+            labels: i.labels,
         },
         architecture: "amd64".into(),
         os: "linux".into(),

@@ -145,10 +145,14 @@ impl Filters {
     pub fn labels(&self, labels: &BTreeMap<String, String>) -> bool {
         self.get("label")
             .iter()
-            .all(|spec| match spec.split_once('=') {
-                Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-                None => labels.contains_key(spec.as_str()),
-            })
+            .all(|spec| label_holds(spec, labels))
+    }
+
+    /// `label!=key[=value]` (prune's): whether any one holds, sparing what carries it.
+    pub fn labels_denied(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.get("label!")
+            .iter()
+            .any(|spec| label_holds(spec, labels))
     }
 
     /// A boolean filter's value (validated when parsed); None when absent.
@@ -277,6 +281,14 @@ fn glob_regex(pattern: &str) -> Option<Regex> {
     }
     re.push('$');
     Regex::new(&re).ok()
+}
+
+/// `key` or `key=value` against a set of labels.
+fn label_holds(spec: &str, labels: &BTreeMap<String, String>) -> bool {
+    match spec.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
+        None => labels.contains_key(spec),
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use berth_api::image::{DeleteItem, ImagePruneReport};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// The filters `/images/prune` accepts, as Docker's.
 const PRUNE_KEYS: &[&str] = &["dangling", "label", "label!", "until"];
@@ -38,12 +38,14 @@ pub async fn prune(
         Some(v) => Some(parse_time("until", v)?),
         None => None,
     };
-    // berth keeps no image labels: a `label` filter spares every image, and `label!` (which
-    // spares what carries the label) none.
-    let spare_all = !f.labels(&BTreeMap::new());
+    // As Docker's: `label` prunes only what carries every one, `label!` spares what carries any.
     let pruned = st
         .engine
-        .prune_images(all, |i| spare_all || until.is_some_and(|t| i.created >= t))
+        .prune_images(all, |i| {
+            !f.labels(&i.labels)
+                || f.labels_denied(&i.labels)
+                || until.is_some_and(|t| i.created >= t)
+        })
         .await?;
     let mut deleted = Vec::new();
     let mut reclaimed = 0u64;

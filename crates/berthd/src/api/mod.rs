@@ -171,7 +171,17 @@ async fn docker_headers(req: Request, next: Next) -> Response {
         method = %req.method(),
         path = %req.uri().path()
     );
-    let mut resp = error::json_error_body(next.run(req).instrument(span).await).await;
+    let started = std::time::Instant::now();
+    let mut resp = error::json_error_body(next.run(req).instrument(span.clone()).await).await;
+    // With the API's debug log on, one line per request with its status and how long berthd
+    // took to answer (streams: until their headers), which is how compose's calls were timed.
+    span.in_scope(|| {
+        tracing::debug!(
+            status = resp.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "answered"
+        )
+    });
     let h = resp.headers_mut();
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
     h.insert("Ostype", HeaderValue::from_static("linux"));

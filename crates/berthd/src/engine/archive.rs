@@ -6,8 +6,8 @@
 //! An upload is unpacked by berth-image's unpacker rooted at the target directory: an entry or
 //! link that climbs above it is refused (400) and nothing outside it is written. A running
 //! container's root is `/proc/PID/root`, its mounts (volumes, binds) included. A stopped one's
-//! overlay is mounted in a mount namespace of a thread of its own, which goes, mount and all,
-//! when the thread ends; its volumes are not in it.
+//! overlay is mounted in a mount namespace of a thread of its own, with its volumes and bind
+//! mounts on it as its start would put them; all of it goes when the thread ends.
 
 use super::{Engine, EngineError, Result, Status};
 use berth_image::layer::Rootfs;
@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedMutexGuard};
 
 /// What `X-Docker-Container-Path-Stat` carries (base64 of its JSON).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -32,7 +32,9 @@ pub struct PathStat {
 /// How the container's root is reached.
 enum Access {
     Running(u32),
-    Stopped(super::runtime::Overlay),
+    /// The overlay, and the volumes and bind mounts to mount on it (the source, the path in
+    /// the container, read-only), parents first.
+    Stopped(super::runtime::Overlay, Vec<(PathBuf, String, bool)>),
 }
 
 /// A container path as a path below its root: `..` stops at the root, as in the container.
@@ -229,11 +231,21 @@ fn tar_entry(fd: rustix::fd::OwnedFd, stat: &PathStat, out: impl Write) -> io::R
 }
 
 impl Engine {
-    async fn access(&self, key: &str) -> Result<(super::Container, Access)> {
-        let c = self.container(key).await?;
+    /// How to reach the container's root. A stopped container's overlay is mounted for the
+    /// copy with the upper and work directories its start mounts too, so a stopped one comes
+    /// with its op lock (the guard start, stop and remove take): a start waits for the copy to
+    /// end, as Docker's waits for the container lock its `cp` holds.
+    async fn access(
+        &self,
+        key: &str,
+    ) -> Result<(super::Container, Access, Option<OwnedMutexGuard<()>>)> {
+        let id = self.container(key).await?.id;
+        let guard = self.op_lock(&id).lock_owned().await;
+        let c = self.container(&id).await?;
         if c.state.status == Status::Running && c.state.pid != 0 {
             let pid = c.state.pid;
-            return Ok((c, Access::Running(pid)));
+            // A running container's root is its own mount, which the copy cannot disturb.
+            return Ok((c, Access::Running(pid), None));
         }
         let img = self.image_by_id(&c.image_id).await.ok_or_else(|| {
             EngineError::NotFound(format!("image {} of this container is gone", c.image_id))
@@ -245,7 +257,23 @@ impl Engine {
             work: dir.join("work"),
             target: dir.join("rootfs"),
         };
-        Ok((c, Access::Stopped(ov)))
+        use super::runopts::MountKind;
+        let mut mounts: Vec<(PathBuf, String, bool)> = c
+            .spec
+            .run
+            .mounts
+            .iter()
+            .filter_map(|m| match m.kind {
+                MountKind::Bind => Some((PathBuf::from(&m.source), m.target.clone(), m.read_only)),
+                MountKind::Volume => {
+                    Some((self.volume_path(&m.source), m.target.clone(), m.read_only))
+                }
+                // Its contents went with the container's last run.
+                MountKind::Tmpfs => None,
+            })
+            .collect();
+        mounts.sort_by_key(|(_, target, _)| Path::new(target).components().count());
+        Ok((c, Access::Stopped(ov, mounts), Some(guard)))
     }
 
     /// Starts `f` on a thread of its own with the container's root open; its answer comes
@@ -255,11 +283,24 @@ impl Engine {
         key: &str,
         f: impl FnOnce(&Rootfs, &str) -> Result<T> + Send + 'static,
     ) -> Result<oneshot::Receiver<Result<T>>> {
-        let (c, access) = self.access(key).await?;
+        let (c, access, guard) = self.access(key).await?;
         let (tx, rx) = oneshot::channel();
         let name = c.name.clone();
         std::thread::spawn(move || {
+            let mounted = match &access {
+                Access::Stopped(ov, _) => Some(ov.target.clone()),
+                Access::Running(_) => None,
+            };
             let done = open_root(access).and_then(|root| f(&root, &name));
+            if let Some(target) = mounted {
+                // Gone before the lock is, so the start that waits finds its directories
+                // free; not mounted (the mount failed) is as good.
+                if let Err(e) = nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH) {
+                    tracing::debug!(error = %e, "unmount the copy's overlay");
+                }
+            }
+            // The copy is over (its stream written out): the container may start.
+            drop(guard);
             // The caller gone, nobody waits for the answer.
             let _ = tx.send(done);
         });
@@ -328,10 +369,23 @@ impl Engine {
     }
 
     /// `PUT /containers/{id}/archive?path=DIR`: unpacks a tar stream into a directory of the
-    /// container, confined below it.
-    pub async fn archive_put(&self, key: &str, path: &str, body: ChanReader) -> Result<()> {
+    /// container, confined below it. Entries keep the owners their headers name; with
+    /// `copy_uid_gid` (`docker cp -a`) in a container that runs as a user, they are that
+    /// user's, as Docker's (which looks the user up in the host's passwd; berth in the
+    /// container's, where the name means something).
+    pub async fn archive_put(
+        &self,
+        key: &str,
+        path: &str,
+        copy_uid_gid: bool,
+        body: ChanReader,
+    ) -> Result<()> {
         let rel = below_root(path)?;
         let path = path.to_string();
+        let user = match copy_uid_gid {
+            true => self.container(key).await?.spec.run.user,
+            false => String::new(),
+        };
         self.with_root(key, move |root, name| {
             let (_, stat) = stat_at(root, &rel, &path, name)?;
             if stat.mode & (1 << 31) == 0 {
@@ -343,7 +397,20 @@ impl Engine {
                 rustix::io::Errno::NOENT => missing(&path, name),
                 e => super::io(format!("cannot open {path} in {name}"))(e.into()),
             })?;
-            berth_image::layer::extract(&dest, body).map_err(|e| match e {
+            let owner = match user.is_empty() {
+                true => None,
+                false => {
+                    use std::os::fd::AsRawFd;
+                    let at = PathBuf::from(format!("/proc/self/fd/{}", root.as_fd().as_raw_fd()));
+                    let ids = super::runopts::resolve_user(&user, &at)?;
+                    Some((ids.uid, ids.gid))
+                }
+            };
+            let unpacked = match owner {
+                Some(ids) => berth_image::layer::extract_owned(&dest, body, ids),
+                None => berth_image::layer::extract(&dest, body),
+            };
+            unpacked.map_err(|e| match e {
                 berth_image::ImageError::Invalid(m) => EngineError::BadRequest(m),
                 e => EngineError::BadRequest(format!("cannot copy into {path} of {name}: {e}")),
             })
@@ -358,7 +425,7 @@ fn open_root(access: Access) -> Result<Rootfs> {
     match access {
         Access::Running(pid) => Rootfs::open(Path::new(&format!("/proc/{pid}/root")))
             .map_err(|e| EngineError::Invariant(format!("cannot open the container's root: {e}"))),
-        Access::Stopped(ov) => {
+        Access::Stopped(ov, mounts) => {
             use nix::sched::{unshare, CloneFlags};
             let ns = || -> io::Result<()> {
                 unshare(CloneFlags::CLONE_FS)?;
@@ -389,11 +456,71 @@ fn open_root(access: Access) -> Result<Rootfs> {
                 Ok(())
             };
             ns().map_err(super::io("cannot mount the stopped container's root"))?;
+            for (source, target, read_only) in &mounts {
+                mount_in_root(&ov.target, source, target, *read_only)?;
+            }
             Rootfs::open(&ov.target).map_err(|e| {
                 EngineError::Invariant(format!("cannot open the container's root: {e}"))
             })
         }
     }
+}
+
+/// Binds `source` on `target` of the stopped container's root, as its start would, so that a
+/// copy reaches into its volumes as Docker's does. The mount point is resolved inside the root
+/// (a symlink in the container cannot aim it at the host); one the container never made (it
+/// never ran) is skipped, as there is nothing of the volume to reach through it yet.
+fn mount_in_root(root: &Path, source: &Path, target: &str, read_only: bool) -> Result<()> {
+    use nix::mount::{mount, MsFlags};
+    use std::os::fd::AsRawFd;
+    let dir = Rootfs::open(root)
+        .map_err(|e| EngineError::Invariant(format!("cannot open the container's root: {e}")))?;
+    let rel = below_root(target)?;
+    let open = || {
+        rustix::fs::openat2(
+            dir.as_fd(),
+            &rel,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            in_root(),
+        )
+    };
+    let point = match open() {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => {
+            tracing::debug!(target, "no mount point in the stopped container for cp");
+            return Ok(());
+        }
+        Err(e) => return Err(super::io(format!("cannot open {target}"))(e.into())),
+    };
+    let fd_path =
+        |fd: &rustix::fd::OwnedFd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    let failed = |what: String| move |e: nix::errno::Errno| super::io(what)(e.into());
+    mount(
+        Some(source),
+        &fd_path(&point),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(failed(format!(
+        "cannot mount {} on {target}",
+        source.display()
+    )))?;
+    if read_only {
+        // The read-only flag takes a remount of the bind, reached by a fresh walk (the first
+        // descriptor is below it); the copy's writes then fail as Docker's do.
+        let top = open().map_err(|e| super::io(format!("cannot open {target}"))(e.into()))?;
+        mount(
+            None::<&str>,
+            &fd_path(&top),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(failed(format!("cannot make {target} read-only")))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

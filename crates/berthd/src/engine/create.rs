@@ -50,6 +50,10 @@ impl Engine {
                     image::normalize_ref(&spec.image)
                 ))
             })?;
+        // As Docker: the image's labels are the container's too, its own winning on a clash.
+        for (k, v) in &img.labels {
+            spec.labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
         let id = new_container_id();
         spec.name = spec.name.trim_start_matches('/').to_string();
         if !spec.name.is_empty() && !valid_name(&spec.name) {

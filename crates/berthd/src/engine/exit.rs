@@ -19,27 +19,34 @@ pub(super) fn unmount_root(rootfs: &Path) {
 impl Engine {
     /// Releases what a started container held: runtime state, network, root filesystem.
     /// Slow (a runtime process and kernel work), so callers run it outside the state lock.
+    /// The runtime's delete and the sandbox's removal touch nothing of each other's, so they
+    /// go on together: a stop (which waits for the release) costs the longer, not the sum.
     pub(super) async fn release(&self, id: &str, sandbox: Option<String>, name: &str) {
         let runtime = self.runtime.clone();
         let rid = id.to_string();
         // A plain delete of a stopped container is quick; --force polls, so it is the fallback.
-        let deleted = tokio::task::spawn_blocking(move || {
-            runtime
-                .delete(&rid, false)
-                .or_else(|_| runtime.delete(&rid, true))
-        })
-        .await;
-        match deleted {
-            Ok(Ok(())) => {}
-            // Never made, or forgotten already (a failed start deletes its own).
-            Ok(Err(e)) => tracing::debug!(container = %name, error = %e, "runtime delete"),
-            Err(e) => tracing::warn!(container = %name, error = %e, "runtime delete"),
-        }
-        if let Some(sb) = sandbox {
-            if let Err(e) = self.ctl.remove_sandbox(&sb).await {
-                tracing::warn!(container = %name, error = %e, "cannot remove sandbox");
+        let delete = async {
+            let deleted = tokio::task::spawn_blocking(move || {
+                runtime
+                    .delete(&rid, false)
+                    .or_else(|_| runtime.delete(&rid, true))
+            })
+            .await;
+            match deleted {
+                Ok(Ok(())) => {}
+                // Never made, or forgotten already (a failed start deletes its own).
+                Ok(Err(e)) => tracing::debug!(container = %name, error = %e, "runtime delete"),
+                Err(e) => tracing::warn!(container = %name, error = %e, "runtime delete"),
             }
-        }
+        };
+        let unplug = async {
+            if let Some(sb) = sandbox {
+                if let Err(e) = self.ctl.remove_sandbox(&sb).await {
+                    tracing::warn!(container = %name, error = %e, "cannot remove sandbox");
+                }
+            }
+        };
+        tokio::join!(delete, unplug);
         unmount_root(&self.paths.containers.join(id).join("rootfs"));
     }
 

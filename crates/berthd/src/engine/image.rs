@@ -193,6 +193,7 @@ mod tests {
             working_dir: String::new(),
             exposed_ports: vec![],
             healthcheck: None,
+            labels: Default::default(),
         };
         let map = BTreeMap::from([(img.id.clone(), img.clone())]);
         assert_eq!(find(&map, "busybox").map(|i| &i.id), Some(&img.id));

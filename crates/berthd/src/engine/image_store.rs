@@ -67,6 +67,7 @@ impl Engine {
                     working_dir: String::new(),
                     exposed_ports: vec![],
                     healthcheck: None,
+                    labels: Default::default(),
                 }
             }
         };

@@ -73,6 +73,7 @@ impl Env {
                 working_dir: String::new(),
                 exposed_ports: vec![],
                 healthcheck: None,
+                labels: Default::default(),
             };
             store.put(IMAGES, &img.id, &img).unwrap();
             let cfg = ControllerConfig {
