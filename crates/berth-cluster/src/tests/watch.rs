@@ -66,6 +66,32 @@ async fn remote_endpoints_come_and_go_and_local_ones_are_not_reported() {
 }
 
 #[tokio::test]
+async fn a_resync_keeps_the_open_watch_and_doubles_nothing() {
+    let s = MemStore::new();
+    let a = node(&s, "a").await;
+    let b = node(&s, "b").await;
+    let net = a.create_network(&spec("id1", "ov")).await.unwrap();
+    let (mut w, _) = a.watch_remote_endpoints().await.unwrap();
+    b.claim_endpoint(&net.id, &ep("b1")).await.unwrap();
+    assert_eq!(take(&mut w, 1).await, ["+b1"]);
+    let open = s.open_watches();
+    // b2's event is still in the stream when the re-list finds b2: it comes once, from the
+    // re-list, and the stream's copy is dropped as seen.
+    b.claim_endpoint(&net.id, &ep("b2")).await.unwrap();
+    let relisted: Vec<String> = w.resync().await.unwrap().iter().map(label).collect();
+    assert_eq!(relisted, ["+b2"]);
+    assert_eq!(
+        s.open_watches(),
+        open,
+        "a resync must not open another watch"
+    );
+    quiet(&mut w).await;
+    b.release_endpoint(&net.id, "b1").await.unwrap();
+    assert_eq!(take(&mut w, 1).await, ["-b1"]);
+    assert_eq!(s.open_watches(), open);
+}
+
+#[tokio::test]
 async fn a_broken_watch_resumes_from_its_last_revision_with_nothing_lost_or_doubled() {
     let s = MemStore::new();
     let a = node(&s, "a").await;
