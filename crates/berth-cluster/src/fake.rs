@@ -76,6 +76,13 @@ impl MemStore {
         }
     }
 
+    /// How many watches are open now (their reader not dropped).
+    pub fn open_watches(&self) -> usize {
+        let mut st = self.lock();
+        st.watchers.retain(|w| !w.tx.is_closed());
+        st.watchers.len()
+    }
+
     /// Ends every open watch, as a dropped connection does.
     pub fn drop_watches(&self) {
         self.lock().watchers.clear();

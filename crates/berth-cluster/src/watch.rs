@@ -52,6 +52,13 @@ impl ResumableWatch {
         self.last
     }
 
+    /// Marks everything up to `rev` as handed out (the caller listed the prefix at `rev`): the
+    /// open stream goes on, and any event it still holds from before `rev` is dropped as seen.
+    /// Keeping the stream means a periodic re-list costs one range read, not a new watch.
+    pub fn advance_to(&mut self, rev: Revision) {
+        self.last = self.last.max(rev);
+    }
+
     async fn pause(&mut self) {
         tokio::time::sleep(self.backoff).await;
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
@@ -258,7 +265,7 @@ impl<T: DeserializeOwned + Clone + PartialEq> KeyedWatcher<T> {
         let fresh = self.decode_all(&listing);
         // The listing already holds every change up to its revision: the watch goes on from
         // there, so none is applied twice out of order.
-        self.watch = ResumableWatch::new(self.store.clone(), self.prefix.clone(), listing.revision);
+        self.watch.advance_to(listing.revision);
         Ok(self.replace(fresh))
     }
 }

@@ -56,9 +56,17 @@ impl OvCluster {
             net_id: String::new(),
             _dir: dir,
         };
-        c.wait("every host to list every node", |c| {
-            c.hosts.iter().all(|h| nodes(h) == n)
-        });
+        c.wait_with(
+            "every host to list every node",
+            |c| c.hosts.iter().all(|h| nodes(h) == n),
+            |c| {
+                c.hosts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| format!("host {i} ({}): {}\n", h.addr, cluster_info(h)))
+                    .collect()
+            },
+        );
         c.hosts[0].cli(&[
             "network", "create", "-d", "overlay", "--subnet", SUBNET, NETWORK,
         ]);
@@ -76,13 +84,23 @@ impl OvCluster {
     }
 
     /// Polls `cond` every 20 ms for up to 60 s; panics naming `what`, with host 0's log.
-    pub fn wait(&self, what: &str, mut cond: impl FnMut(&OvCluster) -> bool) {
+    pub fn wait(&self, what: &str, cond: impl FnMut(&OvCluster) -> bool) {
+        self.wait_with(what, cond, |c| c.hosts[0].log())
+    }
+
+    /// As [`OvCluster::wait`], panicking with what `why` says of the cluster then.
+    pub fn wait_with(
+        &self,
+        what: &str,
+        mut cond: impl FnMut(&OvCluster) -> bool,
+        why: impl Fn(&OvCluster) -> String,
+    ) {
         let t0 = Instant::now();
         while !cond(self) {
             assert!(
                 t0.elapsed() < Duration::from_secs(60),
                 "timed out waiting for {what}\n{}",
-                self.hosts[0].log()
+                why(self)
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -117,6 +135,16 @@ impl OvCluster {
     /// `rm -f` through the API on host `i`.
     pub fn rm(&self, i: usize, name: &str) {
         self.hosts[i].api_ok("DELETE", &format!("/containers/{name}?force=1"), "");
+    }
+}
+
+/// `/info`'s BerthCluster of `h` as text, or why there is none.
+fn cluster_info(h: &NsHost) -> String {
+    match berth_bench::api(&h.sock, "GET", "/info", "") {
+        Ok((s, b)) => serde_json::from_str::<serde_json::Value>(&b)
+            .map(|v| format!("{s} {}", v["BerthCluster"]))
+            .unwrap_or_else(|e| format!("{s} not JSON ({e}): {b}")),
+        Err(e) => format!("no answer: {e}"),
     }
 }
 

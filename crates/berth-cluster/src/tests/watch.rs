@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{node, record, spec};
 use crate::fake::MemStore;
-use crate::model::{EndpointRecord, EndpointSpec};
+use crate::model::{EndpointRecord, EndpointSpec, NetworkRecord};
 use crate::store::ClusterStore;
 use crate::watch::{Change, ResumableWatch, WatchUpdate};
 use crate::{Cluster, EndpointWatcher};
@@ -65,8 +65,8 @@ async fn remote_endpoints_come_and_go_and_local_ones_are_not_reported() {
     assert_eq!(w.current().len(), 1);
 }
 
-#[tokio::test]
-async fn a_broken_watch_resumes_from_its_last_revision_with_nothing_lost_or_doubled() {
+/// Nodes a and b on one network, a watching b's endpoints and already told of b1.
+async fn watching_b1() -> (MemStore, Cluster, Cluster, NetworkRecord, EndpointWatcher) {
     let s = MemStore::new();
     let a = node(&s, "a").await;
     let b = node(&s, "b").await;
@@ -74,6 +74,32 @@ async fn a_broken_watch_resumes_from_its_last_revision_with_nothing_lost_or_doub
     let (mut w, _) = a.watch_remote_endpoints().await.unwrap();
     b.claim_endpoint(&net.id, &ep("b1")).await.unwrap();
     assert_eq!(take(&mut w, 1).await, ["+b1"]);
+    (s, a, b, net, w)
+}
+
+#[tokio::test]
+async fn a_resync_keeps_the_open_watch_and_doubles_nothing() {
+    let (s, _a, b, net, mut w) = watching_b1().await;
+    let open = s.open_watches();
+    // b2's event is still in the stream when the re-list finds b2: it comes once, from the
+    // re-list, and the stream's copy is dropped as seen.
+    b.claim_endpoint(&net.id, &ep("b2")).await.unwrap();
+    let relisted: Vec<String> = w.resync().await.unwrap().iter().map(label).collect();
+    assert_eq!(relisted, ["+b2"]);
+    assert_eq!(
+        s.open_watches(),
+        open,
+        "a resync must not open another watch"
+    );
+    quiet(&mut w).await;
+    b.release_endpoint(&net.id, "b1").await.unwrap();
+    assert_eq!(take(&mut w, 1).await, ["-b1"]);
+    assert_eq!(s.open_watches(), open);
+}
+
+#[tokio::test]
+async fn a_broken_watch_resumes_from_its_last_revision_with_nothing_lost_or_doubled() {
+    let (s, _a, b, net, mut w) = watching_b1().await;
     s.drop_watches();
     b.claim_endpoint(&net.id, &ep("b2")).await.unwrap();
     b.claim_endpoint(&net.id, &ep("b3")).await.unwrap();

@@ -12,6 +12,7 @@ use crate::error::{NetError, NetResult};
 use crate::network::Network;
 use crate::sys::RemoteTable;
 use berth_cluster::{Change, Cluster, EndpointRecord, NetworkRecord};
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -280,7 +281,17 @@ impl Controller {
         let Some(g) = self.global().cloned() else {
             return;
         };
-        let nets = self.networks.lock().await.clone();
+        // Only the networks these changes name: the table is not copied per event.
+        let nets: BTreeMap<String, Network> = {
+            let all = self.networks.lock().await;
+            changes
+                .iter()
+                .filter_map(|c| {
+                    let (Change::Added(ep) | Change::Removed(ep)) = c;
+                    all.get(&ep.network_id).map(|n| (n.id.clone(), n.clone()))
+                })
+                .collect()
+        };
         let live = self.live_nodes_if_removed(&changes).await;
         for c in changes {
             let (ep, add) = match c {
@@ -345,43 +356,42 @@ impl Controller {
             let Ok(Some(dev)) = self.kernel.link_index(&cfg.vxlan).await else {
                 continue;
             };
-            let mut want = RemoteTable::default();
+            // Sets, not lists: the comparison stays linear in the cluster's endpoints.
+            let mut want_neigh = HashSet::new();
+            let mut want_fdb = HashSet::new();
             for ep in remote.iter().filter(|e| e.network_id == net.id) {
                 if let (Some(mac), Some(dst)) = (parse_mac(&ep.mac), self.node_addr(&ep.node).await)
                 {
-                    want.neighbours.push((ep.ip, mac));
-                    want.fdb.push((mac, dst));
+                    want_neigh.insert((ep.ip, mac));
+                    want_fdb.insert((mac, dst));
                 }
             }
-            let have = match self.kernel.remote_table(dev).await {
+            let have: RemoteTable = match self.kernel.remote_table(dev).await {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::warn!(device = %cfg.vxlan, error = %e, "cannot list vxlan entries");
                     continue;
                 }
             };
-            for (ip, _) in have
-                .neighbours
-                .iter()
-                .filter(|n| !want.neighbours.contains(n))
-            {
+            for (ip, _) in have.neighbours.iter().filter(|n| !want_neigh.contains(n)) {
                 tracing::info!(device = %cfg.vxlan, %ip, "removing a neighbour the cluster does not explain");
                 let _ =
                     self.kernel.delete_neighbour(dev, *ip).await.inspect_err(
                         |e| tracing::warn!(error = %e, "cannot remove a stray neighbour"),
                     );
             }
-            for (mac, dst) in have.fdb.iter().filter(|f| !want.fdb.contains(f)) {
+            for (mac, dst) in have.fdb.iter().filter(|f| !want_fdb.contains(f)) {
                 tracing::info!(device = %cfg.vxlan, %dst, "removing an FDB entry the cluster does not explain");
                 let _ =
                     self.kernel.delete_fdb(dev, *mac, *dst).await.inspect_err(
                         |e| tracing::warn!(error = %e, "cannot remove a stray FDB entry"),
                     );
             }
+            let have_neigh: HashSet<_> = have.neighbours.iter().copied().collect();
+            let have_macs: HashSet<[u8; 6]> = have.fdb.iter().map(|(m, _)| *m).collect();
             for ep in remote.iter().filter(|e| e.network_id == net.id) {
                 let missing = parse_mac(&ep.mac).is_some_and(|mac| {
-                    !have.neighbours.contains(&(ep.ip, mac))
-                        || !have.fdb.iter().any(|(m, _)| *m == mac)
+                    !have_neigh.contains(&(ep.ip, mac)) || !have_macs.contains(&mac)
                 });
                 if missing {
                     self.program(&net, ep, true).await;
