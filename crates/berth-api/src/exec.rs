@@ -16,6 +16,9 @@ pub struct ExecCreateBody {
     pub env: Option<Vec<String>>,
     pub working_dir: String,
     pub detach_keys: String,
+    /// `-u USER[:GROUP]`: names are looked up in the container's /etc/passwd and /etc/group.
+    pub user: String,
+    pub privileged: bool,
 }
 
 /// `POST /exec/{id}/start`.

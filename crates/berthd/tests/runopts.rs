@@ -271,3 +271,47 @@ fn what_berth_does_not_implement_is_refused_by_name() {
     let ps = ok(h.docker(&["ps", "-aq"]));
     assert_eq!(ps.trim(), "", "refused runs leave no containers");
 }
+
+/// `exec -u` runs as the given user (names from the container's own passwd), without it as the
+/// container's user; `exec --privileged` is refused by name rather than run unprivileged.
+#[test]
+fn exec_user_and_privileged() {
+    let h = Host::with_busybox();
+    ok(h.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "u",
+        "-u",
+        "1234:5678",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    let id = |args: &[&str]| ok(h.docker(args)).trim().to_string();
+    assert_eq!(id(&["exec", "u", "id", "-u"]), "1234");
+    assert_eq!(id(&["exec", "-u", "0", "u", "id", "-u"]), "0");
+    // Only root may write the image's /etc; then names resolve from the container's files.
+    fails(h.docker(&["exec", "u", "touch", "/etc/passwd"]));
+    ok(h.docker(&[
+        "exec",
+        "-u",
+        "0",
+        "u",
+        "sh",
+        "-c",
+        "printf 'root:x:0:0::/:/bin/sh\\nnobody:x:65534:65534::/:/bin/false\\n' >/etc/passwd",
+    ]));
+    assert_eq!(id(&["exec", "-u", "nobody", "u", "id", "-u"]), "65534");
+    assert_eq!(id(&["exec", "-u", "nobody", "u", "id", "-g"]), "65534");
+    assert_eq!(id(&["exec", "-u", "0:5", "u", "id", "-g"]), "5");
+    assert_eq!(
+        ok(h.berth(&["exec", "-u", "root", "u", "id", "-u"])).trim(),
+        "0"
+    );
+    let (_, err) = fails(h.docker(&["exec", "-u", "nobody-here", "u", "true"]));
+    assert!(err.contains("unable to find user nobody-here"), "{err}");
+    let (_, err) = fails(h.docker(&["exec", "--privileged", "u", "true"]));
+    assert!(err.contains("exec --privileged is not supported"), "{err}");
+    ok(h.docker(&["rm", "-f", "u"]));
+}

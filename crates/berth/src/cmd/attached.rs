@@ -214,6 +214,12 @@ pub struct ExecArgs {
     /// Allocate a pseudo-TTY.
     #[arg(short, long)]
     tty: bool,
+    /// Username or UID (format: "<name|uid>[:<group|gid>]").
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Give extended privileges to the command (refused by berthd).
+    #[arg(long)]
+    privileged: bool,
     container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     command: Vec<String>,
@@ -232,6 +238,8 @@ pub async fn exec(client: &Client, a: ExecArgs) -> Result<(), Failure> {
         env: Some(a.env),
         working_dir: a.workdir.unwrap_or_default(),
         detach_keys: a.detach_keys.unwrap_or_default(),
+        user: a.user.unwrap_or_default(),
+        privileged: a.privileged,
     };
     let created: IdResponse = client
         .post_json(

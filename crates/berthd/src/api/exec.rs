@@ -37,6 +37,8 @@ pub async fn create(
                 working_dir: b.working_dir,
                 attach_stdin: b.attach_stdin,
                 tty: b.tty,
+                user: b.user,
+                privileged: b.privileged,
             },
         )
         .await?;

@@ -2,6 +2,7 @@
 //! stdout and stderr streamed back in Docker's framing, or on a terminal (`-t`).
 
 use super::fd::Pipe;
+use super::runopts::Ids;
 use super::runtime::ExecProcess;
 use super::{Engine, EngineError, Result, Status};
 use std::collections::BTreeMap;
@@ -15,6 +16,9 @@ pub struct ExecSpec {
     pub working_dir: String,
     pub attach_stdin: bool,
     pub tty: bool,
+    /// `-u` as given; empty runs as the container's own user.
+    pub user: String,
+    pub privileged: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -25,6 +29,8 @@ pub struct ExecState {
     pub running: bool,
     pub exit_code: Option<i32>,
     pub pid: u32,
+    /// `spec.user` resolved against the container's files when the exec was created.
+    pub ids: Option<Ids>,
     /// The terminal's master while a `-t` process runs.
     pub tty: Option<Arc<Pipe>>,
 }
@@ -54,6 +60,19 @@ impl Engine {
             return Err(EngineError::BadRequest("No exec command specified".into()));
         }
         self.refuse_if_paused(&c.id, "exec")?;
+        if spec.privileged {
+            // runc/crun exec take capabilities one by one and no device or seccomp change, so
+            // Docker's --privileged exec cannot be given faithfully: refused, not approximated.
+            return Err(EngineError::BadRequest(
+                "exec --privileged is not supported by berth: start the container with --privileged instead".into(),
+            ));
+        }
+        let ids = if spec.user.is_empty() {
+            None
+        } else {
+            let root = std::path::PathBuf::from(format!("/proc/{}/root", c.state.pid));
+            Some(super::runopts::resolve_user(&spec.user, &root)?)
+        };
         let id = berth_net::network::new_id();
         self.execs.lock().await.by_id.insert(
             id.clone(),
@@ -64,6 +83,7 @@ impl Engine {
                 running: false,
                 exit_code: None,
                 pid: 0,
+                ids,
                 tty: None,
             },
         );
@@ -102,7 +122,8 @@ impl Engine {
         }
         self.refuse_if_paused(&c.id, "exec")?;
         if ex.spec.tty {
-            let (runtime, cid, spec) = (self.runtime.clone(), c.id.clone(), ex.spec.clone());
+            let (runtime, cid, spec, ids) =
+                (self.runtime.clone(), c.id.clone(), ex.spec.clone(), ex.ids);
             let (pid, master) = tokio::task::spawn_blocking(move || {
                 runtime.exec_tty(
                     &cid,
@@ -110,6 +131,7 @@ impl Engine {
                         args: &spec.cmd,
                         env: &spec.env,
                         cwd: &spec.working_dir,
+                        user: ids.map(|i| (i.uid, i.gid)),
                     },
                 )
             })
@@ -127,6 +149,7 @@ impl Engine {
                 args: &ex.spec.cmd,
                 env: &ex.spec.env,
                 cwd: &ex.spec.working_dir,
+                user: ex.ids.map(|i| (i.uid, i.gid)),
             },
         );
         cmd.stdin(if ex.spec.attach_stdin {

@@ -377,6 +377,8 @@ impl Engine {
                 args: &args,
                 env: &[],
                 cwd: "",
+                // As Docker's: the probe runs as the container's own user.
+                user: None,
             },
         );
         cmd.stdin(Stdio::null())

@@ -95,6 +95,8 @@ pub struct ExecProcess<'a> {
     pub args: &'a [String],
     pub env: &'a [String],
     pub cwd: &'a str,
+    /// uid and gid; `None` keeps the container's own user.
+    pub user: Option<(u32, u32)>,
 }
 
 /// The OCI runtime and the processes it leaves to the daemon. Blocking methods (`run`,

@@ -337,6 +337,9 @@ impl OciRuntime {
         if !p.cwd.is_empty() {
             cmd.arg("--cwd").arg(p.cwd);
         }
+        if let Some((uid, gid)) = p.user {
+            cmd.arg("--user").arg(format!("{uid}:{gid}"));
+        }
         let out = cmd
             .arg(id)
             .args(p.args)
@@ -380,6 +383,9 @@ impl Runtime for OciRuntime {
         }
         if !p.cwd.is_empty() {
             cmd.arg("--cwd").arg(p.cwd);
+        }
+        if let Some((uid, gid)) = p.user {
+            cmd.arg("--user").arg(format!("{uid}:{gid}"));
         }
         cmd.arg(id).args(p.args);
         cmd
