@@ -427,13 +427,19 @@ mod tests {
         .unwrap()
     }
 
-    #[tokio::test]
-    async fn a_macvlan_child_whose_sandbox_goes_is_deleted_in_the_background() {
+    /// A fake host with a parent `uplink` and an up child of it in sandbox `a`.
+    async fn up_child() -> (FakeKernel, u32, tempfile::TempDir, Arc<dyn Kernel>) {
         let host = FakeKernel::new();
         let parent = host.add_foreign_link("uplink", "veth");
         let dir = tempfile::tempdir().unwrap();
         let (old, old_index) = sandbox_with_child(&host, parent, &dir.path().join("a")).await;
         old.set_up(old_index).await.unwrap();
+        (host, parent, dir, old)
+    }
+
+    #[tokio::test]
+    async fn a_macvlan_child_whose_sandbox_goes_is_deleted_in_the_background() {
+        let (host, parent, dir, old) = up_child().await;
         let (new, new_index) = sandbox_with_child(&host, parent, &dir.path().join("b")).await;
         assert_eq!(
             new.set_up(new_index).await.unwrap_err().errno(),
@@ -455,11 +461,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_background_deletion_a_child_whose_sandbox_goes_is_only_taken_down() {
-        let host = FakeKernel::new();
-        let parent = host.add_foreign_link("uplink", "veth");
-        let dir = tempfile::tempdir().unwrap();
-        let (old, old_index) = sandbox_with_child(&host, parent, &dir.path().join("a")).await;
-        old.set_up(old_index).await.unwrap();
+        let (host, _parent, _dir, old) = up_child().await;
         assert!(leave_gone(&host, old.clone(), false).await.is_none());
         let eth0 = old.link("eth0").await.unwrap().unwrap();
         assert!(!eth0.up, "down at once: its MAC is free for a newcomer");
