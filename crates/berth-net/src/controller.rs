@@ -497,6 +497,7 @@ impl Controller {
     pub async fn settle(&self) {
         self.finish_teardowns().await;
         self.pool.drain().await;
+        self.kernel.drain_spares();
     }
 
     /// Waits for the deletions under way.

@@ -427,12 +427,18 @@ impl Controller {
             })
             .await?;
         if let Some(rest) = rest {
-            self.lock_teardown().insert(
-                format!("sandbox:{}:{}", ep.sandbox_id, ep.ifname),
-                tokio::spawn(rest),
-            );
+            self.defer(format!("sandbox:{}:{}", ep.sandbox_id, ep.ifname), rest);
         }
         Ok(ep)
+    }
+
+    /// Runs a sandbox link's teardown in the background under `key`, so that a later user of the
+    /// name (or [`Controller::settle`]) waits for it. Finished ones are forgotten here: the key
+    /// of a removed sandbox is never asked for again.
+    fn defer(&self, key: String, rest: driver::Deferred) {
+        let mut tasks = self.lock_teardown();
+        tasks.retain(|_, t| !t.is_finished());
+        tasks.insert(key, tokio::spawn(rest));
     }
 
     /// Removes every sandbox whose ID is not in `keep`: for the engine at its start, after a
@@ -503,8 +509,13 @@ impl Controller {
                     sandbox_gone: true,
                 })
                 .await;
-            if let Err(e) = left {
-                tracing::debug!(endpoint = %ep.id, error = %e, "endpoint leave before sandbox removal");
+            match left {
+                // The task holds the sandbox's socket (so its namespace) until it is done.
+                Ok(Some(rest)) => self.defer(format!("sandbox:{}:{}", sb.id, ep.ifname), rest),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(endpoint = %ep.id, error = %e, "endpoint leave before sandbox removal")
+                }
             }
         }
         eps.sandboxes.remove(&sb.id);

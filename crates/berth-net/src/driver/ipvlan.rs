@@ -145,7 +145,10 @@ impl NetworkDriver for Ipvlan {
     }
 
     async fn leave(&self, cx: Leave<'_>) -> NetResult<Option<Deferred>> {
-        stacked::leave(cx).await
+        // Taken down before its sandbox goes: an ipvlan child holds its addresses on the
+        // parent's port, and this kernel has no ipvlan to show that a background deletion lets
+        // them go in time for a newcomer.
+        stacked::leave(cx, false).await
     }
 }
 

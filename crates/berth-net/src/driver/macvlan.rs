@@ -217,7 +217,7 @@ impl NetworkDriver for Macvlan {
     }
 
     async fn leave(&self, cx: Leave<'_>) -> NetResult<Option<Deferred>> {
-        stacked::leave(cx).await
+        stacked::leave(cx, true).await
     }
 }
 

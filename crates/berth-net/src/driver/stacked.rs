@@ -5,7 +5,7 @@ use super::{owner_alias, Deferred, Join, KnownIndexes, Leave};
 use crate::endpoint::Endpoint;
 use crate::error::{NetError, NetResult};
 use crate::network::Network;
-use crate::sys::{BridgeSpec, ChildKind, ChildSpec, Kernel, EOPNOTSUPP};
+use crate::sys::{BridgeSpec, ChildKind, ChildSpec, Kernel, EADDRINUSE, EOPNOTSUPP};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -247,7 +247,14 @@ pub async fn join(
 
 /// Takes the child down at once and deletes it in the background (a sandbox about to go takes
 /// its children with it: then it is only taken down).
-pub async fn leave(cx: Leave<'_>) -> NetResult<Option<Deferred>> {
+///
+/// With `delete_when_gone` (macvlan), a child whose sandbox is about to go is not taken down
+/// but deleted in the background instead: taking a macvlan child down waits for an RCU grace
+/// period inside the call (`macvlan_stop`, about 10 ms here), while a deletion drops its MAC
+/// from the parent within the RTNL-held part of the request and waits for RCU only after the
+/// lock is let go, on the background task. Until the deletion reaches the kernel a newcomer with
+/// the same MAC cannot come up: [`configure_inside`] retries that briefly.
+pub async fn leave(cx: Leave<'_>, delete_when_gone: bool) -> NetResult<Option<Deferred>> {
     let Some(inner) = cx.inner else {
         return Ok(None);
     };
@@ -259,22 +266,54 @@ pub async fn leave(cx: Leave<'_>) -> NetResult<Option<Deferred>> {
     else {
         return Ok(None);
     };
-    // Down at once, also when the namespace goes next: an up child holds its MAC on the
-    // parent until the kernel frees it, and a newcomer given the same address (so the same
-    // MAC) could not come up meanwhile (EADDRINUSE).
-    inner
-        .unplug(index)
-        .await
-        .map_err(NetError::kernel(format!("take {} down", ep.ifname)))?;
-    if cx.sandbox_gone {
-        return Ok(None);
+    if !(cx.sandbox_gone && delete_when_gone) {
+        // Down at once, also when the namespace goes next: an up child holds its MAC on the
+        // parent until the kernel frees it, and a newcomer given the same address (so the same
+        // MAC) could not come up meanwhile (EADDRINUSE).
+        inner
+            .unplug(index)
+            .await
+            .map_err(NetError::kernel(format!("take {} down", ep.ifname)))?;
+        if cx.sandbox_gone {
+            return Ok(None);
+        }
     }
     let name = ep.ifname.clone();
+    // The task holds the sandbox's socket, and with it the namespace, until the deletion is
+    // done, also when the namespace is unpinned meanwhile. The deletion goes over a socket and
+    // thread of its own: the kernel waits for RCU inside the request, and on the sandbox's
+    // socket that wait would stall a worker of the daemon, and whatever it was to run next.
     Ok(Some(Box::pin(async move {
-        if let Err(e) = inner.delete_link(index).await {
+        let deleted = match inner.fork().await {
+            Ok(own) => own.delete_link(index).await,
+            Err(e) => {
+                tracing::debug!(link = %name, error = %e, "no socket of its own for a teardown");
+                inner.delete_link(index).await
+            }
+        };
+        if let Err(e) = deleted {
             tracing::warn!(link = %name, error = %e, "teardown of a sandbox link failed");
         }
     })))
+}
+
+/// How long a newcomer waits for its MAC to be let go by a child being deleted in the
+/// background (see [`leave`]). The deletion reaches the kernel within a millisecond or so;
+/// beyond this the MAC is held by a link berth does not delete.
+const MAC_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Brings `index` up, retrying while its MAC is still held on the parent by a child whose
+/// deletion is under way (EADDRINUSE).
+async fn set_up_when_free(inner: &dyn Kernel, index: u32) -> crate::sys::SysResult<()> {
+    let start = std::time::Instant::now();
+    loop {
+        match inner.set_up(index).await {
+            Err(e) if e.errno() == EADDRINUSE && start.elapsed() < MAC_RELEASE_WAIT => {
+                tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Addresses, link up and (when `route`) the default routes of an endpoint's interface inside
@@ -299,8 +338,7 @@ pub async fn configure_inside(
             .await
             .map_err(ctx(format!("add {addr} to {}", ep.ifname)))?;
     }
-    inner
-        .set_up(index)
+    set_up_when_free(inner, index)
         .await
         .map_err(ctx(format!("bring up {}", ep.ifname)))?;
     if route {
@@ -312,4 +350,120 @@ pub async fn configure_inside(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::fake::FakeKernel;
+    use crate::sys::MacvlanMode;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    const MAC: [u8; 6] = [0x02, 0x42, 10, 0, 0, 2];
+
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            id: "e".into(),
+            owner: "o".into(),
+            name: "c".into(),
+            network_id: "n".into(),
+            sandbox_id: "s".into(),
+            ifname: "eth0".into(),
+            host_ifname: String::new(),
+            mac: MAC,
+            ipv4: Some("10.0.0.2/24".parse().unwrap()),
+            ipv6: None,
+            gateway4: None,
+            gateway6: None,
+            requested4: None,
+            requested6: None,
+            aliases: vec![],
+            default_route: false,
+        }
+    }
+
+    /// A sandbox at `path` with a macvlan child `eth0` of `parent` carrying [`MAC`], down.
+    async fn sandbox_with_child(
+        host: &FakeKernel,
+        parent: u32,
+        path: &Path,
+    ) -> (Arc<dyn Kernel>, u32) {
+        let inner = host.create_netns(path, &[]).await.unwrap();
+        host.create_child(&ChildSpec {
+            name: "eth0".into(),
+            parent,
+            kind: ChildKind::Macvlan(MacvlanMode::Bridge),
+            mac: Some(MAC),
+            alias: None,
+            netns: Some(path.to_path_buf()),
+            up: false,
+        })
+        .await
+        .unwrap();
+        let index = inner.link_index("eth0").await.unwrap().unwrap();
+        (inner, index)
+    }
+
+    async fn leave_gone(
+        host: &FakeKernel,
+        inner: Arc<dyn Kernel>,
+        delete_when_gone: bool,
+    ) -> Option<Deferred> {
+        let teardown = host.fork().await.unwrap();
+        let mut known = KnownIndexes::default();
+        leave(
+            Leave {
+                kernel: host,
+                teardown: &teardown,
+                inner: Some(inner),
+                known: &mut known,
+                ep: &endpoint(),
+                sandbox_gone: true,
+            },
+            delete_when_gone,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A fake host with a parent `uplink` and an up child of it in sandbox `a`.
+    async fn up_child() -> (FakeKernel, u32, tempfile::TempDir, Arc<dyn Kernel>) {
+        let host = FakeKernel::new();
+        let parent = host.add_foreign_link("uplink", "veth");
+        let dir = tempfile::tempdir().unwrap();
+        let (old, old_index) = sandbox_with_child(&host, parent, &dir.path().join("a")).await;
+        old.set_up(old_index).await.unwrap();
+        (host, parent, dir, old)
+    }
+
+    #[tokio::test]
+    async fn a_macvlan_child_whose_sandbox_goes_is_deleted_in_the_background() {
+        let (host, parent, dir, old) = up_child().await;
+        let (new, new_index) = sandbox_with_child(&host, parent, &dir.path().join("b")).await;
+        assert_eq!(
+            new.set_up(new_index).await.unwrap_err().errno(),
+            EADDRINUSE,
+            "two up children of a parent cannot share a MAC"
+        );
+        // Not taken down in the call (that waits for RCU): the deletion is left to a task.
+        let rest = leave_gone(&host, old.clone(), true)
+            .await
+            .expect("a deletion left to the background");
+        assert!(old.link("eth0").await.unwrap().unwrap().up);
+        // A newcomer with the same MAC waits for the deletion instead of failing.
+        let deleted = tokio::spawn(rest);
+        set_up_when_free(new.as_ref(), new_index).await.unwrap();
+        deleted.await.unwrap();
+        assert!(old.link("eth0").await.unwrap().is_none());
+        assert!(new.link("eth0").await.unwrap().unwrap().up);
+    }
+
+    #[tokio::test]
+    async fn without_background_deletion_a_child_whose_sandbox_goes_is_only_taken_down() {
+        let (host, _parent, _dir, old) = up_child().await;
+        assert!(leave_gone(&host, old.clone(), false).await.is_none());
+        let eth0 = old.link("eth0").await.unwrap().unwrap();
+        assert!(!eth0.up, "down at once: its MAC is free for a newcomer");
+    }
 }

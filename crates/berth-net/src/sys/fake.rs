@@ -588,13 +588,44 @@ impl Kernel for FakeKernel {
     }
 
     async fn set_up(&self, index: u32) -> SysResult<()> {
-        self.with_ns(|n| match n.links.get_mut(&index) {
-            Some(l) => {
-                l.link.up = true;
-                Ok(())
+        self.with(|w, ns| {
+            let l = w
+                .namespaces
+                .get(ns)
+                .and_then(|n| n.links.get(&index))
+                .ok_or_else(|| gone("set up", index.to_string()))?;
+            // The kernel's macvlan rule: no two up children of a parent share a MAC.
+            if let (Some(ChildKind::Macvlan(_)), Some(parent), Some(mac)) =
+                (l.child, &l.parent, l.mac)
+            {
+                let me = (ns, index);
+                let busy = w.namespaces.iter().any(|(other_ns, n)| {
+                    n.links.iter().any(|(i, o)| {
+                        (other_ns.as_str(), *i) != me
+                            && o.link.up
+                            && matches!(o.child, Some(ChildKind::Macvlan(_)))
+                            && o.parent.as_ref() == Some(parent)
+                            && o.mac == Some(mac)
+                    })
+                });
+                if busy {
+                    return Err(SysError::Netlink {
+                        op: "set up",
+                        object: index.to_string(),
+                        message: "Address already in use".into(),
+                        errno: super::EADDRINUSE,
+                    });
+                }
             }
-            None => Err(gone("set up", index.to_string())),
-        })?
+            if let Some(l) = w
+                .namespaces
+                .get_mut(ns)
+                .and_then(|n| n.links.get_mut(&index))
+            {
+                l.link.up = true;
+            }
+            Ok(())
+        })
     }
 
     async fn shut_port(&self, index: u32) -> SysResult<()> {

@@ -8,6 +8,7 @@ pub mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod nftnl;
+pub mod spare_netns;
 pub mod sysctl;
 pub mod vxlan;
 
@@ -125,6 +126,8 @@ pub struct ChildSpec {
 
 /// EOPNOTSUPP: what the kernel answers for a link type it has no driver for.
 pub const EOPNOTSUPP: i32 = 95;
+/// The errno of a link that cannot come up because its MAC is taken on its parent.
+pub const EADDRINUSE: i32 = 98;
 
 /// Errors from the kernel, naming the object and the operation.
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +206,9 @@ pub trait Kernel: Send + Sync + 'static {
         path: &Path,
         sysctls: &[(&str, &str)],
     ) -> SysResult<Arc<dyn Kernel>>;
+    /// Lets go of the namespaces kept ready for [`Kernel::create_netns`] (see
+    /// `sys/spare_netns.rs`), for a daemon that settles; the next create makes more.
+    fn drain_spares(&self) {}
     /// Unpins the namespace at `path`; its interfaces go when the kernel frees it.
     fn delete_netns(&self, path: &Path) -> SysResult<()>;
     /// A handle on the namespace pinned at `path` (handle-per-namespace, as rtnetlink).

@@ -41,6 +41,11 @@ pub struct NetlinkKernel {
     /// net/ipv6/conf of the daemon's namespace, where host ends of veths get IPv6 turned off
     /// (`None` in sandboxes, and where the kernel has no IPv6).
     v6_conf: Option<super::sysctl::SysctlDir>,
+    /// Namespaces made ahead for sandboxes (used by the daemon's own namespace's handle).
+    spares: super::spare_netns::Spares,
+    /// A descriptor of the namespace, where known: [`Kernel::fork`] enters through it, so that
+    /// a fork made after the namespace was unpinned still finds it.
+    ns_file: Option<Arc<std::fs::File>>,
 }
 
 impl NetlinkKernel {
@@ -53,12 +58,14 @@ impl NetlinkKernel {
         Ok(k)
     }
 
-    fn from_handle(handle: Handle, ns: Option<std::path::PathBuf>) -> Self {
+    pub(super) fn from_handle(handle: Handle, ns: Option<std::path::PathBuf>) -> Self {
         NetlinkKernel {
             handle,
             dump: tokio::sync::Mutex::new(()),
             ns,
             v6_conf: None,
+            spares: Default::default(),
+            ns_file: None,
         }
     }
 
@@ -71,7 +78,10 @@ impl NetlinkKernel {
             rtnetlink::new_connection()
         })?;
         tokio::spawn(conn);
-        Ok(Self::from_handle(handle, Some(path.to_path_buf())))
+        let mut k = Self::from_handle(handle, Some(path.to_path_buf()));
+        // For forks made after the namespace is unpinned; without it they enter by path.
+        k.ns_file = std::fs::File::open(path).ok().map(Arc::new);
+        Ok(k)
     }
 
     /// The link message of `name`, if there is such a link (one request, no dump).
@@ -437,22 +447,14 @@ impl Kernel for NetlinkKernel {
         path: &Path,
         sysctls: &[(&str, &str)],
     ) -> SysResult<Arc<dyn Kernel>> {
-        let rt = tokio::runtime::Handle::current();
-        let (conn, handle, _) = super::netns::create(path, sysctls, move || {
-            let _ctx = rt.enter();
-            rtnetlink::new_connection()
-        })?;
-        tokio::spawn(conn);
-        let inner = Self::from_handle(handle, Some(path.to_path_buf()));
-        // A new namespace's loopback always has index 1 (LOOPBACK_IFINDEX): no lookup needed.
-        if let Err(e) = inner.set_up(1).await {
-            drop(inner);
-            if let Err(d) = super::netns::delete(path) {
-                tracing::warn!(path = %path.display(), error = %d, "cannot unpin a namespace whose loopback did not come up");
-            }
-            return Err(e);
-        }
+        let (ns, handle) = self.spares.namespace(path, sysctls).await?;
+        let mut inner = Self::from_handle(handle, Some(path.to_path_buf()));
+        inner.ns_file = Some(Arc::new(ns));
         Ok(Arc::new(inner))
+    }
+
+    fn drain_spares(&self) {
+        self.spares.drain();
     }
 
     fn delete_netns(&self, path: &Path) -> SysResult<()> {
@@ -593,21 +595,31 @@ impl Kernel for NetlinkKernel {
             .build()
             .map_err(SysError::Connect)?;
         let io = rt.handle().clone();
-        let (conn, handle, _) = match &self.ns {
-            Some(path) => super::netns::run_in(path, move || {
-                let _ctx = io.enter();
-                rtnetlink::new_connection()
-            })?,
-            None => {
-                let _ctx = io.enter();
-                rtnetlink::new_connection().map_err(SysError::Connect)?
+        let connect = move || {
+            let _ctx = io.enter();
+            rtnetlink::new_connection()
+        };
+        let (conn, handle, _) = match (&self.ns_file, &self.ns) {
+            (Some(file), path) => {
+                let ns = file.try_clone().map_err(SysError::Connect)?;
+                super::netns::run_in_file(ns, connect).map_err(|source| SysError::Netns {
+                    op: "enter network namespace",
+                    path: path
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    source,
+                })?
             }
+            (None, Some(path)) => super::netns::run_in(path, connect)?,
+            (None, None) => connect().map_err(SysError::Connect)?,
         };
         std::thread::Builder::new()
             .name("berth-netlink-teardown".into())
             .spawn(move || rt.block_on(conn))
             .map_err(SysError::Connect)?;
         let mut k = Self::from_handle(handle, self.ns.clone());
+        k.ns_file = self.ns_file.clone();
         if self.ns.is_none() {
             k.v6_conf = super::sysctl::SysctlDir::open("net/ipv6/conf")?;
         }

@@ -26,14 +26,7 @@ pub fn create<T: Send + 'static>(
     }
     File::create(path).map_err(|e| io_err("create", path, e))?;
     let target = path.to_path_buf();
-    let settings: Vec<(String, String)> = sysctls
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    // unshare(CLONE_NEWNET) moves only the calling thread, so a short-lived thread does it and
-    // the daemon's own threads stay where they are.
-    let result = std::thread::spawn(move || -> std::io::Result<T> {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+    let made = in_new_namespace(sysctls, move || {
         nix::mount::mount(
             Some("/proc/thread-self/ns/net"),
             &target,
@@ -41,6 +34,66 @@ pub fn create<T: Send + 'static>(
             nix::mount::MsFlags::MS_BIND,
             None::<&str>,
         )?;
+        inside()
+    });
+    made.map_err(|e| {
+        if let Err(d) = delete(path) {
+            tracing::warn!(path = %path.display(), error = %d, "cannot remove a half-made network namespace");
+        }
+        io_err("create network namespace", path, e)
+    })
+}
+
+/// Creates a new network namespace as [`create`] does, but pinned by nothing on disk: it lives
+/// as long as the returned descriptor (or a socket `inside` opened in it), and dies with the
+/// daemon whatever way it ends. [`pin`] gives it a path later.
+pub fn create_unpinned<T: Send + 'static>(
+    sysctls: &[(&str, &str)],
+    inside: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> SysResult<(File, T)> {
+    in_new_namespace(sysctls, move || {
+        let ns = File::open("/proc/thread-self/ns/net")?;
+        Ok((ns, inside()?))
+    })
+    .map_err(|e| io_err("create network namespace", Path::new("(unpinned)"), e))
+}
+
+/// Pins the namespace of descriptor `ns` at `path`, as `ip netns attach` does.
+pub fn pin(ns: &File, path: &Path) -> SysResult<()> {
+    use std::os::fd::AsRawFd;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io_err("create directory for", path, e))?;
+    }
+    File::create(path).map_err(|e| io_err("create", path, e))?;
+    let source = format!("/proc/self/fd/{}", ns.as_raw_fd());
+    if let Err(e) = nix::mount::mount(
+        Some(source.as_str()),
+        path,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    ) {
+        if let Err(d) = std::fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), error = %d, "cannot remove the file of a failed pin");
+        }
+        return Err(io_err("pin network namespace", path, e.into()));
+    }
+    Ok(())
+}
+
+/// Runs `inside` on a short-lived thread that has unshared its network namespace and set
+/// `sysctls` there. unshare(CLONE_NEWNET) moves only the calling thread, so the daemon's own
+/// threads stay where they are.
+fn in_new_namespace<T: Send + 'static>(
+    sysctls: &[(&str, &str)],
+    inside: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    let settings: Vec<(String, String)> = sysctls
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    std::thread::spawn(move || -> std::io::Result<T> {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
         // This thread is inside the new namespace, so the sysctls it opens are the namespace's
         // own. It opens them through a proc of its own: through the machine's /proc, each key
         // would be compared with every other namespace's cached entries (see SysctlDir).
@@ -64,13 +117,7 @@ pub fn create<T: Send + 'static>(
         inside()
     })
     .join()
-    .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")));
-    result.map_err(|e| {
-        if let Err(d) = delete(path) {
-            tracing::warn!(path = %path.display(), error = %d, "cannot remove a half-made network namespace");
-        }
-        io_err("create network namespace", path, e)
-    })
+    .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")))
 }
 
 /// Unpins the namespace at `path`; the kernel frees it (and its interfaces) once unused.
@@ -93,6 +140,14 @@ pub fn run_in<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> SysResult<T> {
     let ns = File::open(path).map_err(|e| io_err("open", path, e))?;
+    run_in_file(ns, f).map_err(|e| io_err("enter network namespace", path, e))
+}
+
+/// Runs `f` on a thread inside the namespace of descriptor `ns` (pinned or not).
+pub fn run_in_file<T: Send + 'static>(
+    ns: File,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
     std::thread::spawn(move || -> std::io::Result<T> {
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
         let out = f();
@@ -102,5 +157,4 @@ pub fn run_in<T: Send + 'static>(
     })
     .join()
     .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")))
-    .map_err(|e| io_err("enter network namespace", path, e))
 }
