@@ -14,7 +14,7 @@ use crate::model::{
 };
 use crate::network;
 use crate::node::{self, NodeSession, Takeover};
-use crate::store::ClusterStore;
+use crate::store::{ClusterStore, Revision};
 use crate::watch::KeyedWatcher;
 
 pub type EndpointWatcher = KeyedWatcher<EndpointRecord>;
@@ -101,6 +101,11 @@ impl Cluster {
         node::list(self.store.as_ref(), &self.keys).await
     }
 
+    /// The live nodes and the revision of that listing (see `LiveNodes::seen_at`).
+    pub async fn nodes_at(&self) -> Result<(Vec<NodeRecord>, Revision)> {
+        node::list_at(self.store.as_ref(), &self.keys).await
+    }
+
     pub async fn create_network(&self, spec: &NetworkSpec) -> Result<NetworkRecord> {
         network::create(self.store.as_ref(), &self.keys, spec, self.node.id()).await
     }
@@ -179,7 +184,7 @@ impl Cluster {
         let (w, now) =
             KeyedWatcher::start(self.store.clone(), self.keys.nodes(), |_: &NodeRecord| true)
                 .await?;
-        let cache = LiveNodes::new(now);
+        let cache = LiveNodes::new(now, w.revision());
         let task = cache.follow(w, probe);
         Ok((cache, task))
     }

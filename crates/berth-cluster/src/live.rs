@@ -2,12 +2,18 @@
 //! (`network check`, the graph and its stream): a task keeps the set in step with the watch and
 //! lists the nodes again on a tick. While the store does not answer, the cache still answers at
 //! once, with the last set seen and why it may be out of date.
+//!
+//! Every set the cache takes carries the store revision it reflects, and an older one never
+//! replaces a newer one. Other readers of the store feed their own fresher listings in
+//! (`seen_at`), so no view berth shows (e.g. the topology's lost endpoints, which the endpoint
+//! watch learns first) is ahead of what check answers from here.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use crate::error::ClusterError;
 use crate::model::NodeRecord;
+use crate::store::Revision;
 use crate::watch::KeyedWatcher;
 
 pub type NodeWatcher = KeyedWatcher<NodeRecord>;
@@ -28,6 +34,8 @@ pub struct LiveSnapshot {
 #[derive(Default)]
 struct State {
     nodes: Vec<NodeRecord>,
+    /// The store revision `nodes` reflects.
+    rev: Revision,
     down: Option<(String, Instant)>,
 }
 
@@ -37,10 +45,10 @@ pub struct LiveNodes {
 }
 
 impl LiveNodes {
-    /// A cache holding `nodes` (the listing the watch started from).
-    pub fn new(nodes: Vec<NodeRecord>) -> Arc<LiveNodes> {
+    /// A cache holding `nodes`, the listing (at revision `rev`) the watch started from.
+    pub fn new(nodes: Vec<NodeRecord>, rev: Revision) -> Arc<LiveNodes> {
         let me = LiveNodes::default();
-        me.lock().nodes = nodes;
+        me.seen_at(nodes, rev);
         Arc::new(me)
     }
 
@@ -63,11 +71,17 @@ impl LiveNodes {
         }
     }
 
-    /// The store answered with this set.
-    pub fn seen(&self, nodes: Vec<NodeRecord>) {
+    /// The store answered with this set, as of revision `rev`. A set older than the one held
+    /// is dropped: the follower's periodic listing can be taken before a lease ends and come
+    /// back after a fresher reader has already fed in the node's departure.
+    pub fn seen_at(&self, nodes: Vec<NodeRecord>, rev: Revision) {
         let mut st = self.lock();
-        st.nodes = nodes;
         st.down = None;
+        if rev < st.rev {
+            return;
+        }
+        st.nodes = nodes;
+        st.rev = rev;
     }
 
     /// The store did not answer a listing. Only an outage marks the cache: any other error is
@@ -101,14 +115,16 @@ async fn follow(cache: Weak<LiveNodes>, mut w: NodeWatcher, probe: Duration) {
     tick.tick().await;
     loop {
         tokio::select! {
+            // Cancel-safe: an event the stream has not handed out stays in it, and the
+            // watcher applies what it got before it returns.
             _ = w.next() => {
                 let Some(c) = cache.upgrade() else { return };
-                c.seen(w.current());
+                c.seen_at(w.current(), w.revision());
             }
             _ = tick.tick() => {
                 let Some(c) = cache.upgrade() else { return };
                 match w.resync().await {
-                    Ok(_) => c.seen(w.current()),
+                    Ok(_) => c.seen_at(w.current(), w.revision()),
                     Err(e) => c.failed(&e),
                 }
             }

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use crate::error::{ClusterError, Result};
 use crate::keys::Keys;
 use crate::model::{decode, encode, EndpointRecord, IpClaim, NodeRecord};
-use crate::store::{ClusterStore, Compare, KeyRange, LeaseId, Txn, TxnOp};
+use crate::store::{ClusterStore, Compare, KeyRange, LeaseId, Revision, Txn, TxnOp};
 
 /// What the start found of the previous life of this node.
 #[derive(Debug, Default, Clone)]
@@ -180,8 +180,15 @@ impl NodeSession {
 
 /// Every node known to the store now (those whose lease is alive).
 pub async fn list(store: &dyn ClusterStore, keys: &Keys) -> Result<Vec<NodeRecord>> {
+    Ok(list_at(store, keys).await?.0)
+}
+
+/// The live nodes and the store revision the listing was taken at, so that a reader holding
+/// other views (the live-node cache) can tell which is newer.
+pub async fn list_at(store: &dyn ClusterStore, keys: &Keys) -> Result<(Vec<NodeRecord>, Revision)> {
     let r = store.get(KeyRange::Prefix(keys.nodes())).await?;
-    r.kvs.iter().map(decode).collect()
+    let nodes = r.kvs.iter().map(decode).collect::<Result<Vec<_>>>()?;
+    Ok((nodes, r.revision))
 }
 
 /// Renews the lease three times per TTL. While etcd is unreachable the rounds fail and are

@@ -188,6 +188,11 @@ impl<T: DeserializeOwned + Clone + PartialEq> KeyedWatcher<T> {
             .collect()
     }
 
+    /// The store revision `current` reflects: every change up to it is applied.
+    pub fn revision(&self) -> Revision {
+        self.watch.last_revision()
+    }
+
     pub fn current(&self) -> Vec<T> {
         self.state.values().cloned().collect()
     }

@@ -65,3 +65,44 @@ async fn with_the_store_off_the_cache_answers_with_the_last_set_and_says_why() {
     .await;
     task.abort();
 }
+
+/// A listing taken before a lease ended can be applied after a fresher reader has fed in the
+/// node's departure: the older set must not bring the node back.
+#[tokio::test]
+async fn an_older_listing_never_replaces_a_newer_one() {
+    let s = MemStore::new();
+    let a = node(&s, "a").await;
+    let b = node(&s, "b").await;
+    let (before, rev_before) = a.nodes_at().await.unwrap();
+    b.leave().await.unwrap();
+    let (after, rev_after) = a.nodes_at().await.unwrap();
+    assert!(rev_after > rev_before, "{rev_before} {rev_after}");
+
+    let cache = crate::live::LiveNodes::new(before.clone(), rev_before);
+    assert_eq!(ids(&cache.snapshot()), ["a", "b"]);
+    cache.seen_at(after, rev_after);
+    assert_eq!(ids(&cache.snapshot()), ["a"]);
+    cache.seen_at(before, rev_before);
+    assert_eq!(ids(&cache.snapshot()), ["a"], "the stale listing won");
+}
+
+/// The follower's own sets carry the watch's revision: a fresher listing fed from outside holds
+/// until the watch itself has moved past it.
+#[tokio::test]
+async fn the_follower_does_not_undo_a_fresher_listing() {
+    let s = MemStore::new();
+    let a = node(&s, "a").await;
+    let (cache, task) = a
+        .follow_live_nodes(Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let b = node(&s, "b").await;
+    until(&cache, "b joins", |s| ids(s) == ["a", "b"]).await;
+    b.leave().await.unwrap();
+    let (now, rev) = a.nodes_at().await.unwrap();
+    cache.seen_at(now, rev);
+    assert_eq!(ids(&cache.snapshot()), ["a"]);
+    let _c = node(&s, "c").await;
+    until(&cache, "c joins, b stays gone", |s| ids(s) == ["a", "c"]).await;
+    task.abort();
+}

@@ -334,8 +334,15 @@ impl Controller {
         if !changes.iter().any(|c| matches!(c, Change::Removed(_))) {
             return None;
         }
-        match self.global()?.cluster.nodes().await {
-            Ok(nodes) => Some(nodes.into_iter().map(|n| n.id).collect()),
+        let g = self.global()?;
+        match g.cluster.nodes_at().await {
+            Ok((nodes, rev)) => {
+                let ids = nodes.iter().map(|n| n.id.clone()).collect();
+                // This listing can be newer than the live-node cache's watch: hand it over, so
+                // check never calls a node live after topology has called its endpoints lost.
+                g.live.seen_at(nodes, rev);
+                Some(ids)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list live nodes to tell a lost endpoint from a released one");
                 None
