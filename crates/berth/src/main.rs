@@ -6,6 +6,7 @@ mod format;
 mod progress;
 mod session;
 mod tls;
+mod units;
 mod usage;
 
 use clap::{CommandFactory, Parser, Subcommand};

@@ -46,7 +46,7 @@ struct Progress {
 
 /// One line of progress, as the docker CLI draws a transfer: `[===>   ]  1.2MB/5MB`.
 pub fn line(sent: u64, total: Option<u64>) -> String {
-    let human = crate::cmd::container::human_size;
+    let human = crate::units::human_size;
     match total {
         Some(t) if t > 0 => {
             let done = ((sent.min(t) as f64 / t as f64) * BAR as f64) as usize;

@@ -2,7 +2,6 @@
 //! `create` live in `run.rs`, the image commands in `image.rs`; their names are re-exported
 //! here, where the verb list finds them.
 
-pub(crate) use super::image::human_size;
 pub use super::image::{images, import, load, rmi, ImagesArgs, ImportArgs, LoadArgs, RmiArgs};
 pub use super::run::{create_cmd, run, RunArgs};
 

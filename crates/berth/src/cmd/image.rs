@@ -189,7 +189,7 @@ async fn prune(client: &Client, a: PruneArgs) -> Result<(), Failure> {
     }
     println!(
         "Total reclaimed space: {}",
-        super::system_df::human_size(resp["SpaceReclaimed"].as_u64().unwrap_or(0))
+        crate::units::human_size(resp["SpaceReclaimed"].as_u64().unwrap_or(0))
     );
     Ok(())
 }
@@ -282,20 +282,6 @@ pub async fn import(client: &Client, a: ImportArgs) -> Result<(), Failure> {
     println!("{}", v["status"].as_str().unwrap_or_default());
     Ok(())
 }
-
-pub(crate) fn human_size(n: u64) -> String {
-    let f = n as f64;
-    if f >= 1e9 {
-        format!("{:.3}GB", f / 1e9)
-    } else if f >= 1e6 {
-        format!("{:.2}MB", f / 1e6)
-    } else if f >= 1e3 {
-        format!("{:.1}kB", f / 1e3)
-    } else {
-        format!("{n}B")
-    }
-}
-
 pub async fn images(client: &Client, a: ImagesArgs) -> Result<(), Failure> {
     let query = super::network::filters_query(&a.filter)?;
     let list: Vec<Value> = client.get_json(&format!("/images/json{query}")).await?;
@@ -333,7 +319,10 @@ pub async fn images(client: &Client, a: ImagesArgs) -> Result<(), Failure> {
             rows.push(json!({
                 "Repository": repo, "Tag": tag, "ID": short(i), "Digest": "<none>",
                 "CreatedSince": super::container::ago(created), "CreatedAt": created_at(created),
-                "Size": human_size(i["Size"].as_u64().unwrap_or(0)),
+                "Size": crate::units::human_size_with_precision(
+                    i["Size"].as_u64().unwrap_or(0),
+                    3,
+                ),
             }));
         }
     }

@@ -1,10 +1,11 @@
 //! `ps`: containers as the docker CLI lists them, with `--filter`, `-n/--last`, `-l/--latest`
 //! and `-s/--size` passed to the daemon as Docker's query.
 
-use super::container::{ago, host_port, human_size};
+use super::container::{ago, host_port};
 use super::network::filters_query;
 use crate::client::Client;
 use crate::format;
+use crate::units::human_size_with_precision;
 use crate::Failure;
 use clap::Args;
 use serde_json::{json, Value};
@@ -158,7 +159,11 @@ fn ps_path(a: &PsArgs) -> Result<String, Failure> {
 /// `ps -s`'s SIZE column: `12B (virtual 1.2MB)`.
 fn size_text(c: &Value) -> String {
     match (c["SizeRw"].as_u64(), c["SizeRootFs"].as_u64()) {
-        (Some(rw), Some(root)) => format!("{} (virtual {})", human_size(rw), human_size(root)),
+        (Some(rw), Some(root)) => format!(
+            "{} (virtual {})",
+            human_size_with_precision(rw, 3),
+            human_size_with_precision(root, 3)
+        ),
         _ => String::new(),
     }
 }

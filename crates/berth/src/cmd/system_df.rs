@@ -3,6 +3,7 @@
 
 use crate::client::Client;
 use crate::format::table;
+use crate::units::human_size;
 use crate::Failure;
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -24,27 +25,6 @@ pub async fn run(client: &Client, c: SystemCmd) -> Result<(), Failure> {
     match c {
         SystemCmd::Df(a) => df(client, a).await,
     }
-}
-
-/// Docker's `units.HumanSize`: powers of 1000, `%.4g`.
-pub(crate) fn human_size(n: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < units.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    let int_digits = if v < 1.0 {
-        1
-    } else {
-        (v.log10().floor() as usize) + 1
-    };
-    let mut s = format!("{:.*}", 4usize.saturating_sub(int_digits), v);
-    if s.contains('.') {
-        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    format!("{s}{}", units[u])
 }
 
 fn list(v: &Value, key: &str) -> Vec<Value> {
@@ -234,19 +214,4 @@ fn verbose(images: &[Value], containers: &[Value], volumes: &[Value]) -> Result<
         .to_vec()])
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_size;
-
-    #[test]
-    fn sizes_as_docker_prints_them() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(999), "999B");
-        assert_eq!(human_size(2_126_848), "2.127MB");
-        assert_eq!(human_size(1_500), "1.5kB");
-        assert_eq!(human_size(12_000_000), "12MB");
-        assert_eq!(human_size(123_456_789), "123.5MB");
-    }
 }
