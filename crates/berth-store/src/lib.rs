@@ -284,26 +284,35 @@ mod tests {
         assert!(err.to_string().contains("things/bad"), "{err}");
     }
 
+    /// A write transaction held here stalls the committer on `first`, so that the batches
+    /// queued next wait behind it; dropping the hold lets it go on.
+    fn stall(s: &Store, first: Vec<Change>) -> (redb::WriteTransaction, Commit) {
+        let hold = s.committer.shared.db.begin_write().unwrap();
+        let first = s.submit(first);
+        while !s.committer.idle_queue() {
+            std::thread::yield_now();
+        }
+        (hold, first)
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(f)
+    }
+
     #[test]
     fn writers_that_arrive_together_share_one_commit() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.db")).unwrap();
-        // A write transaction held here stalls the committer on the first batch, so that the
-        // next ones queue behind it.
-        let hold = s.committer.shared.db.begin_write().unwrap();
-        let first = s.submit(vec![Change::put(T, "a", &Thing { n: 1 }).unwrap()]);
-        while !s.committer.idle_queue() {
-            std::thread::yield_now();
-        }
+        let (hold, first) = stall(&s, vec![Change::put(T, "a", &Thing { n: 1 }).unwrap()]);
         let later: Vec<Commit> = (2..6)
             .map(|n| s.submit(vec![Change::put(T, "a", &Thing { n }).unwrap()]))
             .collect();
         s.enqueue(vec![Change::put(T, "b", &Thing { n: 9 }).unwrap()]);
         drop(hold);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        block_on(async {
             first.durable().await.unwrap();
             for c in later {
                 c.durable().await.unwrap();
@@ -336,21 +345,14 @@ mod tests {
             w.open_multimap_table(def).unwrap();
             w.commit().unwrap();
         }
-        let hold = s.committer.shared.db.begin_write().unwrap();
-        let first = s.submit(vec![Change::put(T, "x", &Thing { n: 1 }).unwrap()]);
-        while !s.committer.idle_queue() {
-            std::thread::yield_now();
-        }
+        let (hold, first) = stall(&s, vec![Change::put(T, "x", &Thing { n: 1 }).unwrap()]);
         let bad = s.submit(vec![
             Change::put(T, "y", &Thing { n: 2 }).unwrap(),
             Change::delete(Table("multi"), "k"),
         ]);
         let good = s.submit(vec![Change::put(T, "z", &Thing { n: 3 }).unwrap()]);
         drop(hold);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        block_on(async {
             first.durable().await.unwrap();
             assert!(bad.durable().await.is_err());
             good.durable().await.unwrap();
