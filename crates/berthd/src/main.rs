@@ -278,6 +278,7 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
         }
     };
     server::serve(bound, api::router(state), tls, shutdown).await;
+    engine.settle(std::time::Duration::from_secs(5)).await;
     // Containers outlive the daemon: while some run, their endpoints stay under the lease
     // for a restart to take over; with none, the node leaves at once.
     let running = engine.containers(false).await.len();

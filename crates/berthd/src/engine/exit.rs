@@ -44,10 +44,32 @@ impl Engine {
                 if let Err(e) = self.ctl.remove_sandbox(&sb).await {
                     tracing::warn!(container = %name, error = %e, "cannot remove sandbox");
                 }
+                self.mark_unplugged(id, &sb).await;
             }
         };
         tokio::join!(delete, unplug);
         unmount_root(&self.paths.containers.join(id).join("rootfs"));
+    }
+
+    /// Records that an exited container's sandbox is gone, so that a `stop` answers while the
+    /// runtime is still forgetting the container. Not waited for: a restart that finds the
+    /// sandbox named again removes it again, and one no record names goes anyway.
+    async fn mark_unplugged(&self, id: &str, sandbox: &str) {
+        {
+            let mut st = self.state.lock().await;
+            let Some(mut c) = st.containers.get(id).cloned() else {
+                return;
+            };
+            if !c.state.releasing || c.sandbox_id.as_deref() != Some(sandbox) {
+                return;
+            }
+            c.sandbox_id = None;
+            c.sandbox_key.clear();
+            if let Err(e) = self.save_lazily(&mut st, c) {
+                tracing::error!(container = %id, error = %e, "cannot record the sandbox's removal");
+            }
+        }
+        self.exited.notify_waiters();
     }
 
     /// `release` for a container record, clearing its network fields.
@@ -67,13 +89,25 @@ impl Engine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(super::io(format!("remove {}", dir.display()))(e)),
         }
-        {
+        let commit = {
             let mut st = self.state.lock().await;
-            self.store.delete(CONTAINERS, &c.id)?;
+            let change = vec![berth_store::Change::delete(CONTAINERS, &c.id)];
+            // With the removal's intent stored, a crash that loses the delete has the next
+            // start finish the removal: nobody need wait for it.
+            let commit = if c.state.removing {
+                self.store.enqueue(change);
+                None
+            } else {
+                Some(self.store.submit(change))
+            };
             st.containers.remove(&c.id);
             self.publish(&c.id, None);
             self.container_event(c, "destroy");
             st.restarting.remove(&c.id);
+            commit
+        };
+        if let Some(commit) = commit {
+            commit.durable().await?;
         }
         if let Some(code) = code {
             self.removed_codes
@@ -123,7 +157,14 @@ impl Engine {
         ) {
             st.restarting.insert(cid.clone());
         }
-        if let Err(e) = self.save(&mut st, c).await {
+        let commit = self.save_queued(&mut st, c);
+        drop(st);
+        // The exit is the intent of the release that follows: durable before it starts.
+        let stored = match commit {
+            Ok(commit) => commit.durable().await.map_err(super::EngineError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
             tracing::error!(container = %cid, error = %e, "cannot record exit");
         }
         Some(Exit {
@@ -151,7 +192,8 @@ impl Engine {
                 c.sandbox_id = None;
                 c.sandbox_key.clear();
                 c.state.releasing = false;
-                if let Err(e) = self.save(&mut st, c).await {
+                // Not waited for: a restart that finds the release unfinished does it again.
+                if let Err(e) = self.save_lazily(&mut st, c) {
                     tracing::error!(error = %e, "cannot record that the exit's release is done");
                 }
             }
@@ -161,6 +203,24 @@ impl Engine {
         }
         self.exited.notify_waiters();
         self.apply_restart_policy(&exit.id).await;
+    }
+
+    /// Waits (at most `timeout`) for the releases under way, which a `stop` answers before
+    /// finishing: for a daemon that shuts down, so that what it started is not left half-done.
+    pub async fn settle(&self, timeout: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.exited.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let busy = {
+                let st = self.state.lock().await;
+                st.containers.values().any(|c| c.state.releasing)
+            };
+            if !busy || tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Watches one container's init through the runtime (a pidfd for the real one): the

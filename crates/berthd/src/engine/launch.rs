@@ -37,6 +37,10 @@ impl Engine {
     /// read the container and to record the outcome, never across the network, the root
     /// filesystem or the runtime: other containers' starts and every read go on meanwhile.
     pub(super) async fn start_locked(self: &Arc<Self>, id: &str, by: StartBy) -> Result<()> {
+        // A stop answers before the runtime has forgotten the previous run; a start that came
+        // first would race that delete.
+        self.wait_released(id, std::time::Duration::from_secs(10))
+            .await?;
         let (mut c, img, joined, targets) = {
             let mut st = self.state.lock().await;
             let mut c = Self::lookup(&st, id)?.clone();

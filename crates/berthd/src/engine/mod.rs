@@ -40,6 +40,8 @@ pub mod stdio;
 mod stop;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_release;
 mod top;
 pub mod validate;
 pub mod volumes;
@@ -54,7 +56,7 @@ pub use wait::WaitCondition;
 
 use berth_net::endpoint::format_mac;
 use berth_net::Controller;
-use berth_store::{Store, Table};
+use berth_store::{Change, Store, Table};
 use image::Image;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -211,8 +213,34 @@ impl Engine {
             .remove(id);
     }
 
+    /// Stores the record, then shows it. The commit is awaited, not blocked on, so the
+    /// runtime's threads go on meanwhile; the map lock the caller holds keeps the store in the
+    /// map's order.
     async fn save(&self, st: &mut EngineState, c: Container) -> Result<()> {
-        self.store.put(CONTAINERS, &c.id, &c)?;
+        self.store
+            .submit(vec![Change::put(CONTAINERS, &c.id, &c)?])
+            .durable()
+            .await?;
+        self.publish(&c.id, Some(&c));
+        st.containers.insert(c.id.clone(), c);
+        Ok(())
+    }
+
+    /// Queues the record's commit under the map lock (so the store sees changes in the map's
+    /// order) and shows it at once; the caller awaits the commit after releasing the lock, so
+    /// that other containers' changes share its fsync instead of queueing behind it.
+    fn save_queued(&self, st: &mut EngineState, c: Container) -> Result<berth_store::Commit> {
+        let commit = self.store.submit(vec![Change::put(CONTAINERS, &c.id, &c)?]);
+        self.publish(&c.id, Some(&c));
+        st.containers.insert(c.id.clone(), c);
+        Ok(commit)
+    }
+
+    /// As `save_queued`, for a change nobody waits for: one the next start redoes if a crash
+    /// loses it (see `Store::enqueue`).
+    fn save_lazily(&self, st: &mut EngineState, c: Container) -> Result<()> {
+        self.store
+            .enqueue(vec![Change::put(CONTAINERS, &c.id, &c)?]);
         self.publish(&c.id, Some(&c));
         st.containers.insert(c.id.clone(), c);
         Ok(())

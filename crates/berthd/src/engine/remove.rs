@@ -12,7 +12,7 @@ impl Engine {
         let id = self.container(key).await?.id;
         let op = self.op_lock(&id);
         let _op = op.lock().await;
-        let c = {
+        let (c, commit) = {
             let mut st = self.state.lock().await;
             let mut c = Self::lookup(&st, &id)?.clone();
             if c.state.status == Status::Running && !force {
@@ -26,9 +26,14 @@ impl Engine {
             if c.state.status == Status::Running {
                 c.state.manually_stopped = true;
             }
-            self.save(&mut st, c.clone()).await?;
-            c
+            let commit = self.save_queued(&mut st, c.clone())?;
+            (c, commit)
         };
+        // The intent is durable before anything is touched; other removals share its fsync.
+        if let Err(e) = commit.durable().await {
+            self.unmark_removing(&id).await;
+            return Err(e.into());
+        }
         if c.state.status == Status::Running {
             if let Err(e) = self.signal_init(&c, nix::sys::signal::Signal::SIGKILL) {
                 tracing::debug!(error = %e, "SIGKILL for the removal (it may have ended)");
@@ -45,5 +50,16 @@ impl Engine {
             self.cleanup(&mut c).await;
         }
         self.discard(&c, None).await
+    }
+
+    /// Takes back a removal's intent that could not be stored, so that the container is as
+    /// it was (a restart policy it had is left off: the user asked for its end).
+    async fn unmark_removing(&self, id: &str) {
+        let mut st = self.state.lock().await;
+        if let Some(c) = st.containers.get_mut(id) {
+            c.state.removing = false;
+            let c = c.clone();
+            self.publish(id, Some(&c));
+        }
     }
 }

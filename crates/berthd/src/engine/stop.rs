@@ -8,15 +8,38 @@ impl Engine {
     /// Marks a container stopped by hand, so that no restart policy brings it back; one
     /// between restarts stays exited. Stored before the signal that stops it.
     pub(super) async fn mark_manually_stopped(&self, id: &str) -> Result<()> {
-        let mut st = self.state.lock().await;
-        st.restarting.remove(id);
-        if let Some(mut c) = st.containers.get(id).cloned() {
-            if !c.state.manually_stopped {
-                c.state.manually_stopped = true;
-                self.save(&mut st, c).await?;
+        let commit = {
+            let mut st = self.state.lock().await;
+            st.restarting.remove(id);
+            match st.containers.get(id).cloned() {
+                Some(mut c) if !c.state.manually_stopped => {
+                    c.state.manually_stopped = true;
+                    self.save_stopped(&mut st, c)?
+                }
+                _ => None,
             }
+        };
+        if let Some(commit) = commit {
+            commit.durable().await?;
         }
         Ok(())
+    }
+
+    /// Stores a record just marked manually stopped; returns the commit to await (after the
+    /// map lock) when the mark must be durable before the signal. It must where a restart
+    /// policy could bring the container back at the next daemon start; with policy `no` the
+    /// mark changes nothing a crash could observe, so nobody waits for it.
+    fn save_stopped(
+        &self,
+        st: &mut super::EngineState,
+        c: super::Container,
+    ) -> Result<Option<berth_store::Commit>> {
+        if !c.spec.restart.wants_restart(1, 0, false) {
+            self.save_lazily(st, c)?;
+            Ok(None)
+        } else {
+            self.save_queued(st, c).map(Some)
+        }
     }
 
     /// Sends a signal (`SIGTERM`, `KILL`, `9` …) to the container's init.
@@ -66,7 +89,7 @@ impl Engine {
         let id = self.container(key).await?.id;
         let op = self.op_lock(&id);
         let _op = op.lock().await;
-        let c = {
+        let (c, commit) = {
             let mut st = self.state.lock().await;
             let mut c = Self::lookup(&st, &id)?.clone();
             if c.state.status != Status::Running {
@@ -79,9 +102,12 @@ impl Engine {
                 return Err(EngineError::NotModified("container already stopped".into()));
             }
             c.state.manually_stopped = true;
-            self.save(&mut st, c.clone()).await?;
-            c
+            let commit = self.save_stopped(&mut st, c.clone())?;
+            (c, commit)
         };
+        if let Some(commit) = commit {
+            commit.durable().await?;
+        }
         let ended = |e: &super::RuntimeError| {
             matches!(
                 e,
@@ -96,12 +122,14 @@ impl Engine {
             _ => {}
         }
         self.thaw_after_signal(&c).await;
-        if self.wait(&id, Some(timeout)).await.is_err() {
+        // Answered once the exit is recorded and the network released; the runtime's delete
+        // goes on after the answer (a start or a removal waits for it).
+        if self.wait_unplugged(&id, timeout).await.is_err() {
             match self.signal_init(&c, nix::sys::signal::Signal::SIGKILL) {
                 Err(e) if !ended(&e) => return Err(e.into()),
                 _ => {}
             }
-            self.wait(&id, Some(Duration::from_secs(10))).await?;
+            self.wait_unplugged(&id, Duration::from_secs(10)).await?;
         }
         self.container_event(&c, "stop");
         Ok(())

@@ -14,21 +14,24 @@ use std::time::Duration;
 
 const IMAGE_ID: &str = "sha256:abababababababababababababababababababababababababababababababab";
 
-struct Env {
+pub(super) struct Env {
     dir: tempfile::TempDir,
     kernel: Arc<FakeKernel>,
-    runtime: Arc<FakeRuntime>,
+    pub(super) runtime: Arc<FakeRuntime>,
 }
 
 /// One daemon's life: its own tokio runtime, so that dropping it ends every task it spawned,
 /// as a killed daemon's end does.
-struct Daemon {
+pub(super) struct Daemon {
     rt: tokio::runtime::Runtime,
     engine: Option<Arc<Engine>>,
 }
 
 impl Daemon {
-    fn run<F: std::future::Future>(&self, f: impl FnOnce(Arc<Engine>) -> F) -> F::Output {
+    pub(super) fn run<F: std::future::Future>(
+        &self,
+        f: impl FnOnce(Arc<Engine>) -> F,
+    ) -> F::Output {
         let e = self.engine.clone().expect("engine");
         self.rt.block_on(f(e))
     }
@@ -41,7 +44,7 @@ impl Daemon {
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(super) fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let runtime = Arc::new(FakeRuntime::new(dir.path().join("runtime")));
         Env {
@@ -51,7 +54,7 @@ impl Env {
         }
     }
 
-    fn daemon(&self) -> Daemon {
+    pub(super) fn daemon(&self) -> Daemon {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -106,7 +109,7 @@ impl Env {
     }
 }
 
-fn spec(name: &str, cmd: &[&str]) -> ContainerSpec {
+pub(super) fn spec(name: &str, cmd: &[&str]) -> ContainerSpec {
     ContainerSpec {
         name: name.into(),
         image: "busybox".into(),
@@ -115,7 +118,7 @@ fn spec(name: &str, cmd: &[&str]) -> ContainerSpec {
     }
 }
 
-fn with_restart(mut s: ContainerSpec, name: &str, retries: u32) -> ContainerSpec {
+pub(super) fn with_restart(mut s: ContainerSpec, name: &str, retries: u32) -> ContainerSpec {
     s.restart = RestartPolicy::new(name, retries).unwrap();
     s
 }
@@ -127,7 +130,7 @@ async fn status(e: &Engine, id: &str) -> Option<(Status, u32, bool)> {
         .map(|c| (c.state.status, c.state.restart_count, c.state.releasing))
 }
 
-async fn endpoints(e: &Engine) -> usize {
+pub(super) async fn endpoints(e: &Engine) -> usize {
     let bridge = e.ctl.get("bridge").await.unwrap();
     e.ctl.network_endpoints(&bridge.id).await.len()
 }

@@ -29,9 +29,27 @@ impl Engine {
         cond: WaitCondition,
         timeout: Option<Duration>,
     ) -> Result<i32> {
+        let seen_exit = self.container(key).await?.state.finished_at;
+        self.wait_until(key, timeout, |c| {
+            let settled = c.state.status != Status::Running && !c.state.releasing;
+            match cond {
+                WaitCondition::NotRunning => settled,
+                WaitCondition::NextExit => settled && c.state.finished_at != seen_exit,
+                WaitCondition::Removed => false,
+            }
+        })
+        .await
+    }
+
+    /// Waits until `done` holds for the container, or it is gone; returns its exit code.
+    pub(super) async fn wait_until(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+        done: impl Fn(&super::Container) -> bool,
+    ) -> Result<i32> {
         let first = self.container(key).await?;
         let id = first.id.clone();
-        let seen_exit = first.state.finished_at;
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         loop {
             let notified = self.exited.notified();
@@ -40,17 +58,8 @@ impl Engine {
             {
                 let st = self.state.lock().await;
                 match st.containers.get(&id) {
-                    Some(c) => {
-                        let settled = c.state.status != Status::Running && !c.state.releasing;
-                        let done = match cond {
-                            WaitCondition::NotRunning => settled,
-                            WaitCondition::NextExit => settled && c.state.finished_at != seen_exit,
-                            WaitCondition::Removed => false,
-                        };
-                        if done {
-                            return Ok(c.state.exit_code);
-                        }
-                    }
+                    Some(c) if done(c) => return Ok(c.state.exit_code),
+                    Some(_) => {}
                     // Gone: removed on exit (--rm) or by hand.
                     None => {
                         let codes = self.removed_codes.lock().unwrap_or_else(|p| p.into_inner());
@@ -69,6 +78,22 @@ impl Engine {
                 None => notified.await,
             }
         }
+    }
+
+    /// Waits until the container has exited and its network is released: what a `stop`
+    /// answers after. The runtime's own forgetting may still be under way (a start and a
+    /// removal wait for that too).
+    pub(super) async fn wait_unplugged(&self, key: &str, timeout: Duration) -> Result<i32> {
+        self.wait_until(key, Some(timeout), |c| {
+            c.state.status != Status::Running && (!c.state.releasing || c.sandbox_id.is_none())
+        })
+        .await
+    }
+
+    /// Waits until nothing of an earlier run is still being released.
+    pub(super) async fn wait_released(&self, key: &str, timeout: Duration) -> Result<i32> {
+        self.wait_until(key, Some(timeout), |c| !c.state.releasing)
+            .await
     }
 
     /// Whether the container has exited since `since` (its `finished_at` then), or is gone.

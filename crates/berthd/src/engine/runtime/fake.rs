@@ -27,7 +27,16 @@ struct State {
     runs: usize,
 }
 
+/// Holds the next `delete` until a test opens it: the runtime still forgetting a container.
+#[derive(Default)]
+struct DeleteGate {
+    hold_next: bool,
+    open: bool,
+}
+
 pub struct FakeRuntime {
+    gate: Mutex<DeleteGate>,
+    gate_moved: std::sync::Condvar,
     state: Mutex<State>,
     root: PathBuf,
     /// How long `run` takes, so that tests can land operations in the middle of a start.
@@ -37,6 +46,8 @@ pub struct FakeRuntime {
 impl FakeRuntime {
     pub fn new(root: PathBuf) -> FakeRuntime {
         FakeRuntime {
+            gate: Mutex::default(),
+            gate_moved: std::sync::Condvar::new(),
             state: Mutex::new(State {
                 next_pid: 1000,
                 ..Default::default()
@@ -57,6 +68,27 @@ impl FakeRuntime {
 
     pub fn set_run_delay(&self, d: Duration) {
         *self.run_delay.lock().unwrap_or_else(|p| p.into_inner()) = d;
+    }
+
+    /// The next `delete` blocks until [`FakeRuntime::open_delete`].
+    pub fn hold_next_delete(&self) {
+        let mut g = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        g.hold_next = true;
+        g.open = false;
+    }
+
+    pub fn open_delete(&self) {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner()).open = true;
+        self.gate_moved.notify_all();
+    }
+
+    fn pass_gate(&self) {
+        let mut g = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        if std::mem::take(&mut g.hold_next) {
+            while !g.open {
+                g = self.gate_moved.wait(g).unwrap_or_else(|p| p.into_inner());
+            }
+        }
     }
 
     /// The container's init ends with `code`, as if it had exited by itself.
@@ -183,6 +215,7 @@ impl Runtime for FakeRuntime {
     }
 
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+        self.pass_gate();
         let mut st = self.lock();
         match st.containers.get(id).copied() {
             None => Err(RuntimeError::Failed {
