@@ -121,9 +121,10 @@ fn create_body(a: &RunArgs) -> Result<CreateBody, Failure> {
                 ipam_config: Some(EndpointIpam {
                     ipv4_address: a.ip.clone().unwrap_or_default(),
                     ipv6_address: a.ip6.clone().unwrap_or_default(),
+                    ..Default::default()
                 }),
                 aliases: Some(a.network_alias.clone()),
-                mac_address: String::new(),
+                ..Default::default()
             },
         );
     }
