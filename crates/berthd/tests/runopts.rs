@@ -253,13 +253,11 @@ fn what_berth_does_not_implement_is_refused_by_name() {
         ),
         (&["--device", "/dev/null:/dev/x"][..], "HostConfig.Devices"),
         (&["--log-driver", "syslog"][..], "syslog"),
-        (&["--ulimit", "nofile=10:10"][..], "HostConfig.Ulimits"),
         (&["--stop-signal", "SIGUSR1"][..], "Config.StopSignal"),
         (
             &["--security-opt", "apparmor=custom"][..],
             "--security-opt apparmor=custom",
         ),
-        (&["--oom-kill-disable"][..], "HostConfig.OomKillDisable"),
     ] {
         let mut a = vec!["run", "--rm"];
         a.extend_from_slice(flags);

@@ -433,8 +433,14 @@ pub fn write(bundle: &Path, b: &BundleSpec) -> Result<()> {
         linux.set_namespaces(Some(namespaces));
         linux.set_cgroups_path(Some(PathBuf::from(&b.cgroups_path)));
         linux.set_resources(Some(resources(o)?));
-        if !k.sysctls.is_empty() {
-            linux.set_sysctl(Some(k.sysctls.clone().into_iter().collect()));
+        let mut sysctl: std::collections::HashMap<String, String> =
+            k.sysctls.clone().into_iter().collect();
+        if !b.domainname.is_empty() && !k.host_uts() {
+            // runc 1.1 ignores the spec's domainname; the UTS namespace's sysctl sets it.
+            sysctl.insert("kernel.domainname".into(), b.domainname.clone());
+        }
+        if !sysctl.is_empty() {
+            linux.set_sysctl(Some(sysctl));
         }
         if o.privileged {
             linux.set_masked_paths(None);

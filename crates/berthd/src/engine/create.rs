@@ -161,7 +161,9 @@ impl Engine {
         }
         self.mounts_from(&mut spec.run).await?;
         super::runopts::validate(&spec.run)?;
-        super::runopts::resolve_user(&spec.run.user, &image::rootfs(&self.paths.images, &img))?;
+        let rootfs = image::rootfs(&self.paths.images, &img);
+        super::runopts::resolve_user(&spec.run.user, &rootfs)?;
+        super::runopts::resolve_groups(&spec.run.kernel.group_add, &rootfs)?;
         if spec.run.init {
             super::runopts::init_binary()?;
         }
