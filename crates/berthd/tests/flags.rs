@@ -191,6 +191,15 @@ fn refused(h: &Host) {
     ok(h.docker(&["network", "create", "--subnet", "10.91.0.0/24", "fn"]));
     let table: &[(&[&str], &str)] = &[
         (&["--stop-signal", "SIGUSR1"], "Config.StopSignal"),
+        (
+            &["--health-cmd", "true", "--health-start-interval", "1s"],
+            "Config.Healthcheck.StartInterval",
+        ),
+        (&["--log-driver", "syslog"], "syslog"),
+        (
+            &["--security-opt", "apparmor=custom"],
+            "--security-opt apparmor=custom",
+        ),
         (&["--stop-timeout", "3"], "Config.StopTimeout"),
         (&["--device", "/dev/null"], "HostConfig.Devices"),
         (&["--log-opt", "max-size=1m"], "HostConfig.LogConfig.Config"),

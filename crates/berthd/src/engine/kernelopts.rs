@@ -297,13 +297,7 @@ pub fn parse_volumes_from(v: &str) -> Result<(&str, Option<bool>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn refused(r: Result<()>, needle: &str) {
-        match r {
-            Err(EngineError::BadRequest(m)) => assert!(m.contains(needle), "{m} lacks {needle}"),
-            other => panic!("expected a refusal naming {needle}, got {other:?}"),
-        }
-    }
+    use crate::engine::validate::tests::refused;
 
     fn check(k: KernelOptions) -> Result<()> {
         validate(&k, &RunOptions::default())

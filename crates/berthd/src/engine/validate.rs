@@ -296,10 +296,11 @@ fn kind(v: &serde_json::Value) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn refused(r: Result<()>, needle: &str) {
+    /// Asserts a 400 whose message holds `needle` (shared by the engine's check tests).
+    pub(crate) fn refused(r: Result<()>, needle: &str) {
         match r {
             Err(EngineError::BadRequest(m)) => assert!(m.contains(needle), "{m} lacks {needle}"),
             other => panic!("expected a refusal naming {needle}, got {other:?}"),
