@@ -183,6 +183,13 @@ fn volumes_from_and_inspect(h: &Host) {
     assert_eq!(hc["Sysctls"]["net.ipv4.ip_forward"], "1", "{hc}");
     assert_eq!(hc["IpcMode"], "shareable", "{hc}");
     assert_eq!(hc["ShmSize"], 64 << 20, "{hc}");
+    // The daemon's runtime, by name, is what --runtime may ask for.
+    let runtime = hc["Runtime"]
+        .as_str()
+        .expect("HostConfig.Runtime")
+        .to_string();
+    assert!(!runtime.is_empty(), "{hc}");
+    assert_eq!(run(h, &["--runtime", &runtime], "echo same"), "same\n");
     ok(h.docker(&["rm", "-f", "src"]));
 }
 
@@ -203,7 +210,7 @@ fn refused(h: &Host) {
         (&["--stop-timeout", "3"], "Config.StopTimeout"),
         (&["--device", "/dev/null"], "HostConfig.Devices"),
         (&["--log-opt", "max-size=1m"], "HostConfig.LogConfig.Config"),
-        (&["--runtime", "other"], "HostConfig.Runtime"),
+        (&["--runtime", "other"], "HostConfig.Runtime \"other\""),
         (&["--storage-opt", "size=1G"], "HostConfig.StorageOpt"),
         (&["--blkio-weight", "100"], "HostConfig.BlkioWeight"),
         (&["--cgroup-parent", "elsewhere"], "HostConfig.CgroupParent"),

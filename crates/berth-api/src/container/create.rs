@@ -162,6 +162,9 @@ pub struct HostConfig {
     pub cgroupns_mode: String,
     /// `--volumes-from NAME[:ro|rw]`.
     pub volumes_from: Option<Vec<String>>,
+    /// `--runtime`: the OCI runtime's name; berthd runs one for every container.
+    #[serde(deserialize_with = "nd")]
+    pub runtime: String,
     #[serde(flatten)]
     pub unmodelled: Unmodelled,
 }

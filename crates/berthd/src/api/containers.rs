@@ -61,6 +61,12 @@ pub async fn create(
     }
     berth_api::container::check(&b).map_err(ApiError::bad_request)?;
     let hc = b.host_config.unwrap_or_default();
+    if !hc.runtime.is_empty() && hc.runtime != st.runtime_name {
+        return Err(ApiError::bad_request(format!(
+            "HostConfig.Runtime {:?} is not supported: berthd runs every container with {:?} (daemon.json default-runtime)",
+            hc.runtime, st.runtime_name
+        )));
+    }
     let rp = hc.restart_policy.clone().unwrap_or_default();
     let restart = crate::engine::RestartPolicy::new(&rp.name, rp.maximum_retry_count)?;
     if hc.auto_remove && restart.name != "no" {
@@ -356,6 +362,7 @@ pub async fn inspect(
         ..Default::default()
     };
     super::run_options::show_kernel(&r.kernel, &mut host_config);
+    host_config.runtime = st.runtime_name.clone();
     let config = CreateBody {
         hostname: c.hostname.clone(),
         domainname: c.spec.domainname.clone(),
