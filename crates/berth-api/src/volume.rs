@@ -38,6 +38,10 @@ pub struct VolumeCreateRequest {
     pub driver_opts: BTreeMap<String, String>,
     #[serde(deserialize_with = "crate::null_as_default")]
     pub labels: BTreeMap<String, String>,
+    /// Whatever else was sent (`ClusterVolumeSpec`): kept so that the daemon refuses it by
+    /// name rather than dropping it.
+    #[serde(flatten, skip_serializing)]
+    pub unmodelled: BTreeMap<String, serde_json::Value>,
 }
 
 /// `POST /volumes/prune` response.

@@ -253,6 +253,7 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
         daemon_id,
         ip_forward: cfg.net.ip_forward,
         pools: cfg.net.v4_pools.clone(),
+        runtime_name: runtime_name.clone(),
     };
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,

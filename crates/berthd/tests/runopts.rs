@@ -1,7 +1,7 @@
 //! `run` options through the stock docker CLI, each seen from inside the container (or on the
 //! host): bind mounts, named and anonymous volumes, tmpfs, user, read-only root, capabilities,
-//! privileged, memory/CPU/pids limits, --init, --security-opt; and the ones berth does not
-//! implement refused with a 400 naming the field, never dropped.
+//! privileged, memory/CPU/pids limits, --init, --security-opt. What berth refuses by name is
+//! in flags.rs.
 
 mod common;
 
@@ -241,35 +241,6 @@ fn cgroup_limits() {
     );
     let (_, err) = fails(h.docker(&["run", "--rm", "--memory", "1k", "busybox", "true"]));
     assert!(err.contains("Minimum memory limit"), "{err}");
-}
-
-#[test]
-fn what_berth_does_not_implement_is_refused_by_name() {
-    let h = Host::with_busybox();
-    for (flags, want) in [
-        (
-            &["--health-cmd", "true", "--health-start-interval", "1s"][..],
-            "Config.Healthcheck.StartInterval",
-        ),
-        (&["--device", "/dev/null:/dev/x"][..], "HostConfig.Devices"),
-        (&["--log-driver", "syslog"][..], "syslog"),
-        (&["--ulimit", "nofile=10:10"][..], "HostConfig.Ulimits"),
-        (&["--stop-signal", "SIGUSR1"][..], "Config.StopSignal"),
-        (
-            &["--security-opt", "apparmor=custom"][..],
-            "--security-opt apparmor=custom",
-        ),
-        (&["--oom-kill-disable"][..], "HostConfig.OomKillDisable"),
-    ] {
-        let mut a = vec!["run", "--rm"];
-        a.extend_from_slice(flags);
-        a.extend_from_slice(&["busybox", "true"]);
-        let (code, err) = fails(h.docker(&a));
-        assert_eq!(code, 125, "{flags:?}: {err}");
-        assert!(err.contains(want), "{flags:?}: {err}");
-    }
-    let ps = ok(h.docker(&["ps", "-aq"]));
-    assert_eq!(ps.trim(), "", "refused runs leave no containers");
 }
 
 /// `exec -u` runs as the given user (names from the container's own passwd), without it as the

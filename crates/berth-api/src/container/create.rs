@@ -119,8 +119,66 @@ pub struct HostConfig {
     pub init: Option<bool>,
     pub security_opt: Option<Vec<String>>,
     pub log_config: Option<LogConfig>,
+    /// `--sysctl`: namespaced kernel parameters.
+    pub sysctls: Option<BTreeMap<String, String>>,
+    /// `--ulimit NAME=SOFT[:HARD]`.
+    pub ulimits: Option<Vec<Ulimit>>,
+    /// `--shm-size` in bytes; 0 is Docker's 64 MiB.
+    #[serde(deserialize_with = "nd")]
+    pub shm_size: i64,
+    pub oom_kill_disable: Option<bool>,
+    #[serde(deserialize_with = "nd")]
+    pub oom_score_adj: i64,
+    /// `--group-add`: group names or numbers.
+    pub group_add: Option<Vec<String>>,
+    #[serde(deserialize_with = "nd")]
+    pub cpuset_cpus: String,
+    #[serde(deserialize_with = "nd")]
+    pub cpuset_mems: String,
+    #[serde(deserialize_with = "nd")]
+    pub cpu_period: i64,
+    #[serde(deserialize_with = "nd")]
+    pub cpu_quota: i64,
+    #[serde(deserialize_with = "nd")]
+    pub memory_reservation: i64,
+    /// -1 (what the docker CLI sends) is the kernel's default.
+    pub memory_swappiness: Option<i64>,
+    /// `--annotation`: passed to the OCI runtime.
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// `--ipc`: `""`, `private`, `shareable`, `host`, `none`.
+    #[serde(deserialize_with = "nd")]
+    pub ipc_mode: String,
+    /// `--pid`: `""` or `host`.
+    #[serde(deserialize_with = "nd")]
+    pub pid_mode: String,
+    /// `--uts`: `""` or `host`.
+    #[serde(rename = "UTSMode", deserialize_with = "nd")]
+    pub uts_mode: String,
+    /// `--userns`: `""` or `host` (berth maps no users).
+    #[serde(deserialize_with = "nd")]
+    pub userns_mode: String,
+    /// `--cgroupns`: `""`, `host` or `private`.
+    #[serde(deserialize_with = "nd")]
+    pub cgroupns_mode: String,
+    /// `--volumes-from NAME[:ro|rw]`.
+    pub volumes_from: Option<Vec<String>>,
+    /// `--runtime`: the OCI runtime's name; berthd runs one for every container.
+    #[serde(deserialize_with = "nd")]
+    pub runtime: String,
     #[serde(flatten)]
     pub unmodelled: Unmodelled,
+}
+
+/// One `--ulimit`: a resource by Docker's name (`nofile`, `nproc`, ...), -1 is unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Ulimit {
+    #[serde(deserialize_with = "nd")]
+    pub name: String,
+    #[serde(deserialize_with = "nd")]
+    pub soft: i64,
+    #[serde(deserialize_with = "nd")]
+    pub hard: i64,
 }
 
 /// Container port key (`80/tcp`) → where it is published; `null` or `[]` publishes it on an
@@ -204,6 +262,23 @@ pub struct EndpointSettings {
     pub aliases: Option<Vec<String>>,
     #[serde(deserialize_with = "nd")]
     pub mac_address: String,
+    /// `network connect --link` (links on a user network).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<String>>,
+    /// `--driver-opt`: options for the network driver's endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    /// `--gw-priority`: which network gives the default route.
+    #[serde(deserialize_with = "nd", skip_serializing_if = "is_zero")]
+    pub gw_priority: i64,
+    /// What else was sent: inspect's output fields (`NetworkID`, `IPAddress`, ...), which
+    /// clients echo back and Docker ignores, or something berth must refuse.
+    #[serde(flatten, skip_serializing)]
+    pub unmodelled: Unmodelled,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +288,11 @@ pub struct EndpointIpam {
     pub ipv4_address: String,
     #[serde(rename = "IPv6Address", deserialize_with = "nd")]
     pub ipv6_address: String,
+    /// `--link-local-ip`.
+    #[serde(rename = "LinkLocalIPs", skip_serializing_if = "Option::is_none")]
+    pub link_local_ips: Option<Vec<String>>,
+    #[serde(flatten, skip_serializing)]
+    pub unmodelled: Unmodelled,
 }
 
 /// Why a body could not be decoded: the path of the offending field (`HostConfig.Memory`)
@@ -410,6 +490,7 @@ mod tests {
         let ipam = |a: &str, b: &str| EndpointIpam {
             ipv4_address: a.into(),
             ipv6_address: b.into(),
+            ..Default::default()
         };
         assert!(endpoint_addresses(&ipam("fd00::1", "")).is_err());
         assert!(endpoint_addresses(&ipam("", "10.0.0.1")).is_err());

@@ -10,6 +10,7 @@ pub mod pause;
 pub mod ps;
 pub mod pull;
 pub mod run;
+pub mod run_flags;
 pub mod system;
 pub mod system_df;
 pub mod ui;

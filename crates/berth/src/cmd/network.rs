@@ -459,6 +459,7 @@ async fn connect(client: &Client, a: ConnectArgs) -> Result<(), Failure> {
             ipam_config: Some(EndpointIpam {
                 ipv4_address: a.ip.unwrap_or_default(),
                 ipv6_address: a.ip6.unwrap_or_default(),
+                ..Default::default()
             }),
             aliases: Some(a.alias),
             ..EndpointSettings::default()

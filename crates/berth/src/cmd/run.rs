@@ -97,6 +97,8 @@ pub struct RunArgs {
     /// Proxy received signals to the process (without a terminal; `--sig-proxy=false` to stop).
     #[arg(long = "sig-proxy", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     sig_proxy: Option<bool>,
+    #[command(flatten)]
+    kernel: super::run_flags::KernelFlags,
     /// Image to run.
     image: String,
     /// Command and arguments.
@@ -121,9 +123,10 @@ fn create_body(a: &RunArgs) -> Result<CreateBody, Failure> {
                 ipam_config: Some(EndpointIpam {
                     ipv4_address: a.ip.clone().unwrap_or_default(),
                     ipv6_address: a.ip6.clone().unwrap_or_default(),
+                    ..Default::default()
                 }),
                 aliases: Some(a.network_alias.clone()),
-                mac_address: String::new(),
+                ..Default::default()
             },
         );
     }
@@ -132,8 +135,17 @@ fn create_body(a: &RunArgs) -> Result<CreateBody, Failure> {
             message: Some(format!("berth: {e}.\nSee 'berth run --help'.")),
             code: 125,
         })?;
-    let labels: BTreeMap<String, String> = a
-        .label
+    let mut label_lines = Vec::new();
+    for f in &a.kernel.label_file {
+        label_lines.extend(super::run_flags::file_lines(f, false)?);
+    }
+    label_lines.extend(a.label.iter().cloned());
+    let mut env = Vec::new();
+    for f in &a.kernel.env_file {
+        env.extend(super::run_flags::file_lines(f, true)?);
+    }
+    env.extend(a.env.iter().cloned());
+    let labels: BTreeMap<String, String> = label_lines
         .iter()
         .map(|l| match l.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
@@ -155,10 +167,27 @@ fn create_body(a: &RunArgs) -> Result<CreateBody, Failure> {
         Some((p, n)) => (p, n.parse::<u32>().unwrap_or(0)),
         None => (a.restart.as_str(), 0),
     };
+    let mut host_config = HostConfig {
+        network_mode: mode,
+        auto_remove: a.rm,
+        extra_hosts: Some(a.add_host.clone()),
+        links: Some(links),
+        dns: Some(a.dns.clone()),
+        dns_search: Some(a.dns_search.clone()),
+        dns_options: Some(a.dns_option.clone()),
+        port_bindings: Some(bindings),
+        restart_policy: Some(RestartPolicy {
+            name: policy.to_string(),
+            maximum_retry_count: retries,
+        }),
+        publish_all_ports: a.publish_all,
+        ..Default::default()
+    };
+    a.kernel.apply(&mut host_config)?;
     Ok(CreateBody {
         hostname: a.hostname.clone().unwrap_or_default(),
         domainname: a.domainname.clone().unwrap_or_default(),
-        env: Some(a.env.clone()),
+        env: Some(env),
         cmd: (!a.command.is_empty()).then(|| a.command.clone()),
         entrypoint: a.entrypoint.as_ref().map(|e| vec![e.clone()]),
         image: a.image.clone(),
@@ -173,22 +202,7 @@ fn create_body(a: &RunArgs) -> Result<CreateBody, Failure> {
         // An attached -i run's input is the container's: its end closes the container's stdin.
         stdin_once: a.interactive && !a.detach,
         exposed_ports: Some(exposed),
-        host_config: Some(HostConfig {
-            network_mode: mode,
-            auto_remove: a.rm,
-            extra_hosts: Some(a.add_host.clone()),
-            links: Some(links),
-            dns: Some(a.dns.clone()),
-            dns_search: Some(a.dns_search.clone()),
-            dns_options: Some(a.dns_option.clone()),
-            port_bindings: Some(bindings),
-            restart_policy: Some(RestartPolicy {
-                name: policy.to_string(),
-                maximum_retry_count: retries,
-            }),
-            publish_all_ports: a.publish_all,
-            ..Default::default()
-        }),
+        host_config: Some(host_config),
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(endpoints),
         }),
@@ -243,9 +257,17 @@ fn run_failure(e: ClientError) -> Failure {
 async fn create(client: &Client, a: &RunArgs) -> Result<String, Failure> {
     check_add_hosts(a)?;
     check_restart(a)?;
-    let q = match &a.name {
-        Some(n) => format!("?name={}", encode(n)),
-        None => String::new(),
+    let mut query = Vec::new();
+    if let Some(n) = &a.name {
+        query.push(format!("name={}", encode(n)));
+    }
+    if let Some(p) = &a.kernel.platform {
+        query.push(format!("platform={}", encode(p)));
+    }
+    let q = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", query.join("&"))
     };
     let body = serde_json::to_vec(&create_body(a)?).map_err(|e| Failure::msg(e.to_string()))?;
     let path = format!("/containers/create{q}");

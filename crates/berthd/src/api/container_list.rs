@@ -153,6 +153,7 @@ fn asked(v4: Option<std::net::IpAddr>, v6: Option<std::net::IpAddr>) -> Option<E
         (a, b) => Some(EndpointIpam {
             ipv4_address: text(a),
             ipv6_address: text(b),
+            ..Default::default()
         }),
     }
 }

@@ -31,6 +31,7 @@ fn decode_create(raw: &Value) -> Result<CreateBody, ApiError> {
 
 /// An endpoint's settings as the engine's request.
 pub fn network_request(ep: EndpointSettings) -> Result<NetworkRequest, ApiError> {
+    super::run_options::refuse_endpoint_extras(&ep)?;
     let (ipv4, ipv6) =
         berth_api::container::endpoint_addresses(&ep.ipam_config.unwrap_or_default())
             .map_err(ApiError::bad_request)?;
@@ -49,6 +50,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let raw: Value = super::json_body(&body)?;
     crate::engine::validate::create_body(&raw)?;
+    crate::engine::validate::platform(q.get("platform").map_or("", String::as_str))?;
     let b = decode_create(&raw)?;
     super::run_options::refuse_unsupported(&b)?;
     let run = super::run_options::parse(&b)?;
@@ -59,6 +61,12 @@ pub async fn create(
     }
     berth_api::container::check(&b).map_err(ApiError::bad_request)?;
     let hc = b.host_config.unwrap_or_default();
+    if !hc.runtime.is_empty() && hc.runtime != st.runtime_name {
+        return Err(ApiError::bad_request(format!(
+            "HostConfig.Runtime {:?} is not supported: berthd runs every container with {:?} (daemon.json default-runtime)",
+            hc.runtime, st.runtime_name
+        )));
+    }
     let rp = hc.restart_policy.clone().unwrap_or_default();
     let restart = crate::engine::RestartPolicy::new(&rp.name, rp.maximum_retry_count)?;
     if hc.auto_remove && restart.name != "no" {
@@ -310,7 +318,7 @@ pub async fn inspect(
         Some(h) => Some(h),
         None => c.spec.run.healthcheck.clone(),
     };
-    let host_config = HostConfig {
+    let mut host_config = HostConfig {
         network_mode: c.spec.network_mode.clone(),
         auto_remove: c.spec.auto_remove,
         dns: Some(c.spec.dns.clone()),
@@ -351,8 +359,10 @@ pub async fn inspect(
             .no_new_privileges
             .then(|| vec!["no-new-privileges".to_string()]),
         mounts: None,
-        unmodelled: Default::default(),
+        ..Default::default()
     };
+    super::run_options::show_kernel(&r.kernel, &mut host_config);
+    host_config.runtime = st.runtime_name.clone();
     let config = CreateBody {
         hostname: c.hostname.clone(),
         domainname: c.spec.domainname.clone(),

@@ -50,6 +50,8 @@ pub struct AppState {
     pub containers_dir: PathBuf,
     /// The cluster membership (disabled on a single host); `.cluster()` is the etcd handle.
     pub cluster: Arc<crate::membership::Membership>,
+    /// The OCI runtime's name (daemon.json `default-runtime`), which `--runtime` may name.
+    pub runtime_name: String,
 }
 
 /// The routes, without version prefixes (the outer layer strips them).

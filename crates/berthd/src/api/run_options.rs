@@ -5,8 +5,9 @@
 //! naming it.
 
 use super::ApiError;
+use crate::engine::kernelopts::{KernelOptions, Rlimit};
 use crate::engine::runopts::{MountKind, MountSpec, RunOptions};
-use berth_api::container::{CreateBody, HostConfig, Mount, Unmodelled};
+use berth_api::container::{CreateBody, EndpointSettings, HostConfig, Mount, Unmodelled};
 use serde_json::Value;
 
 /// Config fields berth does not model that have no effect on a Linux container's run
@@ -32,21 +33,20 @@ fn is_default(key: &str, v: &Value) -> bool {
     };
     plain
         || match key {
-            // The docker CLI sends -1 for "the kernel's default".
-            "MemorySwappiness" => v.as_i64() == Some(-1),
             // Docker's defaults, spelled out by some clients.
-            "IpcMode" => v == "private" || v == "shareable",
-            "CgroupnsMode" => v == "host" || v == "private",
             "Isolation" => v == "default",
             "VolumeDriver" => v == "local",
-            "ShmSize" => v.as_i64() == Some(64 * 1024 * 1024),
             "StopSignal" => v == "SIGTERM" || v == "15",
             "StopTimeout" => v.as_i64() == Some(10),
             _ => false,
         }
 }
 
-fn refuse_unmodelled(rest: &Unmodelled, ignored: &[&str], prefix: &str) -> Result<(), ApiError> {
+pub(crate) fn refuse_unmodelled(
+    rest: &Unmodelled,
+    ignored: &[&str],
+    prefix: &str,
+) -> Result<(), ApiError> {
     for (k, v) in rest {
         if !ignored.contains(&k.as_str()) && !is_default(k, v) {
             return Err(ApiError::bad_request(format!(
@@ -80,6 +80,60 @@ pub fn refuse_unsupported(body: &CreateBody) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+/// EndpointSettings fields that inspect shows and clients echo back; Docker ignores them.
+const ENDPOINT_OUTPUT: &[&str] = &[
+    "NetworkID",
+    "EndpointID",
+    "Gateway",
+    "IPAddress",
+    "IPPrefixLen",
+    "IPv6Gateway",
+    "GlobalIPv6Address",
+    "GlobalIPv6PrefixLen",
+    "DNSNames",
+];
+
+/// A 400 naming what an endpoint asks that berth would otherwise drop (`run --network` and
+/// `network connect` alike).
+pub fn refuse_endpoint_extras(ep: &EndpointSettings) -> Result<(), ApiError> {
+    let refuse = |what: &str, v: String, why: &str| {
+        Err(ApiError::bad_request(format!(
+            "EndpointSettings.{what} is not supported by berth (got {v}): {why}"
+        )))
+    };
+    if let Some(l) = ep.links.as_ref().filter(|l| !l.is_empty()) {
+        return refuse(
+            "Links",
+            format!("{l:?}"),
+            "--link works on the default bridge only; on a user network containers resolve each other by name and --network-alias",
+        );
+    }
+    if let Some(o) = ep.driver_opts.as_ref().filter(|o| !o.is_empty()) {
+        return refuse(
+            "DriverOpts",
+            format!("{o:?}"),
+            "no endpoint driver options (--driver-opt)",
+        );
+    }
+    if ep.gw_priority != 0 {
+        return refuse(
+            "GwPriority",
+            ep.gw_priority.to_string(),
+            "the first network gives the default route (--gw-priority)",
+        );
+    }
+    let ipam = ep.ipam_config.clone().unwrap_or_default();
+    if let Some(l) = ipam.link_local_ips.filter(|l| !l.is_empty()) {
+        return refuse(
+            "IPAMConfig.LinkLocalIPs",
+            format!("{l:?}"),
+            "no link-local addresses (--link-local-ip)",
+        );
+    }
+    refuse_unmodelled(&ipam.unmodelled, &[], "EndpointSettings.IPAMConfig.")?;
+    refuse_unmodelled(&ep.unmodelled, ENDPOINT_OUTPUT, "EndpointSettings.")
 }
 
 /// `-v SRC:DST[:OPTS]` (HostConfig.Binds): an absolute SRC is a bind, else a named volume.
@@ -230,6 +284,88 @@ fn security_opts(list: &[String], o: &mut RunOptions) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The HostConfig fields that go to the kernel as they are (checked by the engine).
+fn kernel_options(h: &HostConfig) -> KernelOptions {
+    let list = |l: &Option<Vec<String>>| l.clone().unwrap_or_default();
+    KernelOptions {
+        sysctls: h.sysctls.clone().unwrap_or_default(),
+        ulimits: h
+            .ulimits
+            .iter()
+            .flatten()
+            .map(|u| Rlimit {
+                name: u.name.clone(),
+                soft: u.soft,
+                hard: u.hard,
+            })
+            .collect(),
+        shm_size: h.shm_size,
+        oom_kill_disable: h.oom_kill_disable.unwrap_or(false),
+        oom_score_adj: h.oom_score_adj,
+        group_add: list(&h.group_add),
+        cpuset_cpus: h.cpuset_cpus.clone(),
+        cpuset_mems: h.cpuset_mems.clone(),
+        cpu_period: h.cpu_period,
+        cpu_quota: h.cpu_quota,
+        memory_reservation: h.memory_reservation,
+        // The docker CLI sends -1 for "the kernel's default".
+        memory_swappiness: h.memory_swappiness.filter(|s| *s != -1),
+        annotations: h.annotations.clone().unwrap_or_default(),
+        ipc_mode: h.ipc_mode.clone(),
+        pid_mode: h.pid_mode.clone(),
+        uts_mode: h.uts_mode.clone(),
+        userns_mode: h.userns_mode.clone(),
+        cgroupns_mode: h.cgroupns_mode.clone(),
+        volumes_from: list(&h.volumes_from),
+    }
+}
+
+/// Inspect's HostConfig fields of the kernel options, as Docker shows them.
+pub fn show_kernel(k: &KernelOptions, h: &mut HostConfig) {
+    let some_map =
+        |m: &std::collections::BTreeMap<String, String>| (!m.is_empty()).then(|| m.clone());
+    h.sysctls = some_map(&k.sysctls);
+    h.ulimits = Some(
+        k.ulimits
+            .iter()
+            .map(|u| berth_api::container::Ulimit {
+                name: u.name.clone(),
+                soft: u.soft,
+                hard: u.hard,
+            })
+            .collect(),
+    );
+    h.shm_size = if k.shm_size > 0 {
+        k.shm_size
+    } else {
+        64 * 1024 * 1024
+    };
+    h.oom_kill_disable = Some(k.oom_kill_disable);
+    h.oom_score_adj = k.oom_score_adj;
+    h.group_add = (!k.group_add.is_empty()).then(|| k.group_add.clone());
+    h.cpuset_cpus = k.cpuset_cpus.clone();
+    h.cpuset_mems = k.cpuset_mems.clone();
+    h.cpu_period = k.cpu_period;
+    h.cpu_quota = k.cpu_quota;
+    h.memory_reservation = k.memory_reservation;
+    h.memory_swappiness = k.memory_swappiness;
+    h.annotations = some_map(&k.annotations);
+    h.ipc_mode = if k.ipc_mode.is_empty() {
+        "private".into()
+    } else {
+        k.ipc_mode.clone()
+    };
+    h.pid_mode = k.pid_mode.clone();
+    h.uts_mode = k.uts_mode.clone();
+    h.userns_mode = k.userns_mode.clone();
+    h.cgroupns_mode = if k.cgroupns_mode.is_empty() {
+        "host".into()
+    } else {
+        k.cgroupns_mode.clone()
+    };
+    h.volumes_from = (!k.volumes_from.is_empty()).then(|| k.volumes_from.clone());
+}
+
 /// The run options of a create body (Config and HostConfig).
 pub fn parse(body: &CreateBody) -> Result<RunOptions, ApiError> {
     let default = HostConfig::default();
@@ -247,6 +383,7 @@ pub fn parse(body: &CreateBody) -> Result<RunOptions, ApiError> {
         cpu_shares: h.cpu_shares,
         pids_limit: h.pids_limit.unwrap_or(0).max(0),
         init: h.init.unwrap_or(false),
+        kernel: kernel_options(h),
         ..Default::default()
     };
     o.healthcheck = body

@@ -74,6 +74,8 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> Result<Response,
     } else {
         super::json_body(&body)?
     };
+    // Cluster volumes (`--scope`, `--sharing`, `--availability`, ...) are swarm's.
+    super::run_options::refuse_unmodelled(&req.unmodelled, &[], "")?;
     let v = st
         .engine
         .volume_create(Some(req.name), &req.driver, &req.driver_opts, req.labels)

@@ -6,7 +6,8 @@ use super::{EngineError, Result};
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxCapabilities, LinuxCpuBuilder, LinuxDeviceCgroupBuilder,
     LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
-    LinuxPidsBuilder, LinuxResources, Mount, MountBuilder, Spec, UserBuilder,
+    LinuxPidsBuilder, LinuxResources, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
+    Spec, UserBuilder,
 };
 use std::path::{Path, PathBuf};
 
@@ -169,21 +170,35 @@ fn resources(o: &runopts::RunOptions) -> Result<LinuxResources> {
         context: "bundle resources".into(),
         source,
     };
+    let k = &o.kernel;
     let mut r = LinuxResources::default();
-    if o.memory > 0 {
-        let swap = match o.memory_swap {
-            0 => o.memory * 2,
-            s => s,
-        };
-        r.set_memory(Some(
-            LinuxMemoryBuilder::default()
-                .limit(o.memory)
-                .swap(swap)
-                .build()
-                .map_err(err)?,
-        ));
+    if o.memory > 0
+        || k.memory_reservation > 0
+        || k.oom_kill_disable
+        || k.memory_swappiness.is_some()
+    {
+        let mut mem = LinuxMemoryBuilder::default();
+        if o.memory > 0 {
+            let swap = match o.memory_swap {
+                0 => o.memory * 2,
+                s => s,
+            };
+            mem = mem.limit(o.memory).swap(swap);
+        }
+        if k.memory_reservation > 0 {
+            mem = mem.reservation(k.memory_reservation);
+        }
+        if k.oom_kill_disable {
+            mem = mem.disable_oom_killer(true);
+        }
+        if let Some(s) = k.memory_swappiness {
+            mem = mem.swappiness(s as u64);
+        }
+        r.set_memory(Some(mem.build().map_err(err)?));
     }
-    if o.nano_cpus > 0 || o.cpu_shares > 0 {
+    let cfs = k.cpu_period != 0 || k.cpu_quota != 0;
+    let sets = !k.cpuset_cpus.is_empty() || !k.cpuset_mems.is_empty();
+    if o.nano_cpus > 0 || o.cpu_shares > 0 || cfs || sets {
         let mut cpu = LinuxCpuBuilder::default();
         if o.nano_cpus > 0 {
             const PERIOD: u64 = 100_000;
@@ -191,8 +206,20 @@ fn resources(o: &runopts::RunOptions) -> Result<LinuxResources> {
                 .period(PERIOD)
                 .quota(o.nano_cpus * PERIOD as i64 / 1_000_000_000);
         }
+        if k.cpu_period > 0 {
+            cpu = cpu.period(k.cpu_period as u64);
+        }
+        if k.cpu_quota != 0 {
+            cpu = cpu.quota(k.cpu_quota);
+        }
         if o.cpu_shares > 0 {
             cpu = cpu.shares(o.cpu_shares as u64);
+        }
+        if !k.cpuset_cpus.is_empty() {
+            cpu = cpu.cpus(k.cpuset_cpus.clone());
+        }
+        if !k.cpuset_mems.is_empty() {
+            cpu = cpu.mems(k.cpuset_mems.clone());
         }
         r.set_cpu(Some(cpu.build().map_err(err)?));
     }
@@ -252,13 +279,68 @@ fn docker_capabilities() -> LinuxCapabilities {
     caps
 }
 
+/// `--ulimit` as the runtime's rlimits; -1 is unlimited.
+fn rlimits(k: &super::kernelopts::KernelOptions) -> Result<Vec<oci_spec::runtime::PosixRlimit>> {
+    let limit = |v: i64| u64::try_from(v).unwrap_or(u64::MAX);
+    k.ulimits
+        .iter()
+        .map(|u| {
+            let kernel = super::kernelopts::RLIMITS
+                .iter()
+                .find(|(n, _)| *n == u.name)
+                .map(|(_, r)| *r)
+                .ok_or_else(|| EngineError::Invariant(format!("ulimit {} unchecked", u.name)))?;
+            let typ: PosixRlimitType = serde_json::from_value(kernel.into())
+                .map_err(|e| EngineError::Invariant(format!("rlimit {kernel}: {e}")))?;
+            PosixRlimitBuilder::default()
+                .typ(typ)
+                .soft(limit(u.soft))
+                .hard(limit(u.hard))
+                .build()
+                .map_err(EngineError::spec("bundle rlimit"))
+        })
+        .collect()
+}
+
+/// /dev/shm as `--ipc` and `--shm-size` ask: the host's for `host`, none for `none`, else
+/// the runtime's tmpfs at the asked size.
+fn shm(mounts: &mut Vec<Mount>, k: &super::kernelopts::KernelOptions) -> Result<()> {
+    let at = mounts
+        .iter()
+        .position(|m| m.destination() == Path::new("/dev/shm"));
+    match (k.ipc_mode.as_str(), at) {
+        ("none", Some(i)) => {
+            mounts.remove(i);
+        }
+        ("host", Some(i)) => mounts[i] = bind(Path::new("/dev/shm"), "/dev/shm")?,
+        (_, Some(i)) if k.shm_size > 0 => {
+            let mut opts: Vec<String> = mounts[i].options().clone().unwrap_or_default();
+            opts.retain(|o| !o.starts_with("size="));
+            opts.push(format!("size={}", k.shm_size));
+            mounts[i].set_options(Some(opts));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Writes `<bundle>/config.json`; the root filesystem is `<bundle>/rootfs`.
 pub fn write(bundle: &Path, b: &BundleSpec) -> Result<()> {
     let o = b.run.opts;
+    let k = &o.kernel;
     let mut spec = Spec::default();
-    spec.set_hostname(Some(b.hostname.clone()));
-    if !b.domainname.is_empty() {
-        spec.set_domainname(Some(b.domainname.clone()));
+    if k.host_uts() {
+        // With the host's UTS namespace the runtime may set no name (oci-spec's default
+        // spec has one): it is the host's.
+        spec.set_hostname(None);
+    } else {
+        spec.set_hostname(Some(b.hostname.clone()));
+        if !b.domainname.is_empty() {
+            spec.set_domainname(Some(b.domainname.clone()));
+        }
+    }
+    if !k.annotations.is_empty() {
+        spec.set_annotations(Some(k.annotations.clone().into_iter().collect()));
     }
     if let Some(root) = spec.root_mut() {
         root.set_path(bundle.join("rootfs"));
@@ -278,11 +360,25 @@ pub fn write(bundle: &Path, b: &BundleSpec) -> Result<()> {
             UserBuilder::default()
                 .uid(b.run.ids.uid)
                 .gid(b.run.ids.gid)
+                .additional_gids(b.run.groups.clone())
                 .build()
                 .map_err(EngineError::spec("bundle user"))?,
         );
         // Docker's default is off (setuid programs work); oci-spec's default is on.
         p.set_no_new_privileges(Some(o.no_new_privileges));
+        if !k.ulimits.is_empty() {
+            // The runtime's default (nofile 1024) stays unless the user names it.
+            let mut all = rlimits(k)?;
+            for d in p.rlimits().clone().unwrap_or_default() {
+                if !all.iter().any(|r| r.typ() == d.typ()) {
+                    all.push(d);
+                }
+            }
+            p.set_rlimits(Some(all));
+        }
+        if k.oom_score_adj != 0 {
+            p.set_oom_score_adj(Some(k.oom_score_adj as i32));
+        }
     }
     let mut mounts = spec.mounts().clone().unwrap_or_default();
     if o.privileged {
@@ -294,6 +390,7 @@ pub fn write(bundle: &Path, b: &BundleSpec) -> Result<()> {
             }
         }
     }
+    shm(&mut mounts, k)?;
     for (src, dst) in &b.etc_files {
         mounts.push(bind(src, dst)?);
     }
@@ -317,19 +414,34 @@ pub fn write(bundle: &Path, b: &BundleSpec) -> Result<()> {
     }
     spec.set_mounts(Some(mounts));
     if let Some(linux) = spec.linux_mut() {
-        // Hybrid cgroups: the host's cgroup namespace, as Docker does on cgroup v1.
-        let mut namespaces = vec![
-            ns(LinuxNamespaceType::Pid, None)?,
-            ns(LinuxNamespaceType::Ipc, None)?,
-            ns(LinuxNamespaceType::Uts, None)?,
-            ns(LinuxNamespaceType::Mount, None)?,
-        ];
+        // Hybrid cgroups: the host's cgroup namespace, as Docker does on cgroup v1, unless
+        // `--cgroupns private`. A namespace the container shares with the host is left out.
+        let mut namespaces = vec![ns(LinuxNamespaceType::Mount, None)?];
+        for (typ, shared) in [
+            (LinuxNamespaceType::Pid, k.host_pid()),
+            (LinuxNamespaceType::Ipc, k.host_ipc()),
+            (LinuxNamespaceType::Uts, k.host_uts()),
+            (LinuxNamespaceType::Cgroup, k.cgroupns_mode != "private"),
+        ] {
+            if !shared {
+                namespaces.push(ns(typ, None)?);
+            }
+        }
         if let Some(path) = b.netns {
             namespaces.push(ns(LinuxNamespaceType::Network, Some(path))?);
         }
         linux.set_namespaces(Some(namespaces));
         linux.set_cgroups_path(Some(PathBuf::from(&b.cgroups_path)));
         linux.set_resources(Some(resources(o)?));
+        let mut sysctl: std::collections::HashMap<String, String> =
+            k.sysctls.clone().into_iter().collect();
+        if !b.domainname.is_empty() && !k.host_uts() {
+            // runc 1.1 ignores the spec's domainname; the UTS namespace's sysctl sets it.
+            sysctl.insert("kernel.domainname".into(), b.domainname.clone());
+        }
+        if !sysctl.is_empty() {
+            linux.set_sysctl(Some(sysctl));
+        }
         if o.privileged {
             linux.set_masked_paths(None);
             linux.set_readonly_paths(None);

@@ -151,8 +151,19 @@ impl Engine {
         }
         // A fixed host port berth already publishes fails here, before a container exists.
         self.ctl.check_ports(&spec.ports)?;
+        for (k, v) in &spec.run.kernel.sysctls {
+            super::kernelopts::sysctl(k, v, &spec.run.kernel, &spec.network_mode)?;
+        }
+        if spec.run.kernel.host_uts() && !(spec.hostname.is_empty() && spec.domainname.is_empty()) {
+            return Err(EngineError::BadRequest(
+                "Conflicting options: hostname and the UTS mode (--uts host)".into(),
+            ));
+        }
+        self.mounts_from(&mut spec.run).await?;
         super::runopts::validate(&spec.run)?;
-        super::runopts::resolve_user(&spec.run.user, &image::rootfs(&self.paths.images, &img))?;
+        let rootfs = image::rootfs(&self.paths.images, &img);
+        super::runopts::resolve_user(&spec.run.user, &rootfs)?;
+        super::runopts::resolve_groups(&spec.run.kernel.group_add, &rootfs)?;
         if spec.run.init {
             super::runopts::init_binary()?;
         }
@@ -182,7 +193,12 @@ impl Engine {
                 ))
             })?;
         }
-        let hostname = if spec.hostname.is_empty() {
+        let hostname = if spec.run.kernel.host_uts() {
+            // The host's name, which the container sees through the shared namespace.
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default()
+        } else if spec.hostname.is_empty() {
             id[..12].to_string()
         } else {
             spec.hostname.clone()
@@ -225,6 +241,32 @@ impl Engine {
         st.containers.insert(c.id.clone(), c.clone());
         self.container_event(&c, "create");
         Ok(c)
+    }
+
+    /// `--volumes-from`: the volumes and bind mounts of other containers, at the same
+    /// targets, read-only if asked (or if they were); the container's own mounts win.
+    async fn mounts_from(&self, run: &mut super::runopts::RunOptions) -> Result<()> {
+        use super::runopts::MountKind;
+        let st = self.state.lock().await;
+        for v in run.kernel.volumes_from.clone() {
+            let (name, ro) = super::kernelopts::parse_volumes_from(&v)?;
+            let other = Self::lookup(&st, name).map_err(|_| {
+                // A 400: on a 404 from create the docker CLI would pull the image.
+                EngineError::BadRequest(format!("No such container: {name} (--volumes-from)"))
+            })?;
+            for m in &other.spec.run.mounts {
+                if m.kind == MountKind::Tmpfs || run.mounts.iter().any(|x| x.target == m.target) {
+                    continue;
+                }
+                let mut m = m.clone();
+                m.read_only = ro.unwrap_or(m.read_only);
+                // The volume stays the other container's: removing this one keeps it.
+                m.anonymous = false;
+                m.create_source = false;
+                run.mounts.push(m);
+            }
+        }
+        Ok(())
     }
 
     pub(super) async fn host_gateway(&self) -> IpAddr {

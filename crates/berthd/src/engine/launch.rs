@@ -312,6 +312,7 @@ impl Engine {
         let run = super::runopts::Resolved {
             opts: &c.spec.run,
             ids: super::runopts::resolve_user(&c.spec.run.user, &lower)?,
+            groups: super::runopts::resolve_groups(&c.spec.run.kernel.group_add, &lower)?,
             mounts: c
                 .spec
                 .run

@@ -18,6 +18,7 @@ pub mod image;
 mod image_store;
 mod image_tag;
 pub mod keeper;
+pub mod kernelopts;
 mod launch;
 mod links;
 mod load;

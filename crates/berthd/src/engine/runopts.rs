@@ -46,6 +46,7 @@ pub struct MountSpec {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunOptions {
     pub mounts: Vec<MountSpec>,
     /// `-u USER[:GROUP]`, names or numbers.
@@ -68,6 +69,9 @@ pub struct RunOptions {
     /// `--health-*` (Config.Healthcheck); None inherits the image's.
     #[serde(default)]
     pub healthcheck: Option<super::health::HealthConfig>,
+    /// What reaches the kernel beyond the above: sysctls, rlimits, cpusets, namespaces
+    /// (kernelopts.rs checks them).
+    pub kernel: super::kernelopts::KernelOptions,
 }
 
 /// Capability names as Docker takes them (`NET_ADMIN`, `CAP_NET_ADMIN`, `net_admin`, `ALL`).
@@ -151,6 +155,7 @@ pub fn validate(o: &RunOptions) -> Result<()> {
             "Range of CPUs is from 0.01 to the number of CPUs available".into(),
         ));
     }
+    super::kernelopts::validate(&o.kernel, o)?;
     if !o.user.is_empty() && o.user.split(':').any(str::is_empty) {
         return Err(EngineError::BadRequest(format!(
             "invalid user {}: expected USER[:GROUP]",
@@ -222,6 +227,23 @@ fn lookup_uid_gid(rootfs: &Path, uid: u32) -> Option<u32> {
     })
 }
 
+/// `--group-add`: numbers as they are, names from the image's /etc/group.
+pub fn resolve_groups(groups: &[String], rootfs: &Path) -> Result<Vec<u32>> {
+    groups
+        .iter()
+        .map(|g| match g.parse::<u32>() {
+            Ok(n) => Ok(n),
+            Err(_) => lookup(&rootfs.join("etc/group"), g)
+                .map(|(id, _)| id)
+                .ok_or_else(|| {
+                    EngineError::BadRequest(format!(
+                        "Unable to find group {g}: no matching entries in group file"
+                    ))
+                }),
+        })
+        .collect()
+}
+
 /// Where `--init` finds its init on the host: Docker's docker-init, or tini.
 pub fn init_binary() -> Result<PathBuf> {
     [
@@ -270,6 +292,8 @@ pub struct Resolved<'a> {
     /// (source on the host, mount) for binds and volumes; tmpfs mounts have no source.
     pub mounts: Vec<(Option<PathBuf>, &'a MountSpec)>,
     pub init: Option<PathBuf>,
+    /// `--group-add` as numbers.
+    pub groups: Vec<u32>,
 }
 
 #[cfg(test)]
@@ -319,6 +343,11 @@ mod tests {
             Ids { uid: 7, gid: 8 }
         );
         assert!(resolve_user("alice", d.path()).is_err());
+        assert_eq!(
+            resolve_groups(&["staff".into(), "7".into()], d.path()).unwrap(),
+            vec![50, 7]
+        );
+        assert!(resolve_groups(&["nosuch".into()], d.path()).is_err());
     }
 
     #[test]

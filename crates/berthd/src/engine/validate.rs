@@ -229,6 +229,38 @@ pub fn working_dir(w: &str) -> Result<()> {
     Ok(())
 }
 
+/// This machine's platform as Docker names it (`linux/amd64`).
+pub fn host_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        a => a,
+    };
+    format!("linux/{arch}")
+}
+
+/// `--platform`: berth runs images for this machine only, so it may be empty, `linux` or
+/// this machine's `linux/ARCH[/VARIANT]`. A 400, not Docker's 404: on a 404 the docker CLI
+/// would try to pull.
+pub fn platform(p: &str) -> Result<()> {
+    let host = host_platform();
+    let lower = p.to_ascii_lowercase();
+    let arch_alias = lower.replace("x86_64", "amd64").replace("aarch64", "arm64");
+    let fits = lower.is_empty()
+        || lower == "linux"
+        || arch_alias == host
+        || arch_alias.starts_with(&format!("{host}/"));
+    if fits {
+        return Ok(());
+    }
+    Err(bad(format!(
+        "image platform {} does not match this machine's {host}: berth runs images for {host} only (no emulation)",
+        shown(p)
+    )))
+}
+
 /// The create body's shape: the parts serde would otherwise take from a list (a struct
 /// deserializes from a JSON array, field by field) must be objects.
 pub fn create_body(v: &serde_json::Value) -> Result<()> {
@@ -264,10 +296,11 @@ fn kind(v: &serde_json::Value) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn refused(r: Result<()>, needle: &str) {
+    /// Asserts a 400 whose message holds `needle` (shared by the engine's check tests).
+    pub(crate) fn refused(r: Result<()>, needle: &str) {
         match r {
             Err(EngineError::BadRequest(m)) => assert!(m.contains(needle), "{m} lacks {needle}"),
             other => panic!("expected a refusal naming {needle}, got {other:?}"),
@@ -352,6 +385,16 @@ mod tests {
         working_dir("/srv").unwrap();
         refused(working_dir("srv"), "absolute path");
         refused(working_dir("/a\0b"), "NUL");
+    }
+
+    #[test]
+    fn platforms() {
+        platform("").unwrap();
+        platform("linux").unwrap();
+        platform(&host_platform()).unwrap();
+        platform(&host_platform().to_uppercase()).unwrap();
+        refused(platform("linux/s390x"), "linux/s390x");
+        refused(platform("windows"), "does not match");
     }
 
     #[test]
