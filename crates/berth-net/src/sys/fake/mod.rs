@@ -6,6 +6,7 @@
 mod addresses;
 mod links;
 mod namespaces;
+mod ovns;
 mod probes;
 mod stacked;
 mod vxlan;
@@ -209,6 +210,18 @@ impl Kernel for FakeKernel {
         self.enter(path).await
     }
 
+    async fn create_netns_fresh(
+        &self,
+        path: &Path,
+        sysctls: &[(&str, &str)],
+    ) -> SysResult<Arc<dyn Kernel>> {
+        self.create_netns(path, sysctls).await
+    }
+
+    async fn create_transfer(&self, spec: &crate::sys::TransferSpec) -> SysResult<u32> {
+        ovns::create_transfer(self, spec)
+    }
+
     fn delete_netns(&self, path: &Path) -> SysResult<()> {
         namespaces::delete(self, path)
     }
@@ -242,7 +255,7 @@ impl Kernel for FakeKernel {
     }
 
     async fn create_vxlan(&self, spec: &VxlanSpec) -> SysResult<u32> {
-        vxlan::create(self, spec)
+        ovns::create_vxlan_in(self, spec)
     }
 
     async fn add_neighbour(&self, dev: u32, ip: Ipv4Addr, mac: [u8; 6]) -> SysResult<()> {

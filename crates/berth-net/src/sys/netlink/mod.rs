@@ -9,6 +9,7 @@
 mod addresses;
 mod links;
 mod namespaces;
+mod ovns;
 mod routes;
 mod stacked;
 
@@ -167,6 +168,18 @@ impl Kernel for NetlinkKernel {
         sysctls: &[(&str, &str)],
     ) -> SysResult<Arc<dyn Kernel>> {
         namespaces::create(self, path, sysctls).await
+    }
+
+    async fn create_netns_fresh(
+        &self,
+        path: &Path,
+        sysctls: &[(&str, &str)],
+    ) -> SysResult<Arc<dyn Kernel>> {
+        ovns::create_netns_fresh(path, sysctls).await
+    }
+
+    async fn create_transfer(&self, spec: &crate::sys::TransferSpec) -> SysResult<u32> {
+        ovns::create_transfer(self, spec).await
     }
 
     fn drain_spares(&self) {
