@@ -123,7 +123,11 @@ async fn a_global_network_is_built_on_every_host_and_removed_from_any() {
     assert_eq!(cfg.bridge.mtu, 1450);
     let inside = ovns(&b, &on_b);
     assert_eq!(inside.vxlan(&cfg.vxlan), Some((vni, b.advertise)));
-    assert_eq!(b.kernel.vxlan(&cfg.vxlan), None, "the VXLAN device is not the host's");
+    assert_eq!(
+        b.kernel.vxlan(&cfg.vxlan),
+        None,
+        "the VXLAN device is not the host's"
+    );
     let br = inside.link(&cfg.bridge.name).await.unwrap().unwrap();
     assert_eq!(br.kind.as_deref(), Some("bridge"));
     assert_eq!(br.addrs, vec!["10.0.9.1/24".parse::<IpNet>().unwrap()]);
@@ -132,7 +136,8 @@ async fn a_global_network_is_built_on_every_host_and_removed_from_any() {
     let t = b.kernel.link(&cfg.bridge.name).await.unwrap().unwrap();
     assert_eq!((t.kind.as_deref(), t.addrs.len()), (Some("veth"), 0));
     assert_eq!(
-        b.kernel.sysctl(&format!("net/ipv4/conf/{}/proxy_arp", cfg.bridge.name)),
+        b.kernel
+            .sysctl(&format!("net/ipv4/conf/{}/proxy_arp", cfg.bridge.name)),
         Some("1".into())
     );
     assert_eq!(

@@ -388,17 +388,17 @@ impl Controller {
             };
             for (ip, _) in have.neighbours.iter().filter(|n| !want_neigh.contains(n)) {
                 tracing::info!(device = %cfg.vxlan, %ip, "removing a neighbour the cluster does not explain");
-                let _ =
-                    k.delete_neighbour(dev, *ip).await.inspect_err(
-                        |e| tracing::warn!(error = %e, "cannot remove a stray neighbour"),
-                    );
+                let _ = k
+                    .delete_neighbour(dev, *ip)
+                    .await
+                    .inspect_err(|e| tracing::warn!(error = %e, "cannot remove a stray neighbour"));
             }
             for (mac, dst) in have.fdb.iter().filter(|f| !want_fdb.contains(f)) {
                 tracing::info!(device = %cfg.vxlan, %dst, "removing an FDB entry the cluster does not explain");
-                let _ =
-                    k.delete_fdb(dev, *mac, *dst).await.inspect_err(
-                        |e| tracing::warn!(error = %e, "cannot remove a stray FDB entry"),
-                    );
+                let _ = k
+                    .delete_fdb(dev, *mac, *dst)
+                    .await
+                    .inspect_err(|e| tracing::warn!(error = %e, "cannot remove a stray FDB entry"));
             }
             let have_neigh: HashSet<_> = have.neighbours.iter().copied().collect();
             let have_macs: HashSet<[u8; 6]> = have.fdb.iter().map(|(m, _)| *m).collect();

@@ -208,7 +208,10 @@ impl NetworkDriver for Overlay {
         let Some(index) = inner
             .link_index(&ep.ifname)
             .await
-            .map_err(NetError::kernel(format!("find {} in the sandbox", ep.ifname)))?
+            .map_err(NetError::kernel(format!(
+                "find {} in the sandbox",
+                ep.ifname
+            )))?
         else {
             return Ok(None);
         };

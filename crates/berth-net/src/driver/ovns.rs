@@ -192,9 +192,8 @@ async fn ensure_transfer(
     }
     proxy_arp(kernel, name)?;
     for s in net.subnets.iter().filter(|s| s.subnet.addr().is_ipv4()) {
-        exists_is_fine(kernel.add_route(host, s.subnet).await).map_err(NetError::kernel(
-            format!("route {} to {name}", s.subnet),
-        ))?;
+        exists_is_fine(kernel.add_route(host, s.subnet).await)
+            .map_err(NetError::kernel(format!("route {} to {name}", s.subnet)))?;
     }
     Ok(())
 }

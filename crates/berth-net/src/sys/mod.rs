@@ -15,10 +15,10 @@ pub mod vxlan;
 
 use async_trait::async_trait;
 use ipnet::IpNet;
+pub use ovns::TransferSpec;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-pub use ovns::TransferSpec;
 pub use vxlan::{RemoteTable, VxlanSpec, VXLAN_PORT};
 
 /// A network interface as berth needs to see it.
