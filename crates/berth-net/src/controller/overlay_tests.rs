@@ -394,3 +394,75 @@ async fn a_global_subnet_overlapping_a_local_one_is_refused_here_and_reported_th
     assert!(a.ctl.get("ov").await.is_ok());
     assert!(a.ctl.overlay_warnings().is_empty());
 }
+
+#[tokio::test]
+async fn a_build_cut_short_is_finished_and_a_removal_takes_the_namespace() {
+    let s = MemStore::new();
+    let a = host(&s, "a", "192.0.2.1").await;
+    a.ctl.create(overlay("ov")).await.unwrap();
+    let net = a.ctl.get("ov").await.unwrap();
+    let cfg = crate::driver::overlay::of(&net).unwrap().clone();
+    let inside = ovns(&a, &net);
+    let transfer = a.kernel.link(&cfg.bridge.name).await.unwrap().unwrap();
+    // A crash after the namespace and its bridge, before the VXLAN device and the transfer
+    // pair: the next build makes what is missing and nothing twice.
+    let vx = inside.link_index(&cfg.vxlan).await.unwrap().unwrap();
+    inside.delete_link(vx).await.unwrap();
+    a.kernel.delete_link(transfer.index).await.unwrap();
+    let drv = crate::driver::of(&net.driver);
+    drv.create(a.kernel.as_ref(), &net).await.unwrap();
+    drv.create(a.kernel.as_ref(), &net).await.unwrap();
+    assert!(inside.vxlan(&cfg.vxlan).is_some());
+    let names: Vec<String> = inside
+        .links()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    let peers = names
+        .iter()
+        .filter(|n| *n == crate::driver::ovns::TRANSFER_PEER)
+        .count();
+    assert_eq!(peers, 1, "{names:?}");
+    let t = a.kernel.link(&cfg.bridge.name).await.unwrap().unwrap();
+    assert_eq!(t.kind.as_deref(), Some("veth"));
+    assert_eq!(
+        inside.default_routes().len(),
+        0,
+        "on-link, not via a gateway"
+    );
+
+    drv.delete(a.kernel.as_ref(), &net).await.unwrap();
+    assert!(a.kernel.inside(&cfg.netns).is_none());
+    assert!(a.kernel.link(&cfg.bridge.name).await.unwrap().is_none());
+    // Removing again finds nothing to do.
+    drv.delete(a.kernel.as_ref(), &net).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_start_unpins_overlay_namespaces_no_network_explains() {
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = Arc::new(FakeKernel::new());
+    let orphan = dir.path().join("ovns").join("0123456789ab");
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    std::fs::write(&orphan, "").unwrap();
+    kernel
+        .create_netns_fresh(&orphan, crate::driver::ovns::SYSCTLS)
+        .await
+        .unwrap();
+    let cfg = ControllerConfig {
+        netns_dir: dir.path().join("netns"),
+        ..ControllerConfig::default()
+    };
+    let local = Arc::new(Store::open(&dir.path().join("berth.db")).unwrap());
+    let _ctl = Controller::start(
+        kernel.clone(),
+        Arc::new(FakeFirewall::default()),
+        local,
+        cfg,
+    )
+    .await
+    .unwrap();
+    assert!(kernel.inside(&orphan).is_none(), "orphan kept");
+}
