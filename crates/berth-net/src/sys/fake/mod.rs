@@ -255,7 +255,7 @@ impl Kernel for FakeKernel {
     }
 
     async fn create_vxlan(&self, spec: &VxlanSpec) -> SysResult<u32> {
-        ovns::create_vxlan_in(self, spec)
+        vxlan::create(self, spec)
     }
 
     async fn add_neighbour(&self, dev: u32, ip: Ipv4Addr, mac: [u8; 6]) -> SysResult<()> {

@@ -14,7 +14,36 @@ pub(super) fn veth_peer(k: &FakeKernel, name: &str) -> SysResult<Option<(u32, u3
 }
 
 pub(super) fn create_veth(k: &FakeKernel, spec: &VethSpec) -> SysResult<()> {
-    let peer_key = ns_key(&spec.peer_ns);
+    create_pair(
+        k,
+        Pair {
+            host_name: &spec.host_name,
+            master: Some(spec.master),
+            alias: None,
+            mtu: spec.mtu,
+            peer_name: &spec.peer_name,
+            peer_mac: Some(spec.peer_mac),
+            peer_ns: &spec.peer_ns,
+        },
+    )
+    .map(|_| ())
+}
+
+/// A veth pair as either kind of request describes it.
+pub(super) struct Pair<'a> {
+    pub host_name: &'a str,
+    /// The bridge the host end joins (a sandbox's pair); none for a transfer pair.
+    pub master: Option<u32>,
+    pub alias: Option<String>,
+    pub mtu: u32,
+    pub peer_name: &'a str,
+    pub peer_mac: Option<[u8; 6]>,
+    pub peer_ns: &'a std::path::Path,
+}
+
+/// Makes a veth pair whose peer is in `p.peer_ns`; the host end's index.
+pub(super) fn create_pair(k: &FakeKernel, p: Pair<'_>) -> SysResult<u32> {
+    let peer_key = ns_key(p.peer_ns);
     k.with(|w, ns| {
         let host_index = w.next_index;
         let peer_index = w.next_index + 1;
@@ -22,51 +51,39 @@ pub(super) fn create_veth(k: &FakeKernel, spec: &VethSpec) -> SysResult<()> {
             .namespaces
             .get(ns)
             .ok_or_else(|| gone("use namespace", ns.into()))?;
-        if host.links.values().any(|l| l.link.name == spec.host_name) {
-            return Err(exists("create veth", spec.host_name.clone()));
+        if host.links.values().any(|l| l.link.name == p.host_name) {
+            return Err(exists("create veth", p.host_name.to_string()));
         }
-        if !host.links.contains_key(&spec.master) {
-            return Err(gone("create veth on bridge", spec.master.to_string()));
+        if let Some(m) = p.master.filter(|m| !host.links.contains_key(m)) {
+            return Err(gone("create veth on bridge", m.to_string()));
         }
         let peer_ns = w
             .namespaces
             .get_mut(&peer_key)
             .ok_or_else(|| gone("open", peer_key.clone()))?;
-        if peer_ns
-            .links
-            .values()
-            .any(|l| l.link.name == spec.peer_name)
-        {
-            return Err(exists("create veth", spec.peer_name.clone()));
+        if peer_ns.links.values().any(|l| l.link.name == p.peer_name) {
+            return Err(exists("create veth", p.peer_name.to_string()));
         }
-        let mut peer = plain(
-            peer_index,
-            &spec.peer_name,
-            "veth",
-            spec.mtu,
-            false,
-            vec![],
-            None,
-        );
-        peer.mac = Some(spec.peer_mac);
+        let mut peer = plain(peer_index, p.peer_name, "veth", p.mtu, false, vec![], None);
+        peer.mac = p.peer_mac;
         peer.peer = Some((ns.to_string(), host_index));
         peer_ns.links.insert(peer_index, peer);
         let mut end = plain(
             host_index,
-            &spec.host_name,
+            p.host_name,
             "veth",
-            spec.mtu,
+            p.mtu,
             true,
             vec![],
-            None,
+            p.alias,
         );
-        end.master = Some(spec.master);
+        end.master = p.master;
         end.peer = Some((peer_key.clone(), peer_index));
         if let Some(h) = w.namespaces.get_mut(ns) {
             h.links.insert(host_index, end);
         }
         w.next_index += 2;
-        Ok(())
+        Ok(host_index)
     })
 }
 

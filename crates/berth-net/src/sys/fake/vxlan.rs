@@ -1,6 +1,6 @@
 //! VXLAN devices of the fake world and their static neighbour and FDB entries.
 
-use super::{exists, gone, plain, FakeKernel};
+use super::{exists, gone, ns_key, plain, FakeKernel};
 use crate::sys::{RemoteTable, SysResult, VxlanSpec};
 use std::net::Ipv4Addr;
 
@@ -18,8 +18,11 @@ impl FakeKernel {
     }
 }
 
+/// Made here, or inside `spec.netns` (on the bridge `spec.master` there) when that is set.
 pub(super) fn create(k: &FakeKernel, spec: &VxlanSpec) -> SysResult<u32> {
-    k.with(|w, ns| {
+    let target = spec.netns.as_deref().map(ns_key);
+    k.with(|w, here| {
+        let ns = target.as_deref().unwrap_or(here);
         let index = w.next_index;
         let n = w
             .namespaces
