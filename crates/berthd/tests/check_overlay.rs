@@ -135,13 +135,14 @@ fn overlay_paths_are_checked_against_the_kernel_and_real_traffic() {
         "{v}"
     );
     let vx = vxlan_of(&c, 0, "ov");
+    let ns = c.in_ovns(0, &c.network_id(0, "ov"));
     assert_eq!(
         v["kernel"]["agrees"],
         true,
         "{v}\n{}",
         c.sh(
             0,
-            &format!("bridge -d fdb show dev {vx}; ip -d neigh show dev {vx}")
+            &format!("{ns} bridge -d fdb show dev {vx}; {ns} ip -d neigh show dev {vx}")
         )
     );
     assert_eq!(v["probe"]["outcome"], "connected", "{v}");
@@ -187,7 +188,8 @@ fn overlay_paths_are_checked_against_the_kernel_and_real_traffic() {
     // The FDB entry for db sent to the wrong host: the kernel disagrees, and traffic stops.
     // The daemon's resync repairs such an entry within seconds, so each try breaks it again.
     let mac = c.mac_on(1, "db", "ov");
-    let wrong = |to: &str| format!("bridge fdb replace {mac} dev {vx} dst {to} self permanent");
+    let wrong =
+        |to: &str| format!("{ns} bridge fdb replace {mac} dev {vx} dst {to} self permanent");
     c.wait("check to see the misdirected FDB entry", || {
         c.sh(0, &wrong(&Cluster::addr_of(2)));
         let (code, v) = check(&c, 0, "web", "db", &[]);
@@ -207,7 +209,7 @@ fn overlay_paths_are_checked_against_the_kernel_and_real_traffic() {
     });
 
     // The VXLAN device made smaller than the container's interface: large frames are dropped.
-    c.sh(0, &format!("ip link set {vx} mtu 1400"));
+    c.sh(0, &format!("{ns} ip link set {vx} mtu 1400"));
     let (_, v) = check(&c, 0, "web", "db", &[]);
     assert_eq!(v["kernel"]["code"], "mtu_mismatch", "{v}");
     assert_eq!(v["kernel"]["agrees"], false, "{v}");
@@ -216,7 +218,7 @@ fn overlay_paths_are_checked_against_the_kernel_and_real_traffic() {
         "1428-byte packets crossed a 1400 MTU"
     );
     assert!(pings(&c, 0, "web", &db, 56));
-    c.sh(0, &format!("ip link set {vx} mtu 1450"));
+    c.sh(0, &format!("{ns} ip link set {vx} mtu 1450"));
     c.wait("full-size packets and agreement again", || {
         agrees() && pings(&c, 0, "web", &db, 1400)
     });

@@ -80,6 +80,9 @@ pub struct OverlayView {
     /// The VXLAN device, a port of the network's bridge.
     pub vxlan: String,
     pub vni: u32,
+    /// The namespace holding the bridge, the VXLAN device and the containers' host ends
+    /// (pinned path); the host's side has only the transfer link of the bridge's name.
+    pub netns: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -28,6 +28,11 @@ pub(super) struct Global {
     pub local: Ipv4Addr,
     /// The MTU of the link holding the advertise address.
     pub underlay_mtu: u32,
+    /// Where overlay networks' namespaces are pinned.
+    pub ovns_dir: std::path::PathBuf,
+    /// Handles on overlay networks' namespaces, by network ID, for the remote entries. A
+    /// handle's socket keeps its namespace alive: dropped when the network goes.
+    pub ns_handles: std::sync::Mutex<BTreeMap<String, Arc<dyn crate::sys::Kernel>>>,
     /// Other nodes' endpoints as the store has them, by (network ID, endpoint name).
     pub remote: std::sync::Mutex<BTreeMap<(String, String), EndpointRecord>>,
     /// Advertise addresses of nodes, by node ID.
@@ -127,7 +132,14 @@ fn random_mac() -> [u8; 6] {
 pub(super) fn local_network(rec: &NetworkRecord, g: &Global) -> Network {
     let mut options = rec.options.clone();
     options.insert(overlay::OPT_VXLANID_LIST.into(), rec.vni.to_string());
-    let cfg = overlay::config(&rec.id, rec.vni, g.local, rec.mtu, g.underlay_mtu);
+    let cfg = overlay::config(
+        &g.ovns_dir,
+        &rec.id,
+        rec.vni,
+        g.local,
+        rec.mtu,
+        g.underlay_mtu,
+    );
     Network {
         id: rec.id.clone(),
         name: rec.name.clone(),
@@ -232,6 +244,55 @@ fn spec(req: &CreateNetwork) -> NetResult<NetworkSpec> {
 }
 
 impl Controller {
+    /// Where overlay networks' namespaces are pinned: beside the sandboxes' directory, whose
+    /// sweep at start would take them for orphaned sandboxes.
+    pub(super) fn ovns_dir(&self) -> std::path::PathBuf {
+        self.cfg.netns_dir.with_file_name("ovns")
+    }
+
+    /// A handle on overlay network `net`'s namespace (kept for the next call), or None while
+    /// it is not there.
+    pub(super) async fn ns_kernel(&self, net: &Network) -> Option<Arc<dyn crate::sys::Kernel>> {
+        let g = self.global()?;
+        if let Some(k) = lock(&g.ns_handles).get(&net.id) {
+            return Some(k.clone());
+        }
+        let k = overlay::of(net)
+            .ok()
+            .map(|c| crate::driver::ovns::enter(self.kernel.as_ref(), c));
+        let k = k?.await?;
+        lock(&g.ns_handles).insert(net.id.clone(), k.clone());
+        Some(k)
+    }
+
+    /// Lets go of the handle on `id`'s namespace (its network was built again or removed).
+    pub(super) fn forget_ns_kernel(&self, id: &str) {
+        if let Some(g) = self.global() {
+            lock(&g.ns_handles).remove(id);
+        }
+    }
+
+    /// At start: unpins overlay namespaces that no stored network explains (a crash between
+    /// a network's removal and its namespace's).
+    pub(super) fn sweep_overlay_namespaces(&self, networks: &BTreeMap<String, Network>) {
+        let Ok(dir) = std::fs::read_dir(self.ovns_dir()) else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let path = entry.path();
+            let explained = networks
+                .values()
+                .filter_map(|n| overlay::of(n).ok())
+                .any(|c| c.netns == path);
+            if !explained {
+                tracing::info!(path = %path.display(), "removing an orphaned overlay namespace");
+                if let Err(e) = self.kernel.delete_netns(&path) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove an orphaned overlay namespace");
+                }
+            }
+        }
+    }
+
     pub(super) fn global(&self) -> Option<&Arc<Global>> {
         self.global.get()
     }
@@ -302,6 +363,7 @@ impl Controller {
             self.wait_teardown(&name).await;
         }
         self.store.put(NETWORKS, &net.id, net)?;
+        self.forget_ns_kernel(&net.id);
         let made = drv.create(self.kernel.as_ref(), net).await;
         if let Err(e) = made.and_then(|()| self.firewall_add_network(net)) {
             self.store.delete(NETWORKS, &net.id)?;
@@ -336,6 +398,7 @@ impl Controller {
             return;
         }
         nets.remove(&net.id);
+        self.forget_ns_kernel(&net.id);
         self.eps.lock().await.ipam.forget(&net.id);
         self.firewall_remove_network(&net);
         self.forget_remote_names(&net.id);

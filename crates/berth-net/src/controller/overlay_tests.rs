@@ -88,9 +88,17 @@ fn opts(name: &str) -> EndpointOptions {
     }
 }
 
+/// The overlay network's own namespace on host `h` (each host pins it below its own dir).
+fn ovns(h: &Host, net: &Network) -> FakeKernel {
+    let path = h._dir.path().join("ovns").join(&net.id[..12]);
+    h.kernel
+        .inside(&path)
+        .expect("the network's namespace exists")
+}
+
 async fn vxlan_index(h: &Host, net: &Network) -> u32 {
     let cfg = crate::driver::overlay::of(net).unwrap();
-    h.kernel
+    ovns(h, net)
         .link_index(&cfg.vxlan)
         .await
         .unwrap()
@@ -113,9 +121,34 @@ async fn a_global_network_is_built_on_every_host_and_removed_from_any() {
     assert_eq!(on_b.id, net.id);
     let cfg = crate::driver::overlay::of(&on_b).unwrap();
     assert_eq!(cfg.bridge.mtu, 1450);
-    assert_eq!(b.kernel.vxlan(&cfg.vxlan), Some((vni, b.advertise)));
-    let br = b.kernel.link(&cfg.bridge.name).await.unwrap().unwrap();
+    let inside = ovns(&b, &on_b);
+    assert_eq!(inside.vxlan(&cfg.vxlan), Some((vni, b.advertise)));
+    assert_eq!(
+        b.kernel.vxlan(&cfg.vxlan),
+        None,
+        "the VXLAN device is not the host's"
+    );
+    let br = inside.link(&cfg.bridge.name).await.unwrap().unwrap();
+    assert_eq!(br.kind.as_deref(), Some("bridge"));
     assert_eq!(br.addrs, vec!["10.0.9.1/24".parse::<IpNet>().unwrap()]);
+    // The host reaches the overlay through the transfer link, which has the bridge's name (the
+    // firewall keys on it) and no address; the namespace routes everything else back.
+    let t = b.kernel.link(&cfg.bridge.name).await.unwrap().unwrap();
+    assert_eq!((t.kind.as_deref(), t.addrs.len()), (Some("veth"), 0));
+    assert_eq!(
+        b.kernel
+            .sysctl(&format!("net/ipv4/conf/{}/proxy_arp", cfg.bridge.name)),
+        Some("1".into())
+    );
+    assert_eq!(
+        inside.sysctl("net/bridge/bridge-nf-call-iptables"),
+        Some("0".into())
+    );
+    assert!(inside
+        .link(crate::driver::ovns::TRANSFER_PEER)
+        .await
+        .unwrap()
+        .is_some_and(|l| l.up));
 
     // The name is the cluster's: another host cannot take it.
     let e = b.ctl.create(overlay("ov")).await.unwrap_err();
@@ -129,7 +162,8 @@ async fn a_global_network_is_built_on_every_host_and_removed_from_any() {
     b.ctl.remove("ov").await.unwrap();
     until("a drops ov", || async { a.ctl.get("ov").await.is_err() }).await;
     a.ctl.settle().await;
-    assert!(a.kernel.link(&cfg.vxlan).await.unwrap().is_none());
+    assert!(a.kernel.inside(&cfg.netns).is_none(), "namespace left");
+    assert!(a.kernel.link(&cfg.bridge.name).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -156,13 +190,12 @@ async fn remote_endpoints_are_programmed_and_unprogrammed() {
     let dev = vxlan_index(&b, &net).await;
     let want_ip: Ipv4Addr = "10.0.9.77".parse().unwrap();
     until("b programs web", || async {
-        let t = b.kernel.remote_table(dev).await.unwrap();
+        let t = ovns(&b, &net).remote_table(dev).await.unwrap();
         t.neighbours.contains(&(want_ip, ep.mac)) && t.fdb.contains(&(ep.mac, a.advertise))
     })
     .await;
     // The other host's endpoint never lands on the host that owns it.
-    let own = a
-        .kernel
+    let own = ovns(&a, &net)
         .remote_table(vxlan_index(&a, &net).await)
         .await
         .unwrap();
@@ -186,7 +219,7 @@ async fn remote_endpoints_are_programmed_and_unprogrammed() {
 
     a.ctl.detach(&sb.id, "ov").await.unwrap();
     until("b forgets web", || async {
-        let t = b.kernel.remote_table(dev).await.unwrap();
+        let t = ovns(&b, &net).remote_table(dev).await.unwrap();
         t.neighbours.is_empty() && t.fdb.is_empty()
     })
     .await;
@@ -202,21 +235,21 @@ async fn resync_removes_entries_the_cluster_does_not_explain() {
     let sb = a.ctl.create_sandbox(&new_id()).await.unwrap();
     let ep = a.ctl.attach(&sb.id, "ov", opts("web")).await.unwrap();
     let dev = vxlan_index(&b, &net).await;
+    let inside = ovns(&b, &net);
     until("b programs web", || async {
-        b.kernel.remote_table(dev).await.unwrap().fdb.len() == 1
+        inside.remote_table(dev).await.unwrap().fdb.len() == 1
     })
     .await;
     let stray = [0x02, 0x42, 9, 9, 9, 9];
-    b.kernel
-        .add_stray_fdb(dev, stray, "192.0.2.99".parse().unwrap());
-    b.kernel
+    inside.add_stray_fdb(dev, stray, "192.0.2.99".parse().unwrap());
+    inside
         .add_neighbour(dev, "10.0.9.200".parse().unwrap(), stray)
         .await
         .unwrap();
     // An entry of the cluster's that went missing comes back too.
-    b.kernel.delete_fdb(dev, ep.mac, a.advertise).await.unwrap();
+    inside.delete_fdb(dev, ep.mac, a.advertise).await.unwrap();
     b.ctl.resync_remote().await;
-    let t = b.kernel.remote_table(dev).await.unwrap();
+    let t = inside.remote_table(dev).await.unwrap();
     assert_eq!(t.fdb, vec![(ep.mac, a.advertise)]);
     assert_eq!(t.neighbours.len(), 1, "{t:?}");
 }
@@ -360,4 +393,76 @@ async fn a_global_subnet_overlapping_a_local_one_is_refused_here_and_reported_th
     a.ctl.retry_conflicts().await;
     assert!(a.ctl.get("ov").await.is_ok());
     assert!(a.ctl.overlay_warnings().is_empty());
+}
+
+#[tokio::test]
+async fn a_build_cut_short_is_finished_and_a_removal_takes_the_namespace() {
+    let s = MemStore::new();
+    let a = host(&s, "a", "192.0.2.1").await;
+    a.ctl.create(overlay("ov")).await.unwrap();
+    let net = a.ctl.get("ov").await.unwrap();
+    let cfg = crate::driver::overlay::of(&net).unwrap().clone();
+    let inside = ovns(&a, &net);
+    let transfer = a.kernel.link(&cfg.bridge.name).await.unwrap().unwrap();
+    // A crash after the namespace and its bridge, before the VXLAN device and the transfer
+    // pair: the next build makes what is missing and nothing twice.
+    let vx = inside.link_index(&cfg.vxlan).await.unwrap().unwrap();
+    inside.delete_link(vx).await.unwrap();
+    a.kernel.delete_link(transfer.index).await.unwrap();
+    let drv = crate::driver::of(&net.driver);
+    drv.create(a.kernel.as_ref(), &net).await.unwrap();
+    drv.create(a.kernel.as_ref(), &net).await.unwrap();
+    assert!(inside.vxlan(&cfg.vxlan).is_some());
+    let names: Vec<String> = inside
+        .links()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    let peers = names
+        .iter()
+        .filter(|n| *n == crate::driver::ovns::TRANSFER_PEER)
+        .count();
+    assert_eq!(peers, 1, "{names:?}");
+    let t = a.kernel.link(&cfg.bridge.name).await.unwrap().unwrap();
+    assert_eq!(t.kind.as_deref(), Some("veth"));
+    assert_eq!(
+        inside.default_routes().len(),
+        0,
+        "on-link, not via a gateway"
+    );
+
+    drv.delete(a.kernel.as_ref(), &net).await.unwrap();
+    assert!(a.kernel.inside(&cfg.netns).is_none());
+    assert!(a.kernel.link(&cfg.bridge.name).await.unwrap().is_none());
+    // Removing again finds nothing to do.
+    drv.delete(a.kernel.as_ref(), &net).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_start_unpins_overlay_namespaces_no_network_explains() {
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = Arc::new(FakeKernel::new());
+    let orphan = dir.path().join("ovns").join("0123456789ab");
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    std::fs::write(&orphan, "").unwrap();
+    kernel
+        .create_netns_fresh(&orphan, crate::driver::ovns::SYSCTLS)
+        .await
+        .unwrap();
+    let cfg = ControllerConfig {
+        netns_dir: dir.path().join("netns"),
+        ..ControllerConfig::default()
+    };
+    let local = Arc::new(Store::open(&dir.path().join("berth.db")).unwrap());
+    let _ctl = Controller::start(
+        kernel.clone(),
+        Arc::new(FakeFirewall::default()),
+        local,
+        cfg,
+    )
+    .await
+    .unwrap();
+    assert!(kernel.inside(&orphan).is_none(), "orphan kept");
 }

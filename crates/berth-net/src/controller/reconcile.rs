@@ -152,6 +152,7 @@ impl Controller {
                     )))?;
             }
         }
+        self.sweep_overlay_namespaces(networks);
         for net in networks.values() {
             if let Err(e) = driver::of(&net.driver)
                 .create(self.kernel.as_ref(), net)

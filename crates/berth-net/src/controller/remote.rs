@@ -62,6 +62,8 @@ impl Controller {
             live,
             local,
             underlay_mtu,
+            ovns_dir: self.ovns_dir(),
+            ns_handles: Default::default(),
             remote: Default::default(),
             nodes: Default::default(),
             lost: Default::default(),
@@ -241,22 +243,29 @@ impl Controller {
         } else {
             self.dns.update(|r| r.remove(&id));
         }
-        let dev = match self.kernel.link_index(&cfg.vxlan).await {
+        let Some(k) = self.ns_kernel(net).await else {
+            return;
+        };
+        let dev = match k.link_index(&cfg.vxlan).await {
             Ok(Some(i)) => i,
-            Ok(None) => return,
+            Ok(None) => {
+                // A handle on a namespace made again since: the next resync enters anew.
+                self.forget_ns_kernel(&net.id);
+                return;
+            }
             Err(e) => {
                 tracing::warn!(device = %cfg.vxlan, error = %e, "cannot find a vxlan device");
                 return;
             }
         };
         let done = if add {
-            match self.kernel.add_neighbour(dev, ep.ip, mac).await {
-                Ok(()) => self.kernel.add_fdb(dev, mac, dst).await,
+            match k.add_neighbour(dev, ep.ip, mac).await {
+                Ok(()) => k.add_fdb(dev, mac, dst).await,
                 Err(e) => Err(e),
             }
         } else {
-            match self.kernel.delete_fdb(dev, mac, dst).await {
-                Ok(()) => self.kernel.delete_neighbour(dev, ep.ip).await,
+            match k.delete_fdb(dev, mac, dst).await {
+                Ok(()) => k.delete_neighbour(dev, ep.ip).await,
                 Err(e) => Err(e),
             }
         };
@@ -360,7 +369,11 @@ impl Controller {
         let remote: Vec<EndpointRecord> = lock(&g.remote).values().cloned().collect();
         for net in nets {
             let Ok(cfg) = overlay::of(&net) else { continue };
-            let Ok(Some(dev)) = self.kernel.link_index(&cfg.vxlan).await else {
+            let Some(k) = self.ns_kernel(&net).await else {
+                continue;
+            };
+            let Ok(Some(dev)) = k.link_index(&cfg.vxlan).await else {
+                self.forget_ns_kernel(&net.id);
                 continue;
             };
             // Sets, not lists: the comparison stays linear in the cluster's endpoints.
@@ -373,7 +386,7 @@ impl Controller {
                     want_fdb.insert((mac, dst));
                 }
             }
-            let have: RemoteTable = match self.kernel.remote_table(dev).await {
+            let have: RemoteTable = match k.remote_table(dev).await {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::warn!(device = %cfg.vxlan, error = %e, "cannot list vxlan entries");
@@ -382,17 +395,17 @@ impl Controller {
             };
             for (ip, _) in have.neighbours.iter().filter(|n| !want_neigh.contains(n)) {
                 tracing::info!(device = %cfg.vxlan, %ip, "removing a neighbour the cluster does not explain");
-                let _ =
-                    self.kernel.delete_neighbour(dev, *ip).await.inspect_err(
-                        |e| tracing::warn!(error = %e, "cannot remove a stray neighbour"),
-                    );
+                let _ = k
+                    .delete_neighbour(dev, *ip)
+                    .await
+                    .inspect_err(|e| tracing::warn!(error = %e, "cannot remove a stray neighbour"));
             }
             for (mac, dst) in have.fdb.iter().filter(|f| !want_fdb.contains(f)) {
                 tracing::info!(device = %cfg.vxlan, %dst, "removing an FDB entry the cluster does not explain");
-                let _ =
-                    self.kernel.delete_fdb(dev, *mac, *dst).await.inspect_err(
-                        |e| tracing::warn!(error = %e, "cannot remove a stray FDB entry"),
-                    );
+                let _ = k
+                    .delete_fdb(dev, *mac, *dst)
+                    .await
+                    .inspect_err(|e| tracing::warn!(error = %e, "cannot remove a stray FDB entry"));
             }
             let have_neigh: HashSet<_> = have.neighbours.iter().copied().collect();
             let have_macs: HashSet<[u8; 6]> = have.fdb.iter().map(|(m, _)| *m).collect();

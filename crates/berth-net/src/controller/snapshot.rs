@@ -36,6 +36,7 @@ fn network_view(n: &Network) -> NetworkView {
         overlay: crate::driver::overlay::of(n).ok().map(|c| OverlayView {
             vxlan: c.vxlan.clone(),
             vni: c.vni,
+            netns: c.netns.display().to_string(),
         }),
     }
 }

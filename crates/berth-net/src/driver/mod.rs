@@ -7,6 +7,7 @@ pub mod bridge_pool;
 pub mod ipvlan;
 pub mod macvlan;
 pub mod overlay;
+pub mod ovns;
 pub mod predefined;
 mod stacked;
 

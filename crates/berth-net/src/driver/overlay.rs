@@ -1,7 +1,8 @@
 //! The overlay driver: a network spanning the hosts of a cluster. On every host the network is
-//! a bridge in the daemon's namespace holding the network's gateway (so egress, published
-//! ports, isolation and DNS work exactly as on a bridge network, through the host's own
-//! firewall), plus a VXLAN device on that bridge carrying frames to the other hosts.
+//! a namespace of its own (see `ovns.rs`) holding a bridge with the network's gateway and a
+//! VXLAN device on it carrying frames to the other hosts; a transfer veth pair joins it to the
+//! daemon's namespace, where egress, published ports and isolation go through the host's own
+//! firewall as for a bridge network.
 //!
 //! The VXLAN device learns nothing and floods nothing: berth writes a permanent neighbour and a
 //! static FDB entry for each remote endpoint (see `controller::overlay`), and the device's ARP
@@ -11,7 +12,7 @@ use super::bridge::{self, BridgeConfig};
 use super::{Deferred, DriverConfig, Join, Leave, NetworkDriver, NewNetwork};
 use crate::error::{NetError, NetResult};
 use crate::network::Network;
-use crate::sys::{Kernel, VxlanSpec, VXLAN_PORT};
+use crate::sys::Kernel;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -27,13 +28,18 @@ const ALLOWED: &[&str] = &[bridge::OPT_MTU, OPT_ENCRYPTED, OPT_VXLANID_LIST];
 /// The overlay driver's settings of one network on this host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OverlayConfig {
-    /// The local bridge (device `ov-<12 hex>`), as the bridge driver keeps it.
+    /// The local bridge (device `ov-<12 hex>` in the network's namespace), as the bridge
+    /// driver keeps it; the transfer link in the daemon's namespace has the same name.
     pub bridge: BridgeConfig,
     /// The VXLAN device (`vx-<12 hex>`).
     pub vxlan: String,
     pub vni: u32,
     /// This host's advertise address: the source of the network's VXLAN packets.
     pub local: Ipv4Addr,
+    /// Where the network's namespace is pinned (`<exec-root>/ovns/<12 hex>`); empty in a
+    /// record of an older berth, whose bridge was in the daemon's namespace.
+    #[serde(default)]
+    pub netns: std::path::PathBuf,
 }
 
 /// Whether this kernel can do IPsec ESP (what Docker's encrypted overlay needs).
@@ -90,9 +96,11 @@ pub fn parse_options(opts: &BTreeMap<String, String>) -> NetResult<Option<u32>> 
     Ok(mtu)
 }
 
-/// This host's settings of a global network with VNI `vni`: devices named after its ID, the
-/// MTU the user chose or the underlay's less the VXLAN overhead.
+/// This host's settings of a global network with VNI `vni`: devices and its namespace (below
+/// `ovns_dir`) named after its ID, the MTU the user chose or the underlay's less the VXLAN
+/// overhead.
 pub fn config(
+    ovns_dir: &std::path::Path,
     id: &str,
     vni: u32,
     local: Ipv4Addr,
@@ -111,6 +119,7 @@ pub fn config(
         vxlan: format!("vx-{short}"),
         vni,
         local,
+        netns: ovns_dir.join(short),
     }
 }
 
@@ -149,64 +158,73 @@ impl NetworkDriver for Overlay {
 
     fn host_links(&self, net: &Network) -> Vec<String> {
         match of(net) {
-            Ok(c) => vec![c.bridge.name.clone(), c.vxlan.clone()],
+            // The transfer link; the bridge and the VXLAN device are in the network's namespace.
+            Ok(c) => vec![c.bridge.name.clone()],
             Err(_) => vec![],
         }
     }
 
     async fn create(&self, kernel: &dyn Kernel, net: &Network) -> NetResult<()> {
-        let c = of(net)?;
-        bridge::ensure(kernel, net).await?;
-        let alias = super::owner_alias(&net.id);
-        if let Some(link) = kernel
-            .link(&c.vxlan)
-            .await
-            .map_err(NetError::kernel(format!("look up {}", c.vxlan)))?
-        {
-            if super::owner(&link) == Some(net.id.as_str()) {
-                return Ok(());
-            }
-            return Err(NetError::Conflict(format!(
-                "interface {} already exists and berth did not create it",
-                c.vxlan
-            )));
-        }
-        let master = kernel
-            .link_index(&c.bridge.name)
-            .await
-            .map_err(NetError::kernel(format!("look up {}", c.bridge.name)))?
-            .ok_or_else(|| NetError::NotFound(format!("bridge {} vanished", c.bridge.name)))?;
-        let spec = VxlanSpec {
-            name: c.vxlan.clone(),
-            vni: c.vni,
-            local: c.local,
-            port: VXLAN_PORT,
-            master,
-            mtu: c.bridge.mtu,
-            alias,
-        };
-        kernel
-            .create_vxlan(&spec)
-            .await
-            .map_err(NetError::kernel(format!(
-                "create vxlan {} (VNI {}) for {}",
-                c.vxlan, c.vni, net.name
-            )))?;
-        Ok(())
+        super::ovns::ensure(kernel, net, of(net)?).await
     }
 
     async fn delete(&self, kernel: &dyn Kernel, net: &Network) -> NetResult<()> {
-        let c = of(net)?;
-        super::delete_owned(kernel, &c.vxlan, &net.id).await?;
-        bridge::remove(kernel, net).await
+        super::ovns::remove(kernel, net, of(net)?).await
     }
 
     async fn join(&self, cx: Join<'_>) -> NetResult<Option<u32>> {
-        bridge::Bridge.join(cx).await
+        let c = of(cx.net)?;
+        let ns = super::ovns::enter(cx.kernel, c).await.ok_or_else(|| {
+            NetError::NotFound(format!(
+                "the namespace of overlay network {} is missing",
+                cx.net.name
+            ))
+        })?;
+        // The host end goes onto the bridge in the network's namespace.
+        bridge::Bridge
+            .join(Join {
+                kernel: ns.as_ref(),
+                inner: cx.inner,
+                known: cx.known,
+                sb: cx.sb,
+                ep: cx.ep,
+                net: cx.net,
+            })
+            .await
     }
 
     async fn leave(&self, cx: Leave<'_>) -> NetResult<Option<Deferred>> {
-        bridge::Bridge.leave(cx).await
+        // The host end is in the network's namespace (its index, remembered at join, means
+        // nothing here): the pair is taken down and deleted from the sandbox's end.
+        let ep = cx.ep;
+        cx.known.veths.remove(&ep.host_ifname);
+        let Some(inner) = cx.inner else {
+            return Ok(None);
+        };
+        if cx.sandbox_gone {
+            // The pair goes with the sandbox's namespace.
+            return Ok(None);
+        }
+        let Some(index) = inner
+            .link_index(&ep.ifname)
+            .await
+            .map_err(NetError::kernel(format!(
+                "find {} in the sandbox",
+                ep.ifname
+            )))?
+        else {
+            return Ok(None);
+        };
+        inner
+            .unplug(index)
+            .await
+            .map_err(NetError::kernel(format!("take {} down", ep.ifname)))?;
+        let name = ep.ifname.clone();
+        Ok(Some(Box::pin(async move {
+            if let Err(e) = inner.delete_link(index).await {
+                tracing::warn!(link = %name, error = %e, "veth teardown failed");
+            }
+        })))
     }
 }
 
@@ -224,13 +242,15 @@ mod tests {
     #[test]
     fn mtu_is_the_underlay_s_less_the_overhead_unless_set() {
         let id = "0123456789abcdef";
-        let c = config(id, 4096, Ipv4Addr::new(192, 0, 2, 1), None, 1500);
+        let dir = std::path::Path::new("/run/berth/ovns");
+        let c = config(dir, id, 4096, Ipv4Addr::new(192, 0, 2, 1), None, 1500);
         assert_eq!(
             (c.bridge.mtu, c.bridge.name.as_str()),
             (1450, "ov-0123456789ab")
         );
         assert_eq!(c.vxlan, "vx-0123456789ab");
-        let c = config(id, 4096, Ipv4Addr::new(192, 0, 2, 1), Some(1300), 1500);
+        assert_eq!(c.netns, dir.join("0123456789ab"));
+        let c = config(dir, id, 4096, Ipv4Addr::new(192, 0, 2, 1), Some(1300), 1500);
         assert_eq!(c.bridge.mtu, 1300);
     }
 

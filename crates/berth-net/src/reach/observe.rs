@@ -43,6 +43,28 @@ pub fn read_tables() -> Result<(String, String), String> {
     Ok((inet, bridge))
 }
 
+/// One link by name or index through `handle`'s namespace (None: no such interface).
+async fn get_on(
+    handle: &rtnetlink::Handle,
+    name: Option<&str>,
+    index: Option<u32>,
+) -> Result<Option<LinkMessage>, String> {
+    let mut req = handle.link().get();
+    if let Some(n) = name {
+        req = req.match_name(n.to_string());
+    }
+    if let Some(i) = index {
+        req = req.match_index(i);
+    }
+    let mut stream = req.execute();
+    match stream.try_next().await {
+        Ok(m) => Ok(m),
+        // ENODEV: no such interface.
+        Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == 19 => Ok(None),
+        Err(e) => Err(format!("read link {}: {e}", name.unwrap_or_default())),
+    }
+}
+
 /// A netlink connection in the daemon's namespace, kept for the daemon's life.
 pub struct Observer {
     handle: rtnetlink::Handle,
@@ -60,27 +82,6 @@ impl Observer {
             tables: std::sync::Arc::new(super::readback::Tables::new()),
             addrs: super::readback::AddrWatch::new(),
         })
-    }
-
-    async fn get(
-        &self,
-        name: Option<&str>,
-        index: Option<u32>,
-    ) -> Result<Option<LinkMessage>, String> {
-        let mut req = self.handle.link().get();
-        if let Some(n) = name {
-            req = req.match_name(n.to_string());
-        }
-        if let Some(i) = index {
-            req = req.match_index(i);
-        }
-        let mut stream = req.execute();
-        match stream.try_next().await {
-            Ok(m) => Ok(m),
-            // ENODEV: no such interface.
-            Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == 19 => Ok(None),
-            Err(e) => Err(format!("read link {}: {e}", name.unwrap_or_default())),
-        }
     }
 
     /// berth's tables as the kernel holds them now.
@@ -136,13 +137,13 @@ impl Observer {
 
     /// A VXLAN device's MTU and permanent entries (None: no such device).
     async fn vxlan_device(
-        &self,
+        handle: &rtnetlink::Handle,
         name: &str,
     ) -> Result<Option<(u32, crate::sys::RemoteTable)>, String> {
-        let Some(m) = self.get(Some(name), None).await? else {
+        let Some(m) = get_on(handle, Some(name), None).await? else {
             return Ok(None);
         };
-        let table = crate::sys::vxlan::table(&self.handle, m.header.index)
+        let table = crate::sys::vxlan::table(handle, m.header.index)
             .await
             .map_err(|e| format!("read {name}'s entries: {e}"))?;
         Ok(Some((mtu_of(&m).unwrap_or_default(), table)))
@@ -158,9 +159,19 @@ impl Observer {
         &self,
         names: &[String],
     ) -> Result<(Links, BTreeMap<u32, String>), String> {
+        links_on(&self.handle, names).await
+    }
+}
+
+/// [`Observer::links_indexed`] through `handle`'s namespace.
+async fn links_on(
+    handle: &rtnetlink::Handle,
+    names: &[String],
+) -> Result<(Links, BTreeMap<u32, String>), String> {
+    {
         let mut msgs = BTreeMap::new();
         for n in names {
-            if let Some(m) = self.get(Some(n), None).await? {
+            if let Some(m) = get_on(handle, Some(n), None).await? {
                 msgs.insert(n.clone(), m);
             }
         }
@@ -179,7 +190,7 @@ impl Observer {
                 Some(i) => match by_index.get(&i) {
                     Some(n) => Some(n.clone()),
                     None => {
-                        let found = self.get(None, Some(i)).await?.and_then(|mm| {
+                        let found = get_on(handle, None, Some(i)).await?.and_then(|mm| {
                             mm.attributes.iter().find_map(|a| match a {
                                 LinkAttribute::IfName(n) => Some(n.clone()),
                                 _ => None,
@@ -256,21 +267,88 @@ pub async fn for_question(
     }
     names.sort();
     names.dedup();
-    let (links, by_index) = obs.links_indexed(&names).await?;
+    // An overlay network's bridge, VXLAN device and containers' host ends are in its own
+    // namespace: those are read there (the host has only the transfer link of the bridge's name).
+    let homes = overlay_homes(topo);
+    let (here, mut away): (Vec<String>, Vec<String>) =
+        names.into_iter().partition(|n| !homes.contains_key(n));
+    // A crossing's VXLAN device is read through a handle on its namespace.
+    away.extend(
+        crossings
+            .iter()
+            .filter(|c| homes.contains_key(&c.device))
+            .map(|c| c.device.clone()),
+    );
+    away.sort();
+    away.dedup();
+    let (mut links, by_index) = obs.links_indexed(&here).await?;
+    let mut elsewhere: BTreeMap<&str, (rtnetlink::Handle, tokio::task::JoinHandle<()>)> =
+        BTreeMap::new();
+    let mut by_ns: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for n in away {
+        if let Some(ns) = homes.get(&n) {
+            by_ns.entry(ns.as_str()).or_default().push(n);
+        }
+    }
+    let mut away_index: BTreeMap<&str, BTreeMap<u32, String>> = BTreeMap::new();
+    for (ns, group) in &by_ns {
+        let (handle, task) = super::routes::connect_in(std::path::Path::new(ns))?;
+        let (l, idx) = links_on(&handle, group).await?;
+        links.extend(l);
+        away_index.insert(ns, idx);
+        elsewhere.insert(ns, (handle, task));
+    }
     let routes = super::routes::observe(needs).await?;
-    let fdb = tokio::task::spawn_blocking(move || {
+    let (fdb_here, fdb_away): (Vec<_>, Vec<_>) = fdb_needs
+        .into_iter()
+        .partition(|n: &super::fdb::Need| !homes.contains_key(&n.bridge));
+    let mut fdb = tokio::task::spawn_blocking(move || {
         let by_name: BTreeMap<&str, u32> = by_index.iter().map(|(i, n)| (n.as_str(), *i)).collect();
         super::fdb::observe(
-            fdb_needs,
+            fdb_here,
             |n| by_name.get(n).copied(),
             |i| by_index.get(&i).cloned(),
         )
     })
     .await
     .map_err(|e| format!("FDB reader: {e}"))??;
+    for need in fdb_away {
+        let Some(ns) = homes.get(&need.bridge) else {
+            continue;
+        };
+        let mut idx = away_index.get(ns.as_str()).cloned().unwrap_or_default();
+        if let Some((handle, _)) = elsewhere.get(ns.as_str()) {
+            for port in [&need.bridge, &need.port] {
+                if !idx.values().any(|n| n == port) {
+                    if let Some(m) = get_on(handle, Some(port), None).await? {
+                        idx.insert(m.header.index, port.clone());
+                    }
+                }
+            }
+        }
+        // The FDB is asked on a socket opened inside the network's namespace.
+        let path = std::path::PathBuf::from(ns);
+        let seen = crate::sys::netns::run_in(&path, move || {
+            let by_name: BTreeMap<&str, u32> = idx.iter().map(|(i, n)| (n.as_str(), *i)).collect();
+            super::fdb::observe(
+                vec![need],
+                |n| by_name.get(n).copied(),
+                |i| idx.get(&i).cloned(),
+            )
+            .map_err(std::io::Error::other)
+        })
+        .map_err(|e| e.to_string())?;
+        fdb.extend(seen);
+    }
     let mut vxlan = Vec::with_capacity(crossings.len());
     for c in crossings {
-        let device = obs.vxlan_device(&c.device).await?;
+        let device = match homes
+            .get(&c.device)
+            .and_then(|ns| elsewhere.get(ns.as_str()))
+        {
+            Some((handle, _)) => Observer::vxlan_device(handle, &c.device).await?,
+            None => Observer::vxlan_device(&obs.handle, &c.device).await?,
+        };
         let local_mtu = match &c.local {
             Some((_, netns, ifname)) => link_mtu(std::path::Path::new(netns), ifname).await?,
             None => None,
@@ -281,6 +359,9 @@ pub async fn for_question(
             local_mtu,
         });
     }
+    for (_, (_, task)) in elsewhere {
+        task.abort();
+    }
     Ok(Observed {
         facts,
         links,
@@ -288,6 +369,30 @@ pub async fn for_question(
         fdb,
         vxlan,
     })
+}
+
+/// The interfaces that live in an overlay network's own namespace, with its pinned path: the
+/// bridge, the VXLAN device, and the host ends of the containers' veths on it.
+fn overlay_homes(topo: &Topology) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for n in &topo.networks {
+        let Some(o) = n.overlay.as_ref().filter(|o| !o.netns.is_empty()) else {
+            continue;
+        };
+        if let Some(b) = &n.bridge {
+            out.insert(b.clone(), o.netns.clone());
+        }
+        out.insert(o.vxlan.clone(), o.netns.clone());
+        for e in topo
+            .containers
+            .iter()
+            .flat_map(|c| c.endpoints.iter())
+            .filter(|e| e.network_id == n.id)
+        {
+            out.insert(e.host_ifname.clone(), o.netns.clone());
+        }
+    }
+    out
 }
 
 fn mtu_of(m: &LinkMessage) -> Option<u32> {

@@ -36,6 +36,7 @@ fn overlay_net(name: &str, subnet: &str, mtu: u32) -> NetworkView {
     n.overlay = Some(OverlayView {
         vxlan: format!("vx-{name}"),
         vni: 4096,
+        ..Default::default()
     });
     n
 }

@@ -8,12 +8,14 @@ pub mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod nftnl;
+pub mod ovns;
 pub mod spare_netns;
 pub mod sysctl;
 pub mod vxlan;
 
 use async_trait::async_trait;
 use ipnet::IpNet;
+pub use ovns::TransferSpec;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -209,6 +211,15 @@ pub trait Kernel: Send + Sync + 'static {
     /// Lets go of the namespaces kept ready for [`Kernel::create_netns`] (see
     /// `sys/spare_netns.rs`), for a daemon that settles; the next create makes more.
     fn drain_spares(&self) {}
+    /// Creates a network namespace pinned at `path` as [`Kernel::create_netns`] does, but always
+    /// a new one, never a spare made for sandboxes (an overlay network's, with its own sysctls).
+    async fn create_netns_fresh(
+        &self,
+        path: &Path,
+        sysctls: &[(&str, &str)],
+    ) -> SysResult<Arc<dyn Kernel>>;
+    /// Creates a transfer veth pair (see [`TransferSpec`]); the index of the end left here.
+    async fn create_transfer(&self, spec: &TransferSpec) -> SysResult<u32>;
     /// Unpins the namespace at `path`; its interfaces go when the kernel frees it.
     fn delete_netns(&self, path: &Path) -> SysResult<()>;
     /// A handle on the namespace pinned at `path` (handle-per-namespace, as rtnetlink).

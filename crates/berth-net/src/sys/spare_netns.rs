@@ -203,7 +203,7 @@ fn connect_inside() -> impl FnOnce() -> std::io::Result<Handle> + Send + 'static
 }
 
 /// A namespace made now and pinned at `path`.
-async fn fresh(path: &Path, sysctls: &[(&str, &str)]) -> SysResult<(File, Handle)> {
+pub(super) async fn fresh(path: &Path, sysctls: &[(&str, &str)]) -> SysResult<(File, Handle)> {
     let connect = connect_inside();
     let (ns, handle) = super::netns::create(path, sysctls, move || {
         Ok((File::open("/proc/thread-self/ns/net")?, connect()?))

@@ -23,11 +23,14 @@ pub struct VxlanSpec {
     /// The node's advertise address: the source of encapsulated packets.
     pub local: Ipv4Addr,
     pub port: u16,
-    /// The bridge the device is a port of.
+    /// The bridge the device is a port of (its index in `netns` when that is set).
     pub master: u32,
     pub mtu: u32,
     /// IFLA_IFALIAS ownership mark.
     pub alias: String,
+    /// The overlay network's own namespace: the device is born there, while its UDP socket
+    /// stays in the namespace that made it, on the underlay (as `ip link add … netns` does).
+    pub netns: Option<std::path::PathBuf>,
 }
 
 /// The permanent entries on one VXLAN device.
@@ -64,22 +67,51 @@ fn mac_str(mac: &[u8; 6]) -> String {
 
 /// Creates the device (learning off, ARP proxy on, a port of `spec.master`, up); its index.
 pub(super) async fn create(handle: &Handle, spec: &VxlanSpec) -> SysResult<u32> {
-    let msg = LinkVxlan::new(&spec.name, spec.vni)
+    let mut msg = LinkVxlan::new(&spec.name, spec.vni)
         .local(spec.local)
         .port(spec.port)
         .learning(false)
         .proxy(true)
         .l2miss(false)
         .l3miss(false)
-        .mtu(spec.mtu)
-        .controller(spec.master)
-        .build();
+        .mtu(spec.mtu);
+    let ns = match &spec.netns {
+        Some(path) => Some(std::fs::File::open(path).map_err(|source| SysError::Netns {
+            op: "open",
+            path: path.display().to_string(),
+            source,
+        })?),
+        None => None,
+    };
+    msg = match &ns {
+        Some(f) => msg.setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(f)),
+        None => msg.controller(spec.master),
+    };
     handle
         .link()
-        .add(msg)
+        .add(msg.build())
         .execute()
         .await
         .map_err(|e| err("create vxlan", spec.name.clone(), e))?;
+    match &spec.netns {
+        None => mark_up(handle, spec, None).await,
+        Some(path) => {
+            let rt = tokio::runtime::Handle::current();
+            let (conn, inner, _) = super::netns::run_in(path, move || {
+                let _ctx = rt.enter();
+                rtnetlink::new_connection()
+            })?;
+            let task = tokio::spawn(conn);
+            let done = mark_up(&inner, spec, Some(spec.master)).await;
+            task.abort();
+            done
+        }
+    }
+}
+
+/// Finds the new device, puts it on `master` when given, marks it and brings it up; a device
+/// that cannot be marked is deleted again, since unmarked it would be nobody's.
+async fn mark_up(handle: &Handle, spec: &VxlanSpec, master: Option<u32>) -> SysResult<u32> {
     let mut links = handle.link().get().match_name(spec.name.clone()).execute();
     let index = match links.try_next().await {
         Ok(Some(m)) => m.header.index,
@@ -92,12 +124,12 @@ pub(super) async fn create(handle: &Handle, spec: &VxlanSpec) -> SysResult<u32> 
             })
         }
     };
-    let set = rtnetlink::LinkUnspec::new_with_index(index)
-        .alias(spec.alias.clone())
-        .up()
-        .build();
-    if let Err(e) = handle.link().set(set).execute().await {
-        // Unmarked, the device would be nobody's: take it away again.
+    let mut set = rtnetlink::LinkUnspec::new_with_index(index).alias(spec.alias.clone());
+    if let Some(m) = master {
+        set = set.controller(m);
+    }
+    if let Err(e) = handle.link().set(set.up().build()).execute().await {
+        // The delete is best effort: the caller's undo removes the namespace anyway.
         let _ = handle.link().del(index).execute().await;
         return Err(err("mark vxlan", spec.name.clone(), e));
     }

@@ -331,12 +331,25 @@ impl Cluster {
             .collect()
     }
 
+    /// The command prefix that runs a command inside host `i`'s namespace of overlay network
+    /// `network_id`, where its bridge and VXLAN device are (berthd pins it below its exec root).
+    pub fn in_ovns(&self, i: usize, network_id: &str) -> String {
+        let path = self.hosts[i]
+            .dir
+            .path()
+            .join("run")
+            .join("ovns")
+            .join(&network_id[..12]);
+        format!("nsenter --net={}", path.display())
+    }
+
     /// The permanent FDB entries (`MAC dst ADDR`) and neighbours (`IP MAC`) of a global
     /// network's VXLAN device on host `i`, sorted; empty when the device is not there.
     pub fn vxlan_entries(&self, i: usize, network_id: &str) -> (Vec<String>, Vec<String>) {
         let dev = format!("vx-{}", &network_id[..12]);
-        let fdb = self.hosts[i].sh_out(&format!("bridge -j fdb show dev {dev}"));
-        let neigh = self.hosts[i].sh_out(&format!("ip -j neigh show dev {dev} nud permanent"));
+        let ns = self.in_ovns(i, network_id);
+        let fdb = self.hosts[i].sh_out(&format!("{ns} bridge -j fdb show dev {dev}"));
+        let neigh = self.hosts[i].sh_out(&format!("{ns} ip -j neigh show dev {dev} nud permanent"));
         let parse = |o: &Output| -> Vec<serde_json::Value> {
             serde_json::from_slice(&o.stdout).unwrap_or_default()
         };

@@ -549,8 +549,16 @@ impl<'a> Eval<'a> {
         if let Some(es) = s.endpoint_on(&ed.network_id) {
             let saddr = first_addr(es).unwrap_or(daddr);
             self.leave(s, es, &bd)?;
-            self.bridge_filter(&es.host_ifname, &ed.host_ifname)?;
-            if self.topo.host.br_netfilter {
+            // An overlay's bridge is in the network's own namespace: neither berth's bridge
+            // table nor (br_netfilter is off there) its inet chains see the frames.
+            let overlay = self
+                .topo
+                .network(&ed.network_id)
+                .is_some_and(|n| n.overlay.is_some());
+            if !overlay {
+                self.bridge_filter(&es.host_ifname, &ed.host_ifname)?;
+            }
+            if self.topo.host.br_netfilter && !overlay {
                 let p = self.packet(&bd, &bd, saddr, daddr, dport);
                 self.forward(&p, false)?;
             }

@@ -178,12 +178,9 @@ impl<'a> Eval<'a> {
         self.target = Some((r.ip, dport));
         let local = match s.endpoint_on(&r.network_id) {
             Some(es) => {
+                // Bridged inside the network's own namespace, where br_netfilter is off: no
+                // chain of the host's sees the frame.
                 self.leave(s, es, &bd)?;
-                if self.topo.host.br_netfilter {
-                    let saddr = first_addr(es).unwrap_or(r.ip);
-                    let p = self.packet(&bd, &bd, saddr, r.ip, dport);
-                    self.forward(&p, false)?;
-                }
                 Some((s, es))
             }
             None => {
