@@ -168,6 +168,10 @@ impl Controller {
             // `--network none`: nothing to publish to, as Docker.
             return Ok(Vec::new());
         };
+        // An overlay's container end sits on a bridge in the network's own namespace: DNATed
+        // traffic comes back to it routed through the transfer link, so hairpin is neither
+        // needed nor possible from here.
+        let hairpin = nets.get(&ep.network_id).is_none_or(|n| n.scope != "global");
         if let Some(net) = nets.get(&ep.network_id) {
             if !crate::driver::of(&net.driver).publishes_ports() {
                 // Containers there are reached at their own addresses, as Docker.
@@ -262,7 +266,7 @@ impl Controller {
             return Err(e);
         }
         clear_udp_conntrack(&got);
-        if !got.is_empty() {
+        if hairpin && !got.is_empty() {
             self.hairpin(&ep).await;
         }
         eps.sandboxes.insert(sb.id.clone(), sb);
