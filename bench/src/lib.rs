@@ -263,8 +263,13 @@ pub async fn controller_with_network(dir: &Path, subnet: &str) -> berth_net::Con
     use berth_net::controller::{CreateNetwork, SubnetRequest};
     let store =
         std::sync::Arc::new(berth_store::Store::open(&dir.join("berth.db")).expect("store"));
-    let kernel =
-        std::sync::Arc::new(berth_net::sys::netlink::NetlinkKernel::connect().expect("netlink"));
+    let kernel = std::sync::Arc::new(
+        berth_net::sys::netlink::NetlinkKernel::connect()
+            .expect("netlink")
+            .with_spares(
+                berth_net::sys::spare_netns::capacity_from_env().expect("spare namespace count"),
+            ),
+    );
     let cfg = berth_net::ControllerConfig {
         netns_dir: dir.join("netns"),
         ..Default::default()

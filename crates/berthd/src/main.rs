@@ -208,7 +208,9 @@ async fn run(mut cfg: config::Config) -> Result<(), Box<dyn std::error::Error>> 
         std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o600))
             .map_err(|e| format!("cannot make {} private: {e}", store.path().display()))?;
     }
-    let kernel = Arc::new(NetlinkKernel::connect()?);
+    let kernel = Arc::new(
+        NetlinkKernel::connect()?.with_spares(berth_net::sys::spare_netns::capacity_from_env()?),
+    );
     cfg.net.firewall = cfg.iptables;
     let firewall: Arc<dyn berth_net::firewall::Firewall> = if cfg.iptables {
         Arc::new(berth_net::firewall::nftables::NftFirewall::default())

@@ -127,6 +127,8 @@ impl Controller {
         let populated = self
             .populate(&nets, &mut eps, &mut sb, opts.networks, &mut made)
             .await;
+        // The kernel work is done: the next spare namespace is made while the store syncs.
+        self.kernel.refill_spares();
         let stored = populated.and_then(|()| {
             let mut changes = vec![Change::put(SANDBOXES, &sb.id, &sb)?];
             for ep in &made {

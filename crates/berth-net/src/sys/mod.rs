@@ -208,6 +208,10 @@ pub trait Kernel: Send + Sync + 'static {
         path: &Path,
         sysctls: &[(&str, &str)],
     ) -> SysResult<Arc<dyn Kernel>>;
+    /// Starts making, in the background, the namespaces missing from those kept ready for
+    /// [`Kernel::create_netns`]: for a caller whose own kernel work is done, so that the making
+    /// does not contend with it.
+    fn refill_spares(&self) {}
     /// Lets go of the namespaces kept ready for [`Kernel::create_netns`] (see
     /// `sys/spare_netns.rs`), for a daemon that settles; the next create makes more.
     fn drain_spares(&self) {}

@@ -15,8 +15,31 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// How many namespaces are kept ready.
+/// How many namespaces are kept ready unless the daemon says otherwise
+/// ([`Spares::with_capacity`]; berthd's `BERTH_SPARE_NETNS`).
 pub const CAPACITY: usize = 2;
+
+/// The variable that sets how many namespaces berthd (and the attach benchmark) keep ready.
+pub const CAPACITY_VAR: &str = "BERTH_SPARE_NETNS";
+
+/// The capacity `BERTH_SPARE_NETNS` asks for (0 makes each namespace when asked), else
+/// [`CAPACITY`]. A value that is not a count from 0 to 16 is an error naming it.
+pub fn capacity_from_env() -> Result<usize, String> {
+    parse_capacity(std::env::var(CAPACITY_VAR).ok().as_deref())
+}
+
+fn parse_capacity(value: Option<&str>) -> Result<usize, String> {
+    const MAX: usize = 16;
+    match value {
+        None => Ok(CAPACITY),
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n <= MAX => Ok(n),
+            _ => Err(format!(
+                "{CAPACITY_VAR}={v:?}: expected a count of namespaces from 0 to {MAX}"
+            )),
+        },
+    }
+}
 
 /// The sysctls a namespace was made with, as owned pairs: spares serve only requests for the
 /// same ones.
@@ -111,6 +134,11 @@ impl<S> Stock<S> {
     pub fn ready(&self) -> usize {
         self.lock().ready.len()
     }
+
+    /// The settings spares are made with (those last asked for).
+    pub fn settings(&self) -> Settings {
+        self.lock().settings.clone()
+    }
 }
 
 /// A namespace made ahead: its descriptor, and a netlink handle opened inside it with lo up.
@@ -126,9 +154,7 @@ pub struct Spares {
 
 impl Default for Spares {
     fn default() -> Self {
-        Spares {
-            stock: Arc::new(Stock::new(CAPACITY)),
-        }
+        Spares::with_capacity(CAPACITY)
     }
 }
 
@@ -140,24 +166,34 @@ fn owned(sysctls: &[(&str, &str)]) -> Settings {
 }
 
 impl Spares {
+    /// Keeps `capacity` namespaces ready; 0 makes each one when asked.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Spares {
+            stock: Arc::new(Stock::new(capacity)),
+        }
+    }
+
     /// A namespace pinned at `path` with `sysctls` set and lo up, a descriptor of it and a
-    /// netlink handle inside it: a spare if one is ready, else made now. Either way the stock is
-    /// topped up in the background. Must run inside a tokio runtime.
+    /// netlink handle inside it: a spare if one is ready, else made now. The stock is topped up
+    /// by [`Spares::refill`], which the caller runs once its own kernel work is done: a refill
+    /// (unshare, sysctls, lo up) on the other core would contend with that work for the RTNL
+    /// lock. Must run inside a tokio runtime.
     pub async fn namespace(
         &self,
         path: &Path,
         sysctls: &[(&str, &str)],
     ) -> SysResult<(File, Handle)> {
         let settings = owned(sysctls);
-        let got = match self.stock.take(&settings) {
+        match self.stock.take(&settings) {
             Some(spare) => super::netns::pin(&spare.ns, path).map(|()| (spare.ns, spare.handle)),
             None => fresh(path, sysctls).await,
-        };
-        self.refill(settings);
-        got
+        }
     }
 
-    fn refill(&self, settings: Settings) {
+    /// Starts making the spares missing, with the settings last asked for, in the background.
+    /// Must run inside a tokio runtime.
+    pub fn refill(&self) {
+        let settings = self.stock.settings();
         for ticket in self.stock.to_make() {
             let stock = self.stock.clone();
             let settings = settings.clone();
@@ -244,6 +280,17 @@ mod tests {
 
     fn settings(v: &str) -> Settings {
         vec![("net/ipv4/ping_group_range".into(), v.into())]
+    }
+
+    #[test]
+    fn the_capacity_knob_takes_counts_and_names_anything_else() {
+        assert_eq!(parse_capacity(None), Ok(CAPACITY));
+        assert_eq!(parse_capacity(Some("0")), Ok(0));
+        assert_eq!(parse_capacity(Some(" 4\n")), Ok(4));
+        for bad in ["-1", "two", "17", ""] {
+            let e = parse_capacity(Some(bad)).unwrap_err();
+            assert!(e.contains(CAPACITY_VAR) && e.contains(bad), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -68,6 +68,13 @@ impl NetlinkKernel {
         }
     }
 
+    /// Keeps `count` namespaces made ahead for sandboxes instead of
+    /// [`super::spare_netns::CAPACITY`]; 0 makes each sandbox's namespace when asked.
+    pub fn with_spares(mut self, count: usize) -> Self {
+        self.spares = super::spare_netns::Spares::with_capacity(count);
+        self
+    }
+
     /// Opens a netlink connection inside the namespace pinned at `path`: the socket is made by a
     /// thread that has entered it, and keeps talking to that namespace from anywhere.
     pub fn connect_in(path: &Path) -> SysResult<Self> {
@@ -180,6 +187,10 @@ impl Kernel for NetlinkKernel {
 
     async fn create_transfer(&self, spec: &crate::sys::TransferSpec) -> SysResult<u32> {
         ovns::create_transfer(self, spec).await
+    }
+
+    fn refill_spares(&self) {
+        self.spares.refill();
     }
 
     fn drain_spares(&self) {
