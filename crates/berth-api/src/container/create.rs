@@ -273,7 +273,7 @@ pub struct EndpointSettings {
     pub gw_priority: i64,
     /// What else was sent: inspect's output fields (`NetworkID`, `IPAddress`, ...), which
     /// clients echo back and Docker ignores, or something berth must refuse.
-    #[serde(flatten, skip_serializing)]
+    #[serde(flatten)]
     pub unmodelled: Unmodelled,
 }
 
@@ -291,7 +291,7 @@ pub struct EndpointIpam {
     /// `--link-local-ip`.
     #[serde(rename = "LinkLocalIPs", skip_serializing_if = "Option::is_none")]
     pub link_local_ips: Option<Vec<String>>,
-    #[serde(flatten, skip_serializing)]
+    #[serde(flatten)]
     pub unmodelled: Unmodelled,
 }
 
