@@ -104,6 +104,11 @@ fn parse(buf: &[u8], host: usize, at: Instant, out: &mut Vec<Event>) {
 /// place, so nothing after the call is missed.
 pub fn watch(pid: u32, host: usize, tx: Sender<Event>) -> Monitor {
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("open netns");
+    watch_netns(ns, host, tx)
+}
+
+/// As `watch`, in the network namespace `ns` refers to (e.g. an overlay network's own).
+pub fn watch_netns(ns: std::fs::File, host: usize, tx: Sender<Event>) -> Monitor {
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let stopping = stop.clone();

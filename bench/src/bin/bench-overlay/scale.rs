@@ -74,6 +74,25 @@ fn key_count(c: &OvCluster) -> i64 {
         .len() as i64
 }
 
+/// The overlay network's own namespace on host `h`, where its VXLAN device and entries live:
+/// pinned under the daemon's exec root inside the host's mount namespace, so opened through
+/// the host's `/proc/PID/root`. Waits for the host to have built the network.
+fn overlay_netns(c: &OvCluster, h: &berth_bench::nshost::NsHost) -> std::fs::File {
+    let pin = h.dir.path().join("run").join("ovns").join(&c.net_id[..12]);
+    let path = format!("/proc/{}/root{}", h.pid(), pin.display());
+    let t0 = Instant::now();
+    loop {
+        match std::fs::File::open(&path) {
+            Ok(f) => return f,
+            Err(e) => assert!(
+                t0.elapsed() < TIMEOUT,
+                "the overlay's namespace {path} did not appear: {e}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn start_probes(c: &OvCluster) -> Probes {
     let (ktx, keys) = channel();
     let store = c.store.clone();
@@ -109,7 +128,7 @@ fn start_probes(c: &OvCluster) -> Probes {
         .hosts
         .iter()
         .enumerate()
-        .map(|(i, h)| neighmon::watch(h.pid(), i, ntx.clone()))
+        .map(|(i, h)| neighmon::watch_netns(overlay_netns(c, h), i, ntx.clone()))
         .collect();
     Probes {
         keys,
