@@ -119,7 +119,9 @@ async fn host(
     let kernel = Arc::new(NetlinkKernel::connect_in(&ns).expect("netlink in host"));
     let local = Arc::new(Store::open(&dir.join(format!("{name}.db"))).expect("store"));
     let cfg = ControllerConfig {
-        netns_dir: dir.join(format!("{name}-netns")),
+        // A directory per host: the overlay namespaces are pinned beside `netns_dir`
+        // (`ovns/`), as under each daemon's own exec root.
+        netns_dir: dir.join(name).join("netns"),
         firewall: false,
         ip_forward: false,
         ..Default::default()
@@ -174,7 +176,7 @@ fn containers_on_two_hosts_ping_across_vxlan() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (_etcd, store) = etcd().await;
         let (a, _ka) = host(dir.path(), "ha", "192.168.77.1", store.clone()).await;
-        let (b, kb) = host(dir.path(), "hb", "192.168.77.2", store.clone()).await;
+        let (b, _kb) = host(dir.path(), "hb", "192.168.77.2", store.clone()).await;
         let net = a
             .create(CreateNetwork {
                 name: "ov".into(),
@@ -188,11 +190,22 @@ fn containers_on_two_hosts_ping_across_vxlan() {
             .await
             .expect("create overlay");
         let vni = &net.options["com.docker.network.driver.overlay.vxlanid_list"];
-        let (ok, out) = sh("ip -n hb -d link show type vxlan");
+        // The bridge and VXLAN device live in the network's own namespace on each host.
+        let ovns = |h: &str| {
+            format!(
+                "nsenter --net={}",
+                dir.path()
+                    .join(h)
+                    .join("ovns")
+                    .join(&net.id[..12])
+                    .display()
+            )
+        };
+        let (ok, out) = sh(&format!("{} ip -d link show type vxlan", ovns("hb")));
         assert!(ok, "{out}");
         let on_b = b.get("ov").await.expect("b has ov");
         assert_eq!(on_b.id, net.id);
-        let (_, link) = sh("ip -n hb -d link show type vxlan");
+        let (_, link) = sh(&format!("{} ip -d link show type vxlan", ovns("hb")));
         assert!(
             link.contains(&format!("id {vni}"))
                 && link.contains("local 192.168.77.2")
@@ -229,13 +242,13 @@ fn containers_on_two_hosts_ping_across_vxlan() {
         // Both hosts programmed the other's endpoint.
         for (h, ip) in [("ha", ip_b), ("hb", ip_a)] {
             eventually(&format!("{h} has a neighbour for {ip}"), || {
-                sh(&format!("ip -n {h} neigh show nud permanent"))
+                sh(&format!("{} ip neigh show nud permanent", ovns(h)))
                     .1
                     .contains(&ip.to_string())
             })
             .await;
         }
-        let (_, fdb) = sh("ip netns exec ha bridge fdb show");
+        let (_, fdb) = sh(&format!("{} bridge fdb show", ovns("ha")));
         assert!(fdb.contains("dst 192.168.77.2"), "{fdb}");
 
         let (ok, out) = sh(&format!(
@@ -252,21 +265,29 @@ fn containers_on_two_hosts_ping_across_vxlan() {
         // The endpoint goes, and so do its entries on the other host.
         a.remove_sandbox(&sa.id).await.expect("remove a");
         eventually("hb forgets web", || {
-            !sh("ip -n hb neigh show nud permanent")
+            !sh(&format!("{} ip neigh show nud permanent", ovns("hb")))
                 .1
                 .contains(&ip_a.to_string())
         })
         .await;
-        let dev = kb
+        let kin =
+            NetlinkKernel::connect_in(&dir.path().join("hb").join("ovns").join(&net.id[..12]))
+                .expect("netlink in b's overlay namespace");
+        let dev = kin
             .link_index(&format!("vx-{}", &net.id[..12]))
             .await
             .expect("lookup")
             .expect("vxlan on b");
-        let t = kb.remote_table(dev).await.expect("table");
+        let t = kin.remote_table(dev).await.expect("table");
         assert!(t.fdb.is_empty() && t.neighbours.is_empty(), "{t:?}");
         b.remove_sandbox(&sb.id).await.expect("remove b");
         b.remove("ov").await.expect("rm from b");
-        eventually("a drops ov", || !sh("ip -n ha link show").1.contains("vx-")).await;
+        eventually("a drops ov", || {
+            !sh(&format!("{} ip link show", ovns("ha")))
+                .1
+                .contains("vx-")
+        })
+        .await;
         a.settle().await;
         b.settle().await;
     });
