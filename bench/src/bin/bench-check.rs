@@ -103,7 +103,10 @@ fn main() {
                     },
                 )
                 .await
-                .expect("sandbox");
+                .expect("sandbox")
+                .durable()
+                .await
+                .expect("sandbox stored");
             made.push(sb.id);
         }
         println!(

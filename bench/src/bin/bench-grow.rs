@@ -49,7 +49,10 @@ fn main() {
                         },
                     )
                     .await
-                    .expect("sandbox");
+                    .expect("sandbox")
+                    .durable()
+                    .await
+                    .expect("sandbox stored");
                 took.push(t.elapsed().as_secs_f64() * 1e3);
                 made.push(sb.id);
             }

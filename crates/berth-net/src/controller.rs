@@ -30,7 +30,7 @@ mod snapshot;
 mod wire;
 
 pub use crate::ipam::plan::SubnetRequest;
-pub use endpoints::EndpointState;
+pub use endpoints::{EndpointState, NewSandbox};
 use filters::{check_filter_keys, label_filters_match, matches_filters, parse_until};
 pub use snapshot::SandboxesView;
 
@@ -50,7 +50,9 @@ pub struct ControllerConfig {
     pub v6_pools: Vec<PoolSpec>,
     /// Turn on `net.ipv4.ip_forward` at start (daemon.json `ip-forward`).
     pub ip_forward: bool,
-    /// Where sandboxes' network namespaces are pinned (`<exec-root>/netns`).
+    /// Where sandboxes' network namespaces are pinned (`<exec-root>/netns`). Overlay networks'
+    /// namespaces are pinned beside it, in `ovns/` of the same parent: one directory names all
+    /// of a daemon's pins, so two controllers never share one (each test host has its own).
     pub netns_dir: std::path::PathBuf,
     /// Where the embedded resolver forwards names it does not know (daemon.json `dns`, else the
     /// daemon's own resolv.conf), queried from the daemon's namespace.

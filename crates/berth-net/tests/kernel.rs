@@ -99,7 +99,10 @@ async fn sandbox_on(
             },
         )
         .await
-        .expect("sandbox");
+        .expect("sandbox")
+        .durable()
+        .await
+        .expect("sandbox stored");
     (sb, eps.remove(0))
 }
 

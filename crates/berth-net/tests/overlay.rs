@@ -225,7 +225,10 @@ fn containers_on_two_hosts_ping_across_vxlan() {
                     },
                 )
                 .await
-                .expect("sandbox");
+                .expect("sandbox")
+                .durable()
+                .await
+                .expect("sandbox stored");
             (sb, eps.remove(0))
         };
         let (sa, ea) = sandbox(a.clone(), "web").await;

@@ -122,6 +122,7 @@ impl std::fmt::Debug for Store {
 
 /// A batch on its way to disk; [`Commit::durable`] resolves once it is there.
 #[must_use = "a submitted batch is durable only once `durable` resolves"]
+#[derive(Debug)]
 pub struct Commit(tokio::sync::oneshot::Receiver<Result<()>>);
 
 impl Commit {

@@ -4,7 +4,11 @@
 //! is touched, and removed again if the kernel refuses. IPAM's view of a network is rebuilt
 //! from the endpoint records at start, so the network record is not rewritten per endpoint.
 //! A new sandbox is the exception: nothing else refers to it until it is stored, so its
-//! namespace and first endpoints are made first and stored together, in one commit.
+//! namespace and first endpoints are made first and stored together, in one commit, which the
+//! caller awaits only before something outside refers to the sandbox (a container's process),
+//! so that the fsync overlaps the caller's own work instead of holding up the attach.
+//! Removing a sandbox queues its deletion without waiting: a crash that loses it leaves
+//! records whose namespace is gone, which the next start forgets.
 //!
 //! Detaching takes the host end of the veth off its bridge at once (one message) and leaves
 //! the slow unregistration to the kernel's namespace teardown or a tracked background task;
@@ -17,7 +21,7 @@ use crate::error::{NetError, NetResult};
 use crate::ipam::{AddressAllocator, Allocations, IpamError, Lease};
 use crate::network::{new_id, Network};
 use crate::sys::Kernel;
-use berth_store::Change;
+use berth_store::{Change, Commit};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -51,6 +55,28 @@ impl EndpointState {
             .get(id)
             .cloned()
             .ok_or_else(|| NetError::NotFound(format!("sandbox {id} not found")))
+    }
+}
+
+/// A sandbox just made and plumbed, with its endpoints (eth0 first), whose records are on
+/// their way to disk.
+#[must_use = "the sandbox is stored only once `stored` resolves"]
+#[derive(Debug)]
+pub struct NewSandbox {
+    pub sandbox: Sandbox,
+    pub endpoints: Vec<Endpoint>,
+    /// Resolves once the records are durable. A crash before that leaves a pinned namespace
+    /// that no record explains, which the next start unpins; so the caller awaits it before
+    /// anything that outlives a crash refers to the sandbox. Should it fail, the caller
+    /// removes the sandbox, as after any failed start.
+    pub stored: Commit,
+}
+
+impl NewSandbox {
+    /// Waits for the records to be durable: for callers with nothing to do meanwhile.
+    pub async fn durable(self) -> NetResult<(Sandbox, Vec<Endpoint>)> {
+        self.stored.durable().await?;
+        Ok((self.sandbox, self.endpoints))
     }
 }
 
@@ -94,18 +120,21 @@ impl Controller {
         Ok(self
             .create_sandbox_with(id, SandboxOptions::default())
             .await?
+            .durable()
+            .await?
             .0)
     }
 
     /// Creates a sandbox already attached to `opts.networks` (eth0 first) and returns it with
     /// its endpoints. Unlike [`Controller::attach`], the kernel work comes first and everything
-    /// is stored in one transaction at the end: a crash before that leaves only a pinned
-    /// namespace that no record explains, which the next start unpins (its veths go with it).
+    /// is stored in one transaction at the end, queued but not waited for (see [`NewSandbox`]):
+    /// a crash before it is durable leaves only a pinned namespace that no record explains,
+    /// which the next start unpins (its veths go with it).
     pub async fn create_sandbox_with(
         &self,
         id: &str,
         opts: SandboxOptions,
-    ) -> NetResult<(Sandbox, Vec<Endpoint>)> {
+    ) -> NetResult<NewSandbox> {
         let nets = self.networks.lock().await;
         let mut eps = self.eps.lock().await;
         if let Some(sb) = eps.sandboxes.get(id) {
@@ -129,31 +158,51 @@ impl Controller {
             .await;
         // The kernel work is done: the next spare namespace is made while the store syncs.
         self.kernel.refill_spares();
-        let stored = populated.and_then(|()| {
+        // Queued under the locks, so the store sees this sandbox before any later change.
+        let queued = populated.and_then(|()| {
             let mut changes = vec![Change::put(SANDBOXES, &sb.id, &sb)?];
             for ep in &made {
                 changes.push(Change::put(ENDPOINTS, &ep.id, ep)?);
             }
-            Ok(self.store.apply(changes)?)
+            Ok(self.store.submit(changes))
         });
-        if let Err(e) = stored {
-            self.firewall_leave(&nets, &made, Some(&sb));
-            for ep in &made {
-                self.dns_leave(ep);
-                eps.endpoints.remove(&ep.id);
-                release(eps.ipam.as_mut(), ep);
-                self.release_global(Self::global_claim_of(&nets, ep)).await;
+        let stored = match queued {
+            Ok(commit) => commit,
+            Err(e) => {
+                self.unmake_sandbox(&nets, &mut eps, &sb, &made).await;
+                return Err(e);
             }
-            self.dns_stop(&sb.id);
-            self.lock_handles().remove(&sb.id);
-            if let Err(ne) = self.kernel.delete_netns(&sb.path) {
-                // Unpinned at the next start, as every pin no record explains.
-                tracing::warn!(sandbox = %sb.id, error = %ne, "cannot unpin a sandbox whose create failed");
-            }
-            return Err(e);
-        }
+        };
         eps.sandboxes.insert(sb.id.clone(), sb.clone());
-        Ok((sb, made))
+        Ok(NewSandbox {
+            sandbox: sb,
+            endpoints: made,
+            stored,
+        })
+    }
+
+    /// Undoes a sandbox whose create failed before its records were queued: its endpoints,
+    /// addresses, firewall and DNS, then its namespace.
+    async fn unmake_sandbox(
+        &self,
+        nets: &BTreeMap<String, Network>,
+        eps: &mut EndpointState,
+        sb: &Sandbox,
+        made: &[Endpoint],
+    ) {
+        self.firewall_leave(nets, made, Some(sb));
+        for ep in made {
+            self.dns_leave(ep);
+            eps.endpoints.remove(&ep.id);
+            release(eps.ipam.as_mut(), ep);
+            self.release_global(Self::global_claim_of(nets, ep)).await;
+        }
+        self.dns_stop(&sb.id);
+        self.lock_handles().remove(&sb.id);
+        if let Err(ne) = self.kernel.delete_netns(&sb.path) {
+            // Unpinned at the next start, as every pin no record explains.
+            tracing::warn!(sandbox = %sb.id, error = %ne, "cannot unpin a sandbox whose create failed");
+        }
     }
 
     /// Plumbs a new sandbox's endpoints, in memory and in the kernel, not yet stored. What it
@@ -474,6 +523,7 @@ impl Controller {
 
     /// Removes a sandbox and all its endpoints. The namespace is unpinned; the kernel frees it
     /// and the veths inside it on its own time, after they were taken off their bridges here.
+    /// The records' deletion is queued, not waited for (why that is safe: below).
     pub async fn remove_sandbox(&self, sandbox_id: &str) -> NetResult<()> {
         let nets = self.networks.lock().await;
         let mut eps = self.eps.lock().await;
@@ -490,7 +540,11 @@ impl Controller {
         for ep in &mine {
             changes.push(Change::delete(ENDPOINTS, &ep.id));
         }
-        self.store.apply(changes)?;
+        // Not waited for: a crash that loses these deletions leaves records whose namespace
+        // is gone (the next start forgets them with their addresses), or, before the unpin, a
+        // sandbox the engine's next start removes again: a release's or removal's intent is
+        // durable in the container record, and a failed start never recorded the sandbox.
+        self.store.enqueue(changes);
         self.firewall_leave(&nets, &mine, Some(&sb));
         let handle = self.lock_handles().get(&sb.id).cloned();
         for ep in &mine {

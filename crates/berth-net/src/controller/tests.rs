@@ -599,6 +599,9 @@ async fn sandbox_made_with_its_networks_is_stored_whole_or_not_at_all() {
                 },
             )
             .await
+            .unwrap()
+            .durable()
+            .await
             .unwrap();
         let names: Vec<(&str, bool)> = eps
             .iter()
@@ -632,15 +635,7 @@ async fn a_bridge_made_again_under_its_name_is_found_again() {
         .unwrap();
     let name = net.bridge().unwrap().name.clone();
     // The first attach remembers the bridge's index.
-    ctl.create_sandbox_with(
-        &new_id(),
-        SandboxOptions {
-            dns: vec![],
-            networks: vec![("mynet".into(), opts("a"))],
-        },
-    )
-    .await
-    .unwrap();
+    sandbox_on(&ctl, "mynet", "a").await;
     // Someone deletes the bridge and makes one of the same name: a new index.
     let old = env.kernel.link(&name).await.unwrap().unwrap();
     env.kernel.delete_link(old.index).await.unwrap();
@@ -656,18 +651,58 @@ async fn a_bridge_made_again_under_its_name_is_found_again() {
         .await
         .unwrap();
     assert_ne!(new, old.index);
-    let (_, eps) = ctl
-        .create_sandbox_with(
-            &new_id(),
-            SandboxOptions {
-                dns: vec![],
-                networks: vec![("mynet".into(), opts("b"))],
-            },
-        )
-        .await
-        .unwrap();
+    let (_, eps) = sandbox_on(&ctl, "mynet", "b").await;
     assert_eq!(
         env.kernel.master_and_mac(&eps[0].host_ifname).unwrap().0,
         Some(new)
     );
+}
+
+#[tokio::test]
+async fn a_sandbox_removal_lost_to_a_crash_is_forgotten_at_the_next_start() {
+    let env = Env::new();
+    let (sb, ep) = {
+        let ctl = env.start(ControllerConfig::default()).await;
+        ctl.create(with_subnet("mynet", "10.6.0.0/24", ""))
+            .await
+            .unwrap();
+        let (sb, mut eps) = sandbox_on(&ctl, "mynet", "a").await;
+        (sb, eps.remove(0))
+    };
+    // remove_sandbox queues its deletions and unpins: the daemon died between the two, after
+    // the kernel work and before the commit.
+    env.kernel.delete_netns(&sb.path).unwrap();
+    let ctl = env.start(ControllerConfig::default()).await;
+    assert!(ctl.sandbox(&sb.id).await.is_err());
+    assert!(ctl.sandbox_endpoints(&sb.id).await.is_empty());
+    let again = sandbox_on(&ctl, "mynet", "a").await;
+    assert_eq!(
+        again.1[0].ipv4, ep.ipv4,
+        "the lost removal's address is free"
+    );
+    // And the records are gone from the store too, not just from memory.
+    drop(ctl);
+    let ctl = env.start(ControllerConfig::default()).await;
+    assert!(ctl.sandbox(&sb.id).await.is_err());
+    assert!(ctl.sandbox(&again.0.id).await.is_ok());
+}
+
+/// A sandbox on `network` alone, as a container's start makes it, once its records are durable.
+async fn sandbox_on(
+    ctl: &Controller,
+    network: &str,
+    name: &str,
+) -> (crate::endpoint::Sandbox, Vec<crate::endpoint::Endpoint>) {
+    ctl.create_sandbox_with(
+        &new_id(),
+        SandboxOptions {
+            dns: vec![],
+            networks: vec![(network.into(), opts(name))],
+        },
+    )
+    .await
+    .unwrap()
+    .durable()
+    .await
+    .unwrap()
 }

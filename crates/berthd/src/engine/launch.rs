@@ -202,6 +202,9 @@ impl Engine {
             dir.join("hostname"),
         );
         let mut netns: Option<PathBuf> = None;
+        // The sandbox's commit, awaited just before the runtime puts a process in it: its
+        // fsync overlaps the /etc files and the bundle.
+        let mut sandbox_stored = None;
         let mut etc_dir = dir.clone();
         if let Some(t) = joined {
             // container: mode shares the target's namespace and its /etc files.
@@ -246,10 +249,12 @@ impl Engine {
                 })
                 .collect();
             let dns = c.spec.dns.iter().filter_map(|d| d.parse().ok()).collect();
-            let (sb, endpoints) = self
+            let made = self
                 .ctl
                 .create_sandbox_with(&new_container_id(), SandboxOptions { dns, networks })
                 .await?;
+            let (sb, endpoints) = (made.sandbox, made.endpoints);
+            sandbox_stored = Some(made.stored);
             c.sandbox_id = Some(sb.id.clone());
             c.sandbox_key = sb.path.display().to_string();
             netns = Some(sb.path.clone());
@@ -377,6 +382,9 @@ impl Engine {
                 run,
             },
         )?;
+        if let Some(stored) = sandbox_stored {
+            stored.durable().await?;
+        }
         let runtime = self.runtime.clone();
         let req = runtime::RunRequest {
             id: c.id.clone(),
