@@ -172,6 +172,35 @@ fn mode(flag: &str, v: &str, allowed: &[&str]) -> Result<()> {
     )))
 }
 
+/// The lowest `oom_score_adj` a container can be given, where there is one: a process without
+/// CAP_SYS_RESOURCE (berthd, and the runtime it starts) cannot lower its score below what it
+/// inherited, and the runtime would fail at start with "Permission denied" (this VM's root
+/// lacks the capability). None when berthd has it, or when /proc cannot tell.
+fn oom_score_floor() -> Option<i64> {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    // berthd's capabilities do not change while it runs: read once. Its own score may.
+    static LACKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let lacks = *LACKS.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("CapEff:"))
+                    .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+            })
+            .is_some_and(|eff| eff & (1 << CAP_SYS_RESOURCE) == 0)
+    });
+    if !lacks {
+        return None;
+    }
+    std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Checks what can be checked before a container exists; `o` for the limits these combine with.
 pub fn validate(k: &KernelOptions, o: &RunOptions) -> Result<()> {
     mode(
@@ -215,6 +244,19 @@ pub fn validate(k: &KernelOptions, o: &RunOptions) -> Result<()> {
     if !(-1000..=1000).contains(&k.oom_score_adj) {
         return Err(bad(format!(
             "Invalid value {}, range for oom score adj is [-1000, 1000]",
+            k.oom_score_adj
+        )));
+    }
+    let floor = if k.oom_score_adj == 0 {
+        None
+    } else {
+        oom_score_floor()
+    };
+    if let Some(floor) = floor.filter(|f| k.oom_score_adj < *f) {
+        return Err(bad(format!(
+            "--oom-score-adj {} cannot be applied here: berthd lacks CAP_SYS_RESOURCE, so a \
+             container's score can only be raised from berthd's own ({floor}); use a value \
+             from {floor} to 1000",
             k.oom_score_adj
         )));
     }
