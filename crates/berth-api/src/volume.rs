@@ -39,8 +39,8 @@ pub struct VolumeCreateRequest {
     #[serde(deserialize_with = "crate::null_as_default")]
     pub labels: BTreeMap<String, String>,
     /// Whatever else was sent (`ClusterVolumeSpec`): kept so that the daemon refuses it by
-    /// name rather than dropping it.
-    #[serde(flatten, skip_serializing)]
+    /// name rather than dropping it, and encoded as it was decoded.
+    #[serde(flatten)]
     pub unmodelled: BTreeMap<String, serde_json::Value>,
 }
 
@@ -68,4 +68,23 @@ pub struct MountPoint {
     #[serde(rename = "RW")]
     pub rw: bool,
     pub propagation: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_create_body_encodes_as_it_was_decoded() {
+        let body = serde_json::json!({
+            "Name": "v",
+            "Driver": "local",
+            "DriverOpts": {},
+            "Labels": {"a": "b"},
+            "ClusterVolumeSpec": {"Group": "g"}
+        });
+        let req: VolumeCreateRequest = serde_json::from_value(body.clone()).unwrap();
+        assert!(req.unmodelled.contains_key("ClusterVolumeSpec"));
+        assert_eq!(serde_json::to_value(&req).unwrap(), body);
+    }
 }
