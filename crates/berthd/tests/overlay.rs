@@ -14,10 +14,10 @@ fn run(c: &Cluster, i: usize, args: &[&str]) -> String {
     ok(c.berth(i, &all))
 }
 
-#[test]
-fn containers_on_three_hosts_share_an_overlay() {
+/// `hosts` hosts with busybox, and an overlay network made on the first with `args`.
+fn cluster_with_overlay(hosts: usize, args: &[&str]) -> Cluster {
     let c = Cluster::with_options(
-        3,
+        hosts,
         ClusterOptions {
             busybox: true,
             ..ClusterOptions::default()
@@ -25,16 +25,14 @@ fn containers_on_three_hosts_share_an_overlay() {
     );
     ok(c.berth(
         0,
-        &[
-            "network",
-            "create",
-            "-d",
-            "overlay",
-            "--subnet",
-            "10.0.9.0/24",
-            "ov",
-        ],
+        &[&["network", "create", "-d", "overlay"][..], args].concat(),
     ));
+    c
+}
+
+#[test]
+fn containers_on_three_hosts_share_an_overlay() {
+    let c = cluster_with_overlay(3, &["--subnet", "10.0.9.0/24", "ov"]);
     // Every host has it (the watch, not a poll of ours, brings it).
     for i in 0..3 {
         c.wait(&format!("host {i} lists ov"), || {
@@ -95,6 +93,10 @@ fn containers_on_three_hosts_share_an_overlay() {
         1,
         &["exec", "db", "ping", "-c1", "-W2", "-s", "1400", &ips[2]],
     ));
+
+    // The host a container runs on reaches it through the transfer link (Docker's overlay
+    // containers are reached only through their docker_gwbridge address).
+    c.sh(0, &format!("busybox ping -c1 -W2 {}", ips[0]));
 
     // Egress to the outside namespace (masqueraded on the container's own host).
     ok(c.berth(1, &["exec", "db", "ping", "-c1", "-W2", OUTSIDE_ADDR]));
@@ -182,4 +184,52 @@ fn containers_on_three_hosts_share_an_overlay() {
                 .any(|l| l == "ov")
         });
     }
+}
+
+/// An `--internal` overlay, as Docker's: its containers reach each other across hosts and
+/// nothing else, and neither the outside nor the host they run on reaches them (the network's
+/// namespace has no route out, so nothing answers through the transfer link).
+#[test]
+fn an_internal_overlay_has_no_way_out_and_no_way_in() {
+    let c = cluster_with_overlay(2, &["--internal", "--subnet", "10.0.19.0/24", "ovi"]);
+    c.wait("host 1 lists ovi", || {
+        ok(c.berth(1, &["network", "ls", "--format", "{{.Name}}"]))
+            .lines()
+            .any(|l| l == "ovi")
+    });
+    let (_, v) = c.api(1, "GET", "/networks/ovi", None);
+    assert_eq!(v["Internal"], true, "{v}");
+    run(
+        &c,
+        0,
+        &["--name", "a", "--network", "ovi", "busybox", "sleep", "600"],
+    );
+    run(
+        &c,
+        1,
+        &["--name", "b", "--network", "ovi", "busybox", "sleep", "600"],
+    );
+    let (ip_a, ip_b) = (c.ip_on(0, "a", "ovi"), c.ip_on(1, "b", "ovi"));
+    c.wait("a pings b across hosts", || {
+        c.berth(0, &["exec", "a", "ping", "-c1", "-W2", &ip_b])
+            .status
+            .success()
+    });
+    ok(c.berth(1, &["exec", "b", "ping", "-c1", "-W2", "a"]));
+    let (code, out) = fails(c.berth(0, &["exec", "a", "ping", "-c1", "-W1", OUTSIDE_ADDR]));
+    assert_ne!(code, 0, "an internal overlay reached the outside: {out}");
+    for (i, ip) in [(0, &ip_a), (1, &ip_b)] {
+        // busybox's ping: the machine has no other, and a missing one must not pass for a loss.
+        let got = c.host(i).sh_out(&format!("busybox ping -c1 -W1 {ip}"));
+        let said = String::from_utf8_lossy(&got.stdout).into_owned()
+            + &String::from_utf8_lossy(&got.stderr);
+        assert!(
+            !got.status.success() && said.contains("0 packets received"),
+            "host {i} reached its container {ip} on an internal overlay: {said}"
+        );
+    }
+    for (i, n) in [(0, "a"), (1, "b")] {
+        ok(c.berth(i, &["rm", "-f", n]));
+    }
+    ok(c.berth(0, &["network", "rm", "ovi"]));
 }
