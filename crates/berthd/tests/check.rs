@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{ok, Host};
+use common::{inspect, ok, sandbox, Host};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -75,11 +75,6 @@ fn server(h: &Host, name: &str, flags: &[&str]) {
         String::from_utf8_lossy(&logs.stderr),
         h.log()
     );
-}
-
-fn inspect(h: &Host, name: &str) -> Value {
-    let v: Value = serde_json::from_str(&ok(h.berth(&["inspect", name]))).expect("inspect json");
-    v[0].clone()
 }
 
 /// Network name → IPv4 address of a container.
@@ -394,16 +389,6 @@ fn an_element_deleted_by_hand_is_reported() {
     );
 }
 
-/// The container's pinned namespace, reached through the daemon's mount namespace (the pin is
-/// a mount there).
-fn sandbox(h: &Host, name: &str) -> String {
-    let key = inspect(h, name)["NetworkSettings"]["SandboxKey"]
-        .as_str()
-        .expect("SandboxKey")
-        .to_string();
-    format!("/proc/{}/root{key}", h.pid())
-}
-
 #[test]
 fn a_route_deleted_by_hand_in_a_container_is_reported() {
     let h = host_with_outside();
@@ -421,7 +406,7 @@ fn a_route_deleted_by_hand_in_a_container_is_reported() {
     // The source's way out: a's default route.
     h.sh(&format!(
         "nsenter --net={} ip route del default",
-        sandbox(&h, "a")
+        sandbox(&h, "a").display()
     ));
     assert!(!real(&h, "a", "outside", None), "a has no way out now");
     let (code, v) = check(&h, "a", "outside", None, &[]);
@@ -445,7 +430,7 @@ fn a_route_deleted_by_hand_in_a_container_is_reported() {
     // The destination's way back: replies to an outside client leave by web's default route.
     h.sh(&format!(
         "nsenter --net={} ip route del default",
-        sandbox(&h, "web")
+        sandbox(&h, "web").display()
     ));
     assert!(
         !real(&h, "outside", "web", Some("8080")),

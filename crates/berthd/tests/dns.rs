@@ -4,41 +4,16 @@
 mod common;
 
 use common::dns::{addrs, ask, ask_raw, FakeUpstream, Mode, WWW};
-use common::{ok, Host};
+use common::{inspect, ok, sandbox, sleeper, Host};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use serde_json::Value;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn inspect(h: &Host, name: &str) -> Value {
-    let out = ok(h.berth(&["inspect", name]));
-    let v: Value = serde_json::from_str(&out).expect("inspect json");
-    v[0].clone()
-}
-
-/// The container's pinned namespace, reached through the host's mount namespace (the pin is a
-/// mount there, not in the test's own).
-fn sandbox(h: &Host, name: &str) -> PathBuf {
-    let key = inspect(h, name)["NetworkSettings"]["SandboxKey"]
-        .as_str()
-        .expect("SandboxKey")
-        .to_string();
-    PathBuf::from(format!("/proc/{}/root{key}", h.pid()))
-}
 
 fn ip_of(h: &Host, name: &str, net: &str) -> String {
     inspect(h, name)["NetworkSettings"]["Networks"][net]["IPAddress"]
         .as_str()
         .expect("IPAddress")
         .to_string()
-}
-
-fn sleeper(h: &Host, name: &str, flags: &[&str]) -> String {
-    let mut args = vec!["run", "-d", "--name", name];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(&["busybox", "sleep", "1000"]);
-    ok(h.berth(&args)).trim().to_string()
 }
 
 fn a(ns: &std::path::Path, name: &str) -> (ResponseCode, Vec<String>) {

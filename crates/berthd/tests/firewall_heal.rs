@@ -7,8 +7,7 @@
 mod common;
 
 use common::dns::in_netns;
-use common::{ok, Host};
-use serde_json::Value;
+use common::{inspect, ok, sandbox, Host};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -32,19 +31,6 @@ fn host_with_outside() -> Host {
          ip -n outside link set vin up && ip -n outside link set lo up"
     ));
     h
-}
-
-fn inspect(h: &Host, name: &str) -> Value {
-    let v: Value = serde_json::from_str(&ok(h.berth(&["inspect", name]))).expect("inspect json");
-    v[0].clone()
-}
-
-fn sandbox(h: &Host, name: &str) -> PathBuf {
-    let key = inspect(h, name)["NetworkSettings"]["SandboxKey"]
-        .as_str()
-        .expect("SandboxKey")
-        .to_string();
-    PathBuf::from(format!("/proc/{}/root{key}", h.pid()))
 }
 
 fn ip_of(h: &Host, name: &str) -> String {

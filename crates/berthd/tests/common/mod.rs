@@ -547,6 +547,42 @@ pub fn ok(out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `berth inspect NAME`'s object.
+pub fn inspect(h: &Host, name: &str) -> serde_json::Value {
+    let out = ok(h.berth(&["inspect", name]));
+    let v: serde_json::Value = serde_json::from_str(&out).expect("inspect json");
+    v[0].clone()
+}
+
+/// A container's pinned namespace, reached through the host's mount namespace (the pin is a
+/// mount there, not in the test's own).
+pub fn sandbox(h: &Host, name: &str) -> PathBuf {
+    let key = inspect(h, name)["NetworkSettings"]["SandboxKey"]
+        .as_str()
+        .expect("SandboxKey")
+        .to_string();
+    PathBuf::from(format!("/proc/{}/root{key}", h.pid()))
+}
+
+/// Starts `busybox sleep 1000` detached as NAME, with extra `run` flags; its id.
+pub fn sleeper(h: &Host, name: &str, flags: &[&str]) -> String {
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["busybox", "sleep", "1000"]);
+    ok(h.berth(&args)).trim().to_string()
+}
+
+/// Runs a short-lived container (`run --rm ARGS`); its exit code and output.
+pub fn run_rm(h: &Host, args: &[&str]) -> (i32, String) {
+    let mut a = vec!["run", "--rm"];
+    a.extend_from_slice(args);
+    let out = h.berth(&a);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
 /// Runs a command that must fail; returns (exit code, stderr).
 pub fn fails(out: Output) -> (i32, String) {
     assert!(
